@@ -1,0 +1,963 @@
+/*
+ * cs_rpc.c - the RPC server and client of cs_rpc.h.
+ *
+ * Server: one rep0 socket, and one worker thread per concurrent request,
+ * each looping on its own nng_ctx (receive, dispatch, reply).  Workers are
+ * threads rather than aio callbacks because handlers may block (an HSM
+ * signature, a grouped durable commit); blocking in nng's callback threads
+ * would stall every socket in the process.
+ *
+ * Client: one req0 socket with a dialer that reconnects by itself; every
+ * call opens its own nng_ctx so that calls from several threads are in
+ * flight at once over one connection.
+ *
+ * Everything received is untrusted: sizes are checked against named limits
+ * before decoding, and a malformed message gets a status reply and a log
+ * line while the server goes on serving everyone else.
+ */
+#include "cs_rpc.h"
+#include "cs_err.h"
+#include "cs_log.h"
+#include "countersign/v1/rpc.pb-c.h"
+
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <nng/supplemental/util/platform.h>
+
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Only authenticated or local transports carry Countersign traffic. */
+static int
+check_url(const char *url)
+{
+	if (url == NULL) {
+		return CS_EINVAL;
+	}
+	if (strncmp(url, "tls+tcp://", 10) == 0 ||
+	    strncmp(url, "tls+tcp4://", 11) == 0 ||
+	    strncmp(url, "tls+tcp6://", 11) == 0) {
+		return CS_OK;
+	}
+	if (strncmp(url, "ipc://", 6) == 0) {
+		return CS_OK;
+	}
+	return CS_EADDR;
+}
+
+static bool
+is_tls_url(const char *url)
+{
+	return strncmp(url, "tls+", 4) == 0;
+}
+
+static void
+format_addr(const nng_sockaddr *sa, char *buf, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	switch (sa->s_family) {
+	case NNG_AF_INET:
+		inet_ntop(AF_INET, &sa->s_in.sa_addr, ip, sizeof(ip));
+		snprintf(buf, len, "%s:%u", ip, ntohs(sa->s_in.sa_port));
+		break;
+	case NNG_AF_INET6:
+		inet_ntop(AF_INET6, sa->s_in6.sa_addr, ip, sizeof(ip));
+		snprintf(buf, len, "[%s]:%u", ip, ntohs(sa->s_in6.sa_port));
+		break;
+	case NNG_AF_IPC:
+		snprintf(buf, len, "ipc");
+		break;
+	default:
+		snprintf(buf, len, "unknown");
+		break;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Server                                                              */
+/* ------------------------------------------------------------------ */
+
+#define MAX_SERVICES 8
+
+struct cs_rpc_req {
+	nng_pipe       pipe;
+	char           peer[64];
+	const uint8_t *token;
+	size_t         token_len;
+	uint64_t       deadline;  /* monotonic ms */
+	int            err;       /* failure set by the handler */
+	char           message[256];
+	bool           done;      /* closure called */
+	const ProtobufCMessageDescriptor *out_desc;
+	uint8_t       *out;       /* packed reply body */
+	size_t         out_len;
+};
+
+struct worker {
+	cs_rpc_server *srv;
+	pthread_t      thread;
+	nng_ctx        ctx;
+	nng_aio       *aio;
+	bool           started;
+};
+
+struct cs_rpc_server {
+	nng_socket        sock;
+	nng_listener      listener;
+	nng_tls_config   *tls;
+	char             *url;
+	size_t            max_msg;
+	unsigned          nworkers;
+	struct worker    *workers;
+	ProtobufCService *services[MAX_SERVICES];
+	size_t            nservices;
+	bool              sock_open;
+	bool              listening;
+	pthread_mutex_t   mtx;
+	unsigned          busy; /* requests being handled */
+};
+
+int
+cs_rpc_server_open(cs_rpc_server **out, const struct cs_rpc_server_opts *o)
+{
+	cs_rpc_server *s;
+	int            rv;
+
+	if (out == NULL || o == NULL || o->url == NULL) {
+		return CS_EINVAL;
+	}
+	if ((rv = check_url(o->url)) != CS_OK) {
+		cs_log_error("rpc", "refusing to listen on url=%s: only "
+		    "tls+tcp:// and ipc:// are allowed", o->url);
+		return rv;
+	}
+	if (is_tls_url(o->url) && o->tls == NULL) {
+		return CS_EINVAL;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		return CS_ENOMEM;
+	}
+	pthread_mutex_init(&s->mtx, NULL);
+	s->max_msg  = o->max_msg ? o->max_msg : CS_RPC_MAX_MSG;
+	s->nworkers = o->workers ? o->workers : 8;
+	if ((s->url = strdup(o->url)) == NULL ||
+	    (s->workers = calloc(s->nworkers, sizeof(*s->workers))) == NULL) {
+		cs_rpc_server_close(s, 0);
+		return CS_ENOMEM;
+	}
+	if (o->tls != NULL) {
+		nng_tls_config_hold(o->tls);
+		s->tls = o->tls;
+	}
+	*out = s;
+	return CS_OK;
+}
+
+int
+cs_rpc_server_add(cs_rpc_server *s, ProtobufCService *svc)
+{
+	for (size_t i = 0; i < s->nservices; i++) {
+		if (s->services[i]->descriptor == svc->descriptor) {
+			return CS_EEXIST;
+		}
+	}
+	if (s->nservices == MAX_SERVICES) {
+		return CS_ENOMEM;
+	}
+	s->services[s->nservices++] = svc;
+	return CS_OK;
+}
+
+void
+cs_rpc_req_fail(cs_rpc_req *c, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	c->err = err != CS_OK ? err : CS_EINTERNAL;
+	va_start(ap, fmt);
+	vsnprintf(c->message, sizeof(c->message), fmt, ap);
+	va_end(ap);
+}
+
+const uint8_t *
+cs_rpc_req_token(const cs_rpc_req *c, size_t *len)
+{
+	*len = c->token_len;
+	return c->token;
+}
+
+nng_pipe
+cs_rpc_req_pipe(const cs_rpc_req *c)
+{
+	return c->pipe;
+}
+
+const char *
+cs_rpc_req_peer(const cs_rpc_req *c)
+{
+	return c->peer;
+}
+
+uint32_t
+cs_rpc_req_remaining_ms(const cs_rpc_req *c)
+{
+	uint64_t now = now_ms();
+	return now >= c->deadline ? 0 : (uint32_t)(c->deadline - now);
+}
+
+/* The closure every handler calls: packs the reply into the call. */
+static void
+call_closure(const ProtobufCMessage *msg, void *data)
+{
+	cs_rpc_req *c = data;
+
+	if (c->done) {
+		cs_log_error("rpc", "handler replied twice peer=%s", c->peer);
+		return;
+	}
+	c->done = true;
+	if (msg == NULL) {
+		if (c->err == CS_OK) {
+			cs_rpc_req_fail(c, CS_EINTERNAL,
+			    "the server failed to produce a reply");
+		}
+		return;
+	}
+	if (c->err != CS_OK || msg->descriptor != c->out_desc) {
+		cs_rpc_req_fail(c, CS_EINTERNAL,
+		    "the server produced a reply of the wrong type");
+		return;
+	}
+	c->out_len = protobuf_c_message_get_packed_size(msg);
+	if ((c->out = malloc(c->out_len ? c->out_len : 1)) == NULL) {
+		cs_rpc_req_fail(c, CS_ENOMEM, "server out of memory");
+		return;
+	}
+	protobuf_c_message_pack(msg, c->out);
+}
+
+static ProtobufCService *
+find_service(cs_rpc_server *s, const char *name, size_t len)
+{
+	for (size_t i = 0; i < s->nservices; i++) {
+		const char *n = s->services[i]->descriptor->name;
+		if (strlen(n) == len && memcmp(n, name, len) == 0) {
+			return s->services[i];
+		}
+	}
+	return NULL;
+}
+
+/* Index of method name in the descriptor, by binary search over the
+ * generated name index; -1 when absent. */
+static int
+find_method(const ProtobufCServiceDescriptor *d, const char *name)
+{
+	unsigned lo = 0, hi = d->n_methods;
+
+	while (lo < hi) {
+		unsigned    mid = lo + (hi - lo) / 2;
+		unsigned    idx = d->method_indices_by_name[mid];
+		int         cmp = strcmp(name, d->methods[idx].name);
+		if (cmp == 0) {
+			return (int)idx;
+		}
+		if (cmp < 0) {
+			hi = mid;
+		} else {
+			lo = mid + 1;
+		}
+	}
+	return -1;
+}
+
+/* protobuf-c lays the handler pointers out right after the base struct of
+ * a generated service; a NULL one means "not implemented". */
+static bool
+has_handler(const ProtobufCService *svc, int idx)
+{
+	typedef void (*handler_fn)(void);
+	const handler_fn *h = (const handler_fn *)(const void *)(svc + 1);
+	return h[idx] != NULL;
+}
+
+/* Decode, dispatch and run one request; fills c with the outcome. */
+static void
+dispatch(cs_rpc_server *s, nng_msg *req, cs_rpc_req *c, char *method,
+    size_t method_len)
+{
+	Countersign__V1__Request *env = NULL;
+	ProtobufCMessage         *in  = NULL;
+	ProtobufCService         *svc;
+	const char               *slash;
+	size_t                    len = nng_msg_len(req);
+	int                       idx;
+
+	snprintf(method, method_len, "-");
+	if (len > s->max_msg + 1024u) {
+		cs_rpc_req_fail(c, CS_ETOOBIG, "request of %zu bytes exceeds "
+		    "the limit of %zu bytes", len, s->max_msg);
+		return;
+	}
+	env = countersign__v1__request__unpack(NULL, len, nng_msg_body(req));
+	if (env == NULL) {
+		cs_rpc_req_fail(c, CS_EPROTO, "malformed request envelope: "
+		    "expected a countersign.v1.Request message");
+		return;
+	}
+	if (strlen(env->method) > CS_RPC_MAX_METHOD ||
+	    (slash = strchr(env->method, '/')) == NULL) {
+		cs_rpc_req_fail(c, CS_EUNIMPL, "malformed method name: "
+		    "expected package.Service/Method");
+		goto out;
+	}
+	snprintf(method, method_len, "%s", env->method);
+	if (env->token.len > CS_RPC_MAX_TOKEN) {
+		cs_rpc_req_fail(c, CS_EUNAUTH, "session token too long");
+		goto out;
+	}
+	if (env->body.len > s->max_msg) {
+		cs_rpc_req_fail(c, CS_ETOOBIG, "request body of %zu bytes "
+		    "exceeds the limit of %zu bytes", env->body.len,
+		    s->max_msg);
+		goto out;
+	}
+	c->token     = env->token.data;
+	c->token_len = env->token.len;
+	c->deadline  = now_ms() +
+	    (env->deadline_ms == 0 ? CS_RPC_DEFAULT_DEADLINE_MS
+	        : env->deadline_ms > CS_RPC_MAX_DEADLINE_MS
+	        ? CS_RPC_MAX_DEADLINE_MS : env->deadline_ms);
+
+	svc = find_service(s, env->method, (size_t)(slash - env->method));
+	if (svc == NULL) {
+		cs_rpc_req_fail(c, CS_EUNIMPL, "unknown service in method "
+		    "'%s'", env->method);
+		goto out;
+	}
+	idx = find_method(svc->descriptor, slash + 1);
+	if (idx < 0 || !has_handler(svc, idx)) {
+		cs_rpc_req_fail(c, CS_EUNIMPL, "unknown method '%s'",
+		    env->method);
+		goto out;
+	}
+	const ProtobufCMethodDescriptor *md = &svc->descriptor->methods[idx];
+	in = protobuf_c_message_unpack(md->input, NULL, env->body.len,
+	    env->body.data);
+	if (in == NULL) {
+		cs_rpc_req_fail(c, CS_EPROTO, "malformed %s body: expected "
+		    "a %s message", env->method, md->input->name);
+		goto out;
+	}
+	c->out_desc = md->output;
+	svc->invoke(svc, (unsigned)idx, in, call_closure, c);
+	if (!c->done) {
+		/* Handlers must reply before returning; treat a missing reply
+		 * as the server's fault, never as success. */
+		c->done = true;
+		cs_rpc_req_fail(c, CS_EINTERNAL,
+		    "the server failed to produce a reply");
+	}
+	if (c->err == CS_OK && now_ms() > c->deadline) {
+		free(c->out);
+		c->out = NULL;
+		cs_rpc_req_fail(c, CS_ETIMEDOUT, "deadline exceeded while "
+		    "handling %s", env->method);
+	}
+out:
+	c->token     = NULL;
+	c->token_len = 0;
+	protobuf_c_message_free_unpacked(in, NULL);
+	countersign__v1__request__free_unpacked(env, NULL);
+}
+
+/* Build the Response envelope for call c; NULL only when out of memory. */
+static nng_msg *
+make_response(const cs_rpc_req *c)
+{
+	Countersign__V1__Response rsp = COUNTERSIGN__V1__RESPONSE__INIT;
+	Countersign__V1__Status   st  = COUNTERSIGN__V1__STATUS__INIT;
+	nng_msg                  *m;
+	size_t                    len;
+
+	st.code    = (Countersign__V1__StatusCode)cs_err_to_status(c->err);
+	st.message = (char *)(c->err == CS_OK ? "" : c->message);
+	rsp.status = &st;
+	if (c->err == CS_OK) {
+		rsp.body.data = c->out;
+		rsp.body.len  = c->out_len;
+	}
+	len = countersign__v1__response__get_packed_size(&rsp);
+	if (nng_msg_alloc(&m, len) != 0) {
+		return NULL;
+	}
+	countersign__v1__response__pack(&rsp, nng_msg_body(m));
+	return m;
+}
+
+static void
+handle(cs_rpc_server *s, nng_msg *req, nng_msg **rsp)
+{
+	cs_rpc_req   c;
+	nng_sockaddr sa;
+	char         method[CS_RPC_MAX_METHOD + 1];
+	uint64_t     t0 = now_ms();
+
+	memset(&c, 0, sizeof(c));
+	c.pipe = nng_msg_get_pipe(req);
+	if (nng_pipe_get_addr(c.pipe, NNG_OPT_REMADDR, &sa) == 0) {
+		format_addr(&sa, c.peer, sizeof(c.peer));
+	} else {
+		snprintf(c.peer, sizeof(c.peer), "unknown");
+	}
+	dispatch(s, req, &c, method, sizeof(method));
+	*rsp = make_response(&c);
+	if (c.err != CS_OK) {
+		cs_log_warn("rpc", "request refused method=%s peer=%s "
+		    "status=%s reason=\"%s\"", method, c.peer,
+		    cs_status_name(cs_err_to_status(c.err)), c.message);
+	} else {
+		cs_log_debug("rpc", "request method=%s peer=%s ms=%llu",
+		    method, c.peer, (unsigned long long)(now_ms() - t0));
+	}
+	free(c.out);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	cs_rpc_server *s = w->srv;
+	nng_msg       *req, *rsp;
+	int            rv;
+
+	for (;;) {
+		nng_ctx_recv(w->ctx, w->aio);
+		nng_aio_wait(w->aio);
+		if ((rv = nng_aio_result(w->aio)) != 0) {
+			if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
+				break;
+			}
+			cs_log_warn("rpc", "receive failed err=\"%s\"",
+			    nng_strerror(rv));
+			continue;
+		}
+		req = nng_aio_get_msg(w->aio);
+		pthread_mutex_lock(&s->mtx);
+		s->busy++;
+		pthread_mutex_unlock(&s->mtx);
+
+		handle(s, req, &rsp);
+		nng_msg_free(req);
+		if (rsp != NULL) {
+			nng_aio_set_msg(w->aio, rsp);
+			nng_ctx_send(w->ctx, w->aio);
+			nng_aio_wait(w->aio);
+			if ((rv = nng_aio_result(w->aio)) != 0) {
+				nng_msg_free(rsp);
+				cs_log_debug("rpc", "reply not sent err=\"%s\"",
+				    nng_strerror(rv));
+			}
+		} else {
+			cs_log_error("rpc", "out of memory building a reply");
+		}
+		pthread_mutex_lock(&s->mtx);
+		s->busy--;
+		pthread_mutex_unlock(&s->mtx);
+	}
+	return NULL;
+}
+
+int
+cs_rpc_server_start(cs_rpc_server *s)
+{
+	int rv;
+
+	if ((rv = nng_rep0_open(&s->sock)) != 0) {
+		cs_log_error("rpc", "cannot open socket err=\"%s\"",
+		    nng_strerror(rv));
+		return CS_EIO;
+	}
+	s->sock_open = true;
+	/* nng drops connections whose messages exceed this; up to it, an
+	 * oversized request gets a RESOURCE_EXHAUSTED reply instead. */
+	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ,
+	    s->max_msg + CS_RPC_TRANSPORT_SLACK);
+	if ((rv = nng_listener_create(&s->listener, s->sock, s->url)) != 0) {
+		cs_log_error("rpc", "bad listen url=%s err=\"%s\"", s->url,
+		    nng_strerror(rv));
+		return CS_EADDR;
+	}
+	if (s->tls != NULL && (rv = nng_listener_set_ptr(s->listener,
+	    NNG_OPT_TLS_CONFIG, s->tls)) != 0) {
+		cs_log_error("rpc", "cannot set TLS config url=%s err=\"%s\"",
+		    s->url, nng_strerror(rv));
+		return CS_ETLS;
+	}
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		struct worker *w = &s->workers[i];
+		w->srv = s;
+		if ((rv = nng_ctx_open(&w->ctx, s->sock)) != 0 ||
+		    (rv = nng_aio_alloc(&w->aio, NULL, NULL)) != 0) {
+			cs_log_error("rpc", "cannot make context err=\"%s\"",
+			    nng_strerror(rv));
+			return CS_ENOMEM;
+		}
+		if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+			return CS_ENOMEM;
+		}
+		w->started = true;
+	}
+	if ((rv = nng_listener_start(s->listener, 0)) != 0) {
+		cs_log_error("rpc", "cannot listen url=%s err=\"%s\"", s->url,
+		    nng_strerror(rv));
+		return CS_EADDR;
+	}
+	s->listening = true;
+	cs_log_info("rpc", "listening url=%s port=%d workers=%u", s->url,
+	    cs_rpc_server_port(s), s->nworkers);
+	return CS_OK;
+}
+
+int
+cs_rpc_server_port(const cs_rpc_server *s)
+{
+	int port = 0;
+
+	if (!s->listening || strncmp(s->url, "ipc://", 6) == 0) {
+		return 0;
+	}
+	if (nng_listener_get_int(s->listener, NNG_OPT_TCP_BOUND_PORT,
+	    &port) != 0) {
+		return 0;
+	}
+	return port;
+}
+
+void
+cs_rpc_server_close(cs_rpc_server *s, unsigned drain_ms)
+{
+	if (s == NULL) {
+		return;
+	}
+	if (s->listening) {
+		/* No new connections; let requests being handled finish. */
+		nng_listener_close(s->listener);
+		uint64_t until = now_ms() + drain_ms;
+		for (;;) {
+			pthread_mutex_lock(&s->mtx);
+			unsigned busy = s->busy;
+			pthread_mutex_unlock(&s->mtx);
+			if (busy == 0 || now_ms() >= until) {
+				break;
+			}
+			nng_msleep(5);
+		}
+	}
+	if (s->sock_open) {
+		nng_close(s->sock); /* wakes every worker with NNG_ECLOSED */
+	}
+	for (unsigned i = 0; s->workers != NULL && i < s->nworkers; i++) {
+		struct worker *w = &s->workers[i];
+		if (w->started) {
+			pthread_join(w->thread, NULL);
+		}
+		nng_aio_free(w->aio);
+	}
+	if (s->tls != NULL) {
+		nng_tls_config_free(s->tls);
+	}
+	pthread_mutex_destroy(&s->mtx);
+	free(s->workers);
+	free(s->url);
+	free(s);
+}
+
+/* ------------------------------------------------------------------ */
+/* Client                                                              */
+/* ------------------------------------------------------------------ */
+
+struct cs_rpc_client {
+	nng_socket      sock;
+	nng_dialer      dialer;
+	char           *url;
+	uint32_t        timeout_ms;
+	size_t          max_msg;
+	pthread_mutex_t mtx;
+	uint8_t         token[CS_RPC_MAX_TOKEN];
+	size_t          token_len;
+	unsigned        pipes;  /* connections up now */
+	unsigned        drops;  /* connections closed so far */
+};
+
+static void
+on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	cs_rpc_client *c = arg;
+
+	(void)p;
+	pthread_mutex_lock(&c->mtx);
+	if (ev == NNG_PIPE_EV_ADD_POST) {
+		c->pipes++;
+	} else if (ev == NNG_PIPE_EV_REM_POST) {
+		if (c->pipes > 0) {
+			c->pipes--;
+		}
+		c->drops++;
+	}
+	pthread_mutex_unlock(&c->mtx);
+}
+
+static void
+dial_error(const char *url, int rv, char *err, size_t errlen)
+{
+	switch (rv) {
+	case NNG_ECONNREFUSED:
+		snprintf(err, errlen, "connection to %s refused: is the "
+		    "authority running and listening there?", url);
+		break;
+	case NNG_EPEERAUTH:
+		snprintf(err, errlen, "TLS authentication with %s failed: "
+		    "either the server refused this client's certificate "
+		    "(not issued by its CA, expired or revoked), or the "
+		    "server's certificate was not accepted (check the CA "
+		    "file and that the certificate names this host)", url);
+		break;
+	case NNG_ECRYPTO:
+	case NNG_EPROTO:
+		snprintf(err, errlen, "TLS handshake with %s failed: the "
+		    "server may not speak TLS there, or refused this "
+		    "client's certificate", url);
+		break;
+	case NNG_ETIMEDOUT:
+		snprintf(err, errlen, "connecting to %s timed out", url);
+		break;
+	case NNG_EADDRINVAL:
+		snprintf(err, errlen, "cannot resolve or use address %s",
+		    url);
+		break;
+	default:
+		snprintf(err, errlen, "cannot connect to %s: %s", url,
+		    nng_strerror(rv));
+		break;
+	}
+}
+
+int
+cs_rpc_client_open(cs_rpc_client **out, const struct cs_rpc_client_opts *o,
+    char *err, size_t errlen)
+{
+	cs_rpc_client *c;
+	int            rv;
+	char           dummy[8];
+
+	if (err == NULL) {
+		err    = dummy;
+		errlen = sizeof(dummy);
+	}
+	err[0] = '\0';
+	if (out == NULL || o == NULL || o->url == NULL) {
+		snprintf(err, errlen, "no URL given");
+		return CS_EINVAL;
+	}
+	if (check_url(o->url) != CS_OK) {
+		snprintf(err, errlen, "refusing %s: only tls+tcp:// and "
+		    "ipc:// URLs are allowed", o->url);
+		return CS_EADDR;
+	}
+	if (is_tls_url(o->url) && o->tls == NULL) {
+		snprintf(err, errlen, "tls+tcp:// needs a TLS configuration");
+		return CS_EINVAL;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->url = strdup(o->url)) == NULL) {
+		free(c);
+		snprintf(err, errlen, "out of memory");
+		return CS_ENOMEM;
+	}
+	pthread_mutex_init(&c->mtx, NULL);
+	c->timeout_ms = o->timeout_ms ? o->timeout_ms : 10000;
+	c->max_msg    = o->max_msg ? o->max_msg : CS_RPC_MAX_MSG;
+
+	if ((rv = nng_req0_open(&c->sock)) != 0) {
+		snprintf(err, errlen, "cannot open socket: %s",
+		    nng_strerror(rv));
+		pthread_mutex_destroy(&c->mtx);
+		free(c->url);
+		free(c);
+		return CS_EIO;
+	}
+	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ,
+	    c->max_msg + CS_RPC_TRANSPORT_SLACK);
+	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 100);
+	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 5000);
+	nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, on_pipe, c);
+	nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, on_pipe, c);
+
+	if ((rv = nng_dialer_create(&c->dialer, c->sock, c->url)) != 0) {
+		dial_error(c->url, rv, err, errlen);
+		cs_rpc_client_close(c);
+		return CS_EADDR;
+	}
+	if (o->tls != NULL && (rv = nng_dialer_set_ptr(c->dialer,
+	    NNG_OPT_TLS_CONFIG, o->tls)) != 0) {
+		snprintf(err, errlen, "cannot use TLS config: %s",
+		    nng_strerror(rv));
+		cs_rpc_client_close(c);
+		return CS_ETLS;
+	}
+	rv = nng_dialer_start(c->dialer, o->wait ? 0 : NNG_FLAG_NONBLOCK);
+	if (rv != 0) {
+		dial_error(c->url, rv, err, errlen);
+		cs_rpc_client_close(c);
+		return rv == NNG_EPEERAUTH ? CS_EPEERAUTH
+		    : (rv == NNG_ECRYPTO || rv == NNG_EPROTO) ? CS_ETLS
+		    : CS_EUNAVAIL;
+	}
+	*out = c;
+	return CS_OK;
+}
+
+void
+cs_rpc_client_close(cs_rpc_client *c)
+{
+	if (c == NULL) {
+		return;
+	}
+	nng_close(c->sock);
+	explicit_bzero(c->token, sizeof(c->token));
+	pthread_mutex_destroy(&c->mtx);
+	free(c->url);
+	free(c);
+}
+
+int
+cs_rpc_client_set_token(cs_rpc_client *c, const uint8_t *tok, size_t len)
+{
+	if (len > CS_RPC_MAX_TOKEN) {
+		return CS_EINVAL;
+	}
+	pthread_mutex_lock(&c->mtx);
+	explicit_bzero(c->token, sizeof(c->token));
+	if (len > 0) {
+		memcpy(c->token, tok, len);
+	}
+	c->token_len = len;
+	pthread_mutex_unlock(&c->mtx);
+	return CS_OK;
+}
+
+static int
+result(struct cs_rpc_result *res, int status, int err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int
+result(struct cs_rpc_result *res, int status, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (res != NULL) {
+		res->status = status;
+		va_start(ap, fmt);
+		vsnprintf(res->message, sizeof(res->message), fmt, ap);
+		va_end(ap);
+	}
+	return err;
+}
+
+/* One round trip of raw bytes on a fresh context. */
+static int
+round_trip(cs_rpc_client *c, nng_msg *req, nng_msg **reply,
+    struct cs_rpc_result *res)
+{
+	nng_ctx  ctx;
+	nng_aio *aio = NULL;
+	int      rv;
+
+	*reply = NULL;
+	if ((rv = nng_ctx_open(&ctx, c->sock)) != 0) {
+		nng_msg_free(req);
+		return result(res, CS_STATUS_UNKNOWN, CS_ECLOSED,
+		    "client closed: %s", nng_strerror(rv));
+	}
+	if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
+		nng_msg_free(req);
+		nng_ctx_close(ctx);
+		return result(res, CS_STATUS_UNKNOWN, CS_ENOMEM,
+		    "out of memory");
+	}
+	/* One budget for send and receive together. */
+	uint64_t deadline = now_ms() + c->timeout_ms;
+	nng_aio_set_timeout(aio, (nng_duration)c->timeout_ms);
+	nng_aio_set_msg(aio, req);
+	nng_ctx_send(ctx, aio);
+	nng_aio_wait(aio);
+	if ((rv = nng_aio_result(aio)) != 0) {
+		nng_msg_free(req);
+		goto fail;
+	}
+	uint64_t now = now_ms();
+	nng_aio_set_timeout(aio,
+	    (nng_duration)(now < deadline ? deadline - now : 1));
+	nng_ctx_recv(ctx, aio);
+	nng_aio_wait(aio);
+	if ((rv = nng_aio_result(aio)) != 0) {
+		goto fail;
+	}
+	*reply = nng_aio_get_msg(aio);
+	nng_aio_free(aio);
+	nng_ctx_close(ctx);
+	return CS_OK;
+
+fail:
+	nng_aio_free(aio);
+	nng_ctx_close(ctx);
+	if (rv == NNG_ETIMEDOUT) {
+		unsigned pipes, drops;
+		pthread_mutex_lock(&c->mtx);
+		pipes = c->pipes;
+		drops = c->drops;
+		pthread_mutex_unlock(&c->mtx);
+		/* A connection that the server keeps closing right after the
+		 * handshake is how a TLS 1.3 server refuses a client
+		 * certificate: say so rather than "no reply". */
+		if (pipes == 0 && drops > 0) {
+			return result(res, CS_STATUS_UNAVAILABLE, CS_EUNAVAIL,
+			    "the server at %s closed the connection: if this "
+			    "repeats, check that this client's certificate "
+			    "is issued by the server's CA, is not expired "
+			    "and is not revoked", c->url);
+		}
+		if (pipes == 0) {
+			return result(res, CS_STATUS_UNAVAILABLE, CS_EUNAVAIL,
+			    "no connection to %s within %u ms: is the "
+			    "authority running and reachable?", c->url,
+			    c->timeout_ms);
+		}
+		return result(res, CS_STATUS_DEADLINE_EXCEEDED, CS_ETIMEDOUT,
+		    "no reply from %s within %u ms", c->url, c->timeout_ms);
+	}
+	if (rv == NNG_ECLOSED) {
+		return result(res, CS_STATUS_CANCELLED, CS_ECLOSED,
+		    "client closed");
+	}
+	return result(res, CS_STATUS_UNAVAILABLE, CS_EUNAVAIL,
+	    "call to %s failed: %s", c->url, nng_strerror(rv));
+}
+
+int
+cs_rpc_call_raw(cs_rpc_client *c, const void *req, size_t len,
+    nng_msg **reply, struct cs_rpc_result *res)
+{
+	nng_msg *m;
+
+	if (nng_msg_alloc(&m, len) != 0) {
+		return result(res, CS_STATUS_UNKNOWN, CS_ENOMEM,
+		    "out of memory");
+	}
+	memcpy(nng_msg_body(m), req, len);
+	return round_trip(c, m, reply, res);
+}
+
+int
+cs_rpc_call(cs_rpc_client *c, const ProtobufCServiceDescriptor *svc,
+    const char *method, const ProtobufCMessage *in, ProtobufCMessage **out,
+    struct cs_rpc_result *res)
+{
+	Countersign__V1__Request   env = COUNTERSIGN__V1__REQUEST__INIT;
+	Countersign__V1__Response *rsp = NULL;
+	uint8_t                    token[CS_RPC_MAX_TOKEN];
+	char                       name[CS_RPC_MAX_METHOD + 1];
+	uint8_t                   *body = NULL;
+	nng_msg                   *m = NULL, *reply = NULL;
+	int                        idx, rv;
+
+	*out = NULL;
+	idx  = find_method(svc, method);
+	if (idx < 0) {
+		return result(res, CS_STATUS_UNIMPLEMENTED, CS_EUNIMPL,
+		    "%s has no method %s", svc->name, method);
+	}
+	const ProtobufCMethodDescriptor *md = &svc->methods[idx];
+	if (in->descriptor != md->input) {
+		return result(res, CS_STATUS_INVALID_ARGUMENT, CS_EINVAL,
+		    "%s/%s takes %s, not %s", svc->name, method,
+		    md->input->name, in->descriptor->name);
+	}
+	size_t body_len = protobuf_c_message_get_packed_size(in);
+	if (body_len > c->max_msg) {
+		return result(res, CS_STATUS_RESOURCE_EXHAUSTED, CS_ETOOBIG,
+		    "request of %zu bytes exceeds the limit of %zu bytes; "
+		    "nothing was sent", body_len, c->max_msg);
+	}
+	if ((body = malloc(body_len ? body_len : 1)) == NULL) {
+		return result(res, CS_STATUS_UNKNOWN, CS_ENOMEM,
+		    "out of memory");
+	}
+	protobuf_c_message_pack(in, body);
+	snprintf(name, sizeof(name), "%s/%s", svc->name, method);
+
+	pthread_mutex_lock(&c->mtx);
+	memcpy(token, c->token, c->token_len);
+	env.token.len = c->token_len;
+	pthread_mutex_unlock(&c->mtx);
+	env.token.data  = token;
+	env.method      = name;
+	env.deadline_ms = c->timeout_ms;
+	env.body.data   = body;
+	env.body.len    = body_len;
+
+	size_t len = countersign__v1__request__get_packed_size(&env);
+	if (nng_msg_alloc(&m, len) != 0) {
+		rv = result(res, CS_STATUS_UNKNOWN, CS_ENOMEM, "out of memory");
+		goto out;
+	}
+	countersign__v1__request__pack(&env, nng_msg_body(m));
+	if ((rv = round_trip(c, m, &reply, res)) != CS_OK) {
+		goto out;
+	}
+	rsp = countersign__v1__response__unpack(NULL, nng_msg_len(reply),
+	    nng_msg_body(reply));
+	if (rsp == NULL) {
+		rv = result(res, CS_STATUS_UNKNOWN, CS_EPROTO,
+		    "malformed reply from %s", c->url);
+		goto out;
+	}
+	int status = rsp->status != NULL ? (int)rsp->status->code
+	                                 : CS_STATUS_UNKNOWN;
+	if (status != CS_STATUS_OK) {
+		rv = result(res, status, cs_err_from_status(status), "%s",
+		    rsp->status != NULL && rsp->status->message[0] != '\0'
+		        ? rsp->status->message
+		        : cs_status_name(status));
+		goto out;
+	}
+	*out = protobuf_c_message_unpack(md->output, NULL, rsp->body.len,
+	    rsp->body.data);
+	if (*out == NULL) {
+		rv = result(res, CS_STATUS_UNKNOWN, CS_EPROTO,
+		    "malformed %s reply from %s", md->output->name, c->url);
+		goto out;
+	}
+	rv = result(res, CS_STATUS_OK, CS_OK, "OK");
+out:
+	explicit_bzero(token, sizeof(token));
+	countersign__v1__response__free_unpacked(rsp, NULL);
+	nng_msg_free(reply);
+	free(body);
+	return rv;
+}
