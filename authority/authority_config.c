@@ -1,0 +1,65 @@
+/*
+ * authority_config.c - the option table of authority.conf.  This table is
+ * the one place where defaults live.
+ */
+#include "authority_config.h"
+#include "cs_config.h"
+
+#include <string.h>
+
+#define OPT(sec, k, t, field, fl, def, lo, hi, chk, help)                     \
+	{sec, k, t, offsetof(struct authority_config, field), fl, def, lo,    \
+	    hi, chk, help}
+
+static const struct cs_conf_opt opts[] = {
+	OPT("authority", "id", CS_CONF_STRING, id, CS_CONF_REQUIRED, NULL, 0,
+	    0, cs_conf_check_name, "name of this authority"),
+	OPT("authority", "data_dir", CS_CONF_STRING, data_dir,
+	    CS_CONF_REQUIRED, NULL, 0, 0, NULL, "directory for the store"),
+	OPT("authority", "station_listen", CS_CONF_STRING, station_listen,
+	    CS_CONF_REQUIRED, NULL, 0, 0, cs_conf_check_tls_url,
+	    "tls+tcp://host:port where stations connect"),
+	OPT("authority", "admin_listen", CS_CONF_STRING, admin_listen,
+	    CS_CONF_OPTIONAL, "ipc:///run/countersign/admin.sock", 0, 0,
+	    cs_conf_check_ipc_url, "ipc:///path for countersign-admin"),
+	OPT("authority", "workers", CS_CONF_UINT, workers, CS_CONF_OPTIONAL,
+	    "16", 1, 256, NULL, "requests served at once"),
+	OPT("authority", "log_level", CS_CONF_STRING, log_level,
+	    CS_CONF_OPTIONAL, "info", 0, 0, cs_conf_check_log_level,
+	    "error, warn, info or debug"),
+	OPT("authority", "log_syslog", CS_CONF_BOOL, log_syslog,
+	    CS_CONF_OPTIONAL, "false", 0, 0, NULL,
+	    "log to syslog instead of stderr"),
+	OPT("tls", "cert", CS_CONF_STRING, cert, CS_CONF_REQUIRED, NULL, 0, 0,
+	    NULL, "authority certificate, PEM"),
+	OPT("tls", "key", CS_CONF_STRING, key, CS_CONF_REQUIRED, NULL, 0, 0,
+	    NULL, "authority private key, PEM"),
+	OPT("tls", "station_ca", CS_CONF_STRING, station_ca, CS_CONF_REQUIRED,
+	    NULL, 0, 0, NULL, "CA certificate that stations chain to, PEM"),
+	OPT("tls", "crl", CS_CONF_STRING, crl, CS_CONF_OPTIONAL, NULL, 0, 0,
+	    NULL, "revoked station certificates, PEM CRL"),
+	OPT("hsm", "module", CS_CONF_STRING, hsm_module, CS_CONF_IF_SECTION,
+	    NULL, 0, 0, NULL, "PKCS#11 module path"),
+	OPT("hsm", "token", CS_CONF_STRING, hsm_token, CS_CONF_IF_SECTION,
+	    NULL, 0, 0, NULL, "token label"),
+	OPT("hsm", "pin_file", CS_CONF_STRING, hsm_pin_file,
+	    CS_CONF_IF_SECTION, NULL, 0, 0, NULL, "file with the user PIN"),
+	OPT("hsm", "sessions", CS_CONF_UINT, hsm_sessions, CS_CONF_OPTIONAL,
+	    "2", 1, 64, NULL, "signing sessions in the pool"),
+};
+
+#define NOPTS (sizeof(opts) / sizeof(opts[0]))
+
+int
+authority_config_load(struct authority_config *cfg, const char *path,
+    char *err, size_t errlen)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	return cs_conf_load(path, opts, NOPTS, cfg, err, errlen);
+}
+
+void
+authority_config_free(struct authority_config *cfg)
+{
+	cs_conf_free(opts, NOPTS, cfg);
+}

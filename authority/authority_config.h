@@ -1,0 +1,44 @@
+/*
+ * authority_config.h - authority.conf: every option of the signing
+ * authority, its default and its meaning, in one table
+ * (authority_config.c).  deploy/authority.conf.example documents the same
+ * options for operators.
+ */
+#ifndef AUTHORITY_CONFIG_H
+#define AUTHORITY_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct authority_config {
+	/* [authority] */
+	char    *id;             /* name reported to stations */
+	char    *data_dir;       /* LMDB environment and state */
+	char    *station_listen; /* tls+tcp://host:port for stations */
+	char    *admin_listen;   /* ipc:///path for countersign-admin */
+	unsigned workers;        /* requests served at once */
+	char    *log_level;      /* error, warn, info, debug */
+	bool     log_syslog;     /* log to syslog instead of stderr */
+	/* [tls] */
+	char *cert;       /* authority's certificate chain (PEM) */
+	char *key;        /* its private key (PEM) */
+	char *station_ca; /* CA that station certificates must chain to */
+	char *crl;        /* optional CRL of revoked station certificates */
+	/* [hsm] (optional until signing is configured) */
+	char    *hsm_module;   /* PKCS#11 module path */
+	char    *hsm_token;    /* token label */
+	char    *hsm_pin_file; /* file holding the user PIN */
+	unsigned hsm_sessions; /* signing sessions in the pool */
+};
+
+/*
+ * Load path.  Returns CS_OK, or CS_ENOENT / CS_ECONFIG with the
+ * `file:line: message` text in err.  Free with authority_config_free().
+ */
+int authority_config_load(struct authority_config *cfg, const char *path,
+    char *err, size_t errlen);
+
+/* Free the strings of cfg; NULL-safe. */
+void authority_config_free(struct authority_config *cfg);
+
+#endif /* AUTHORITY_CONFIG_H */
