@@ -1,0 +1,57 @@
+/*
+ * test_util.h - helpers shared by the test programs: temporary
+ * directories, the test PKI, and child processes.
+ */
+#ifndef TEST_UTIL_H
+#define TEST_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Make a fresh temporary directory; returns its path (free with
+ * tu_rmtree_free).  Fails the test on error. */
+char *tu_tmpdir(void);
+
+/* Remove dir recursively and free the path; NULL-safe. */
+void tu_rmtree_free(char *dir);
+
+/* Run tests/pki/make-pki.sh into dir (fails the test on error). */
+void tu_make_pki(const char *dir);
+
+/* Join dir and name into buf; returns buf. */
+const char *tu_path(char *buf, size_t len, const char *dir,
+    const char *name);
+
+/* Write text to path (fails the test on error). */
+void tu_write_file(const char *path, const char *text);
+
+/* Path of a built program ($CS_BINARY_DIR/<subdir>/<name>) in buf. */
+const char *tu_program(char *buf, size_t len, const char *subdir,
+    const char *name);
+
+/*
+ * Run argv to completion with stdout and stderr captured into out (NUL
+ * terminated, truncated to len).  Returns the exit status, or -1 if the
+ * child was killed by a signal.
+ */
+int tu_run(char *const argv[], char *out, size_t len);
+
+/*
+ * Start argv in the background with stderr (and stdout) going to
+ * logpath; returns the pid.
+ */
+pid_t tu_spawn(char *const argv[], const char *logpath);
+
+/*
+ * Wait up to timeout_ms for a line containing needle in the file at path;
+ * copies that line to line.  Returns true if found.
+ */
+bool tu_wait_for_line(const char *path, const char *needle, char *line,
+    size_t len, unsigned timeout_ms);
+
+/* Send sig to pid and reap it within timeout_ms (SIGKILL after that);
+ * returns the exit status, or -1 if it died of a signal. */
+int tu_stop(pid_t pid, int sig, unsigned timeout_ms);
+
+#endif /* TEST_UTIL_H */
