@@ -657,6 +657,76 @@ dial_error(const char *url, int rv, char *err, size_t errlen)
 	}
 }
 
+/*
+ * A synchronous dial, bounded by the client's timeout.  nng 1.5.2 can leave
+ * a synchronous dial blocked for good when the server hangs up in the
+ * middle of the negotiation (a refused client certificate under TLS 1.3,
+ * in rare timings), so the dial runs on its own thread and closing the
+ * socket aborts it when the deadline passes.
+ */
+struct dial_job {
+	nng_dialer      dialer;
+	pthread_mutex_t mtx;
+	pthread_cond_t  cv;
+	bool            done;
+	int             rv;
+};
+
+static void *
+dial_main(void *arg)
+{
+	struct dial_job *j  = arg;
+	int              rv = nng_dialer_start(j->dialer, 0);
+
+	pthread_mutex_lock(&j->mtx);
+	j->rv   = rv;
+	j->done = true;
+	pthread_cond_signal(&j->cv);
+	pthread_mutex_unlock(&j->mtx);
+	return NULL;
+}
+
+static int
+dial_bounded(cs_rpc_client *c)
+{
+	struct dial_job j = {.dialer = c->dialer};
+	struct timespec until;
+	pthread_t       th;
+	int             rv;
+
+	pthread_mutex_init(&j.mtx, NULL);
+	pthread_cond_init(&j.cv, NULL);
+	if (pthread_create(&th, NULL, dial_main, &j) != 0) {
+		rv = NNG_ENOMEM;
+		goto out;
+	}
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += c->timeout_ms / 1000u;
+	until.tv_nsec += (long)(c->timeout_ms % 1000u) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&j.mtx);
+	while (!j.done) {
+		if (pthread_cond_timedwait(&j.cv, &j.mtx, &until) != 0) {
+			break;
+		}
+	}
+	bool done = j.done;
+	pthread_mutex_unlock(&j.mtx);
+	if (!done) {
+		/* Closing the dialer aborts its pending connect. */
+		nng_dialer_close(c->dialer);
+	}
+	pthread_join(th, NULL);
+	rv = done ? j.rv : NNG_ETIMEDOUT;
+out:
+	pthread_cond_destroy(&j.cv);
+	pthread_mutex_destroy(&j.mtx);
+	return rv;
+}
+
 int
 cs_rpc_client_open(cs_rpc_client **out, const struct cs_rpc_client_opts *o,
     char *err, size_t errlen)
@@ -720,7 +790,17 @@ cs_rpc_client_open(cs_rpc_client **out, const struct cs_rpc_client_opts *o,
 		cs_rpc_client_close(c);
 		return CS_ETLS;
 	}
-	rv = nng_dialer_start(c->dialer, o->wait ? 0 : NNG_FLAG_NONBLOCK);
+	rv = o->wait ? dial_bounded(c) : nng_dialer_start(c->dialer,
+	    NNG_FLAG_NONBLOCK);
+	if (rv == NNG_ETIMEDOUT && o->wait) {
+		snprintf(err, errlen, "connecting to %s did not complete "
+		    "within %u ms: the server accepted the connection but "
+		    "the TLS or protocol negotiation stalled (if the server "
+		    "refused this client's certificate, it may have hung up "
+		    "before its alert arrived)", c->url, c->timeout_ms);
+		cs_rpc_client_close(c);
+		return CS_EUNAVAIL;
+	}
 	if (rv != 0) {
 		dial_error(c->url, rv, err, errlen);
 		cs_rpc_client_close(c);

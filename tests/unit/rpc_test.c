@@ -412,6 +412,39 @@ test_malformed_inputs(void **state)
 	assert_int_equal(echo_call(f->cli, 9, NULL), CS_OK);
 }
 
+/* The server goes away and comes back on the same address: the client
+ * reconnects by itself and its next call succeeds. */
+static void
+test_reconnect(void **state)
+{
+	struct fixture      *f = *state;
+	struct cs_rpc_result res;
+	char                 c[512], k[512], ca[512];
+	nng_tls_config      *cfg = NULL;
+
+	assert_int_equal(echo_call(f->cli, 1, NULL), CS_OK);
+	cs_rpc_server_close(f->srv, 1000);
+	f->srv = NULL;
+
+	/* while it is gone: a clear "no connection" error */
+	assert_int_equal(echo_call(f->cli, 2, &res), CS_EUNAVAIL);
+	assert_int_equal(res.status, CS_STATUS_UNAVAILABLE);
+
+	struct cs_tls_files files = {
+	    .cert = tu_path(c, sizeof(c), f->dir, "server.pem"),
+	    .key  = tu_path(k, sizeof(k), f->dir, "server.key"),
+	    .ca   = tu_path(ca, sizeof(ca), f->dir, "ca.pem"),
+	};
+	assert_int_equal(cs_tls_config_make(&cfg, NNG_TLS_MODE_SERVER,
+	    NNG_TLS_AUTH_MODE_REQUIRED, &files), CS_OK);
+	struct cs_rpc_server_opts o = {.url = f->url, .tls = cfg};
+	assert_int_equal(cs_rpc_server_open(&f->srv, &o), CS_OK);
+	assert_int_equal(cs_rpc_server_add(f->srv, &f->svc.base), CS_OK);
+	assert_int_equal(cs_rpc_server_start(f->srv), CS_OK);
+	nng_tls_config_free(cfg);
+	assert_int_equal(echo_call(f->cli, 3, &res), CS_OK);
+}
+
 static void
 test_refused_urls(void **state)
 {
@@ -514,6 +547,8 @@ main(void)
 	        setup_tls, teardown),
 	    cmocka_unit_test_setup_teardown(test_foreign_client_cert,
 	        setup_tls, teardown),
+	    cmocka_unit_test_setup_teardown(test_reconnect, setup_tls,
+	        teardown),
 	    cmocka_unit_test(test_refused_urls),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
