@@ -22,10 +22,10 @@ run_suite() {
 	(cd "$build/$name" && ctest --output-on-failure -j "$jobs")
 }
 
-run_suite default -DCMAKE_BUILD_TYPE=RelWithDebInfo
+run_suite default -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCS_DEPS_DIR="$build/_deps"
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-run_suite sanitize -DCMAKE_BUILD_TYPE=Debug -DCS_SANITIZE=ON
+run_suite sanitize -DCMAKE_BUILD_TYPE=Debug -DCS_SANITIZE=ON -DCS_DEPS_DIR="$build/_deps"
 
 echo "== all test suites passed"
