@@ -81,7 +81,7 @@ write_station_conf(struct fx *f, const char *path, const char *host,
 	    "ca = %s/ca.pem\n"
 	    "cert = %s/%s.pem\n"
 	    "key = %s/%s.key\n"
-	    "timeout_ms = 3000\n",
+	    "timeout_ms = 10000\n",
 	    who, host, f->port, f->dir, f->dir, who, f->dir, who);
 	tu_write_file(path, text);
 }
@@ -171,7 +171,7 @@ test_refused_stations(void **state)
 	/* the authority logged why, and still serves good stations */
 	char line[1024];
 	assert_true(tu_wait_for_line(f->log, "handshake failed", line,
-	    sizeof(line), 2000));
+	    sizeof(line), 5000));
 	assert_int_equal(station(f, "localhost", "station1", out,
 	    sizeof(out)), 0);
 }
