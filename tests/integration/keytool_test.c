@@ -35,12 +35,7 @@ setup(void **state)
 
 	assert_non_null(f);
 	f->dir = tu_tmpdir();
-	char *argv[] = {"bash", CS_MAKE_TOKEN, f->dir, TOKEN, PIN, NULL};
-	int   rv     = tu_run(argv, f->out, sizeof(f->out));
-	if (rv != 0) {
-		fprintf(stderr, "make-token.sh failed (%d): %s\n", rv, f->out);
-	}
-	assert_int_equal(rv, 0);
+	tu_make_token(f->dir, TOKEN, PIN);
 	tu_program(f->keytool, sizeof(f->keytool), "hsm-shim",
 	    "countersign-keytool");
 	tu_path(f->conf, sizeof(f->conf), f->dir, "softhsm2.conf");

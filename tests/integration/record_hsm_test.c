@@ -41,18 +41,13 @@ setup(void **state)
 	struct fx         *f = calloc(1, sizeof(*f));
 	char               err[512];
 	struct cs_hsm_opts o;
+	int                rv;
 
 	assert_non_null(f);
 	f->dir = tu_tmpdir();
-	char *argv[] = {"bash", CS_MAKE_TOKEN, f->dir, TOKEN, PIN, NULL};
-	int   rv     = tu_run(argv, f->out, sizeof(f->out));
-	if (rv != 0) {
-		fprintf(stderr, "make-token.sh failed (%d): %s\n", rv, f->out);
-	}
-	assert_int_equal(rv, 0);
+	tu_make_token(f->dir, TOKEN, PIN);
 	tu_path(f->conf, sizeof(f->conf), f->dir, "softhsm2.conf");
 	tu_path(f->pin, sizeof(f->pin), f->dir, "pin");
-	assert_int_equal(setenv("SOFTHSM2_CONF", f->conf, 1), 0);
 	memset(&o, 0, sizeof(o));
 	o.module   = CS_SOFTHSM_MODULE;
 	o.token    = TOKEN;

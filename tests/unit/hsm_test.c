@@ -85,18 +85,10 @@ static int
 setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	char       conf[512], out[4096];
 
 	assert_non_null(f);
 	f->dir = tu_tmpdir();
-	char *argv[] = {"bash", CS_MAKE_TOKEN, f->dir, TOKEN, PIN, NULL};
-	int   rv     = tu_run(argv, out, sizeof(out));
-	if (rv != 0) {
-		fprintf(stderr, "make-token.sh failed (%d): %s\n", rv, out);
-	}
-	assert_int_equal(rv, 0);
-	tu_path(conf, sizeof(conf), f->dir, "softhsm2.conf");
-	assert_int_equal(setenv("SOFTHSM2_CONF", conf, 1), 0);
+	tu_make_token(f->dir, TOKEN, PIN);
 	tu_path(f->pin_file, sizeof(f->pin_file), f->dir, "pin");
 	*state = f;
 	return 0;

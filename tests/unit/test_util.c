@@ -79,6 +79,25 @@ tu_make_pki(const char *dir)
 }
 
 void
+tu_make_token(const char *dir, const char *label, const char *pin)
+{
+	const char *script = getenv("CS_MAKE_TOKEN");
+	char        out[4096], conf[512];
+	int         rv;
+
+	assert_non_null(script);
+	char *argv[] = {(char *)"bash", (char *)script, (char *)dir,
+	    (char *)label, (char *)pin, NULL};
+	rv = tu_run(argv, out, sizeof(out));
+	if (rv != 0) {
+		fprintf(stderr, "make-token.sh failed (%d): %s\n", rv, out);
+	}
+	assert_int_equal(rv, 0);
+	tu_path(conf, sizeof(conf), dir, "softhsm2.conf");
+	assert_int_equal(setenv("SOFTHSM2_CONF", conf, 1), 0);
+}
+
+void
 tu_write_file(const char *path, const char *text)
 {
 	FILE *fp = fopen(path, "w");

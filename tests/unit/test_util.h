@@ -19,6 +19,13 @@ void tu_rmtree_free(char *dir);
 /* Run tests/pki/make-pki.sh into dir (fails the test on error). */
 void tu_make_pki(const char *dir);
 
+/*
+ * Make a SoftHSM2 token labelled label with user PIN pin in dir
+ * (tests/hsm/make-token.sh: dir/softhsm2.conf, dir/tokens, dir/pin) and
+ * point SOFTHSM2_CONF at it.  Fails the test on error.
+ */
+void tu_make_token(const char *dir, const char *label, const char *pin);
+
 /* Join dir and name into buf; returns buf. */
 const char *tu_path(char *buf, size_t len, const char *dir,
     const char *name);
