@@ -9,6 +9,7 @@
 #include "cs_rpc.h"
 #include "cs_tls.h"
 #include "station_config.h"
+#include "station_init.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -28,6 +29,8 @@ usage(FILE *fp)
 	    "The Countersign station agent.\n"
 	    "\n"
 	    "Commands:\n"
+	    "  init               make this station's key ([station] key) and a\n"
+	    "                     certificate signing request beside it\n"
 	    "  ping [--count N]   connect to the authority with this station's\n"
 	    "                     certificate; print its id, the TLS version\n"
 	    "                     and the round-trip time\n"
@@ -179,6 +182,35 @@ cmd_ping(const struct station_config *cfg, int argc, char **argv)
 	return 0;
 }
 
+static int
+cmd_init(const struct station_config *cfg, int argc, char **argv)
+{
+	char csr[STATION_PATH_MAX], err[STATION_PATH_MAX + 256];
+	int  rv;
+
+	if (argc > 1 && strcmp(argv[1], "--help") == 0) {
+		printf("usage: countersign-station [-c FILE] init\n\nMakes "
+		    "this station's EC P-256 key at [station] key (mode\n"
+		    "0600, never replaced) and a CSR beside it for "
+		    "enrollment.\n");
+		return 0;
+	}
+	if (argc > 1) {
+		fprintf(stderr, "error: init takes no arguments\n");
+		return 2;
+	}
+	if ((rv = station_init(cfg, csr, sizeof(csr), err, sizeof(err))) !=
+	    CS_OK) {
+		fprintf(stderr, "error: %s\n", err);
+		return 1;
+	}
+	printf("key: %s\ncsr: %s\nnext: the OEM enrolls it with "
+	    "countersign-admin station enroll --csr %s --name %s --cm CM "
+	    "-o CERT, and [station] cert names the certificate\n",
+	    cfg->key, csr, csr, cfg->name);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -217,7 +249,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	const char *cmd = argv[optind];
-	if (strcmp(cmd, "ping") != 0) {
+	if (strcmp(cmd, "ping") != 0 && strcmp(cmd, "init") != 0) {
 		fprintf(stderr, "countersign-station: unknown command '%s'\n",
 		    cmd);
 		usage(stderr);
@@ -231,7 +263,9 @@ main(int argc, char **argv)
 	cs_log_open("countersign-station", level, false);
 	signal(SIGPIPE, SIG_IGN);
 
-	rv = cmd_ping(&cfg, argc - optind, argv + optind);
+	rv = strcmp(cmd, "init") == 0
+	    ? cmd_init(&cfg, argc - optind, argv + optind)
+	    : cmd_ping(&cfg, argc - optind, argv + optind);
 	station_config_free(&cfg);
 	return rv;
 }

@@ -247,6 +247,52 @@ test_openssl_s_client(void **state)
 	}
 }
 
+/* init makes a key and CSR; a certificate issued for that CSR by the
+ * station CA lets the station ping; init never replaces the key. */
+static void
+test_station_init(void **state)
+{
+	struct fx *f = *state;
+	char       out[8192], conf[512], text[4096];
+
+	tu_path(conf, sizeof(conf), f->dir, "station-new.conf");
+	snprintf(text, sizeof(text),
+	    "[station]\n"
+	    "name = station-new\n"
+	    "authority_url = tls+tcp://localhost:%d\n"
+	    "ca = %s/ca.pem\n"
+	    "cert = %s/station-new.pem\n"
+	    "key = %s/station-new.key\n"
+	    "timeout_ms = 10000\n",
+	    f->port, f->dir, f->dir, f->dir);
+	tu_write_file(conf, text);
+
+	char *init[] = {f->station, (char *)"-c", conf, (char *)"init", NULL};
+	assert_int_equal(tu_run(init, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "station-new.csr"));
+
+	/* the CSR is well-formed and self-signed, the key is private;
+	 * the test CA issues a client certificate for it */
+	assert_int_equal(shell(f, "set -e; cd $DIR; "
+	    "openssl req -in station-new.csr -verify -noout -subject; "
+	    "test \"$(stat -c %a station-new.key)\" = 600; "
+	    "printf 'extendedKeyUsage=clientAuth\\n' > ext.cnf; "
+	    "openssl x509 -req -in station-new.csr -CA ca.pem -CAkey ca.key "
+	    "-CAcreateserial -days 1 -extfile ext.cnf -out station-new.pem "
+	    "2>&1", out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "CN = station-new"));
+
+	char *ping[] = {f->station, (char *)"-c", conf, (char *)"ping", NULL};
+	if (tu_run(ping, out, sizeof(out)) != 0) {
+		fail_msg("ping with the enrolled key failed: %s", out);
+	}
+	assert_non_null(strstr(out, "authority=test-authority"));
+
+	/* a second init refuses to replace the key */
+	assert_int_equal(tu_run(init, out, sizeof(out)), 1);
+	assert_non_null(strstr(out, "already exists"));
+}
+
 static void
 test_check_config(void **state)
 {
@@ -312,6 +358,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_wrong_server_name, setup,
 	        teardown),
 	    cmocka_unit_test_setup_teardown(test_openssl_s_client, setup,
+	        teardown),
+	    cmocka_unit_test_setup_teardown(test_station_init, setup,
 	        teardown),
 	    cmocka_unit_test_setup_teardown(test_check_config, setup,
 	        teardown),
