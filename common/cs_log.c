@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#define CS_LOG_LINE 1024 /* longest line written, newline included */
+
 static _Atomic int  log_level  = CS_LOG_INFO;
 static _Atomic bool log_syslog = false;
 static char         log_ident[32] = "countersign";
@@ -53,10 +55,34 @@ cs_log_enabled(cs_log_level level)
 	return (int)level <= atomic_load(&log_level);
 }
 
+/* snprintf at offset n of a CS_LOG_LINE buffer; returns the new offset,
+ * never past the end (a truncated line stays a line). */
+static size_t
+append(char *line, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static size_t
+append(char *line, size_t n, const char *fmt, ...)
+{
+	va_list ap;
+	int     m;
+
+	if (n >= CS_LOG_LINE - 1) {
+		return CS_LOG_LINE - 1;
+	}
+	va_start(ap, fmt);
+	m = vsnprintf(line + n, CS_LOG_LINE - n, fmt, ap);
+	va_end(ap);
+	if (m > 0) {
+		n += (size_t)m;
+	}
+	return n < CS_LOG_LINE - 1 ? n : CS_LOG_LINE - 1;
+}
+
 void
 cs_log(cs_log_level level, const char *module, const char *fmt, ...)
 {
-	char    line[1024];
+	char    line[CS_LOG_LINE];
 	size_t  n = 0;
 	va_list ap;
 
@@ -70,16 +96,13 @@ cs_log(cs_log_level level, const char *module, const char *fmt, ...)
 		clock_gettime(CLOCK_REALTIME, &ts);
 		gmtime_r(&ts.tv_sec, &tm);
 		n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-		n += (size_t)snprintf(line + n, sizeof(line) - n,
-		    ".%03ldZ %s[%d] ", ts.tv_nsec / 1000000L, log_ident,
-		    (int)getpid());
+		n = append(line, n, ".%03ldZ %s[%d] ", ts.tv_nsec / 1000000L,
+		    log_ident, (int)getpid());
 	}
-	int m = snprintf(line + n, sizeof(line) - n, "%s %s: ",
-	    level_names[level], module != NULL ? module : "-");
-	if (m > 0) {
-		n += (size_t)m;
-	}
-	if (n < sizeof(line)) {
+	n = append(line, n, "%s %s: ", level_names[level],
+	    module != NULL ? module : "-");
+	if (n < sizeof(line) - 1) {
+		int m;
 		va_start(ap, fmt);
 		m = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
 		va_end(ap);
