@@ -114,6 +114,9 @@ station_init(const struct station_config *cfg, char *csr_path,
 	if (wc_InitCert(&req) != 0) {
 		goto crypto;
 	}
+	/* wc_InitCert prepares an X.509 v3 certificate (version 2); a
+	 * PKCS#10 request has version 0. */
+	req.version = 0;
 	snprintf(req.subject.commonName, sizeof(req.subject.commonName), "%s",
 	    cfg->name);
 	req.sigType = CTC_SHA256wECDSA;
