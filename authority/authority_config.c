@@ -30,6 +30,12 @@ static const struct cs_conf_opt opts[] = {
 	OPT("authority", "log_syslog", CS_CONF_BOOL, log_syslog,
 	    CS_CONF_OPTIONAL, "false", 0, 0, NULL,
 	    "log to syslog instead of stderr"),
+	OPT("authority", "map_size_mb", CS_CONF_UINT, map_size_mb,
+	    CS_CONF_OPTIONAL, "1024", 1, 1048576, NULL,
+	    "largest size of the store's data file, MiB"),
+	OPT("authority", "session_ttl_s", CS_CONF_UINT, session_ttl_s,
+	    CS_CONF_OPTIONAL, "3600", 10, 86400, NULL,
+	    "lifetime of a station session token, seconds"),
 	OPT("tls", "cert", CS_CONF_STRING, cert, CS_CONF_REQUIRED, NULL, 0, 0,
 	    NULL, "authority certificate, PEM"),
 	OPT("tls", "key", CS_CONF_STRING, key, CS_CONF_REQUIRED, NULL, 0, 0,
@@ -46,6 +52,9 @@ static const struct cs_conf_opt opts[] = {
 	    CS_CONF_IF_SECTION, NULL, 0, 0, NULL, "file with the user PIN"),
 	OPT("hsm", "sessions", CS_CONF_UINT, hsm_sessions, CS_CONF_OPTIONAL,
 	    "2", 1, 64, NULL, "signing sessions in the pool"),
+	OPT("hsm", "station_ca_key", CS_CONF_STRING, hsm_station_ca_key,
+	    CS_CONF_OPTIONAL, "station-ca", 0, 0, cs_conf_check_name,
+	    "label of the station CA's key on the token"),
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))

@@ -19,6 +19,8 @@ struct authority_config {
 	unsigned workers;        /* requests served at once */
 	char    *log_level;      /* error, warn, info, debug */
 	bool     log_syslog;     /* log to syslog instead of stderr */
+	unsigned map_size_mb;    /* largest size of the LMDB data file */
+	unsigned session_ttl_s;  /* lifetime of a station session token */
 	/* [tls] */
 	char *cert;       /* authority's certificate chain (PEM) */
 	char *key;        /* its private key (PEM) */
@@ -29,6 +31,7 @@ struct authority_config {
 	char    *hsm_token;    /* token label */
 	char    *hsm_pin_file; /* file holding the user PIN */
 	unsigned hsm_sessions; /* signing sessions in the pool */
+	char    *hsm_station_ca_key; /* label of the station CA's key */
 };
 
 /*

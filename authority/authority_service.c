@@ -1,11 +1,41 @@
 /*
  * authority_service.c - handlers of countersign.v1.Authority.
+ *
+ * Everything from the network is checked here before it goes further:
+ * string lengths and characters, byte-field lengths, the session token.
+ * Every handler calls its closure exactly once.
  */
 #include "authority_service.h"
-#include "cs_err.h"
-#include "cs_rpc.h"
 
+#include "cs_auth.h"
+#include "cs_crypto.h"
+#include "cs_err.h"
+#include "cs_log.h"
+#include "cs_rpc.h"
+#include "order_view.h"
+
+#include <stdio.h>
+#include <string.h>
 #include <time.h>
+
+#define LOG_MOD "authority"
+
+/* Printable ASCII without spaces, 1..max bytes: names and order ids. */
+static bool
+name_ok(const char *s, size_t max)
+{
+	size_t i;
+
+	if (s == NULL || s[0] == '\0') {
+		return false;
+	}
+	for (i = 0; s[i] != '\0'; i++) {
+		if (i >= max || s[i] <= 0x20 || s[i] >= 0x7f) {
+			return false;
+		}
+	}
+	return true;
+}
 
 static void
 on_ping(Countersign__V1__Authority_Service *base,
@@ -33,10 +63,424 @@ on_ping(Countersign__V1__Authority_Service *base,
 	closure(&out, data);
 }
 
+/* Not every build of the service has the store (transport tests). */
+static bool
+need_store(struct authority_service *svc, void *data)
+{
+	if (svc->st == NULL || svc->sessions == NULL || svc->pipeline == NULL) {
+		cs_rpc_req_fail(data, CS_EUNIMPL, "this authority does not sign");
+		return false;
+	}
+	return true;
+}
+
+static void
+on_hello(Countersign__V1__Authority_Service *base,
+    const Countersign__V1__HelloRequest *in,
+    Countersign__V1__HelloResponse_Closure closure, void *data)
+{
+	struct authority_service      *svc = (struct authority_service *)base;
+	Countersign__V1__HelloResponse out =
+	    COUNTERSIGN__V1__HELLO_RESPONSE__INIT;
+	uint8_t                        ch[CS_AUTH_CHALLENGE_LEN];
+	int                            rv;
+
+	if (!need_store(svc, data)) {
+		closure(NULL, data);
+		return;
+	}
+	if (!name_ok(in->station_name, CS_AUTH_NAME_MAX)) {
+		cs_rpc_req_fail(data, CS_EINVAL, "station_name must be 1..%u "
+		    "printable characters without spaces", CS_AUTH_NAME_MAX);
+		closure(NULL, data);
+		return;
+	}
+	/* A challenge is handed out whether or not the name is enrolled:
+	 * the answer is checked at Authenticate, and Hello tells nothing. */
+	if ((rv = sessions_challenge(svc->sessions, in->station_name, ch)) !=
+	    CS_OK) {
+		cs_rpc_req_fail(data, rv, rv == CS_EUNAVAIL
+		        ? "too many authentications in progress; try again in "
+		          "a few seconds"
+		        : "cannot make a challenge");
+		closure(NULL, data);
+		return;
+	}
+	out.challenge.data = ch;
+	out.challenge.len  = sizeof(ch);
+	out.authority_id   = (char *)svc->authority_id;
+	closure(&out, data);
+}
+
+/* Audit a failed authentication (best effort: it is logged either way). */
+static void
+auth_refused(struct authority_service *svc, const char *station,
+    const char *reason, const char *peer)
+{
+	char        actor[128];
+	const char *kv[] = {"station", station, "reason", reason, "peer", peer,
+	    NULL};
+
+	snprintf(actor, sizeof(actor), "station:%s", station);
+	cs_log_warn(LOG_MOD, "authentication refused station=%s reason=%s "
+	    "peer=%s", station, reason, peer);
+	if (pipeline_audit(svc->pipeline, actor, "auth.refused", kv) !=
+	    CS_OK) {
+		cs_log_error(LOG_MOD, "refused authentication not audited "
+		    "station=%s", station);
+	}
+}
+
+/* Check the station's answer; fills cm on success. */
+static int
+check_answer(struct authority_service *svc,
+    const Countersign__V1__AuthenticateRequest *in, char *cm, size_t cmlen,
+    const char **reason)
+{
+	StoredStation *s = NULL;
+	store_txn     *txn;
+	uint8_t        msg[CS_AUTH_MSG_MAX], pub[CS_P256_POINT_LEN];
+	size_t         mlen, plen = sizeof(pub);
+	cs_alg         alg;
+	int            rv;
+
+	if ((rv = store_txn_begin(svc->st, false, &txn)) != CS_OK) {
+		*reason = "store";
+		return rv;
+	}
+	rv = store_station_get(txn, in->station_name, &s);
+	store_txn_abort(txn);
+	if (rv == CS_ENOENT) {
+		*reason = "not-enrolled";
+		return CS_EUNAUTH;
+	}
+	if (rv != CS_OK) {
+		*reason = "store";
+		return rv;
+	}
+	if (!s->enabled) {
+		*reason = "disabled";
+		rv      = CS_EPERM;
+	} else if (cs_spki_decode(s->public_key_der.data,
+	               s->public_key_der.len, &alg, pub, &plen) != CS_OK ||
+	    alg != CS_ALG_P256) {
+		*reason = "no-key";
+		rv      = CS_EUNAUTH;
+	} else if (cs_auth_message(svc->authority_id, in->station_name,
+	               in->challenge.data, msg, sizeof(msg), &mlen) != CS_OK ||
+	    cs_verify(alg, pub, plen, msg, mlen, in->signature.data) !=
+	        CS_OK) {
+		*reason = "bad-signature";
+		rv      = CS_EUNAUTH;
+	} else {
+		snprintf(cm, cmlen, "%s", s->cm);
+		rv = CS_OK;
+	}
+	countersign__v1__stored_station__free_unpacked(s, NULL);
+	return rv;
+}
+
+static void
+on_authenticate(Countersign__V1__Authority_Service *base,
+    const Countersign__V1__AuthenticateRequest *in,
+    Countersign__V1__AuthenticateResponse_Closure closure, void *data)
+{
+	struct authority_service *svc = (struct authority_service *)base;
+	Countersign__V1__AuthenticateResponse out =
+	    COUNTERSIGN__V1__AUTHENTICATE_RESPONSE__INIT;
+	uint8_t     token[CS_AUTH_TOKEN_LEN];
+	char        cm[CS_AUTH_NAME_MAX + 1];
+	const char *reason = "bad-challenge";
+	unsigned    ttl    = 0;
+	int         rv;
+
+	if (!need_store(svc, data)) {
+		closure(NULL, data);
+		return;
+	}
+	if (!name_ok(in->station_name, CS_AUTH_NAME_MAX) ||
+	    in->challenge.len != CS_AUTH_CHALLENGE_LEN ||
+	    in->signature.len != CS_SIG_LEN) {
+		cs_rpc_req_fail(data, CS_EINVAL, "Authenticate needs a station "
+		    "name, the %u-byte challenge from Hello and a %u-byte "
+		    "signature", CS_AUTH_CHALLENGE_LEN, CS_SIG_LEN);
+		closure(NULL, data);
+		return;
+	}
+	rv = sessions_take_challenge(svc->sessions, in->station_name,
+	    in->challenge.data);
+	if (rv == CS_OK) {
+		rv = check_answer(svc, in, cm, sizeof(cm), &reason);
+	}
+	if (rv != CS_OK) {
+		if (strcmp(reason, "store") == 0) {
+			cs_rpc_req_fail(data, rv, "the authority's store failed; "
+			    "try again");
+		} else {
+			auth_refused(svc, in->station_name, reason,
+			    cs_rpc_req_peer(data));
+			if (rv == CS_EPERM) {
+				cs_rpc_req_fail(data, rv, "station %s is disabled; "
+				    "ask the OEM to enable it",
+				    in->station_name);
+			} else if (strcmp(reason, "bad-challenge") == 0) {
+				cs_rpc_req_fail(data, rv, "challenge unknown, used "
+				    "or expired; start again with Hello");
+			} else {
+				cs_rpc_req_fail(data, rv, "station %s could not be "
+				    "authenticated (%s); is it enrolled, and is "
+				    "[station] key the key its certificate was "
+				    "issued for?", in->station_name, reason);
+			}
+		}
+		closure(NULL, data);
+		return;
+	}
+	if ((rv = sessions_issue(svc->sessions, in->station_name, cm, token,
+	         &ttl)) != CS_OK ||
+	    (rv = pipeline_station_seen(svc->pipeline, in->station_name)) !=
+	        CS_OK) {
+		sessions_revoke(svc->sessions, in->station_name);
+		cs_rpc_req_fail(data, rv, "cannot open a session (%s); try "
+		    "again", cs_strerror(rv));
+		closure(NULL, data);
+		cs_wipe(token, sizeof(token));
+		return;
+	}
+	cs_log_info(LOG_MOD, "station authenticated station=%s cm=%s peer=%s",
+	    in->station_name, cm, cs_rpc_req_peer(data));
+	out.token.data = token;
+	out.token.len  = sizeof(token);
+	out.ttl_s      = ttl;
+	closure(&out, data);
+	cs_wipe(token, sizeof(token));
+}
+
+/* The caller's session, or a failed call. */
+static bool
+session_of(struct authority_service *svc, void *data,
+    struct pipeline_who *who)
+{
+	struct session_info info;
+	const uint8_t      *tok;
+	size_t              len;
+
+	if (!need_store(svc, data)) {
+		return false;
+	}
+	tok = cs_rpc_req_token(data, &len);
+	if (sessions_check(svc->sessions, tok, len, &info) != CS_OK) {
+		cs_rpc_req_fail(data, CS_EUNAUTH, "no valid session: the token "
+		    "is missing, expired or revoked; authenticate again "
+		    "(Hello, Authenticate)");
+		return false;
+	}
+	memset(who, 0, sizeof(*who));
+	memcpy(who->station, info.station, sizeof(who->station));
+	memcpy(who->cm, info.cm, sizeof(who->cm));
+	return true;
+}
+
+/* Check and copy order id and UID off the wire. */
+static bool
+order_uid_in(void *data, const char *order_id, const ProtobufCBinaryData *uid,
+    char *oid, uint8_t *u, size_t *ulen)
+{
+	if (!name_ok(order_id, STORE_ORDER_ID_MAX)) {
+		cs_rpc_req_fail(data, CS_EINVAL, "order_id must be 1..%u "
+		    "printable characters without spaces", STORE_ORDER_ID_MAX);
+		return false;
+	}
+	if (uid->len < STORE_UID_MIN || uid->len > STORE_UID_MAX) {
+		cs_rpc_req_fail(data, CS_EINVAL, "UID of %zu bytes: a UID has "
+		    "%u..%u bytes", uid->len, STORE_UID_MIN, STORE_UID_MAX);
+		return false;
+	}
+	strcpy(oid, order_id);
+	memcpy(u, uid->data, uid->len);
+	*ulen = uid->len;
+	return true;
+}
+
+static void
+on_sign(Countersign__V1__Authority_Service *base,
+    const Countersign__V1__SignRequest *in,
+    Countersign__V1__SignResponse_Closure closure, void *data)
+{
+	struct authority_service    *svc = (struct authority_service *)base;
+	Countersign__V1__SignResponse out =
+	    COUNTERSIGN__V1__SIGN_RESPONSE__INIT;
+	struct pipeline_sign_req     req;
+	struct pipeline_sign_res     res;
+	char                         msg[512] = "";
+	int                          rv;
+
+	memset(&req, 0, sizeof(req));
+	if (!session_of(svc, data, &req.who) ||
+	    !order_uid_in(data, in->order_id, &in->uid, req.order_id, req.uid,
+	        &req.uid_len)) {
+		closure(NULL, data);
+		return;
+	}
+	rv = pipeline_sign(svc->pipeline, &req, &res, msg, sizeof(msg));
+	if (rv != CS_OK) {
+		cs_log_info(LOG_MOD, "sign refused station=%s order=%s err=%s "
+		    "msg=\"%s\"", req.who.station, req.order_id,
+		    cs_strerror(rv), msg);
+		cs_rpc_req_fail(data, rv, "%s", msg);
+		closure(NULL, data);
+		return;
+	}
+	out.record.data = res.record;
+	out.record.len  = res.record_len;
+	out.serial      = res.serial;
+	out.reissued    = res.reissued;
+	out.remaining   = res.remaining;
+	closure(&out, data);
+}
+
+/* Read an order a station may see. */
+static int
+station_order(struct authority_service *svc, const struct pipeline_who *who,
+    const char *order_id, StoredOrder **o)
+{
+	store_txn *txn;
+	size_t     i;
+	int        rv;
+
+	if ((rv = store_txn_begin(svc->st, false, &txn)) != CS_OK) {
+		return rv;
+	}
+	rv = store_order_get(txn, order_id, o);
+	store_txn_abort(txn);
+	if (rv != CS_OK || (*o)->n_cms == 0) {
+		return rv;
+	}
+	for (i = 0; i < (*o)->n_cms; i++) {
+		if (strcmp((*o)->cms[i], who->cm) == 0) {
+			return CS_OK;
+		}
+	}
+	countersign__v1__stored_order__free_unpacked(*o, NULL);
+	*o = NULL;
+	return CS_EPERM;
+}
+
+static void
+on_get_order(Countersign__V1__Authority_Service *base,
+    const Countersign__V1__GetOrderRequest *in,
+    Countersign__V1__GetOrderResponse_Closure closure, void *data)
+{
+	struct authority_service        *svc = (struct authority_service *)base;
+	Countersign__V1__GetOrderResponse out =
+	    COUNTERSIGN__V1__GET_ORDER_RESPONSE__INIT;
+	Countersign__V1__OrderStatus     os;
+	struct pipeline_who              who;
+	StoredOrder                     *o = NULL;
+	int                              rv;
+
+	if (!session_of(svc, data, &who)) {
+		closure(NULL, data);
+		return;
+	}
+	if (!name_ok(in->order_id, STORE_ORDER_ID_MAX)) {
+		cs_rpc_req_fail(data, CS_EINVAL, "order_id must be 1..%u "
+		    "printable characters without spaces", STORE_ORDER_ID_MAX);
+		closure(NULL, data);
+		return;
+	}
+	if ((rv = station_order(svc, &who, in->order_id, &o)) != CS_OK) {
+		cs_rpc_req_fail(data, rv == CS_EPERM ? CS_ENOENT : rv,
+		    rv == CS_ENOENT || rv == CS_EPERM
+		        ? "order %s is not known to this authority for your CM"
+		        : "cannot read order %s; try again",
+		    in->order_id);
+		closure(NULL, data);
+		return;
+	}
+	order_view(&os, o);
+	out.order = &os;
+	closure(&out, data);
+	countersign__v1__stored_order__free_unpacked(o, NULL);
+}
+
+static void
+on_report(Countersign__V1__Authority_Service *base,
+    const Countersign__V1__ReportRequest *in,
+    Countersign__V1__ReportResponse_Closure closure, void *data)
+{
+	struct authority_service      *svc = (struct authority_service *)base;
+	Countersign__V1__ReportResponse out =
+	    COUNTERSIGN__V1__REPORT_RESPONSE__INIT;
+	Countersign__V1__OrderStatus   os;
+	struct pipeline_report_req     req;
+	StoredOrder                   *o = NULL;
+	char                           msg[512] = "";
+	size_t                         i, dlen;
+	int                            rv;
+
+	memset(&req, 0, sizeof(req));
+	if (!session_of(svc, data, &req.who) ||
+	    !order_uid_in(data, in->order_id, &in->uid, req.order_id, req.uid,
+	        &req.uid_len)) {
+		closure(NULL, data);
+		return;
+	}
+	switch (in->outcome) {
+	case COUNTERSIGN__V1__OUTCOME__OUTCOME_PROGRAMMED:
+		req.outcome = PIPELINE_PROGRAMMED;
+		break;
+	case COUNTERSIGN__V1__OUTCOME__OUTCOME_FAILED:
+		req.outcome = PIPELINE_FAILED;
+		break;
+	case COUNTERSIGN__V1__OUTCOME__OUTCOME_VERIFY_FAILED:
+		req.outcome = PIPELINE_VERIFY_FAILED;
+		break;
+	default:
+		cs_rpc_req_fail(data, CS_EINVAL, "outcome must be programmed, "
+		    "failed or verify-failed");
+		closure(NULL, data);
+		return;
+	}
+	/* The detail goes into the audit log: printable ASCII only, cut. */
+	dlen = in->detail != NULL ? strlen(in->detail) : 0;
+	if (dlen > AUTHORITY_MAX_DETAIL) {
+		dlen = AUTHORITY_MAX_DETAIL;
+	}
+	for (i = 0; i < dlen; i++) {
+		char c = in->detail[i];
+
+		req.detail[i] = (c >= 0x20 && c < 0x7f) ? c : '?';
+	}
+	rv = pipeline_report(svc->pipeline, &req, &o, msg, sizeof(msg));
+	if (rv != CS_OK) {
+		cs_rpc_req_fail(data, rv, "%s", msg);
+		closure(NULL, data);
+		return;
+	}
+	if (o != NULL) {
+		order_view(&os, o);
+		out.order = &os;
+	}
+	closure(&out, data);
+	if (o != NULL) {
+		countersign__v1__stored_order__free_unpacked(o, NULL);
+	}
+}
+
 void
-authority_service_init(struct authority_service *svc, const char *id)
+authority_service_init(struct authority_service *svc, const char *id,
+    store *st, sessions *ss, pipeline *pl)
 {
 	countersign__v1__authority__init(&svc->base, NULL);
-	svc->base.ping   = on_ping;
-	svc->authority_id = id;
+	svc->base.ping         = on_ping;
+	svc->base.hello        = on_hello;
+	svc->base.authenticate = on_authenticate;
+	svc->base.get_order    = on_get_order;
+	svc->base.sign         = on_sign;
+	svc->base.report       = on_report;
+	svc->authority_id      = id;
+	svc->st                = st;
+	svc->sessions          = ss;
+	svc->pipeline          = pl;
 }

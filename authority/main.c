@@ -5,12 +5,18 @@
  * journal) or syslog, and stops cleanly on SIGTERM/SIGINT: it stops
  * accepting connections, lets requests in flight finish, then exits.
  */
+#include "admin_service.h"
 #include "authority_config.h"
 #include "authority_service.h"
 #include "cs_err.h"
+#include "cs_hsm.h"
 #include "cs_log.h"
 #include "cs_rpc.h"
 #include "cs_tls.h"
+#include "pipeline.h"
+#include "sessions.h"
+#include "station_ca.h"
+#include "store.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -51,6 +57,128 @@ station_tls(const struct authority_config *cfg, nng_tls_config **out)
 	    NNG_TLS_AUTH_MODE_REQUIRED, &f);
 }
 
+/* Everything the daemon runs, torn down in reverse order. */
+struct daemon {
+	store         *st;
+	cs_hsm        *hsm;
+	station_ca    *ca;
+	sessions      *sessions;
+	pipeline      *pipeline;
+	cs_rpc_server *stations;
+	cs_rpc_server *admin;
+	struct authority_service svc;
+	struct admin_service     admin_svc;
+};
+
+/* Open the store, the HSM and the station CA; messages say what to fix. */
+static int
+open_state(struct daemon *d, const struct authority_config *cfg)
+{
+	char err[512] = "";
+	int  rv;
+
+	rv = store_open(&d->st, cfg->data_dir,
+	    (size_t)cfg->map_size_mb * 1024u * 1024u, err, sizeof(err));
+	if (rv != CS_OK) {
+		cs_log_error("authority", "cannot open the store dir=%s "
+		    "err=\"%s\"", cfg->data_dir, err);
+		return rv;
+	}
+	if (cfg->hsm_module == NULL) {
+		cs_log_warn("authority", "no [hsm] section: records cannot be "
+		    "signed and stations cannot be enrolled");
+		return CS_OK;
+	}
+	struct cs_hsm_opts ho = {
+	    .module   = cfg->hsm_module,
+	    .token    = cfg->hsm_token,
+	    .pin_file = cfg->hsm_pin_file,
+	    /* one more than the signers, for enrollment and key reads */
+	    .sessions = cfg->hsm_sessions + 1,
+	};
+	if ((rv = cs_hsm_open(&d->hsm, &ho, err, sizeof(err))) != CS_OK) {
+		cs_log_error("authority", "cannot open the HSM err=\"%s\"", err);
+		return rv;
+	}
+	rv = station_ca_open(&d->ca, d->hsm, cfg->hsm_station_ca_key,
+	    cfg->station_ca, err, sizeof(err));
+	if (rv == CS_ENOENT) {
+		/* The station CA may be run elsewhere: then this authority
+		 * only checks certificates and does not enroll. */
+		cs_log_warn("authority", "station enrollment unavailable "
+		    "err=\"%s\"", err);
+	} else if (rv != CS_OK) {
+		cs_log_error("authority", "station CA unusable err=\"%s\"", err);
+		return rv;
+	}
+	return CS_OK;
+}
+
+static int
+start_servers(struct daemon *d, const struct authority_config *cfg,
+    nng_tls_config *tls)
+{
+	int rv;
+
+	if ((rv = sessions_open(&d->sessions, cfg->session_ttl_s)) != CS_OK ||
+	    (rv = pipeline_open(&d->pipeline, d->st, d->hsm)) != CS_OK) {
+		cs_log_error("authority", "cannot start err=\"%s\"",
+		    cs_strerror(rv));
+		return rv;
+	}
+	authority_service_init(&d->svc, cfg->id, d->st, d->sessions,
+	    d->pipeline);
+	admin_service_init(&d->admin_svc, d->st, d->hsm, d->ca, d->sessions,
+	    d->pipeline);
+
+	struct cs_rpc_server_opts ao = {
+	    .url     = cfg->admin_listen,
+	    .workers = 4,
+	    .max_msg = ADMIN_MAX_MSG,
+	};
+	if ((rv = cs_rpc_server_open(&d->admin, &ao)) != CS_OK ||
+	    (rv = cs_rpc_server_add(d->admin, &d->admin_svc.base.base)) !=
+	        CS_OK ||
+	    (rv = cs_rpc_server_start(d->admin)) != CS_OK) {
+		cs_log_error("authority", "cannot serve the admin API url=%s "
+		    "err=\"%s\" (does its directory exist and belong to this "
+		    "user?)", cfg->admin_listen, cs_strerror(rv));
+		return rv;
+	}
+	struct cs_rpc_server_opts so = {
+	    .url     = cfg->station_listen,
+	    .tls     = tls,
+	    .workers = cfg->workers,
+	};
+	if ((rv = cs_rpc_server_open(&d->stations, &so)) != CS_OK ||
+	    (rv = cs_rpc_server_add(d->stations, &d->svc.base.base)) !=
+	        CS_OK ||
+	    (rv = cs_rpc_server_start(d->stations)) != CS_OK) {
+		cs_log_error("authority", "cannot serve stations url=%s "
+		    "err=\"%s\"", cfg->station_listen, cs_strerror(rv));
+		return rv;
+	}
+	return CS_OK;
+}
+
+/*
+ * Stop in the order that loses nothing: no new requests, requests in
+ * flight finish (their commits included), the committer drains, then the
+ * store is closed cleanly and the HSM logged out.
+ */
+static void
+stop_all(struct daemon *d)
+{
+	cs_rpc_server_close(d->stations, DRAIN_MS);
+	cs_rpc_server_close(d->admin, DRAIN_MS);
+	pipeline_close(d->pipeline);
+	sessions_close(d->sessions);
+	station_ca_close(d->ca);
+	store_close(d->st);
+	cs_hsm_close(d->hsm);
+	memset(d, 0, sizeof(*d));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -62,15 +190,16 @@ main(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	struct authority_config  cfg;
-	struct authority_service svc;
+	struct daemon            d;
 	const char              *path  = DEFAULT_CONFIG;
 	bool                     check = false;
 	nng_tls_config          *tls   = NULL;
-	cs_rpc_server           *srv   = NULL;
 	char                     err[512];
 	cs_log_level             level = CS_LOG_INFO;
 	sigset_t                 sigs;
 	int                      opt, sig, rv, status = 1;
+
+	memset(&d, 0, sizeof(d));
 
 	while ((opt = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -125,17 +254,8 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	authority_service_init(&svc, cfg.id);
-	struct cs_rpc_server_opts so = {
-	    .url     = cfg.station_listen,
-	    .tls     = tls,
-	    .workers = cfg.workers,
-	};
-	if ((rv = cs_rpc_server_open(&srv, &so)) != CS_OK ||
-	    (rv = cs_rpc_server_add(srv, &svc.base.base)) != CS_OK ||
-	    (rv = cs_rpc_server_start(srv)) != CS_OK) {
-		cs_log_error("authority", "cannot serve stations url=%s "
-		    "err=\"%s\"", cfg.station_listen, cs_strerror(rv));
+	if (open_state(&d, &cfg) != CS_OK || start_servers(&d, &cfg, tls) !=
+	    CS_OK) {
 		goto out;
 	}
 	cs_log_info("authority", "started id=%s version=%s", cfg.id,
@@ -156,7 +276,7 @@ main(int argc, char **argv)
 	}
 	status = 0;
 out:
-	cs_rpc_server_close(srv, DRAIN_MS);
+	stop_all(&d);
 	if (tls != NULL) {
 		nng_tls_config_free(tls);
 	}

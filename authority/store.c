@@ -738,6 +738,81 @@ store_device_get(store_txn *t, const char *order_id, const uint8_t *uid,
 	    device_key(key, order_id, uid, uid_len), out);
 }
 
+int
+store_device_find(store_txn *t, const uint8_t *uid, size_t uid_len,
+    StoredDevice ***out, size_t *n)
+{
+	StoredDevice **all = NULL;
+	size_t         cnt = 0, i, keep = 0;
+	int            rv;
+
+	if (out == NULL || n == NULL || !uid_ok(uid, uid_len)) {
+		return CS_EINVAL;
+	}
+	*out = NULL;
+	*n   = 0;
+	/* A scan: device lookups by UID alone are rare (an officer's
+	 * question), and the per-product index only knows the first order. */
+	if ((rv = list_msgs(t, DB_DEVICES, &all, &cnt)) != CS_OK) {
+		return rv;
+	}
+	for (i = 0; i < cnt; i++) {
+		if (all[i]->uid.len == uid_len &&
+		    memcmp(all[i]->uid.data, uid, uid_len) == 0) {
+			all[keep++] = all[i];
+		} else {
+			countersign__v1__stored_device__free_unpacked(all[i],
+			    NULL);
+		}
+	}
+	if (keep == 0) {
+		free(all);
+		return CS_ENOENT;
+	}
+	*out = all;
+	*n   = keep;
+	return CS_OK;
+}
+
+int
+store_device_list_order(store_txn *t, const char *order_id,
+    StoredDevice ***out, size_t *n)
+{
+	StoredDevice **all = NULL;
+	size_t         cnt = 0, i, keep = 0;
+	int            rv;
+
+	if (out == NULL || n == NULL || !str_ok(order_id, STORE_ORDER_ID_MAX)) {
+		return CS_EINVAL;
+	}
+	*out = NULL;
+	*n   = 0;
+	if ((rv = list_msgs(t, DB_DEVICES, &all, &cnt)) != CS_OK) {
+		return rv;
+	}
+	for (i = 0; i < cnt; i++) {
+		if (strcmp(all[i]->order_id, order_id) == 0) {
+			all[keep++] = all[i];
+		} else {
+			countersign__v1__stored_device__free_unpacked(all[i],
+			    NULL);
+		}
+	}
+	*out = all;
+	*n   = keep;
+	if (keep == 0) {
+		free(all);
+		*out = NULL;
+	}
+	return CS_OK;
+}
+
+void
+store_device_list_free(StoredDevice **list, size_t n)
+{
+	free_msgs((ProtobufCMessage **)list, n);
+}
+
 /* uids key: product_id (BE) uid; returns its length. */
 static size_t
 uid_key(uint8_t key[4 + STORE_UID_MAX], uint32_t product_id,

@@ -163,6 +163,23 @@ int store_device_get(store_txn *txn, const char *order_id,
     const uint8_t *uid, size_t uid_len, StoredDevice **out);
 
 /*
+ * Every device with this UID, in any order (a scan of all devices).
+ * *out (array of *n) freed with store_device_list_free.  Errors:
+ * CS_ENOENT (none), CS_EINVAL, CS_ENOMEM, CS_ESTORE, CS_ETOOBIG.
+ */
+int store_device_find(store_txn *txn, const uint8_t *uid, size_t uid_len,
+    StoredDevice ***out, size_t *n);
+void store_device_list_free(StoredDevice **list, size_t n);
+
+/*
+ * Every device of order_id (*n may be 0: *out is then NULL).  A scan of
+ * all devices, for audits and tests.  Freed with store_device_list_free.
+ * Errors: CS_EINVAL, CS_ENOMEM, CS_ESTORE, CS_ETOOBIG.
+ */
+int store_device_list_order(store_txn *txn, const char *order_id,
+    StoredDevice ***out, size_t *n);
+
+/*
  * Record the first order and station a UID was seen under for product_id.
  * Never replaces: a UID already indexed gives CS_EEXIST (txn stays usable)
  * so the caller can compare with store_uid_get (a cloning signal).

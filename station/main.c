@@ -1,8 +1,34 @@
 /*
  * main.c - countersign-station, the agent on a contract manufacturer's
  * programming PC.  This file is the command line; each command lives in
- * its own function.
+ * its own function, and the session with the authority in
+ * station_session.c.
+ *
+ * sign, report and order exit with a code that says why they failed, so
+ * that a programming script can tell "stop the line" (quota exhausted, a
+ * clone) from "retry" (authority unreachable) without parsing messages:
+ *
+ *   code  meaning                                  wire status
+ *   0     ok                                       OK
+ *   1     any other error                          (others, local errors)
+ *   2     usage or configuration error             -
+ *   3     authority unreachable or timed out       UNAVAILABLE,
+ *                                                  DEADLINE_EXCEEDED
+ *   4     station not authenticated / not allowed  UNAUTHENTICATED,
+ *                                                  PERMISSION_DENIED
+ *   5     quota exhausted                          RESOURCE_EXHAUSTED
+ *   6     order unknown, closed or expired         NOT_FOUND,
+ *                                                  FAILED_PRECONDITION
+ *   7     bad UID                                  INVALID_ARGUMENT
+ *   8     UID already signed under another order   ALREADY_EXISTS
+ *         or CM: a cloning signal
+ *
+ * While the session is being made (before the command's own call) a
+ * refusal (UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND,
+ * FAILED_PRECONDITION) is 4: it is about the station, not an order or a
+ * UID.  ping and init exit 0, 1 or 2.
  */
+#include "countersign/record.h"
 #include "countersign/v1/authority.pb-c.h"
 #include "cs_err.h"
 #include "cs_log.h"
@@ -10,15 +36,47 @@
 #include "cs_tls.h"
 #include "station_config.h"
 #include "station_init.h"
+#include "station_session.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
+#include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define DEFAULT_CONFIG "/etc/countersign/station.conf"
+
+/* Longest order id: the authority's limit (STORE_ORDER_ID_MAX). */
+#define ORDER_ID_MAX 64u
+
+/* Longest --detail of a report; a line or two for the audit log. */
+#define DETAIL_MAX 1024u
+
+/* The exit codes above: name, value, text for the usage. */
+#define EXIT_LIST(X)                                                          \
+	X(EXIT_OK, 0, "ok")                                                   \
+	X(EXIT_ERROR, 1, "any other error")                                   \
+	X(EXIT_USAGE, 2, "usage or configuration error")                      \
+	X(EXIT_UNREACHABLE, 3, "authority unreachable or timed out")          \
+	X(EXIT_DENIED, 4, "station not authenticated or not allowed")         \
+	X(EXIT_QUOTA, 5, "the order's quota is exhausted")                    \
+	X(EXIT_ORDER, 6, "order unknown, closed or expired")                  \
+	X(EXIT_UID, 7, "bad UID")                                             \
+	X(EXIT_CLONE, 8, "UID already signed under another order or CM "      \
+	    "(cloning signal)")
+
+enum exit_code {
+#define EXIT_ENUM(name, val, text) name = val,
+	EXIT_LIST(EXIT_ENUM)
+#undef EXIT_ENUM
+};
 
 static void
 usage(FILE *fp)
@@ -34,76 +92,148 @@ usage(FILE *fp)
 	    "  ping [--count N]   connect to the authority with this station's\n"
 	    "                     certificate; print its id, the TLS version\n"
 	    "                     and the round-trip time\n"
+	    "  sign --order ID --uid HEX [--out FILE]\n"
+	    "                     get the device record of UID in order ID;\n"
+	    "                     write it to FILE (or to stdout if not a\n"
+	    "                     terminal)\n"
+	    "  report --order ID --uid HEX --outcome OUTCOME [--detail TEXT]\n"
+	    "                     tell how programming ended: programmed,\n"
+	    "                     failed or verify-failed\n"
+	    "  order ID           print the order's counters\n"
+	    "\n"
+	    "UIDs are hex, 1 to 32 bytes: 04A1B2C3, 0x04a1b2c3, 04:a1:b2:c3.\n"
 	    "\n"
 	    "Options:\n"
 	    "  -c, --config FILE  configuration (default " DEFAULT_CONFIG ")\n"
 	    "  -h, --help         this help (COMMAND --help: the command's)\n"
-	    "  -V, --version      print the version\n");
+	    "  -V, --version      print the version\n"
+	    "\n"
+	    "Exit codes of sign, report and order:\n");
+#define EXIT_USAGE_LINE(name, val, text) fprintf(fp, "  %d  %s\n", val, text);
+	EXIT_LIST(EXIT_USAGE_LINE)
+#undef EXIT_USAGE_LINE
 }
 
-/* The host part of tls+tcp://host:port, without IPv6 brackets. */
+/* Exit code for the wire status of a failed call (table above). */
 static int
-url_host(const char *url, char *host, size_t len)
+exit_for_status(int status)
 {
-	const char *p = strstr(url, "://");
-	const char *end;
-
-	if (p == NULL) {
-		return CS_EADDR;
+	switch (status) {
+	case CS_STATUS_UNAVAILABLE:
+	case CS_STATUS_DEADLINE_EXCEEDED:
+		return EXIT_UNREACHABLE;
+	case CS_STATUS_UNAUTHENTICATED:
+	case CS_STATUS_PERMISSION_DENIED:
+		return EXIT_DENIED;
+	case CS_STATUS_RESOURCE_EXHAUSTED:
+		return EXIT_QUOTA;
+	case CS_STATUS_NOT_FOUND:
+	case CS_STATUS_FAILED_PRECONDITION:
+		return EXIT_ORDER;
+	case CS_STATUS_INVALID_ARGUMENT:
+		return EXIT_UID;
+	case CS_STATUS_ALREADY_EXISTS:
+		return EXIT_CLONE;
+	default:
+		return EXIT_ERROR;
 	}
-	p += 3;
-	if (*p == '[') {
-		p++;
-		end = strchr(p, ']');
-	} else {
-		end = strrchr(p, ':');
-	}
-	if (end == NULL || end == p || (size_t)(end - p) >= len) {
-		return CS_EADDR;
-	}
-	memcpy(host, p, (size_t)(end - p));
-	host[end - p] = '\0';
-	return CS_OK;
 }
 
-/* Connect to the authority as this station; prints why on failure. */
+/* Exit code for a failed station_session_call(). */
 static int
-connect_authority(const struct station_config *cfg, cs_rpc_client **out)
+exit_for_call(int rv, const struct cs_rpc_result *res)
 {
-	nng_tls_config *tls = NULL;
-	char            host[256], err[512];
-	int             rv;
+	/* A re-authentication that could not use the station's own files
+	 * is a local configuration problem, whatever the wire said. */
+	return rv == CS_ECONFIG ? EXIT_USAGE : exit_for_status(res->status);
+}
 
-	if ((rv = url_host(cfg->authority_url, host, sizeof(host))) != 0) {
-		fprintf(stderr, "error: cannot read a host name in "
-		    "authority_url %s\n", cfg->authority_url);
-		return rv;
+/* Exit code for a failed station_session_open(). */
+static int
+exit_for_open(int rv)
+{
+	switch (rv) {
+	case CS_ECONFIG:
+	case CS_EPEERAUTH: /* the authority's certificate: ca, URL */
+		return EXIT_USAGE;
+	case CS_EUNAVAIL:
+	case CS_ETIMEDOUT:
+	case CS_ETLS:
+	case CS_ECLOSED:
+		return EXIT_UNREACHABLE;
+	case CS_EUNAUTH:
+	case CS_EPERM:
+	case CS_ENOENT:
+	case CS_EPRECOND:
+		return EXIT_DENIED;
+	default:
+		return EXIT_ERROR;
 	}
-	struct cs_tls_files f = {
-	    .cert        = cfg->cert,
-	    .key         = cfg->key,
-	    .ca          = cfg->ca,
-	    .server_name = host,
-	};
-	if ((rv = cs_tls_config_make(&tls, NNG_TLS_MODE_CLIENT,
-	    NNG_TLS_AUTH_MODE_REQUIRED, &f)) != CS_OK) {
-		fprintf(stderr, "error: the station's TLS files cannot be "
-		    "used (%s); check [station] cert, key and ca\n",
-		    cs_strerror(rv));
-		return rv;
-	}
-	struct cs_rpc_client_opts co = {
-	    .url        = cfg->authority_url,
-	    .tls        = tls,
-	    .timeout_ms = cfg->timeout_ms,
-	    .wait       = true,
-	};
-	rv = cs_rpc_client_open(out, &co, err, sizeof(err));
-	nng_tls_config_free(tls); /* the dialer holds its own reference */
-	if (rv != CS_OK) {
+}
+
+/* Open the session; prints why not and returns the exit code. */
+static int
+session_open(const struct station_config *cfg, station_session **s)
+{
+	char err[1024];
+	int  rv;
+
+	if ((rv = station_session_open(s, cfg, err, sizeof(err))) != CS_OK) {
 		fprintf(stderr, "error: %s\n", err);
+		return exit_for_open(rv);
 	}
-	return rv;
+	return EXIT_OK;
+}
+
+/* --order: 1..ORDER_ID_MAX bytes. */
+static int
+check_order_id(const char *id)
+{
+	if (id == NULL || id[0] == '\0' || strlen(id) > ORDER_ID_MAX) {
+		fprintf(stderr, "error: --order takes an order id of 1 to %u "
+		    "bytes\n", ORDER_ID_MAX);
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
+}
+
+/* --uid into uid/len, with a clear message when it is not one. */
+static int
+parse_uid_arg(const char *hex, uint8_t uid[STATION_UID_MAX], size_t *len)
+{
+	if (hex == NULL) {
+		fprintf(stderr, "error: --uid is required\n");
+		return EXIT_USAGE;
+	}
+	if (station_parse_uid(hex, uid, len) != CS_OK) {
+		fprintf(stderr, "error: --uid '%s' is not a UID: give 1 to %u "
+		    "bytes in hex, two digits a byte, optionally with a 0x "
+		    "prefix and ':' or '-' between bytes (04A1B2C3, "
+		    "04:a1:b2:c3)\n", hex, STATION_UID_MAX);
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
+}
+
+/* Lower-case hex of b into out (2 * len + 1 bytes). */
+static const char *
+hex_string(const uint8_t *b, size_t len, char *out)
+{
+	for (size_t i = 0; i < len; i++) {
+		snprintf(out + 2 * i, 3, "%02x", b[i]);
+	}
+	out[2 * len] = '\0';
+	return out;
+}
+
+static void
+print_order(const Countersign__V1__OrderStatus *o)
+{
+	printf("order=%s product=%" PRIu32 " quota=%" PRIu64 " issued=%"
+	    PRIu64 " confirmed=%" PRIu64 " failed=%" PRIu64 " remaining=%"
+	    PRIu64 " active=%s\n", o->order_id, o->product_id, o->quota,
+	    o->issued, o->confirmed, o->failed, o->remaining,
+	    o->active ? "yes" : "no");
 }
 
 static double
@@ -124,7 +254,7 @@ cmd_ping(const struct station_config *cfg, int argc, char **argv)
 	cs_rpc_client *cli = NULL;
 	long           count = 1;
 	int            opt, rv;
-	char          *end;
+	char          *end, err[512];
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "n:h", longopts, NULL)) != -1) {
@@ -134,7 +264,7 @@ cmd_ping(const struct station_config *cfg, int argc, char **argv)
 			if (*end != '\0' || count < 1 || count > 100000) {
 				fprintf(stderr, "error: --count takes a "
 				    "number from 1 to 100000\n");
-				return 2;
+				return EXIT_USAGE;
 			}
 			break;
 		case 'h':
@@ -142,13 +272,14 @@ cmd_ping(const struct station_config *cfg, int argc, char **argv)
 			    "[--count N]\n\nConnects to the authority named "
 			    "in the configuration with this\nstation's "
 			    "certificate and sends N pings (default 1).\n");
-			return 0;
+			return EXIT_OK;
 		default:
-			return 2;
+			return EXIT_USAGE;
 		}
 	}
-	if ((rv = connect_authority(cfg, &cli)) != CS_OK) {
-		return 1;
+	if ((rv = station_connect(cfg, &cli, err, sizeof(err))) != CS_OK) {
+		fprintf(stderr, "error: %s\n", err);
+		return EXIT_ERROR;
 	}
 	for (long i = 0; i < count; i++) {
 		Countersign__V1__PingRequest  req =
@@ -166,7 +297,7 @@ cmd_ping(const struct station_config *cfg, int argc, char **argv)
 			fprintf(stderr, "error: ping failed (%s): %s\n",
 			    cs_status_name(res.status), res.message);
 			cs_rpc_client_close(cli);
-			return 1;
+			return EXIT_ERROR;
 		}
 		if (!cs_tls_last_handshake(ver, sizeof(ver), cipher,
 		    sizeof(cipher))) {
@@ -179,7 +310,7 @@ cmd_ping(const struct station_config *cfg, int argc, char **argv)
 		protobuf_c_message_free_unpacked(&rsp->base, NULL);
 	}
 	cs_rpc_client_close(cli);
-	return 0;
+	return EXIT_OK;
 }
 
 static int
@@ -193,22 +324,479 @@ cmd_init(const struct station_config *cfg, int argc, char **argv)
 		    "this station's EC P-256 key at [station] key (mode\n"
 		    "0600, never replaced) and a CSR beside it for "
 		    "enrollment.\n");
-		return 0;
+		return EXIT_OK;
 	}
 	if (argc > 1) {
 		fprintf(stderr, "error: init takes no arguments\n");
-		return 2;
+		return EXIT_USAGE;
 	}
 	if ((rv = station_init(cfg, csr, sizeof(csr), err, sizeof(err))) !=
 	    CS_OK) {
 		fprintf(stderr, "error: %s\n", err);
-		return 1;
+		return EXIT_ERROR;
 	}
 	printf("key: %s\ncsr: %s\nnext: the OEM enrolls it with "
 	    "countersign-admin station enroll --csr %s --name %s --cm CM "
 	    "-o CERT, and [station] cert names the certificate\n",
 	    cfg->key, csr, csr, cfg->name);
-	return 0;
+	return EXIT_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* sign                                                                */
+/* ------------------------------------------------------------------ */
+
+/* Where the record goes: FILE.tmp renamed to FILE, or stdout. */
+struct record_out {
+	const char *path; /* NULL: stdout */
+	char        tmp[STATION_PATH_MAX];
+	int         fd;
+};
+
+static int
+write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0 && errno == EINTR) {
+			continue;
+		}
+		if (w <= 0) {
+			return CS_EIO;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return CS_OK;
+}
+
+/*
+ * Make ready to write, before asking for the record: a path that cannot
+ * be written, or a terminal, is found out before the authority counts a
+ * record against the order's quota.
+ */
+static int
+record_out_begin(struct record_out *o, const char *path)
+{
+	int n;
+
+	o->path = path;
+	o->fd   = -1;
+	if (path == NULL) {
+		if (isatty(STDOUT_FILENO)) {
+			fprintf(stderr, "error: refusing to write binary to a "
+			    "terminal; use --out FILE\n");
+			return EXIT_USAGE;
+		}
+		o->fd = STDOUT_FILENO;
+		return EXIT_OK;
+	}
+	n = snprintf(o->tmp, sizeof(o->tmp), "%s.tmp", path);
+	if (n < 0 || (size_t)n >= sizeof(o->tmp)) {
+		fprintf(stderr, "error: --out path too long\n");
+		return EXIT_USAGE;
+	}
+	o->fd = open(o->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
+	    O_NOFOLLOW, 0644);
+	if (o->fd < 0) {
+		fprintf(stderr, "error: cannot create %s: %s\n", o->tmp,
+		    strerror(errno));
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
+}
+
+/* Drop a file that will not be completed; NULL-safe for stdout. */
+static void
+record_out_abort(struct record_out *o)
+{
+	if (o->path != NULL && o->fd >= 0) {
+		close(o->fd);
+		unlink(o->tmp);
+	}
+	o->fd = -1;
+}
+
+/* fsync the directory holding path, so that the rename is durable. */
+static int
+sync_parent(const char *path)
+{
+	char dir[STATION_PATH_MAX];
+	int  fd, rv = CS_OK;
+
+	snprintf(dir, sizeof(dir), "%s", path); /* fits: shorter than tmp */
+	if ((fd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) <
+	    0) {
+		return CS_EIO;
+	}
+	if (fsync(fd) != 0) {
+		rv = CS_EIO;
+	}
+	close(fd);
+	return rv;
+}
+
+/* Write the record and put the file in place (mode 0644). */
+static int
+record_out_commit(struct record_out *o, const uint8_t *rec, size_t len)
+{
+	const char *what = o->path != NULL ? o->tmp : "stdout";
+
+	if (write_all(o->fd, rec, len) != CS_OK) {
+		goto fail;
+	}
+	if (o->path == NULL) {
+		return EXIT_OK;
+	}
+	/* 0644 whatever the umask: the programming tool may run as
+	 * another user. */
+	if (fchmod(o->fd, 0644) != 0 || fsync(o->fd) != 0) {
+		goto fail;
+	}
+	if (close(o->fd) != 0) {
+		o->fd = -1;
+		unlink(o->tmp);
+		goto fail;
+	}
+	o->fd = -1;
+	if (rename(o->tmp, o->path) != 0) {
+		what = o->path;
+		unlink(o->tmp);
+		goto fail;
+	}
+	if (sync_parent(o->path) != CS_OK) {
+		fprintf(stderr, "warning: %s written but its directory "
+		    "could not be synced: %s\n", o->path, strerror(errno));
+	}
+	return EXIT_OK;
+fail:
+	fprintf(stderr, "error: cannot write %s: %s\n", what,
+	    strerror(errno));
+	record_out_abort(o);
+	return EXIT_ERROR;
+}
+
+/*
+ * The authority's answer goes straight into a device: check that it is a
+ * record of the right size for the UID that was asked for, so that a
+ * mixed-up reply is never programmed.
+ */
+static int
+check_record(const ProtobufCBinaryData *rec, const uint8_t *uid,
+    size_t uid_len)
+{
+	if (rec->len < CS_RECORD_MIN_LEN || rec->len > CS_RECORD_MAX_LEN ||
+	    rec->data[CS_RECORD_OFF_UID_LEN] != uid_len ||
+	    memcmp(rec->data + CS_RECORD_OFF_UID, uid, uid_len) != 0) {
+		fprintf(stderr, "error: the authority answered with a record "
+		    "of %zu bytes that is not the record of this UID; "
+		    "nothing written\n", rec->len);
+		return EXIT_ERROR;
+	}
+	return EXIT_OK;
+}
+
+/* Sign RPC; on success the record is written and the line printed. */
+static int
+sign_and_write(station_session *s, const char *order, const uint8_t *uid,
+    size_t uid_len, struct record_out *o)
+{
+	Countersign__V1__SignRequest   req =
+	    COUNTERSIGN__V1__SIGN_REQUEST__INIT;
+	Countersign__V1__SignResponse *rsp = NULL;
+	struct cs_rpc_result           res;
+	char                           hex[2 * STATION_UID_MAX + 1];
+	int                            rv;
+
+	req.order_id = (char *)order;
+	req.uid.data = (uint8_t *)uid;
+	req.uid.len  = uid_len;
+	if ((rv = station_session_call(s, "Sign", &req.base,
+	    (ProtobufCMessage **)&rsp, &res)) != CS_OK) {
+		fprintf(stderr, "error: %s\n", res.message);
+		record_out_abort(o);
+		return exit_for_call(rv, &res);
+	}
+	if ((rv = check_record(&rsp->record, uid, uid_len)) == EXIT_OK &&
+	    (rv = record_out_commit(o, rsp->record.data, rsp->record.len)) ==
+	    EXIT_OK) {
+		fprintf(stderr, "signed order=%s uid=%s serial=%" PRIu64
+		    " reissued=%s remaining=%" PRIu64 " bytes=%zu\n", order,
+		    hex_string(uid, uid_len, hex), rsp->serial,
+		    rsp->reissued ? "yes" : "no", rsp->remaining,
+		    rsp->record.len);
+	}
+	record_out_abort(o);
+	protobuf_c_message_free_unpacked(&rsp->base, NULL);
+	return rv;
+}
+
+static int
+cmd_sign(const struct station_config *cfg, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"order", required_argument, NULL, 'o'},
+	    {"uid", required_argument, NULL, 'u'},
+	    {"out", required_argument, NULL, 'f'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	station_session  *s = NULL;
+	struct record_out o;
+	const char       *order = NULL, *uid_hex = NULL, *out = NULL;
+	uint8_t           uid[STATION_UID_MAX];
+	size_t            uid_len = 0;
+	int               opt, rv;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'o':
+			order = optarg;
+			break;
+		case 'u':
+			uid_hex = optarg;
+			break;
+		case 'f':
+			out = optarg;
+			break;
+		case 'h':
+			printf("usage: countersign-station [-c FILE] sign "
+			    "--order ID --uid HEX [--out FILE]\n\nAsks the "
+			    "authority for the device record of UID in order "
+			    "ID and\nwrites it to FILE (atomically) or to "
+			    "stdout; prints a summary\nline on stderr.  "
+			    "Asking again for the same UID and order gives\n"
+			    "the same record (reissued=yes).  Exit codes: "
+			    "countersign-station --help.\n");
+			return EXIT_OK;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "error: unexpected argument '%s'\n",
+		    argv[optind]);
+		return EXIT_USAGE;
+	}
+	if ((rv = check_order_id(order)) != EXIT_OK ||
+	    (rv = parse_uid_arg(uid_hex, uid, &uid_len)) != EXIT_OK ||
+	    (rv = record_out_begin(&o, out)) != EXIT_OK) {
+		return rv;
+	}
+	if ((rv = session_open(cfg, &s)) != EXIT_OK) {
+		record_out_abort(&o);
+		return rv;
+	}
+	rv = sign_and_write(s, order, uid, uid_len, &o);
+	station_session_close(s);
+	return rv;
+}
+
+/* ------------------------------------------------------------------ */
+/* report, order                                                       */
+/* ------------------------------------------------------------------ */
+
+static int
+parse_outcome(const char *s, Countersign__V1__Outcome *out)
+{
+	if (s == NULL) {
+		fprintf(stderr, "error: --outcome is required\n");
+		return EXIT_USAGE;
+	}
+	if (strcmp(s, "programmed") == 0) {
+		*out = COUNTERSIGN__V1__OUTCOME__OUTCOME_PROGRAMMED;
+	} else if (strcmp(s, "failed") == 0) {
+		*out = COUNTERSIGN__V1__OUTCOME__OUTCOME_FAILED;
+	} else if (strcmp(s, "verify-failed") == 0) {
+		*out = COUNTERSIGN__V1__OUTCOME__OUTCOME_VERIFY_FAILED;
+	} else {
+		fprintf(stderr, "error: --outcome is programmed, failed or "
+		    "verify-failed, not '%s'\n", s);
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
+}
+
+/* Report RPC with a prepared request; prints the order's line. */
+static int
+report_call(station_session *s, Countersign__V1__ReportRequest *req)
+{
+	Countersign__V1__ReportResponse *rsp = NULL;
+	struct cs_rpc_result             res;
+	int                              rv;
+
+	if ((rv = station_session_call(s, "Report", &req->base,
+	    (ProtobufCMessage **)&rsp, &res)) != CS_OK) {
+		fprintf(stderr, "error: %s\n", res.message);
+		return exit_for_call(rv, &res);
+	}
+	rv = EXIT_OK;
+	if (rsp->order != NULL) {
+		print_order(rsp->order);
+	} else {
+		fprintf(stderr, "error: the authority's report reply has no "
+		    "order status\n");
+		rv = EXIT_ERROR;
+	}
+	protobuf_c_message_free_unpacked(&rsp->base, NULL);
+	return rv;
+}
+
+static int
+cmd_report(const struct station_config *cfg, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"order", required_argument, NULL, 'o'},
+	    {"uid", required_argument, NULL, 'u'},
+	    {"outcome", required_argument, NULL, 'r'},
+	    {"detail", required_argument, NULL, 'd'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	Countersign__V1__ReportRequest req =
+	    COUNTERSIGN__V1__REPORT_REQUEST__INIT;
+	Countersign__V1__Outcome outcome = 0;
+	station_session         *s = NULL;
+	const char *order = NULL, *uid_hex = NULL, *oc = NULL, *detail = "";
+	uint8_t     uid[STATION_UID_MAX];
+	size_t      uid_len = 0;
+	int         opt, rv;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'o':
+			order = optarg;
+			break;
+		case 'u':
+			uid_hex = optarg;
+			break;
+		case 'r':
+			oc = optarg;
+			break;
+		case 'd':
+			detail = optarg;
+			break;
+		case 'h':
+			printf("usage: countersign-station [-c FILE] report "
+			    "--order ID --uid HEX\n    --outcome "
+			    "programmed|failed|verify-failed [--detail TEXT]"
+			    "\n\nTells the authority how programming UID "
+			    "ended and prints the\norder's counters.  Exit "
+			    "codes: countersign-station --help.\n");
+			return EXIT_OK;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "error: unexpected argument '%s'\n",
+		    argv[optind]);
+		return EXIT_USAGE;
+	}
+	if ((rv = check_order_id(order)) != EXIT_OK ||
+	    (rv = parse_uid_arg(uid_hex, uid, &uid_len)) != EXIT_OK ||
+	    (rv = parse_outcome(oc, &outcome)) != EXIT_OK) {
+		return rv;
+	}
+	if (strlen(detail) > DETAIL_MAX) {
+		fprintf(stderr, "error: --detail is longer than %u bytes\n",
+		    DETAIL_MAX);
+		return EXIT_USAGE;
+	}
+	if ((rv = session_open(cfg, &s)) != EXIT_OK) {
+		return rv;
+	}
+	req.order_id = (char *)order;
+	req.uid.data = uid;
+	req.uid.len  = uid_len;
+	req.outcome  = outcome;
+	req.detail   = (char *)detail;
+	rv           = report_call(s, &req);
+	station_session_close(s);
+	return rv;
+}
+
+/* GetOrder RPC; prints the order's line. */
+static int
+order_call(station_session *s, const char *order)
+{
+	Countersign__V1__GetOrderRequest   req =
+	    COUNTERSIGN__V1__GET_ORDER_REQUEST__INIT;
+	Countersign__V1__GetOrderResponse *rsp = NULL;
+	struct cs_rpc_result               res;
+	int                                rv;
+
+	req.order_id = (char *)order;
+	if ((rv = station_session_call(s, "GetOrder", &req.base,
+	    (ProtobufCMessage **)&rsp, &res)) != CS_OK) {
+		fprintf(stderr, "error: %s\n", res.message);
+		return exit_for_call(rv, &res);
+	}
+	rv = EXIT_OK;
+	if (rsp->order != NULL) {
+		print_order(rsp->order);
+	} else {
+		fprintf(stderr, "error: the authority's reply has no order "
+		    "status\n");
+		rv = EXIT_ERROR;
+	}
+	protobuf_c_message_free_unpacked(&rsp->base, NULL);
+	return rv;
+}
+
+static int
+cmd_order(const struct station_config *cfg, int argc, char **argv)
+{
+	station_session *s = NULL;
+	int              rv;
+
+	if (argc == 2 && strcmp(argv[1], "--help") == 0) {
+		printf("usage: countersign-station [-c FILE] order ID\n\n"
+		    "Prints the order's quota and counters as the authority "
+		    "has them.\nExit codes: countersign-station --help.\n");
+		return EXIT_OK;
+	}
+	if (argc != 2) {
+		fprintf(stderr, "error: order takes one order id\n");
+		return EXIT_USAGE;
+	}
+	if ((rv = check_order_id(argv[1])) != EXIT_OK ||
+	    (rv = session_open(cfg, &s)) != EXIT_OK) {
+		return rv;
+	}
+	rv = order_call(s, argv[1]);
+	station_session_close(s);
+	return rv;
+}
+
+/* ------------------------------------------------------------------ */
+/* main                                                                */
+/* ------------------------------------------------------------------ */
+
+static const struct command {
+	const char *name;
+	int (*fn)(const struct station_config *, int, char **);
+} commands[] = {
+    {"init", cmd_init},
+    {"ping", cmd_ping},
+    {"sign", cmd_sign},
+    {"report", cmd_report},
+    {"order", cmd_order},
+};
+
+static const struct command *
+find_command(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(commands[i].name, name) == 0) {
+			return &commands[i];
+		}
+	}
+	return NULL;
 }
 
 int
@@ -220,6 +808,7 @@ main(int argc, char **argv)
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
 	};
+	const struct command *cmd;
 	struct station_config cfg;
 	const char           *path = DEFAULT_CONFIG;
 	cs_log_level          level = CS_LOG_WARN;
@@ -234,38 +823,35 @@ main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
-			return 0;
+			return EXIT_OK;
 		case 'V':
 			printf("countersign-station %s\n", CS_VERSION);
-			return 0;
+			return EXIT_OK;
 		default:
 			usage(stderr);
-			return 2;
+			return EXIT_USAGE;
 		}
 	}
 	if (optind >= argc) {
 		fprintf(stderr, "countersign-station: no command given\n");
 		usage(stderr);
-		return 2;
+		return EXIT_USAGE;
 	}
-	const char *cmd = argv[optind];
-	if (strcmp(cmd, "ping") != 0 && strcmp(cmd, "init") != 0) {
+	if ((cmd = find_command(argv[optind])) == NULL) {
 		fprintf(stderr, "countersign-station: unknown command '%s'\n",
-		    cmd);
+		    argv[optind]);
 		usage(stderr);
-		return 2;
+		return EXIT_USAGE;
 	}
 	if ((rv = station_config_load(&cfg, path, err, sizeof(err))) != 0) {
 		fprintf(stderr, "%s\n", err);
-		return 1;
+		return EXIT_USAGE;
 	}
 	cs_log_level_parse(cfg.log_level, &level);
 	cs_log_open("countersign-station", level, false);
 	signal(SIGPIPE, SIG_IGN);
 
-	rv = strcmp(cmd, "init") == 0
-	    ? cmd_init(&cfg, argc - optind, argv + optind)
-	    : cmd_ping(&cfg, argc - optind, argv + optind);
+	rv = cmd->fn(&cfg, argc - optind, argv + optind);
 	station_config_free(&cfg);
 	return rv;
 }

@@ -1,0 +1,412 @@
+/*
+ * admin_json.c - text formats and input parsers of countersign-admin (see
+ * admin_json.h).  Hand-written rather than a JSON library: the tool only
+ * writes JSON, the escaper is the one part that has to be exactly right,
+ * and it is small enough to test completely.
+ */
+#include "admin_json.h"
+#include "cs_err.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ */
+/* JSON strings                                                        */
+
+static bool
+is_cont(uint8_t b)
+{
+	return (b & 0xc0) == 0x80;
+}
+
+/*
+ * Length of the well-formed UTF-8 sequence at p (n bytes left), or 0.
+ * The second-byte ranges are those of RFC 3629's table: they exclude
+ * overlong forms, the UTF-16 surrogates and code points past U+10FFFF.
+ */
+static size_t
+utf8_len(const uint8_t *p, size_t n)
+{
+	uint8_t lo = 0x80, hi = 0xbf;
+	size_t  len;
+
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		len = 2;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		len = 3;
+		lo  = p[0] == 0xe0 ? 0xa0 : 0x80;
+		hi  = p[0] == 0xed ? 0x9f : 0xbf;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		len = 4;
+		lo  = p[0] == 0xf0 ? 0x90 : 0x80;
+		hi  = p[0] == 0xf4 ? 0x8f : 0xbf;
+	} else {
+		return 0;
+	}
+	if (n < len || p[1] < lo || p[1] > hi) {
+		return 0;
+	}
+	for (size_t i = 2; i < len; i++) {
+		if (!is_cont(p[i])) {
+			return 0;
+		}
+	}
+	return len;
+}
+
+void
+admin_json_string(FILE *fp, const char *s, size_t len)
+{
+	const uint8_t *p = (const uint8_t *)s;
+	size_t         i = 0;
+
+	fputc('"', fp);
+	while (i < len) {
+		if (p[i] == '"' || p[i] == '\\') {
+			fputc('\\', fp);
+			fputc(p[i++], fp);
+		} else if (p[i] < 0x20) {
+			fprintf(fp, "\\u%04x", p[i++]);
+		} else if (p[i] < 0x80) {
+			fputc(p[i++], fp);
+		} else {
+			size_t u = utf8_len(p + i, len - i);
+			if (u == 0) {
+				/* One replacement per bad byte: the next
+				 * byte may start a valid sequence. */
+				fputs("\\ufffd", fp);
+				i++;
+			} else {
+				fwrite(p + i, 1, u, fp);
+				i += u;
+			}
+		}
+	}
+	fputc('"', fp);
+}
+
+void
+admin_json_hex(FILE *fp, const uint8_t *p, size_t n)
+{
+	fputc('"', fp);
+	for (size_t i = 0; i < n; i++) {
+		fprintf(fp, "%02x", p[i]);
+	}
+	fputc('"', fp);
+}
+
+/* ------------------------------------------------------------------ */
+/* JSON writer                                                         */
+
+void
+admin_json_init(struct admin_json *j, FILE *fp)
+{
+	memset(j, 0, sizeof(*j));
+	j->fp       = fp;
+	j->first[0] = true;
+}
+
+/* Separator and key before a value at the current level. */
+static void
+member(struct admin_json *j, const char *key)
+{
+	if (!j->first[j->depth]) {
+		fputc(',', j->fp);
+	}
+	j->first[j->depth] = false;
+	if (key != NULL) {
+		admin_json_string(j->fp, key, strlen(key));
+		fputc(':', j->fp);
+	}
+}
+
+static void
+push(struct admin_json *j, const char *key, int c)
+{
+	member(j, key);
+	if (j->depth + 1 >= ADMIN_JSON_DEPTH) {
+		abort(); /* fixed output shapes: a bug, not input */
+	}
+	fputc(c, j->fp);
+	j->first[++j->depth] = true;
+}
+
+static void
+pop(struct admin_json *j, int c)
+{
+	if (j->depth == 0) {
+		abort();
+	}
+	fputc(c, j->fp);
+	j->depth--;
+}
+
+void
+admin_json_open(struct admin_json *j, const char *key)
+{
+	push(j, key, '{');
+}
+
+void
+admin_json_close(struct admin_json *j)
+{
+	pop(j, '}');
+}
+
+void
+admin_json_array(struct admin_json *j, const char *key)
+{
+	push(j, key, '[');
+}
+
+void
+admin_json_end(struct admin_json *j)
+{
+	pop(j, ']');
+}
+
+void
+admin_json_str(struct admin_json *j, const char *key, const char *s)
+{
+	member(j, key);
+	s = s != NULL ? s : "";
+	admin_json_string(j->fp, s, strlen(s));
+}
+
+void
+admin_json_u64(struct admin_json *j, const char *key, uint64_t v)
+{
+	member(j, key);
+	fprintf(j->fp, "%" PRIu64, v);
+}
+
+void
+admin_json_i64(struct admin_json *j, const char *key, int64_t v)
+{
+	member(j, key);
+	fprintf(j->fp, "%" PRId64, v);
+}
+
+void
+admin_json_bool(struct admin_json *j, const char *key, bool v)
+{
+	member(j, key);
+	fputs(v ? "true" : "false", j->fp);
+}
+
+void
+admin_json_bytes(struct admin_json *j, const char *key, const uint8_t *p,
+    size_t n)
+{
+	member(j, key);
+	admin_json_hex(j->fp, p, n);
+}
+
+/* ------------------------------------------------------------------ */
+/* CSV and times                                                       */
+
+void
+admin_csv_field(FILE *fp, const char *s, size_t len)
+{
+	bool quote = false;
+
+	for (size_t i = 0; i < len && !quote; i++) {
+		quote = s[i] == ',' || s[i] == '"' || s[i] == '\r' ||
+		    s[i] == '\n';
+	}
+	if (!quote) {
+		fwrite(s, 1, len, fp);
+		return;
+	}
+	fputc('"', fp);
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '"') {
+			fputc('"', fp);
+		}
+		fputc(s[i], fp);
+	}
+	fputc('"', fp);
+}
+
+void
+admin_time_iso(uint64_t unix_ms, char out[ADMIN_TIME_LEN])
+{
+	time_t    t = (time_t)(unix_ms / 1000u);
+	struct tm tm;
+	size_t    n;
+
+	/* strftime rather than snprintf of the fields: it reports a year
+	 * too wide for the buffer instead of truncating silently. */
+	if (gmtime_r(&t, &tm) == NULL ||
+	    (n = strftime(out, ADMIN_TIME_LEN - 5, "%Y-%m-%dT%H:%M:%S",
+	    &tm)) == 0) {
+		snprintf(out, ADMIN_TIME_LEN, "?");
+		return;
+	}
+	snprintf(out + n, ADMIN_TIME_LEN - n, ".%03uZ",
+	    (unsigned)(unix_ms % 1000u));
+}
+
+void
+admin_date(uint64_t unix_s, char out[ADMIN_DATE_LEN])
+{
+	time_t    t = (time_t)unix_s;
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(out, ADMIN_DATE_LEN, "%Y-%m-%d", &tm) == 0) {
+		snprintf(out, ADMIN_DATE_LEN, "?");
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Parsers                                                             */
+
+int
+admin_parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	/* By hand rather than strtoull, which accepts "-1", " 1" and "+1"
+	 * and would wrap the first into a huge quota. */
+	if (s == NULL || *s == '\0') {
+		return CS_EINVAL;
+	}
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9') {
+			return CS_EINVAL;
+		}
+		unsigned d = (unsigned)(*s - '0');
+		if (v > (UINT64_MAX - d) / 10u) {
+			return CS_EINVAL;
+		}
+		v = v * 10u + d;
+	}
+	if (v < lo || v > hi) {
+		return CS_EINVAL;
+	}
+	*out = v;
+	return CS_OK;
+}
+
+int
+admin_parse_delta(const char *s, uint64_t max, int64_t *out)
+{
+	uint64_t v;
+
+	if (s == NULL || (s[0] != '+' && s[0] != '-') || max > INT64_MAX ||
+	    admin_parse_u64(s + 1, 1, max, &v) != CS_OK) {
+		return CS_EINVAL;
+	}
+	*out = s[0] == '-' ? -(int64_t)v : (int64_t)v;
+	return CS_OK;
+}
+
+static bool
+leap(int y)
+{
+	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+/* Read n decimal digits at s; -1 when any is not a digit. */
+static int
+digits(const char *s, int n)
+{
+	int v = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9') {
+			return -1;
+		}
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+int
+admin_parse_date(const char *s, time_t now, uint64_t *expires, char *err,
+    size_t errlen)
+{
+	static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
+	    30, 31};
+	struct tm tm;
+	int       y, m, d;
+
+	if (s == NULL || strlen(s) != 10 || s[4] != '-' || s[7] != '-' ||
+	    (y = digits(s, 4)) < 0 || (m = digits(s + 5, 2)) < 0 ||
+	    (d = digits(s + 8, 2)) < 0) {
+		snprintf(err, errlen, "\"%s\" is not a date: write YYYY-MM-DD",
+		    s != NULL ? s : "");
+		return CS_EINVAL;
+	}
+	if (y < 1970 || m < 1 || m > 12 || d < 1 ||
+	    d > mdays[m - 1] + (m == 2 && leap(y))) {
+		snprintf(err, errlen, "%s is not a calendar date", s);
+		return CS_EINVAL;
+	}
+	/* timegm normalises day d + 1 into the next month or year. */
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = y - 1900;
+	tm.tm_mon  = m - 1;
+	tm.tm_mday = d + 1;
+	time_t t   = timegm(&tm);
+	if (t == (time_t)-1) {
+		snprintf(err, errlen, "%s is out of range", s);
+		return CS_EINVAL;
+	}
+	if (t <= now) {
+		snprintf(err, errlen, "%s is in the past (UTC): an order "
+		    "expiring then could never be used", s);
+		return CS_EPRECOND;
+	}
+	*expires = (uint64_t)t;
+	return CS_OK;
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9') {
+		return c - '0';
+	}
+	if (c >= 'a' && c <= 'f') {
+		return c - 'a' + 10;
+	}
+	if (c >= 'A' && c <= 'F') {
+		return c - 'A' + 10;
+	}
+	return -1;
+}
+
+int
+admin_parse_hex(const char *s, uint8_t *out, size_t max, size_t *len)
+{
+	size_t n = 0;
+	int    hi, lo;
+
+	if (s == NULL) {
+		return CS_EINVAL;
+	}
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		s += 2;
+	}
+	while (*s != '\0') {
+		/* A colon only between two bytes, never doubled or at
+		 * either end: "0a::1b" is more likely a typo than a UID. */
+		if (n > 0 && *s == ':' && s[1] != '\0' && s[1] != ':') {
+			s++;
+		}
+		if ((hi = hexval(s[0])) < 0 || (lo = hexval(s[1])) < 0 ||
+		    n == max) {
+			return CS_EINVAL;
+		}
+		out[n++] = (uint8_t)(hi << 4 | lo);
+		s += 2;
+	}
+	if (n == 0) {
+		return CS_EINVAL;
+	}
+	*len = n;
+	return CS_OK;
+}

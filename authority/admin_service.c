@@ -1,0 +1,1242 @@
+/*
+ * admin_service.c - handlers of countersign.v1.Admin (admin_service.h).
+ *
+ * Who may call: the ipc socket's peer credentials, as the kernel reports
+ * them (SO_PEERCRED through NNG_OPT_IPC_PEER_UID), must be root or the
+ * user the authority runs as.  The audit actor is "admin:<user>".
+ */
+#include "admin_service.h"
+
+#include "cs_crypto.h"
+#include "cs_err.h"
+#include "cs_log.h"
+#include "cs_rpc.h"
+#include "order_view.h"
+
+#include <nng/nng.h>
+#include <nng/transport/ipc/ipc.h>
+
+#include <inttypes.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOG_MOD "admin"
+
+#define ACTOR_MAX 96u
+
+static uint64_t
+now_s(void)
+{
+	return (uint64_t)time(NULL);
+}
+
+static void
+hex(char *out, size_t outlen, const uint8_t *b, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t            i;
+
+	for (i = 0; i < n && 2 * i + 2 < outlen; i++) {
+		out[2 * i]     = digits[b[i] >> 4];
+		out[2 * i + 1] = digits[b[i] & 15];
+	}
+	out[2 * i] = '\0';
+}
+
+static bool
+name_ok(const char *s, size_t max)
+{
+	size_t i;
+
+	if (s == NULL || s[0] == '\0') {
+		return false;
+	}
+	for (i = 0; s[i] != '\0'; i++) {
+		if (i >= max || s[i] <= 0x20 || s[i] >= 0x7f) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * Is the caller allowed?  Fills actor.  Fails the call otherwise (and the
+ * handler calls its closure with NULL).
+ */
+static bool
+admin_peer(void *data, char *actor, size_t len)
+{
+	nng_pipe       p   = cs_rpc_req_pipe(data);
+	uint64_t       uid = UINT64_MAX;
+	struct passwd  pw, *res = NULL;
+	char           buf[1024];
+
+	if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &uid) != 0) {
+		cs_rpc_req_fail(data, CS_EPERM, "the admin API is served on the "
+		    "local ipc socket only");
+		return false;
+	}
+	if (uid != 0 && uid != (uint64_t)geteuid()) {
+		cs_log_warn(LOG_MOD, "admin call refused uid=%" PRIu64, uid);
+		cs_rpc_req_fail(data, CS_EPERM, "uid %" PRIu64 " may not "
+		    "administer this authority: run countersign-admin as root "
+		    "or as the authority's user (uid %u)", uid,
+		    (unsigned)geteuid());
+		return false;
+	}
+	if (getpwuid_r((uid_t)uid, &pw, buf, sizeof(buf), &res) == 0 &&
+	    res != NULL) {
+		snprintf(actor, len, "admin:%s", pw.pw_name);
+	} else {
+		snprintf(actor, len, "admin:uid=%" PRIu64, uid);
+	}
+	return true;
+}
+
+/* Fail the call for a store error and say what it means. */
+static void
+store_fail(void *data, int rv)
+{
+	if (rv == CS_EEXHAUSTED) {
+		cs_rpc_req_fail(data, rv, "the store is full: nothing was "
+		    "changed; raise [authority] map_size_mb and restart the "
+		    "authority");
+	} else {
+		cs_rpc_req_fail(data, rv, "the store failed (%s): nothing was "
+		    "changed; see the authority's log", cs_strerror(rv));
+	}
+}
+
+static int
+read_txn(struct admin_service *svc, void *data, store_txn **txn)
+{
+	int rv = store_txn_begin(svc->st, false, txn);
+
+	if (rv != CS_OK) {
+		store_fail(data, rv);
+	}
+	return rv;
+}
+
+static int
+write_txn(struct admin_service *svc, void *data, store_txn **txn)
+{
+	int rv = store_txn_begin(svc->st, true, txn);
+
+	if (rv != CS_OK) {
+		store_fail(data, rv);
+	}
+	return rv;
+}
+
+/* Commit; on failure the call fails.  Returns rv. */
+static int
+commit(store_txn *txn, void *data)
+{
+	int rv = store_txn_commit(txn);
+
+	if (rv != CS_OK) {
+		store_fail(data, rv);
+	}
+	return rv;
+}
+
+/* ------------------------------------------------------------------ */
+/* Orders                                                              */
+/* ------------------------------------------------------------------ */
+
+static void
+reply_order(Countersign__V1__OrderReply_Closure closure, void *data,
+    const StoredOrder *o)
+{
+	Countersign__V1__OrderReply  out = COUNTERSIGN__V1__ORDER_REPLY__INIT;
+	Countersign__V1__OrderStatus os;
+
+	order_view(&os, o);
+	out.order = &os;
+	closure(&out, data);
+}
+
+static bool
+create_order_ok(const Countersign__V1__CreateOrderRequest *in, void *data)
+{
+	size_t i, j;
+
+	if (!name_ok(in->order_id, STORE_ORDER_ID_MAX)) {
+		cs_rpc_req_fail(data, CS_EINVAL, "order id must be 1..%u "
+		    "printable characters without spaces", STORE_ORDER_ID_MAX);
+		return false;
+	}
+	if (!name_ok(in->key_label, STORE_NAME_MAX)) {
+		cs_rpc_req_fail(data, CS_EINVAL, "a key label is required "
+		    "(countersign-admin key list)");
+		return false;
+	}
+	if (in->quota == 0 || in->quota > UINT32_MAX) {
+		cs_rpc_req_fail(data, CS_EINVAL, "quota must be 1..%u",
+		    UINT32_MAX);
+		return false;
+	}
+	if (in->uid_len < STORE_UID_MIN || in->uid_len > STORE_UID_MAX) {
+		cs_rpc_req_fail(data, CS_EINVAL, "uid length must be %u..%u "
+		    "bytes", STORE_UID_MIN, STORE_UID_MAX);
+		return false;
+	}
+	if (in->n_cms > ADMIN_MAX_CMS) {
+		cs_rpc_req_fail(data, CS_EINVAL, "at most %u CMs per order",
+		    ADMIN_MAX_CMS);
+		return false;
+	}
+	for (i = 0; i < in->n_cms; i++) {
+		if (!name_ok(in->cms[i], STORE_NAME_MAX)) {
+			cs_rpc_req_fail(data, CS_EINVAL, "CM names are 1..%u "
+			    "printable characters without spaces",
+			    STORE_NAME_MAX);
+			return false;
+		}
+		for (j = 0; j < i; j++) {
+			if (strcmp(in->cms[i], in->cms[j]) == 0) {
+				cs_rpc_req_fail(data, CS_EINVAL, "CM %s is "
+				    "given twice", in->cms[i]);
+				return false;
+			}
+		}
+	}
+	if (in->expires_unix_s != 0 && in->expires_unix_s <= now_s()) {
+		cs_rpc_req_fail(data, CS_EINVAL, "the expiry date is in the "
+		    "past");
+		return false;
+	}
+	if (in->firmware_sha256.len != 0 &&
+	    in->firmware_sha256.len != CS_SHA256_LEN) {
+		cs_rpc_req_fail(data, CS_EINVAL, "firmware digest must be a "
+		    "32-byte SHA-256");
+		return false;
+	}
+	return true;
+}
+
+static void
+on_create_order(Countersign__V1__Admin_Service *base,
+    const Countersign__V1__CreateOrderRequest *in,
+    Countersign__V1__OrderReply_Closure closure, void *data)
+{
+	struct admin_service *svc = (struct admin_service *)base;
+	StoredOrder           o   = COUNTERSIGN__V1__STORED_ORDER__INIT;
+	StoredOrder          *old = NULL;
+	StoredKey            *k   = NULL;
+	store_txn            *txn;
+	char                  actor[ACTOR_MAX], product[16], quota[24], uidl[8];
+	char                  fw[2 * CS_SHA256_LEN + 1];
+	int                   rv;
+
+	if (!admin_peer(data, actor, sizeof(actor)) ||
+	    !create_order_ok(in, data) || write_txn(svc, data, &txn) != CS_OK) {
+		closure(NULL, data);
+		return;
+	}
+	rv = store_order_get(txn, in->order_id, &old);
+	if (rv == CS_OK) {
+		countersign__v1__stored_order__free_unpacked(old, NULL);
+		cs_rpc_req_fail(data, CS_EEXIST, "order %s exists; order ids "
+		    "are never reused", in->order_id);
+		goto fail;
+	}
+	if (rv != CS_ENOENT) {
+		store_fail(data, rv);
+		goto fail;
+	}
+	if ((rv = store_key_get(txn, in->key_label, &k)) != CS_OK) {
+		if (rv == CS_ENOENT) {
+			cs_rpc_req_fail(data, CS_EPRECOND, "key %s is not "
+			    "registered; register it first: countersign-admin "
+			    "key add --label %s", in->key_label, in->key_label);
+		} else {
+			store_fail(data, rv);
+		}
+		goto fail;
+	}
+	countersign__v1__stored_key__free_unpacked(k, NULL);
+	o.order_id        = in->order_id;
+	o.product_id      = in->product_id;
+	o.key_label       = in->key_label;
+	o.quota           = in->quota;
+	o.uid_len         = in->uid_len;
+	o.n_cms           = in->n_cms;
+	o.cms             = in->cms;
+	o.expires_unix_s  = in->expires_unix_s;
+	o.firmware_sha256 = in->firmware_sha256;
+	o.created_unix_s  = now_s();
+	snprintf(product, sizeof(product), "%u", in->product_id);
+	snprintf(quota, sizeof(quota), "%" PRIu64, in->quota);
+	snprintf(uidl, sizeof(uidl), "%u", in->uid_len);
+	hex(fw, sizeof(fw), in->firmware_sha256.data, in->firmware_sha256.len);
+	{
+		const char *kv[] = {"order", in->order_id, "product", product,
+		    "key", in->key_label, "quota", quota, "uid_len", uidl,
+		    "firmware_sha256", fw, NULL};
+
+		if ((rv = store_order_put(txn, &o)) != CS_OK ||
+		    (rv = store_audit_append(txn, actor, "order.created", kv,
+		         NULL)) != CS_OK) {
+			store_fail(data, rv);
+			goto fail;
+		}
+	}
+	if (commit(txn, data) != CS_OK) {
+		closure(NULL, data);
+		return;
+	}
+	cs_log_info(LOG_MOD, "order created order=%s by=%s", in->order_id,
+	    actor);
+	reply_order(closure, data, &o);
+	return;
+fail:
+	store_txn_abort(txn);
+	closure(NULL, data);
+}
+
+static void
+on_list_orders(Countersign__V1__Admin_Service *base,
+    const Countersign__V1__ListOrdersRequest *in,
+    Countersign__V1__ListOrdersReply_Closure closure, void *data)
+{
+	struct admin_service          *svc = (struct admin_service *)base;
+	Countersign__V1__ListOrdersReply out =
+	    COUNTERSIGN__V1__LIST_ORDERS_REPLY__INIT;
+	Countersign__V1__OrderStatus    *views = NULL, **ptrs = NULL;
+	StoredOrder                    **list  = NULL;
+	store_txn                       *txn;
+	char                             actor[ACTOR_MAX];
+	size_t                           n = 0, i;
+	int                              rv;
+
+	(void)in;
+	if (!admin_peer(data, actor, sizeof(actor)) ||
+	    read_txn(svc, data, &txn) != CS_OK) {
+		closure(NULL, data);
+		return;
+	}
+	rv = store_order_list(txn, &list, &n);
+	store_txn_abort(txn);
+	if (rv != CS_OK) {
+		store_fail(data, rv);
+		closure(NULL, data);
+		return;
+	}
+	if (n > 0 && ((views = calloc(n, sizeof(*views))) == NULL ||
+	                 (ptrs = calloc(n, sizeof(*ptrs))) == NULL)) {
+		cs_rpc_req_fail(data, CS_ENOMEM, "out of memory");
+		closure(NULL, data);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		order_view(&views[i], list[i]);
+		ptrs[i] = &views[i];
+	}
+	out.n_orders = n;
+	out.orders   = ptrs;
+	closure(&out, data);
+out:
+	free(ptrs);
+	free(views);
+	store_order_list_free(list, n);
+}
+
+/* Read order id for a handler; fails the call when missing. */
+static StoredOrder *
+get_order(store_txn *txn, void *data, const char *order_id)
+{
+	StoredOrder *o = NULL;
+	int          rv;
+
+	if (!name_ok(order_id, STORE_ORDER_ID_MAX)) {
+		cs_rpc_req_fail(data, CS_EINVAL, "an order id is required");
+		return NULL;
+	}
+	rv = store_order_get(txn, order_id, &o);
+	if (rv == CS_ENOENT) {
+		cs_rpc_req_fail(data, CS_ENOENT, "no order %s (countersign-admin "
+		    "order list)", order_id);
+		return NULL;
+	}
+	if (rv != CS_OK) {
+		store_fail(data, rv);
+		return NULL;
+	}
+	return o;
+}
+
+static void
+on_show_order(Countersign__V1__Admin_Service *base,
+    const Countersign__V1__ShowOrderRequest *in,
+    Countersign__V1__OrderReply_Closure closure, void *data)
+{
+	struct admin_service *svc = (struct admin_service *)base;
+	StoredOrder          *o;
+	store_txn            *txn;
+	char                  actor[ACTOR_MAX];
+
+	if (!admin_peer(data, actor, sizeof(actor)) ||
+	    read_txn(svc, data, &txn) != CS_OK) {
+		closure(NULL, data);
+		return;
+	}
+	o = get_order(txn, data, in->order_id);
+	store_txn_abort(txn);
+	if (o == NULL) {
+		closure(NULL, data);
+		return;
+	}
+	reply_order(closure, data, o);
+	countersign__v1__stored_order__free_unpacked(o, NULL);
+}
+
+static void
+on_adjust_quota(Countersign__V1__Admin_Service *base,
+    const Countersign__V1__AdjustQuotaRequest *in,
+    Countersign__V1__OrderReply_Closure closure, void *data)
+{
+	struct admin_service *svc = (struct admin_service *)base;
+	StoredOrder          *o   = NULL;
+	store_txn            *txn;
+	char                  actor[ACTOR_MAX], from[24], to[24], delta[24];
+	uint64_t              nq;
+	int                   rv;
+
+	if (!admin_peer(data, actor, sizeof(actor))) {
+		closure(NULL, data);
+		return;
+	}
+	if (in->delta == 0 || in->delta == INT64_MIN) {
+		cs_rpc_req_fail(data, CS_EINVAL, "give a non-zero change, e.g. "
+		    "+100 or -20");
+		closure(NULL, data);
+		return;
+	}
+	if (write_txn(svc, data, &txn) != CS_OK) {
+		closure(NULL, data);
+		return;
+	}
+	if ((o = get_order(txn, data, in->order_id)) == NULL) {
+		goto fail;
+	}
+	if (o->closed) {
+		cs_rpc_req_fail(data, CS_EPRECOND, "order %s is closed; its "
+		    "quota can no longer change", o->order_id);
+		goto fail;
+	}
+	if (in->delta < 0) {
+		uint64_t d = (uint64_t)(-in->delta);
+
+		if (d > o->quota || o->quota - d < o->issued) {
+			cs_rpc_req_fail(data, CS_EPRECOND, "quota of order %s "
+			    "cannot go below the %" PRIu64 " records already "
+			    "issued (quota %" PRIu64 ", at most -%" PRIu64 ")",
+			    o->order_id, o->issued, o->quota,
+			    o->quota - o->issued);
+			goto fail;
+		}
+		nq = o->quota - d;
+	} else {
+		if ((uint64_t)in->delta > UINT32_MAX - o->quota ||
+		    o->quota > UINT32_MAX) {
+			cs_rpc_req_fail(data, CS_EINVAL, "quota would exceed %u",
+			    UINT32_MAX);
+			goto fail;
+		}
+		nq = o->quota + (uint64_t)in->delta;
+	}
+	snprintf(from, sizeof(from), "%" PRIu64, o->quota);
+	snprintf(to, sizeof(to), "%" PRIu64, nq);
+	snprintf(delta, sizeof(delta), "%+" PRId64, in->delta);
+	o->quota = nq;
+	{
+		const char *kv[] = {"order", o->order_id, "from", from, "to", to,
+		    "delta", delta, NULL};
+
+		if ((rv = store_order_put(txn, o)) != CS_OK ||
+		    (rv = store_audit_append(txn, actor, "order.quota", kv,
+		         NULL)) != CS_OK) {
+			store_fail(data, rv);
+			goto fail;
+		}
+	}
+	if (commit(txn, data) != CS_OK) {
+		closure(NULL, data);
+	} else {
+		cs_log_info(LOG_MOD, "quota changed order=%s from=%s to=%s by=%s",
+		    o->order_id, from, to, actor);
+		reply_order(closure, data, o);
+	}
+	countersign__v1__stored_order__free_unpacked(o, NULL);
+	return;
+fail:
+	store_txn_abort(txn);
+	closure(NULL, data);
+	if (o != NULL) {
+		countersign__v1__stored_order__free_unpacked(o, NULL);
+	}
+}
+
+static void
+on_close_order(Countersign__V1__Admin_Service *base,
+    const Countersign__V1__CloseOrderRequest *in,
+    Countersign__V1__OrderReply_Closure closure, void *data)
+{
+	struct admin_service *svc = (struct admin_service *)base;
+	StoredOrder          *o   = NULL;
+	store_txn            *txn;
+	char                  actor[ACTOR_MAX], issued[24];
+	int                   rv;
+
+	if (!admin_peer(data, actor, sizeof(actor)) ||
+	    write_txn(svc, data, &txn) != CS_OK) {
+		closure(NULL, data);
+		return;
+	}
+	if ((o = get_order(txn, data, in->order_id)) == NULL) {
+		goto fail;
+	}
+	if (o->closed) {
+		cs_rpc_req_fail(data, CS_EPRECOND, "order %s is already closed",
+		    o->order_id);
+		goto fail;
+	}
+	o->closed = true;
+	snprintf(issued, sizeof(issued), "%" PRIu64, o->issued);
+	{
+		const char *kv[] = {"order", o->order_id, "issued", issued, NULL};
+
+		if ((rv = store_order_put(txn, o)) != CS_OK ||
+		    (rv = store_audit_append(txn, actor, "order.closed", kv,
+		         NULL)) != CS_OK) {
+			store_fail(data, rv);
+			goto fail;
+		}
+	}
+	if (commit(txn, data) != CS_OK) {
+		closure(NULL, data);
+	} else {
+		cs_log_info(LOG_MOD, "order closed order=%s by=%s", o->order_id,
+		    actor);
+		reply_order(closure, data, o);
+	}
+	countersign__v1__stored_order__free_unpacked(o, NULL);
+	return;
+fail:
+	store_txn_abort(txn);
+	closure(NULL, data);
+	if (o != NULL) {
+		countersign__v1__stored_order__free_unpacked(o, NULL);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Stations                                                            */
+/* ------------------------------------------------------------------ */
+
+static void
+station_view(Countersign__V1__StationInfo *si, const StoredStation *s)
+{
+	countersign__v1__station_info__init(si);
+	si->name             = s->name;
+	si->cm               = s->cm;
+	si->enabled          = s->enabled;
+	si->enrolled_unix_s  = s->enrolled_unix_s;
+	si->last_seen_unix_s = s->last_seen_unix_s;
+	si->cert_sha256      = s->cert_sha256;
+	si->public_key_der   = s->public_key_der;
+}
+
+static void
+on_enroll_station(Countersign__V1__Admin_Service *base,
+    const Countersign__V1__EnrollStationRequest *in,
+    Countersign__V1__EnrollStationReply_Closure closure, void *data)
+{
+	struct admin_service *svc = (struct admin_service *)base;
+	Countersign__V1__EnrollStationReply out =
+	    COUNTERSIGN__V1__ENROLL_STATION_REPLY__INIT;
+	Countersign__V1__StationInfo si;
+	StoredStation                s    = COUNTERSIGN__V1__STORED_STATION__INIT;
+	StoredStation               *prev = NULL;
+	struct station_cert          cert;
+	store_txn                   *txn  = NULL;
+	char                         actor[ACTOR_MAX], err[256];
+	char                         fp[2 * CS_SHA256_LEN + 1];
+	unsigned                     days = in->days;
+	int                          rv;
+
+	memset(&cert, 0, sizeof(cert));
+	if (!admin_peer(data, actor, sizeof(actor))) {
+		closure(NULL, data);
+		return;
+	}
+	if (!name_ok(in->name, STORE_NAME_MAX) ||
+	    !name_ok(in->cm, STORE_NAME_MAX)) {
+		cs_rpc_req_fail(data, CS_EINVAL, "station name and CM are 1..%u "
+		    "printable characters without spaces", STORE_NAME_MAX);
+		closure(NULL, data);
+		return;
+	}
+	if (days == 0) {
+		days = STATION_CERT_DAYS_DEFAULT;
+	}
+	if (days > STATION_CERT_DAYS_MAX) {
+		cs_rpc_req_fail(data, CS_EINVAL, "a station certificate is valid "
+		    "for at most %u days", STATION_CERT_DAYS_MAX);
+		closure(NULL, data);
+		return;
+	}
+	if (svc->ca == NULL) {
+		cs_rpc_req_fail(data, CS_EPRECOND, "this authority has no station "
+		    "CA: configure [hsm] and run countersign-admin ca init");
+		closure(NULL, data);
+		return;
+	}
+	/* Refuse a taken name before the HSM does any work. */
+	if (read_txn(svc, data, &txn) != CS_OK) {
+		closure(NULL, data);
+		return;
+	}
+	rv = store_station_get(txn, in->name, &prev);
+	store_txn_abort(txn);
+	if (rv == CS_OK) {
+		countersign__v1__stored_station__free_unpacked(prev, NULL);
+		cs_rpc_req_fail(data, CS_EEXIST, "station %s is already enrolled; "
+		    "enroll a replacement under a new name and disable this one",
+		    in->name);
+		closure(NULL, data);
+		return;
+	}
+	err[0] = '\0';
+	rv = station_ca_issue(svc->ca, (const char *)in->csr_pem.data,
+	    in->csr_pem.len, in->name, in->cm, days, &cert, err, sizeof(err));
+	if (rv != CS_OK) {
+		cs_rpc_req_fail(data, rv, "cannot issue a certificate: %s",
+		    err[0] != '\0' ? err : cs_strerror(rv));
+		closure(NULL, data);
+		return;
+	}
+	s.name                = in->name;
+	s.cm                  = in->cm;
+	s.enabled             = true;
+	s.enrolled_unix_s     = now_s();
+	s.cert_sha256.data    = cert.cert_sha256;
+	s.cert_sha256.len     = sizeof(cert.cert_sha256);
+	s.public_key_der.data = cert.spki;
+	s.public_key_der.len  = cert.spki_len;
+	hex(fp, sizeof(fp), cert.cert_sha256, sizeof(cert.cert_sha256));
+	if (write_txn(svc, data, &txn) != CS_OK) {
+		closure(NULL, data);
+		goto out;
+	}
+	rv = store_station_get(txn, in->name, &prev);
+	if (rv == CS_OK) {
+		countersign__v1__stored_station__free_unpacked(prev, NULL);
+		cs_rpc_req_fail(data, CS_EEXIST, "station %s was enrolled "
+		    "meanwhile", in->name);
+		store_txn_abort(txn);
+		closure(NULL, data);
+		goto out;
+	}
+	{
+		const char *kv[] = {"station", in->name, "cm", in->cm,
+		    "cert_sha256", fp, NULL};
+
+		if ((rv = store_station_put(txn, &s)) != CS_OK ||
+		    (rv = store_audit_append(txn, actor, "station.enrolled", kv,
+		         NULL)) != CS_OK) {
+			store_fail(data, rv);
+			store_txn_abort(txn);
+			closure(NULL, data);
+			goto out;
+		}
+	}
+	if (commit(txn, data) != CS_OK) {
+		closure(NULL, data);
+		goto out;
+	}
+	cs_log_info(LOG_MOD, "station enrolled station=%s cm=%s cert=%s by=%s",
+	    in->name, in->cm, fp, actor);
+	station_view(&si, &s);
+	out.cert_pem.data = (uint8_t *)cert.cert_pem;
+	out.cert_pem.len  = strlen(cert.cert_pem);
+	out.station       = &si;
+	closure(&out, data);
+out:
+	free(cert.cert_pem);
+}
+
+static void
+on_list_stations(Countersign__V1__Admin_Service *base,
+    const Countersign__V1__ListStationsRequest *in,
+    Countersign__V1__ListStationsReply_Closure closure, void *data)
+{
+	struct admin_service            *svc = (struct admin_service *)base;
+	Countersign__V1__ListStationsReply out =
+	    COUNTERSIGN__V1__LIST_STATIONS_REPLY__INIT;
+	Countersign__V1__StationInfo      *views = NULL, **ptrs = NULL;
+	StoredStation                    **list  = NULL;
+	store_txn                         *txn;
+	char                               actor[ACTOR_MAX];
+	size_t                             n = 0, i;
+	int                                rv;
+
+	(void)in;
+	if (!admin_peer(data, actor, sizeof(actor)) ||
+	    read_txn(svc, data, &txn) != CS_OK) {
+		closure(NULL, data);
+		return;
+	}
+	rv = store_station_list(txn, &list, &n);
+	store_txn_abort(txn);
+	if (rv != CS_OK) {
+		store_fail(data, rv);
+		closure(NULL, data);
+		return;
+	}
+	if (n > 0 && ((views = calloc(n, sizeof(*views))) == NULL ||
+	                 (ptrs = calloc(n, sizeof(*ptrs))) == NULL)) {
+		cs_rpc_req_fail(data, CS_ENOMEM, "out of memory");
+		closure(NULL, data);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		station_view(&views[i], list[i]);
+		ptrs[i] = &views[i];
+	}
+	out.n_stations = n;
+	out.stations   = ptrs;
+	closure(&out, data);
+out:
+	free(ptrs);
+	free(views);
+	store_station_list_free(list, n);
+}
+
+static void
+on_set_station_enabled(Countersign__V1__Admin_Service *base,
+    const Countersign__V1__SetStationEnabledRequest *in,
+    Countersign__V1__StationReply_Closure closure, void *data)
+{
+	struct admin_service        *svc = (struct admin_service *)base;
+	Countersign__V1__StationReply out = COUNTERSIGN__V1__STATION_REPLY__INIT;
+	Countersign__V1__StationInfo si;
+	StoredStation               *s = NULL;
+	store_txn                   *txn;
+	char                         actor[ACTOR_MAX];
+	const char                  *type;
+	unsigned                     killed = 0;
+	int                          rv;
+
+	if (!admin_peer(data, actor, sizeof(actor))) {
+		closure(NULL, data);
+		return;
+	}
+	if (!name_ok(in->name, STORE_NAME_MAX)) {
+		cs_rpc_req_fail(data, CS_EINVAL, "a station name is required");
+		closure(NULL, data);
+		return;
+	}
+	if (write_txn(svc, data, &txn) != CS_OK) {
+		closure(NULL, data);
+		return;
+	}
+	rv = store_station_get(txn, in->name, &s);
+	if (rv != CS_OK) {
+		if (rv == CS_ENOENT) {
+			cs_rpc_req_fail(data, rv, "no station %s "
+			    "(countersign-admin station list)", in->name);
+		} else {
+			store_fail(data, rv);
+		}
+		store_txn_abort(txn);
+		closure(NULL, data);
+		return;
+	}
+	s->enabled = in->enabled;
+	type       = in->enabled ? "station.enabled" : "station.disabled";
+	{
+		const char *kv[] = {"station", s->name, "cm", s->cm, NULL};
+
+		if ((rv = store_station_put(txn, s)) != CS_OK ||
+		    (rv = store_audit_append(txn, actor, type, kv, NULL)) !=
+		        CS_OK) {
+			store_fail(data, rv);
+			store_txn_abort(txn);
+			closure(NULL, data);
+			goto out;
+		}
+	}
+	if (commit(txn, data) != CS_OK) {
+		closure(NULL, data);
+		goto out;
+	}
+	/* After the commit: a station that slips a request in between is
+	 * still stopped by the pipeline, which re-reads `enabled`. */
+	if (!in->enabled) {
+		killed = sessions_revoke(svc->sessions, s->name);
+	}
+	cs_log_info(LOG_MOD, "%s station=%s sessions_revoked=%u by=%s", type,
+	    s->name, killed, actor);
+	station_view(&si, s);
+	out.station = &si;
+	closure(&out, data);
+out:
+	countersign__v1__stored_station__free_unpacked(s, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* Keys                                                                */
+/* ------------------------------------------------------------------ */
+
+static void
+key_view(Countersign__V1__KeyInfo *ki, const StoredKey *k)
+{
+	countersign__v1__key_info__init(ki);
+	ki->label          = k->label;
+	ki->algorithm      = k->algorithm;
+	ki->key_id         = k->key_id;
+	ki->public_key_der = k->public_key_der;
+}
+
+static void
+on_add_key(Countersign__V1__Admin_Service *base,
+    const Countersign__V1__AddKeyRequest *in,
+    Countersign__V1__KeyReply_Closure closure, void *data)
+{
+	struct admin_service    *svc = (struct admin_service *)base;
+	Countersign__V1__KeyReply out = COUNTERSIGN__V1__KEY_REPLY__INIT;
+	Countersign__V1__KeyInfo  ki;
+	StoredKey                 k    = COUNTERSIGN__V1__STORED_KEY__INIT;
+	StoredKey                *prev = NULL;
+	struct cs_hsm_key         hk;
+	store_txn                *txn;
+	char                      actor[ACTOR_MAX], kid[2 * CS_KEY_ID_LEN + 1];
+	int                       rv;
+
+	if (!admin_peer(data, actor, sizeof(actor))) {
+		closure(NULL, data);
+		return;
+	}
+	if (!name_ok(in->label, STORE_NAME_MAX)) {
+		cs_rpc_req_fail(data, CS_EINVAL, "a key label is required");
+		closure(NULL, data);
+		return;
+	}
+	if (svc->hsm == NULL) {
+		cs_rpc_req_fail(data, CS_EPRECOND, "this authority has no HSM "
+		    "configured ([hsm] in its configuration)");
+		closure(NULL, data);
+		return;
+	}
+	if ((rv = cs_hsm_key(svc->hsm, in->label, &hk)) != CS_OK) {
+		cs_rpc_req_fail(data, rv, rv == CS_ENOENT
+		        ? "no key pair labelled %s on the token; make it with "
+		          "countersign-keytool keygen"
+		        : "cannot read key %s from the HSM (see the authority's "
+		          "log)",
+		    in->label);
+		closure(NULL, data);
+		return;
+	}
+	k.label               = in->label;
+	k.algorithm           = (char *)cs_alg_name(hk.alg);
+	k.key_id.data         = hk.key_id;
+	k.key_id.len          = CS_KEY_ID_LEN;
+	k.public_key_der.data = hk.spki;
+	k.public_key_der.len  = hk.spki_len;
+	hex(kid, sizeof(kid), hk.key_id, CS_KEY_ID_LEN);
+	if (write_txn(svc, data, &txn) != CS_OK) {
+		closure(NULL, data);
+		return;
+	}
+	rv = store_key_get(txn, in->label, &prev);
+	if (rv == CS_OK) {
+		bool same = prev->key_id.len == CS_KEY_ID_LEN &&
+		    memcmp(prev->key_id.data, hk.key_id, CS_KEY_ID_LEN) == 0;
+
+		countersign__v1__stored_key__free_unpacked(prev, NULL);
+		cs_rpc_req_fail(data, CS_EEXIST, same
+		        ? "key %s is already registered"
+		        : "a different key is registered as %s; keys are never "
+		          "replaced: give the new key another label",
+		    in->label);
+		store_txn_abort(txn);
+		closure(NULL, data);
+		return;
+	}
+	{
+		const char *kv[] = {"label", in->label, "algorithm", k.algorithm,
+		    "key_id", kid, NULL};
+
+		if ((rv = store_key_put(txn, &k)) != CS_OK ||
+		    (rv = store_audit_append(txn, actor, "key.added", kv,
+		         NULL)) != CS_OK) {
+			store_fail(data, rv);
+			store_txn_abort(txn);
+			closure(NULL, data);
+			return;
+		}
+	}
+	if (commit(txn, data) != CS_OK) {
+		closure(NULL, data);
+		return;
+	}
+	pipeline_forget_key(svc->pipeline, in->label);
+	cs_log_info(LOG_MOD, "key added label=%s key_id=%s by=%s", in->label,
+	    kid, actor);
+	key_view(&ki, &k);
+	out.key = &ki;
+	closure(&out, data);
+}
+
+static void
+on_list_keys(Countersign__V1__Admin_Service *base,
+    const Countersign__V1__ListKeysRequest *in,
+    Countersign__V1__ListKeysReply_Closure closure, void *data)
+{
+	struct admin_service        *svc = (struct admin_service *)base;
+	Countersign__V1__ListKeysReply out =
+	    COUNTERSIGN__V1__LIST_KEYS_REPLY__INIT;
+	Countersign__V1__KeyInfo      *views = NULL, **ptrs = NULL;
+	StoredKey                    **list  = NULL;
+	store_txn                     *txn;
+	char                           actor[ACTOR_MAX];
+	size_t                         n = 0, i;
+	int                            rv;
+
+	(void)in;
+	if (!admin_peer(data, actor, sizeof(actor)) ||
+	    read_txn(svc, data, &txn) != CS_OK) {
+		closure(NULL, data);
+		return;
+	}
+	rv = store_key_list(txn, &list, &n);
+	store_txn_abort(txn);
+	if (rv != CS_OK) {
+		store_fail(data, rv);
+		closure(NULL, data);
+		return;
+	}
+	if (n > 0 && ((views = calloc(n, sizeof(*views))) == NULL ||
+	                 (ptrs = calloc(n, sizeof(*ptrs))) == NULL)) {
+		cs_rpc_req_fail(data, CS_ENOMEM, "out of memory");
+		closure(NULL, data);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		key_view(&views[i], list[i]);
+		ptrs[i] = &views[i];
+	}
+	out.n_keys = n;
+	out.keys   = ptrs;
+	closure(&out, data);
+out:
+	free(ptrs);
+	free(views);
+	store_key_list_free(list, n);
+}
+
+/* ------------------------------------------------------------------ */
+/* Devices                                                             */
+/* ------------------------------------------------------------------ */
+
+static void
+on_show_device(Countersign__V1__Admin_Service *base,
+    const Countersign__V1__ShowDeviceRequest *in,
+    Countersign__V1__DeviceReply_Closure closure, void *data)
+{
+	struct admin_service       *svc = (struct admin_service *)base;
+	Countersign__V1__DeviceReply out = COUNTERSIGN__V1__DEVICE_REPLY__INIT;
+	Countersign__V1__DeviceInfo *views = NULL, **ptrs = NULL;
+	StoredDevice               **list = NULL, *one = NULL;
+	store_txn                   *txn;
+	char                         actor[ACTOR_MAX];
+	size_t                       n = 0, i;
+	int                          rv;
+
+	if (!admin_peer(data, actor, sizeof(actor))) {
+		closure(NULL, data);
+		return;
+	}
+	if (in->uid.len < STORE_UID_MIN || in->uid.len > STORE_UID_MAX) {
+		cs_rpc_req_fail(data, CS_EINVAL, "a UID has %u..%u bytes",
+		    STORE_UID_MIN, STORE_UID_MAX);
+		closure(NULL, data);
+		return;
+	}
+	if (in->order_id[0] != '\0' &&
+	    !name_ok(in->order_id, STORE_ORDER_ID_MAX)) {
+		cs_rpc_req_fail(data, CS_EINVAL, "malformed order id");
+		closure(NULL, data);
+		return;
+	}
+	if (read_txn(svc, data, &txn) != CS_OK) {
+		closure(NULL, data);
+		return;
+	}
+	if (in->order_id[0] != '\0') {
+		rv = store_device_get(txn, in->order_id, in->uid.data,
+		    in->uid.len, &one);
+		if (rv == CS_OK) {
+			list = &one;
+			n    = 1;
+		}
+	} else {
+		rv = store_device_find(txn, in->uid.data, in->uid.len, &list,
+		    &n);
+	}
+	if (rv != CS_OK) {
+		store_txn_abort(txn);
+		if (rv == CS_ENOENT) {
+			cs_rpc_req_fail(data, rv, "no record was issued for this "
+			    "UID%s%s", in->order_id[0] != '\0' ? " in order " : "",
+			    in->order_id);
+		} else {
+			store_fail(data, rv);
+		}
+		closure(NULL, data);
+		return;
+	}
+	if ((views = calloc(n, sizeof(*views))) == NULL ||
+	    (ptrs = calloc(n, sizeof(*ptrs))) == NULL) {
+		store_txn_abort(txn);
+		cs_rpc_req_fail(data, CS_ENOMEM, "out of memory");
+		closure(NULL, data);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		StoredOrder *o = NULL;
+
+		countersign__v1__device_info__init(&views[i]);
+		views[i].uid           = list[i]->uid;
+		views[i].order_id      = list[i]->order_id;
+		views[i].station       = list[i]->station;
+		views[i].serial        = list[i]->serial;
+		views[i].issued_unix_s = list[i]->issued_unix_s;
+		views[i].record        = list[i]->record;
+		views[i].state         = list[i]->state;
+		if (store_order_get(txn, list[i]->order_id, &o) == CS_OK) {
+			views[i].product_id = o->product_id;
+			countersign__v1__stored_order__free_unpacked(o, NULL);
+		}
+		ptrs[i] = &views[i];
+	}
+	store_txn_abort(txn);
+	out.n_devices = n;
+	out.devices   = ptrs;
+	closure(&out, data);
+out:
+	free(ptrs);
+	free(views);
+	if (one != NULL) {
+		countersign__v1__stored_device__free_unpacked(one, NULL);
+	} else {
+		store_device_list_free(list, n);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Audit and statistics                                                */
+/* ------------------------------------------------------------------ */
+
+/* The wire form of stored events [0, n): arrays allocated in one go. */
+struct audit_views {
+	Countersign__V1__AuditEvent               *ev;
+	Countersign__V1__AuditEvent              **ptrs;
+	Countersign__V1__AuditEvent__FieldsEntry  *fe;
+	Countersign__V1__AuditEvent__FieldsEntry **fptrs;
+};
+
+static int
+audit_views(struct audit_views *v, StoredAuditEvent **ev, size_t n)
+{
+	size_t i, j, nf = 0, f = 0;
+
+	memset(v, 0, sizeof(*v));
+	for (i = 0; i < n; i++) {
+		nf += ev[i]->n_fields;
+	}
+	if ((v->ev = calloc(n + 1, sizeof(*v->ev))) == NULL ||
+	    (v->ptrs = calloc(n + 1, sizeof(*v->ptrs))) == NULL ||
+	    (v->fe = calloc(nf + 1, sizeof(*v->fe))) == NULL ||
+	    (v->fptrs = calloc(nf + 1, sizeof(*v->fptrs))) == NULL) {
+		return CS_ENOMEM;
+	}
+	for (i = 0; i < n; i++) {
+		Countersign__V1__AuditEvent *e = &v->ev[i];
+
+		countersign__v1__audit_event__init(e);
+		e->seq          = ev[i]->seq;
+		e->time_unix_ms = ev[i]->time_unix_ms;
+		e->actor        = ev[i]->actor;
+		e->type         = ev[i]->type;
+		e->prev_hash    = ev[i]->prev_hash;
+		e->hash         = ev[i]->hash;
+		e->n_fields     = ev[i]->n_fields;
+		e->fields       = &v->fptrs[f];
+		for (j = 0; j < ev[i]->n_fields; j++, f++) {
+			countersign__v1__audit_event__fields_entry__init(
+			    &v->fe[f]);
+			v->fe[f].key   = ev[i]->fields[j]->key;
+			v->fe[f].value = ev[i]->fields[j]->value;
+			v->fptrs[f]    = &v->fe[f];
+		}
+		v->ptrs[i] = e;
+	}
+	return CS_OK;
+}
+
+static void
+audit_views_free(struct audit_views *v)
+{
+	free(v->fptrs);
+	free(v->fe);
+	free(v->ptrs);
+	free(v->ev);
+}
+
+static void
+on_list_audit(Countersign__V1__Admin_Service *base,
+    const Countersign__V1__ListAuditRequest *in,
+    Countersign__V1__ListAuditReply_Closure closure, void *data)
+{
+	struct admin_service           *svc = (struct admin_service *)base;
+	Countersign__V1__ListAuditReply out =
+	    COUNTERSIGN__V1__LIST_AUDIT_REPLY__INIT;
+	struct audit_views              v;
+	StoredAuditEvent              **ev = NULL;
+	char                            actor[ACTOR_MAX];
+	size_t                          n = 0, keep, total = 0;
+	int                             rv;
+
+	if (!admin_peer(data, actor, sizeof(actor))) {
+		closure(NULL, data);
+		return;
+	}
+	rv = store_audit_list(svc->st, in->since_seq, in->limit, &ev, &n);
+	if (rv != CS_OK) {
+		store_fail(data, rv);
+		closure(NULL, data);
+		return;
+	}
+	/* Keep one reply well under the client's limit; the caller pages on
+	 * with since_seq. */
+	for (keep = 0; keep < n; keep++) {
+		total += protobuf_c_message_get_packed_size(&ev[keep]->base) + 8;
+		if (total > ADMIN_AUDIT_REPLY_MAX && keep > 0) {
+			break;
+		}
+	}
+	if (audit_views(&v, ev, keep) != CS_OK) {
+		cs_rpc_req_fail(data, CS_ENOMEM, "out of memory");
+		closure(NULL, data);
+	} else {
+		out.n_events = keep;
+		out.events   = v.ptrs;
+		closure(&out, data);
+	}
+	audit_views_free(&v);
+	store_audit_list_free(ev, n);
+}
+
+static void
+on_verify_audit(Countersign__V1__Admin_Service *base,
+    const Countersign__V1__VerifyAuditRequest *in,
+    Countersign__V1__VerifyAuditReply_Closure closure, void *data)
+{
+	struct admin_service            *svc = (struct admin_service *)base;
+	Countersign__V1__VerifyAuditReply out =
+	    COUNTERSIGN__V1__VERIFY_AUDIT_REPLY__INIT;
+	char                              actor[ACTOR_MAX];
+	uint64_t                          good = 0, bad = 0;
+	int                               rv;
+
+	(void)in;
+	if (!admin_peer(data, actor, sizeof(actor))) {
+		closure(NULL, data);
+		return;
+	}
+	rv = store_audit_verify(svc->st, &good, &bad);
+	if (rv != CS_OK && rv != CS_ECRYPTO) {
+		store_fail(data, rv);
+		closure(NULL, data);
+		return;
+	}
+	if (rv == CS_ECRYPTO) {
+		cs_log_error(LOG_MOD, "audit chain broken first_bad=%" PRIu64
+		    " verified_up_to=%" PRIu64, bad, good);
+	}
+	out.intact         = rv == CS_OK;
+	out.verified_up_to = good;
+	out.first_bad_seq  = bad;
+	closure(&out, data);
+}
+
+static void
+on_stats(Countersign__V1__Admin_Service *base,
+    const Countersign__V1__StatsRequest *in,
+    Countersign__V1__StatsReply_Closure closure, void *data)
+{
+	struct admin_service      *svc = (struct admin_service *)base;
+	Countersign__V1__StatsReply out = COUNTERSIGN__V1__STATS_REPLY__INIT;
+	struct pipeline_stats      ps;
+	struct timespec            ts;
+	char                       actor[ACTOR_MAX];
+
+	(void)in;
+	if (!admin_peer(data, actor, sizeof(actor))) {
+		closure(NULL, data);
+		return;
+	}
+	pipeline_stats_get(svc->pipeline, &ps);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	out.uptime_ms = (uint64_t)ts.tv_sec * 1000u +
+	    (uint64_t)ts.tv_nsec / 1000000u - svc->started_ms;
+	out.records_issued       = ps.records_issued;
+	out.records_reissued     = ps.records_reissued;
+	out.refusals             = ps.refusals;
+	out.commits              = ps.commits;
+	out.commit_batch_max     = ps.commit_batch_max;
+	out.hsm_signatures       = ps.hsm_signatures;
+	out.hsm_errors           = ps.hsm_errors;
+	out.signatures_discarded = ps.signatures_discarded;
+	closure(&out, data);
+}
+
+void
+admin_service_init(struct admin_service *svc, store *st, cs_hsm *hsm,
+    station_ca *ca, sessions *ss, pipeline *pl)
+{
+	struct timespec ts;
+
+	countersign__v1__admin__init(&svc->base, NULL);
+	svc->base.create_order        = on_create_order;
+	svc->base.list_orders         = on_list_orders;
+	svc->base.show_order          = on_show_order;
+	svc->base.adjust_quota        = on_adjust_quota;
+	svc->base.close_order         = on_close_order;
+	svc->base.enroll_station      = on_enroll_station;
+	svc->base.list_stations       = on_list_stations;
+	svc->base.set_station_enabled = on_set_station_enabled;
+	svc->base.add_key             = on_add_key;
+	svc->base.list_keys           = on_list_keys;
+	svc->base.show_device         = on_show_device;
+	svc->base.list_audit          = on_list_audit;
+	svc->base.verify_audit        = on_verify_audit;
+	svc->base.stats               = on_stats;
+	svc->st                       = st;
+	svc->hsm                      = hsm;
+	svc->ca                       = ca;
+	svc->sessions                 = ss;
+	svc->pipeline                 = pl;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	svc->started_ms =
+	    (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
