@@ -36,12 +36,13 @@ write_authority_conf_cert(struct fx *f, const char *path, const char *extra,
 	    "id = test-authority\n"
 	    "data_dir = %s/data\n"
 	    "station_listen = tls+tcp://127.0.0.1:0\n"
+	    "admin_listen = ipc://%s.sock\n"
 	    "%s"
 	    "[tls]\n"
 	    "cert = %s/%s.pem\n"
 	    "key = %s/%s.key\n"
 	    "station_ca = %s/ca.pem\n",
-	    f->dir, extra, f->dir, cert, f->dir, cert, f->dir);
+	    f->dir, path, extra, f->dir, cert, f->dir, cert, f->dir);
 	tu_write_file(path, text);
 }
 
@@ -59,7 +60,7 @@ start_authority(struct fx *f, const char *conf, const char *log, int *port)
 	char *argv[] = {f->authority, (char *)"-c", (char *)conf, NULL};
 	pid_t pid    = tu_spawn(argv, log);
 
-	assert_true(tu_wait_for_line(log, "listening url=", line,
+	assert_true(tu_wait_for_line(log, "listening url=tls", line,
 	    sizeof(line), 10000));
 	char *p = strstr(line, " port=");
 	assert_non_null(p);
@@ -311,7 +312,7 @@ test_check_config(void **state)
 	    (char *)"--check-config", NULL};
 	assert_int_equal(tu_run(bad, out, sizeof(out)), 1);
 	char want[600];
-	snprintf(want, sizeof(want), "%s:5: bad value 'none' for 'workers'",
+	snprintf(want, sizeof(want), "%s:6: bad value 'none' for 'workers'",
 	    path);
 	assert_non_null(strstr(out, want));
 
