@@ -18,6 +18,7 @@
 #include "cs_crypto.h"
 #include "cs_err.h"
 
+#include <pthread.h>
 #include <string.h>
 
 /*
@@ -208,6 +209,41 @@ cs_key_id(const uint8_t *spki, size_t len, uint8_t id[CS_KEY_ID_LEN])
 	return CS_OK;
 }
 
+/*
+ * Debian builds wolfCrypt with FP_ECC: each thread keeps a table of
+ * precomputed points, which makes a P-256 verify about 30 times faster
+ * (0.12 ms instead of 3.95 ms here) but leaks when a thread ends without
+ * wc_ecc_fp_free().  The authority verifies every signature the HSM makes,
+ * on its worker threads, so the table is kept, and a thread-specific key
+ * whose destructor frees it is set by every thread that verifies.  (The
+ * main thread's table stays reachable until exit.)
+ */
+static pthread_key_t  fp_key;
+static pthread_once_t fp_once = PTHREAD_ONCE_INIT;
+static bool           fp_key_ok;
+
+static void
+fp_cache_free(void *unused)
+{
+	(void)unused;
+	wc_ecc_fp_free();
+}
+
+static void
+fp_key_make(void)
+{
+	fp_key_ok = pthread_key_create(&fp_key, fp_cache_free) == 0;
+}
+
+static void
+fp_cache_claim(void)
+{
+	pthread_once(&fp_once, fp_key_make);
+	if (!fp_key_ok || pthread_setspecific(fp_key, &fp_key) != 0) {
+		wc_ecc_fp_free(); /* no destructor: do not keep the table */
+	}
+}
+
 static int
 verify_p256(const uint8_t *pub, const void *msg, size_t msg_len,
     const uint8_t sig[CS_SIG_LEN])
@@ -247,10 +283,7 @@ verify_p256(const uint8_t *pub, const void *msg, size_t msg_len,
 	}
 out:
 	wc_ecc_free(&key);
-	/* Debian builds wolfCrypt with FP_ECC: a per-thread table of
-	 * precomputed points, which leaks when a thread ends without
-	 * freeing it.  Verifying is rare enough here to go without it. */
-	wc_ecc_fp_free();
+	fp_cache_claim();
 	return rv;
 }
 
