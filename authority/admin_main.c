@@ -17,6 +17,7 @@
 #include <wolfssl/wolfcrypt/sha256.h>
 
 #include "admin_json.h"
+#include "admin_service.h"
 #include "authority_config.h"
 #include "countersign/v1/admin.pb-c.h"
 #include "cs_crypto.h"
@@ -51,8 +52,8 @@ enum {
 
 #define TIMEOUT_MS_DEFAULT 5000u
 /* Audit pages of 1000 events run to a few hundred KiB, over the RPC
- * default of 64 KiB; replies to this tool may be larger. */
-#define ADMIN_REPLY_MAX    (8u << 20)
+ * default of 64 KiB: the authority answers up to ADMIN_MAX_MSG. */
+#define ADMIN_REPLY_MAX    ADMIN_MAX_MSG
 #define AUDIT_PAGE         1000u
 #define AUDIT_LIMIT_MAX    AUDIT_PAGE
 #define UID_MAX            32u
@@ -404,10 +405,20 @@ expires_date(uint64_t expires, char out[ADMIN_DATE_LEN])
 	return out;
 }
 
+/* Why an order is not active, in one word. */
 static const char *
 order_state(const Countersign__V1__OrderStatus *o)
 {
-	return o->closed ? "closed" : o->active ? "active" : "inactive";
+	if (o->closed) {
+		return "closed";
+	}
+	if (o->active) {
+		return "active";
+	}
+	if (o->remaining == 0) {
+		return "exhausted";
+	}
+	return "expired";
 }
 
 /* ------------------------------------------------------------------ */

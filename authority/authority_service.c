@@ -74,6 +74,49 @@ need_store(struct authority_service *svc, void *data)
 	return true;
 }
 
+/*
+ * Audit a failed authentication (best effort: it is logged either way).
+ * The actor is the peer's address: the station name is only a claim.
+ */
+static void
+auth_refused(struct authority_service *svc, const char *station,
+    const char *reason, const char *peer)
+{
+	char        actor[128];
+	const char *kv[] = {"station", station, "reason", reason, "peer", peer,
+	    NULL};
+
+	snprintf(actor, sizeof(actor), "peer:%s", peer);
+	cs_log_warn(LOG_MOD, "authentication refused station=%s reason=%s "
+	    "peer=%s", station, reason, peer);
+	if (pipeline_audit(svc->pipeline, actor, "auth.refused", kv) !=
+	    CS_OK) {
+		cs_log_error(LOG_MOD, "refused authentication not audited "
+		    "station=%s", station);
+	}
+}
+
+/* CS_OK when name is an enrolled, enabled station; CS_EPERM when it is
+ * disabled, CS_EUNAUTH when it is not enrolled. */
+static int
+station_enabled(struct authority_service *svc, const char *name)
+{
+	StoredStation *s = NULL;
+	store_txn     *txn;
+	int            rv;
+
+	if ((rv = store_txn_begin(svc->st, false, &txn)) != CS_OK) {
+		return rv;
+	}
+	rv = store_station_get(txn, name, &s);
+	store_txn_abort(txn);
+	if (rv == CS_OK) {
+		rv = s->enabled ? CS_OK : CS_EPERM;
+		countersign__v1__stored_station__free_unpacked(s, NULL);
+	}
+	return rv == CS_ENOENT ? CS_EUNAUTH : rv;
+}
+
 static void
 on_hello(Countersign__V1__Authority_Service *base,
     const Countersign__V1__HelloRequest *in,
@@ -95,8 +138,30 @@ on_hello(Countersign__V1__Authority_Service *base,
 		closure(NULL, data);
 		return;
 	}
-	/* A challenge is handed out whether or not the name is enrolled:
-	 * the answer is checked at Authenticate, and Hello tells nothing. */
+	/* Only enrolled, enabled stations get challenges: the table is
+	 * shared, and a peer must not fill it under made-up names.  (Every
+	 * peer here holds a certificate of the station CA.) */
+	if ((rv = station_enabled(svc, in->station_name)) != CS_OK) {
+		if (rv == CS_EPERM) {
+			/* A disabled station still trying: the officer wants
+			 * to know.  Made-up names are only logged. */
+			auth_refused(svc, in->station_name, "disabled",
+			    cs_rpc_req_peer(data));
+		} else {
+			cs_log_warn(LOG_MOD, "hello refused station=%s peer=%s "
+			    "err=%s", in->station_name, cs_rpc_req_peer(data),
+			    cs_strerror(rv));
+		}
+		cs_rpc_req_fail(data, rv,
+		    rv == CS_EPERM ? "station %s is disabled; ask the OEM to "
+		                     "enable it"
+		    : rv == CS_EUNAUTH
+		        ? "station %s is not enrolled; ask the OEM to enroll it"
+		        : "cannot check station %s; try again",
+		    in->station_name);
+		closure(NULL, data);
+		return;
+	}
 	if ((rv = sessions_challenge(svc->sessions, in->station_name, ch)) !=
 	    CS_OK) {
 		cs_rpc_req_fail(data, rv, rv == CS_EUNAVAIL
@@ -110,25 +175,6 @@ on_hello(Countersign__V1__Authority_Service *base,
 	out.challenge.len  = sizeof(ch);
 	out.authority_id   = (char *)svc->authority_id;
 	closure(&out, data);
-}
-
-/* Audit a failed authentication (best effort: it is logged either way). */
-static void
-auth_refused(struct authority_service *svc, const char *station,
-    const char *reason, const char *peer)
-{
-	char        actor[128];
-	const char *kv[] = {"station", station, "reason", reason, "peer", peer,
-	    NULL};
-
-	snprintf(actor, sizeof(actor), "station:%s", station);
-	cs_log_warn(LOG_MOD, "authentication refused station=%s reason=%s "
-	    "peer=%s", station, reason, peer);
-	if (pipeline_audit(svc->pipeline, actor, "auth.refused", kv) !=
-	    CS_OK) {
-		cs_log_error(LOG_MOD, "refused authentication not audited "
-		    "station=%s", station);
-	}
 }
 
 /* Check the station's answer; fills cm on success. */
@@ -217,8 +263,17 @@ on_authenticate(Countersign__V1__Authority_Service *base,
 			cs_rpc_req_fail(data, rv, "the authority's store failed; "
 			    "try again");
 		} else {
-			auth_refused(svc, in->station_name, reason,
-			    cs_rpc_req_peer(data));
+			/* An unknown challenge proves nothing about anyone and
+			 * costs the sender nothing: logged, not audited. */
+			if (strcmp(reason, "bad-challenge") != 0) {
+				auth_refused(svc, in->station_name, reason,
+				    cs_rpc_req_peer(data));
+			} else {
+				cs_log_warn(LOG_MOD, "authentication refused "
+				    "station=%s reason=%s peer=%s",
+				    in->station_name, reason,
+				    cs_rpc_req_peer(data));
+			}
 			if (rv == CS_EPERM) {
 				cs_rpc_req_fail(data, rv, "station %s is disabled; "
 				    "ask the OEM to enable it",
@@ -236,13 +291,21 @@ on_authenticate(Countersign__V1__Authority_Service *base,
 		closure(NULL, data);
 		return;
 	}
+	/* The token exists before the station is marked seen, so that a
+	 * disable committed in between (which revokes tokens after its
+	 * commit) cannot miss it: station_seen re-reads `enabled`. */
 	if ((rv = sessions_issue(svc->sessions, in->station_name, cm, token,
 	         &ttl)) != CS_OK ||
 	    (rv = pipeline_station_seen(svc->pipeline, in->station_name)) !=
 	        CS_OK) {
 		sessions_revoke(svc->sessions, in->station_name);
-		cs_rpc_req_fail(data, rv, "cannot open a session (%s); try "
-		    "again", cs_strerror(rv));
+		if (rv == CS_EPERM || rv == CS_ENOENT) {
+			cs_rpc_req_fail(data, CS_EPERM, "station %s is disabled; "
+			    "ask the OEM to enable it", in->station_name);
+		} else {
+			cs_rpc_req_fail(data, rv, "cannot open a session; try "
+			    "again");
+		}
 		closure(NULL, data);
 		cs_wipe(token, sizeof(token));
 		return;
@@ -390,9 +453,10 @@ on_get_order(Countersign__V1__Authority_Service *base,
 		return;
 	}
 	if ((rv = station_order(svc, &who, in->order_id, &o)) != CS_OK) {
-		cs_rpc_req_fail(data, rv == CS_EPERM ? CS_ENOENT : rv,
-		    rv == CS_ENOENT || rv == CS_EPERM
-		        ? "order %s is not known to this authority for your CM"
+		cs_rpc_req_fail(data, rv,
+		    rv == CS_ENOENT ? "order %s is not known to this authority"
+		    : rv == CS_EPERM
+		        ? "order %s is not for this station's CM"
 		        : "cannot read order %s; try again",
 		    in->order_id);
 		closure(NULL, data);

@@ -29,9 +29,8 @@
  * dirty pages bounded while still amortising the fsync. */
 #define BATCH_MAX 512u
 
-/* Signing keys and per-order serial counters remembered in memory. */
-#define KEYS_MAX   64u
-#define ORDERS_MAX 1024u
+/* Signing keys remembered in memory. */
+#define KEYS_MAX 64u
 
 enum job_kind {
 	JOB_ISSUE,  /* commit a freshly signed record */
@@ -41,9 +40,10 @@ enum job_kind {
 };
 
 struct job {
-	enum job_kind kind;
-	struct job   *next;
-	bool          done;
+	enum job_kind  kind;
+	struct job    *next;
+	pthread_cond_t cv; /* signalled when done */
+	bool           done;
 	int           rv;
 	char         *msg; /* the caller's message buffer */
 	size_t        msglen;
@@ -83,14 +83,15 @@ struct pipeline {
 	pthread_t       committer;
 	pthread_mutex_t mtx;
 	pthread_cond_t  work_cv; /* a job was queued, or stop */
-	pthread_cond_t  done_cv; /* a batch finished */
 	struct job     *head, *tail;
 	bool            stopping;
 
 	struct key_slot    keys[KEYS_MAX];
 	size_t             nkeys;
-	struct serial_slot serials[ORDERS_MAX];
-	size_t             nserials;
+	/* One counter per order that signed since start; never evicted (a
+	 * forgotten counter could hand out a serial still in flight). */
+	struct serial_slot *serials;
+	size_t              nserials, cap_serials;
 
 	struct pipeline_stats stats;
 };
@@ -209,11 +210,16 @@ order_check(const StoredOrder *o, const struct pipeline_who *who,
 	return CS_OK;
 }
 
-/* A UID first seen under another order for this product: a clone. */
+/*
+ * A UID first seen for this product under another order, or in this order
+ * by a station of another CM: a clone.  (Several stations of one CM may
+ * ask for the same UID: a device moved to another line gets its record
+ * again.)
+ */
 static int
-clone_check(store_txn *txn, const StoredOrder *o, const uint8_t *uid,
-    size_t uid_len, char *msg, size_t msglen, char *first_order,
-    size_t first_len)
+clone_check(store_txn *txn, const StoredOrder *o, const struct pipeline_who *who,
+    const uint8_t *uid, size_t uid_len, char *msg, size_t msglen,
+    char *first_order, size_t first_len)
 {
 	StoredUid *u = NULL;
 	int        rv;
@@ -227,17 +233,51 @@ clone_check(store_txn *txn, const StoredOrder *o, const uint8_t *uid,
 		    "again, and tell the OEM if it persists", cs_strerror(rv));
 		return rv;
 	}
-	if (strcmp(u->order_id, o->order_id) == 0) {
-		countersign__v1__stored_uid__free_unpacked(u, NULL);
-		return CS_OK;
+	rv = CS_OK;
+	if (strcmp(u->order_id, o->order_id) != 0) {
+		set_msg(msg, msglen, "this UID was already signed for product "
+		    "%u under order %s (station %s): refused as a possible "
+		    "clone; set the device aside and tell the OEM",
+		    o->product_id, u->order_id, u->station);
+		rv = CS_EEXIST;
+	} else if (u->cm[0] != '\0' && strcmp(u->cm, who->cm) != 0) {
+		set_msg(msg, msglen, "this UID was already signed in order %s "
+		    "for a station of another CM: refused as a possible clone; "
+		    "set the device aside and tell the OEM", o->order_id);
+		rv = CS_EEXIST;
 	}
-	snprintf(first_order, first_len, "%s", u->order_id);
-	set_msg(msg, msglen, "this UID was already signed for product %u "
-	    "under order %s (station %s): refused as a possible clone; set "
-	    "the device aside and tell the OEM", o->product_id, u->order_id,
-	    u->station);
+	if (rv == CS_EEXIST) {
+		snprintf(first_order, first_len, "%s", u->order_id);
+	}
 	countersign__v1__stored_uid__free_unpacked(u, NULL);
-	return CS_EEXIST;
+	return rv;
+}
+
+/* Is the station still enrolled and enabled?  CS_OK, CS_EUNAUTH or a
+ * store error. */
+static int
+station_check(store_txn *txn, const char *station, char *msg, size_t msglen)
+{
+	StoredStation *s = NULL;
+	int            rv;
+
+	rv = store_station_get(txn, station, &s);
+	if (rv == CS_OK && !s->enabled) {
+		rv = CS_ENOENT;
+	}
+	if (s != NULL) {
+		countersign__v1__stored_station__free_unpacked(s, NULL);
+	}
+	if (rv == CS_ENOENT) {
+		set_msg(msg, msglen, "station %s is not enrolled or has been "
+		    "disabled; ask the OEM", station);
+		return CS_EUNAUTH;
+	}
+	if (rv != CS_OK) {
+		set_msg(msg, msglen, "the authority's store failed (%s); try "
+		    "again", cs_strerror(rv));
+	}
+	return rv;
 }
 
 /* ------------------------------------------------------------------ */
@@ -281,69 +321,85 @@ apply_issue(pipeline *p, store_txn *txn, struct job *j)
 
 	(void)p;
 	hex(uidhex, sizeof(uidhex), r->uid, r->uid_len);
-	if ((rv = store_order_get(txn, r->order_id, &o)) != CS_OK) {
-		set_msg(j->msg, j->msglen, "order %s is not known", r->order_id);
-		return rv == CS_ENOENT ? (j->rv = CS_ENOENT, CS_OK) : rv;
+	actor_of(actor, sizeof(actor), &r->who);
+	/* Everything the read stage checked may have changed while the HSM
+	 * was signing: the station disabled, the order closed, the last unit
+	 * taken, the UID signed by another request. */
+	rv = station_check(txn, r->who.station, j->msg, j->msglen);
+	if (rv == CS_EUNAUTH) {
+		reason = "station-disabled";
+		goto refuse;
 	}
-	/* The order may have been closed while the HSM was signing. */
+	if (rv != CS_OK) {
+		return rv;
+	}
+	if ((rv = store_order_get(txn, r->order_id, &o)) != CS_OK) {
+		if (rv != CS_ENOENT) {
+			return rv;
+		}
+		set_msg(j->msg, j->msglen, "order %s is not known", r->order_id);
+		reason = "unknown-order";
+		goto refuse;
+	}
 	rv = order_check(o, &r->who, r->uid, r->uid_len, &reason, j->msg,
 	    j->msglen);
-	if (rv == CS_OK) {
-		rv = store_device_get(txn, r->order_id, r->uid, r->uid_len, &d);
-		if (rv == CS_OK) {
-			/* Two requests for one UID raced: the first won. */
-			memcpy(j->sres->record, d->record.data,
-			    d->record.len <= CS_RECORD_MAX_LEN ? d->record.len
-			                                       : 0);
-			j->sres->record_len = d->record.len;
-			j->sres->serial     = d->serial;
-			j->sres->reissued   = true;
-			j->sres->remaining  = o->quota > o->issued
-			     ? o->quota - o->issued
-			     : 0;
-			j->st_reissued      = 1;
-			j->st_discarded     = 1;
-			j->rv               = CS_OK;
-			countersign__v1__stored_device__free_unpacked(d, NULL);
-			countersign__v1__stored_order__free_unpacked(o, NULL);
-			return CS_OK;
-		}
-		if (rv != CS_ENOENT) {
-			goto fatal;
-		}
-		rv = clone_check(txn, o, r->uid, r->uid_len, j->msg, j->msglen,
-		    first, sizeof(first));
-		if (rv == CS_EEXIST) {
-			reason = "clone";
-		} else if (rv != CS_OK) {
-			goto fatal;
-		}
+	if (rv != CS_OK) {
+		goto refuse;
 	}
-	if (rv == CS_OK && o->issued >= o->quota) {
+	rv = clone_check(txn, o, &r->who, r->uid, r->uid_len, j->msg,
+	    j->msglen, first, sizeof(first));
+	if (rv == CS_EEXIST) {
+		reason = "clone";
+		goto refuse;
+	}
+	if (rv != CS_OK) {
+		goto fatal;
+	}
+	rv = store_device_get(txn, r->order_id, r->uid, r->uid_len, &d);
+	if (rv == CS_OK) {
+		/* Two requests for one UID raced: the first won, this one
+		 * gets its record and the new signature is discarded. */
+		const char *kv[] = {"order", r->order_id, "uid", uidhex, NULL};
+
+		if (d->record.len == 0 || d->record.len > CS_RECORD_MAX_LEN) {
+			countersign__v1__stored_device__free_unpacked(d, NULL);
+			rv = CS_ESTORE;
+			goto fatal;
+		}
+		memcpy(j->sres->record, d->record.data, d->record.len);
+		j->sres->record_len = d->record.len;
+		j->sres->serial     = d->serial;
+		j->sres->reissued   = true;
+		j->sres->remaining  =
+		    o->quota > o->issued ? o->quota - o->issued : 0;
+		countersign__v1__stored_device__free_unpacked(d, NULL);
+		rv = store_audit_append(txn, actor, "sign.reissued", kv, NULL);
+		if (rv != CS_OK) {
+			goto fatal;
+		}
+		j->st_reissued  = 1;
+		j->st_discarded = 1;
+		j->rv           = CS_OK;
+		countersign__v1__stored_order__free_unpacked(o, NULL);
+		return CS_OK;
+	}
+	if (rv != CS_ENOENT) {
+		goto fatal;
+	}
+	if (o->issued >= o->quota) {
 		reason = "quota";
 		rv     = CS_EEXHAUSTED;
 		set_msg(j->msg, j->msglen, "order %s has no quota left: "
 		    "%" PRIu64 " of %" PRIu64 " issued", o->order_id, o->issued,
 		    o->quota);
-	}
-	if (rv != CS_OK) {
-		j->rv           = rv;
-		j->st_refused   = 1;
-		j->st_discarded = 1;
-		j->sres->remaining =
-		    o->quota > o->issued ? o->quota - o->issued : 0;
-		frv = audit_refusal(txn, &r->who, r->order_id, r->uid,
-		    r->uid_len, reason, j->msg,
-		    rv == CS_EEXIST ? "first_order" : NULL,
-		    rv == CS_EEXIST ? first : NULL);
-		countersign__v1__stored_order__free_unpacked(o, NULL);
-		return frv;
+		goto refuse;
 	}
 
 	dev.order_id      = o->order_id;
 	dev.uid.data      = (uint8_t *)r->uid;
 	dev.uid.len       = r->uid_len;
 	dev.station       = (char *)r->who.station;
+	dev.cm            = (char *)r->who.cm;
 	dev.serial        = j->serial;
 	dev.issued_unix_s = now_s();
 	dev.record.data   = j->record;
@@ -362,11 +418,10 @@ apply_issue(pipeline *p, store_txn *txn, struct job *j)
 
 		if ((rv = store_device_put(txn, &dev)) != CS_OK ||
 		    (rv = store_uid_put(txn, o->product_id, r->uid, r->uid_len,
-		         o->order_id, r->who.station)) != CS_OK ||
+		         o->order_id, r->who.station, r->who.cm)) != CS_OK ||
 		    (rv = store_order_put(txn, o)) != CS_OK ||
-		    (rv = store_audit_append(txn,
-		         actor_of(actor, sizeof(actor), &r->who), "sign.issued",
-		         kv, NULL)) != CS_OK) {
+		    (rv = store_audit_append(txn, actor, "sign.issued", kv,
+		         NULL)) != CS_OK) {
 			goto fatal;
 		}
 	}
@@ -379,9 +434,29 @@ apply_issue(pipeline *p, store_txn *txn, struct job *j)
 	j->rv               = CS_OK;
 	countersign__v1__stored_order__free_unpacked(o, NULL);
 	return CS_OK;
+
+refuse:
+	/* A refusal decided at commit: the signature is discarded, the
+	 * refusal audited in this transaction. */
+	j->rv              = rv;
+	j->st_refused      = 1;
+	j->st_discarded    = 1;
+	j->sres->remaining = o != NULL && o->quota > o->issued
+	    ? o->quota - o->issued
+	    : 0;
+	frv = audit_refusal(txn, &r->who, r->order_id, r->uid, r->uid_len,
+	    reason, j->msg, rv == CS_EEXIST ? "first_order" : NULL,
+	    rv == CS_EEXIST ? first : NULL);
+	if (o != NULL) {
+		countersign__v1__stored_order__free_unpacked(o, NULL);
+	}
+	return frv;
 fatal:
-	countersign__v1__stored_order__free_unpacked(o, NULL);
-	return rv == CS_EINVAL || rv == CS_ETOOBIG || rv == CS_EEXIST
+	if (o != NULL) {
+		countersign__v1__stored_order__free_unpacked(o, NULL);
+	}
+	return rv == CS_EINVAL || rv == CS_ETOOBIG || rv == CS_EEXIST ||
+	        rv == CS_ENOENT
 	    ? CS_ESTORE
 	    : rv;
 }
@@ -428,9 +503,18 @@ apply_report(store_txn *txn, struct job *j)
 	int         rv;
 
 	hex(uidhex, sizeof(uidhex), r->uid, r->uid_len);
+	rv = station_check(txn, r->who.station, j->msg, j->msglen);
+	if (rv != CS_OK) {
+		j->rv = rv;
+		return rv == CS_EUNAUTH ? CS_OK : rv;
+	}
 	if ((rv = store_order_get(txn, r->order_id, &o)) != CS_OK) {
+		if (rv != CS_ENOENT) {
+			return rv;
+		}
 		set_msg(j->msg, j->msglen, "order %s is not known", r->order_id);
-		return rv == CS_ENOENT ? (j->rv = CS_ENOENT, CS_OK) : rv;
+		j->rv = CS_ENOENT;
+		return CS_OK;
 	}
 	/* A report may come after the order closed or expired: only the
 	 * station's right to the order and the UID matter here. */
@@ -459,6 +543,17 @@ apply_report(store_txn *txn, struct job *j)
 	if (rv != CS_OK) {
 		countersign__v1__stored_order__free_unpacked(o, NULL);
 		return rv;
+	}
+	/* Only the CM the record was issued to reports on the device. */
+	if (d->cm[0] != '\0' && strcmp(d->cm, r->who.cm) != 0) {
+		set_msg(j->msg, j->msglen, "UID %s of order %s was issued to "
+		    "another CM; a station of CM %s cannot report on it", uidhex,
+		    r->order_id, r->who.cm);
+		j->rv = CS_EPERM;
+		countersign__v1__stored_device__free_unpacked(d, NULL);
+		countersign__v1__stored_order__free_unpacked(o, NULL);
+		return audit_refusal(txn, &r->who, r->order_id, r->uid,
+		    r->uid_len, "report-other-cm", j->msg, NULL, NULL);
 	}
 	prev = d->state;
 	if ((c = state_counter(o, prev)) != NULL && *c > 0) {
@@ -505,6 +600,12 @@ apply_seen(store_txn *txn, struct job *j)
 	if ((rv = store_station_get(txn, j->station, &s)) != CS_OK) {
 		j->rv = rv;
 		return rv == CS_ENOENT ? CS_OK : rv;
+	}
+	if (!s->enabled) {
+		/* Disabled between the check of its answer and now. */
+		countersign__v1__stored_station__free_unpacked(s, NULL);
+		j->rv = CS_EPERM;
+		return CS_OK;
 	}
 	s->last_seen_unix_s = now_s();
 	snprintf(actor, sizeof(actor), "station:%s", j->station);
@@ -601,8 +702,10 @@ finish(pipeline *p, struct job *first, struct job *last, size_t n)
 		p->stats.refusals += j->st_refused;
 		p->stats.signatures_discarded += j->st_discarded;
 		j->done = true;
+		/* Wake exactly the callers of this batch; j belongs to its
+		 * caller again once done is set and the mutex released. */
+		pthread_cond_signal(&j->cv);
 	}
-	pthread_cond_broadcast(&p->done_cv);
 	pthread_mutex_unlock(&p->mtx);
 }
 
@@ -666,6 +769,7 @@ submit(pipeline *p, struct job *j)
 	}
 	j->next = NULL;
 	j->done = false;
+	pthread_cond_init(&j->cv, NULL);
 	if (p->tail != NULL) {
 		p->tail->next = j;
 	} else {
@@ -674,9 +778,10 @@ submit(pipeline *p, struct job *j)
 	p->tail = j;
 	pthread_cond_signal(&p->work_cv);
 	while (!j->done) {
-		pthread_cond_wait(&p->done_cv, &p->mtx);
+		pthread_cond_wait(&j->cv, &p->mtx);
 	}
 	pthread_mutex_unlock(&p->mtx);
+	pthread_cond_destroy(&j->cv);
 	return j->rv;
 }
 
@@ -755,8 +860,9 @@ pipeline_forget_key(pipeline *p, const char *label)
 
 /*
  * The next serial of order o.  Serials are handed out before signing,
- * from memory, starting above the highest one ever committed; a signature
- * discarded at commit leaves a gap, never a duplicate.
+ * from memory, starting above the highest one ever committed (after a
+ * restart, nothing is in flight); a signature discarded at commit leaves
+ * a gap, never a duplicate.
  */
 static int
 next_serial(pipeline *p, const StoredOrder *o, uint64_t *out)
@@ -774,10 +880,20 @@ next_serial(pipeline *p, const StoredOrder *o, uint64_t *out)
 		}
 	}
 	if (s == NULL) {
-		/* Full: recycle the first slot; its order restarts from the
-		 * store's high mark, which is always safe. */
-		s = p->nserials < ORDERS_MAX ? &p->serials[p->nserials++]
-		                             : &p->serials[0];
+		if (p->nserials == p->cap_serials) {
+			size_t              cap = p->cap_serials ? 2 * p->cap_serials
+			                                         : 64;
+			struct serial_slot *ns  = realloc(p->serials,
+			     cap * sizeof(*ns));
+
+			if (ns == NULL) {
+				pthread_mutex_unlock(&p->mtx);
+				return CS_ENOMEM;
+			}
+			p->serials     = ns;
+			p->cap_serials = cap;
+		}
+		s = &p->serials[p->nserials++];
 		snprintf(s->order_id, sizeof(s->order_id), "%s", o->order_id);
 		s->next = 0;
 	}
@@ -808,9 +924,7 @@ pipeline_open(pipeline **out, store *st, cs_hsm *h)
 	p->hsm = h;
 	pthread_mutex_init(&p->mtx, NULL);
 	pthread_cond_init(&p->work_cv, NULL);
-	pthread_cond_init(&p->done_cv, NULL);
 	if (pthread_create(&p->committer, NULL, committer_main, p) != 0) {
-		pthread_cond_destroy(&p->done_cv);
 		pthread_cond_destroy(&p->work_cv);
 		pthread_mutex_destroy(&p->mtx);
 		free(p);
@@ -831,10 +945,10 @@ pipeline_close(pipeline *p)
 	pthread_cond_signal(&p->work_cv);
 	pthread_mutex_unlock(&p->mtx);
 	pthread_join(p->committer, NULL);
-	pthread_cond_destroy(&p->done_cv);
 	pthread_cond_destroy(&p->work_cv);
 	pthread_mutex_destroy(&p->mtx);
 	cs_wipe(p->keys, sizeof(p->keys));
+	free(p->serials);
 	free(p);
 }
 
@@ -842,12 +956,13 @@ pipeline_close(pipeline *p)
 static int
 refuse(pipeline *p, const struct pipeline_who *who, const char *order_id,
     const uint8_t *uid, size_t uid_len, const char *reason, int rv,
-    const char *msg)
+    char *msg, size_t msglen)
 {
 	char        actor[STORE_AUDIT_ACTOR_MAX], uidhex[2 * STORE_UID_MAX + 1];
 	const char *kv[] = {"reason", reason, "order", order_id, "uid", uidhex,
 	    "message", msg, NULL};
 	struct job  j;
+	int         arv;
 
 	hex(uidhex, sizeof(uidhex), uid, uid_len);
 	memset(&j, 0, sizeof(j));
@@ -855,13 +970,22 @@ refuse(pipeline *p, const struct pipeline_who *who, const char *order_id,
 	j.actor = actor_of(actor, sizeof(actor), who);
 	j.type  = "sign.refused";
 	j.kv    = kv;
-	if (submit(p, &j) != CS_OK) {
-		cs_log_error(LOG_MOD, "refusal not audited station=%s "
-		    "reason=%s", who->station, reason);
-	}
 	pthread_mutex_lock(&p->mtx);
 	p->stats.refusals++;
 	pthread_mutex_unlock(&p->mtx);
+	if ((arv = submit(p, &j)) != CS_OK) {
+		/* Every refusal is on record before the station hears of it;
+		 * one that cannot be recorded is a store failure. */
+		cs_log_error(LOG_MOD, "refusal not audited station=%s "
+		    "reason=%s err=\"%s\"", who->station, reason,
+		    cs_strerror(arv));
+		set_msg(msg, msglen, arv == CS_EEXHAUSTED
+		        ? "the authority's store is full; nothing was recorded; "
+		          "the OEM must raise [authority] map_size_mb"
+		        : "the authority's store failed; nothing was recorded; "
+		          "try again");
+		return arv == CS_EEXHAUSTED ? CS_EEXHAUSTED : CS_EUNAVAIL;
+	}
 	return rv;
 }
 
@@ -887,11 +1011,10 @@ sign_checks(pipeline *p, const struct pipeline_sign_req *r,
     StoredOrder **o, StoredKey **k, struct pipeline_sign_res *res,
     bool *done, const char **reason, char *msg, size_t msglen)
 {
-	StoredStation *s = NULL;
-	StoredDevice  *d = NULL;
-	store_txn     *txn;
-	char           first[STORE_ORDER_ID_MAX + 1];
-	int            rv;
+	StoredDevice *d = NULL;
+	store_txn    *txn;
+	char          first[STORE_ORDER_ID_MAX + 1];
+	int           rv;
 
 	*done = false;
 	if ((rv = store_txn_begin(p->st, false, &txn)) != CS_OK) {
@@ -901,21 +1024,9 @@ sign_checks(pipeline *p, const struct pipeline_sign_req *r,
 		return rv;
 	}
 	/* The station may have been disabled since it authenticated. */
-	rv = store_station_get(txn, r->who.station, &s);
-	if (rv == CS_OK && !s->enabled) {
-		rv = CS_ENOENT;
-	}
-	if (rv == CS_ENOENT) {
-		*reason = "station-disabled";
-		set_msg(msg, msglen, "station %s is not enrolled or has been "
-		    "disabled; ask the OEM", r->who.station);
-		rv = CS_EUNAUTH;
-		goto out;
-	}
+	rv = station_check(txn, r->who.station, msg, msglen);
 	if (rv != CS_OK) {
-		*reason = "store";
-		set_msg(msg, msglen, "the authority's store failed (%s); try "
-		    "again", cs_strerror(rv));
+		*reason = rv == CS_EUNAUTH ? "station-disabled" : "store";
 		goto out;
 	}
 	if ((rv = store_order_get(txn, r->order_id, o)) != CS_OK) {
@@ -933,6 +1044,13 @@ sign_checks(pipeline *p, const struct pipeline_sign_req *r,
 	rv = order_check(*o, &r->who, r->uid, r->uid_len, reason, msg,
 	    msglen);
 	if (rv != CS_OK) {
+		goto out;
+	}
+	/* Before the re-issue: another CM must not get this UID's record. */
+	rv = clone_check(txn, *o, &r->who, r->uid, r->uid_len, msg, msglen,
+	    first, sizeof(first));
+	if (rv != CS_OK) {
+		*reason = rv == CS_EEXIST ? "clone" : "store";
 		goto out;
 	}
 	rv = store_device_get(txn, r->order_id, r->uid, r->uid_len, &d);
@@ -960,12 +1078,6 @@ sign_checks(pipeline *p, const struct pipeline_sign_req *r,
 		    "again", cs_strerror(rv));
 		goto out;
 	}
-	rv = clone_check(txn, *o, r->uid, r->uid_len, msg, msglen, first,
-	    sizeof(first));
-	if (rv != CS_OK) {
-		*reason = rv == CS_EEXIST ? "clone" : "store";
-		goto out;
-	}
 	if ((*o)->issued >= (*o)->quota) {
 		*reason = "quota";
 		set_msg(msg, msglen, "order %s has no quota left: %" PRIu64
@@ -983,9 +1095,6 @@ sign_checks(pipeline *p, const struct pipeline_sign_req *r,
 		goto out;
 	}
 out:
-	if (s != NULL) {
-		countersign__v1__stored_station__free_unpacked(s, NULL);
-	}
 	if (d != NULL) {
 		countersign__v1__stored_device__free_unpacked(d, NULL);
 	}
@@ -1018,7 +1127,7 @@ pipeline_sign(pipeline *p, const struct pipeline_sign_req *r,
 	if (rv != CS_OK) {
 		if (strcmp(reason, "store") != 0) {
 			rv = refuse(p, &r->who, r->order_id, r->uid, r->uid_len,
-			    reason, rv, msg);
+			    reason, rv, msg, msglen);
 		}
 		goto out;
 	}
@@ -1043,16 +1152,18 @@ pipeline_sign(pipeline *p, const struct pipeline_sign_req *r,
 	}
 	if ((rv = key_for(p, k, &key, msg, msglen)) != CS_OK) {
 		rv = refuse(p, &r->who, r->order_id, r->uid, r->uid_len, "hsm",
-		    rv, msg);
+		    rv, msg, msglen);
 		goto out;
 	}
 
 	memset(&j, 0, sizeof(j));
 	if ((rv = next_serial(p, o, &j.serial)) != CS_OK) {
-		set_msg(msg, msglen, "order %s has used every serial number",
+		set_msg(msg, msglen, rv == CS_ENOMEM
+		        ? "the authority is out of memory (order %s); try again"
+		        : "order %s has used every serial number",
 		    o->order_id);
 		rv = refuse(p, &r->who, r->order_id, r->uid, r->uid_len,
-		    "serials", rv, msg);
+		    "serials", rv, msg, msglen);
 		goto out;
 	}
 	memset(&f, 0, sizeof(f));
@@ -1083,7 +1194,7 @@ pipeline_sign(pipeline *p, const struct pipeline_sign_req *r,
 		/* A stale key handle must not stick. */
 		pipeline_forget_key(p, o->key_label);
 		rv = refuse(p, &r->who, r->order_id, r->uid, r->uid_len, "hsm",
-		    CS_EUNAVAIL, msg);
+		    CS_EUNAVAIL, msg, msglen);
 		goto out;
 	}
 	j.kind   = JOB_ISSUE;

@@ -3,8 +3,15 @@
  *
  * Small fixed tables scanned linearly: a few thousand stations at most,
  * and a scan of 4096 hashes costs microseconds next to an HSM signature.
- * The token lookup compares every live entry in constant time, so the
- * time it takes says nothing about which bytes matched.
+ * Tokens are looked up by their SHA-256: how long a comparison of hashes
+ * takes tells an attacker nothing usable about any token (finding a token
+ * from its hash prefix is a preimage problem), so a plain memcmp is safe
+ * there.  Challenges, which are secrets compared directly, are compared
+ * in constant time.
+ *
+ * One station cannot crowd out the others: it holds at most
+ * SESSIONS_PER_STATION_CHALLENGES challenges and SESSIONS_PER_STATION_TOKENS
+ * tokens; a new one replaces its own oldest.
  */
 #include "sessions.h"
 
@@ -106,25 +113,53 @@ random_bytes(sessions *s, uint8_t *buf, size_t len)
 	    : CS_ECRYPTO;
 }
 
+/*
+ * Locked: where a new challenge for station goes.  The station's oldest
+ * when it already holds its share, else a free or expired slot; NULL when
+ * every slot holds a live challenge of some station.
+ */
+static struct challenge *
+challenge_slot(sessions *s, const char *station, uint64_t now)
+{
+	struct challenge *free_slot = NULL, *oldest = NULL;
+	unsigned          mine      = 0;
+	size_t            i;
+
+	for (i = 0; i < SESSIONS_MAX_CHALLENGES; i++) {
+		struct challenge *c = &s->ch[i];
+
+		if (!c->used || c->expires_ms <= now) {
+			if (free_slot == NULL) {
+				free_slot = c;
+			}
+			continue;
+		}
+		if (strcmp(c->station, station) == 0) {
+			mine++;
+			if (oldest == NULL || c->expires_ms < oldest->expires_ms) {
+				oldest = c;
+			}
+		}
+	}
+	if (mine >= SESSIONS_PER_STATION_CHALLENGES) {
+		return oldest;
+	}
+	return free_slot;
+}
+
 int
 sessions_challenge(sessions *s, const char *station,
     uint8_t challenge[CS_AUTH_CHALLENGE_LEN])
 {
 	uint64_t          now = mono_ms();
 	struct challenge *c   = NULL;
-	size_t            i;
 	int               rv;
 
 	if (s == NULL || !name_ok(station) || challenge == NULL) {
 		return CS_EINVAL;
 	}
 	pthread_mutex_lock(&s->mtx);
-	for (i = 0; i < SESSIONS_MAX_CHALLENGES; i++) {
-		if (!s->ch[i].used || s->ch[i].expires_ms <= now) {
-			c = &s->ch[i];
-			break;
-		}
-	}
+	c = challenge_slot(s, station, now);
 	if (c == NULL) {
 		pthread_mutex_unlock(&s->mtx);
 		return CS_EUNAVAIL;
@@ -169,13 +204,49 @@ sessions_take_challenge(sessions *s, const char *station,
 	return rv;
 }
 
+/*
+ * Locked: where a new token for station goes: the station's oldest when it
+ * holds its share, else a free or expired slot, else the oldest of all.
+ */
+static struct token *
+token_slot(sessions *s, const char *station, uint64_t now)
+{
+	struct token *free_slot = NULL, *mine_oldest = NULL, *oldest = NULL;
+	unsigned      mine      = 0;
+	size_t        i;
+
+	for (i = 0; i < SESSIONS_MAX_TOKENS; i++) {
+		struct token *t = &s->tok[i];
+
+		if (!t->used || t->expires_ms <= now) {
+			if (free_slot == NULL) {
+				free_slot = t;
+			}
+			continue;
+		}
+		if (oldest == NULL || t->issued_ms < oldest->issued_ms) {
+			oldest = t;
+		}
+		if (strcmp(t->info.station, station) == 0) {
+			mine++;
+			if (mine_oldest == NULL ||
+			    t->issued_ms < mine_oldest->issued_ms) {
+				mine_oldest = t;
+			}
+		}
+	}
+	if (mine >= SESSIONS_PER_STATION_TOKENS) {
+		return mine_oldest;
+	}
+	return free_slot != NULL ? free_slot : oldest;
+}
+
 int
 sessions_issue(sessions *s, const char *station, const char *cm,
     uint8_t token[CS_AUTH_TOKEN_LEN], unsigned *ttl_s)
 {
 	uint64_t      now  = mono_ms();
 	struct token *slot = NULL;
-	size_t        i;
 	int           rv;
 
 	if (s == NULL || !name_ok(station) || cm == NULL ||
@@ -183,17 +254,7 @@ sessions_issue(sessions *s, const char *station, const char *cm,
 		return CS_EINVAL;
 	}
 	pthread_mutex_lock(&s->mtx);
-	for (i = 0; i < SESSIONS_MAX_TOKENS; i++) {
-		struct token *t = &s->tok[i];
-
-		if (!t->used || t->expires_ms <= now) {
-			slot = t;
-			break;
-		}
-		if (slot == NULL || t->issued_ms < slot->issued_ms) {
-			slot = t; /* the oldest, if all are live */
-		}
-	}
+	slot = token_slot(s, station, now);
 	if ((rv = random_bytes(s, token, CS_AUTH_TOKEN_LEN)) == CS_OK &&
 	    (rv = cs_sha256(token, CS_AUTH_TOKEN_LEN, slot->hash)) == CS_OK) {
 		slot->used       = true;
@@ -227,13 +288,15 @@ sessions_check(sessions *s, const uint8_t *token, size_t len,
 	pthread_mutex_lock(&s->mtx);
 	for (i = 0; i < SESSIONS_MAX_TOKENS; i++) {
 		struct token *t = &s->tok[i];
-		bool          eq = cs_ct_equal(t->hash, h, sizeof(h));
 
-		if (eq && t->used && t->expires_ms > now) {
-			if (info != NULL) {
-				*info = t->info;
+		if (t->used && memcmp(t->hash, h, sizeof(h)) == 0) {
+			if (t->expires_ms > now) {
+				if (info != NULL) {
+					*info = t->info;
+				}
+				rv = CS_OK;
 			}
-			rv = CS_OK;
+			break;
 		}
 	}
 	pthread_mutex_unlock(&s->mtx);

@@ -4,7 +4,7 @@
  * Hello hands out a challenge (32 random bytes) that is good once, for one
  * station, for CHALLENGE_TTL_S seconds.  A successful Authenticate turns
  * it into a session token (32 random bytes) that later requests carry.
- * Tokens are kept only as their SHA-256, compared in constant time, and
+ * Tokens are kept only as their SHA-256 (looked up by hash), and
  * die at the TTL, when the station is disabled (sessions_revoke) or when
  * the authority restarts (a station then authenticates again).
  *
@@ -21,6 +21,10 @@
 #define SESSIONS_CHALLENGE_TTL_S 30u
 #define SESSIONS_MAX_CHALLENGES  1024u
 #define SESSIONS_MAX_TOKENS      4096u
+/* What one station may hold at once (gang programming runs many requests
+ * on one session; a station restarting makes a new one). */
+#define SESSIONS_PER_STATION_CHALLENGES 4u
+#define SESSIONS_PER_STATION_TOKENS     16u
 
 typedef struct sessions sessions;
 
@@ -35,7 +39,8 @@ int  sessions_open(sessions **out, unsigned ttl_s);
 void sessions_close(sessions *s);
 
 /*
- * A fresh challenge for station.  When the table is full of live
+ * A fresh challenge for station (replacing the station's oldest when it
+ * holds SESSIONS_PER_STATION_CHALLENGES).  When the table is full of live
  * challenges: CS_EUNAVAIL.  Errors also: CS_EINVAL, CS_ECRYPTO (no
  * randomness).
  */
@@ -52,7 +57,8 @@ int sessions_take_challenge(sessions *s, const char *station,
 
 /*
  * A new token for an authenticated station of CM cm.  *ttl_s receives
- * the lifetime.  When the table is full the oldest token is dropped.
+ * the lifetime.  A station holding SESSIONS_PER_STATION_TOKENS loses its
+ * oldest; when the table is full the oldest token of all is dropped.
  * Errors: CS_EINVAL, CS_ECRYPTO.
  */
 int sessions_issue(sessions *s, const char *station, const char *cm,

@@ -825,7 +825,8 @@ uid_key(uint8_t key[4 + STORE_UID_MAX], uint32_t product_id,
 
 int
 store_uid_put(store_txn *t, uint32_t product_id, const uint8_t *uid,
-    size_t uid_len, const char *order_id, const char *station)
+    size_t uid_len, const char *order_id, const char *station,
+    const char *cm)
 {
 	StoredUid u = COUNTERSIGN__V1__STORED_UID__INIT;
 	uint8_t   key[4 + STORE_UID_MAX];
@@ -836,11 +837,13 @@ store_uid_put(store_txn *t, uint32_t product_id, const uint8_t *uid,
 	}
 	if (!uid_ok(uid, uid_len) || !str_ok(order_id, STORE_ORDER_ID_MAX) ||
 	    station == NULL || strnlen(station, STORE_NAME_MAX + 1) >
-	    STORE_NAME_MAX) {
+	    STORE_NAME_MAX || cm == NULL ||
+	    strnlen(cm, STORE_NAME_MAX + 1) > STORE_NAME_MAX) {
 		return CS_EINVAL;
 	}
 	u.order_id = (char *)order_id;
 	u.station  = (char *)station;
+	u.cm       = (char *)cm;
 	return put_msg(t, DB_UIDS, key,
 	    uid_key(key, product_id, uid, uid_len), &u.base,
 	    MDB_NOOVERWRITE);

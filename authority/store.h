@@ -180,13 +180,14 @@ int store_device_list_order(store_txn *txn, const char *order_id,
     StoredDevice ***out, size_t *n);
 
 /*
- * Record the first order and station a UID was seen under for product_id.
- * Never replaces: a UID already indexed gives CS_EEXIST (txn stays usable)
- * so the caller can compare with store_uid_get (a cloning signal).
- * station may be "" but not NULL.
+ * Record the first order, station and CM a UID was seen under for
+ * product_id.  Never replaces: a UID already indexed gives CS_EEXIST (txn
+ * stays usable) so the caller can compare with store_uid_get (a cloning
+ * signal).  station and cm may be "" but not NULL.
  */
 int store_uid_put(store_txn *txn, uint32_t product_id, const uint8_t *uid,
-    size_t uid_len, const char *order_id, const char *station);
+    size_t uid_len, const char *order_id, const char *station,
+    const char *cm);
 
 /*
  * Look up the UID index; *out is freed with

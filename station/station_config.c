@@ -17,6 +17,10 @@ static const struct cs_conf_opt opts[] = {
 	OPT("station", "authority_url", CS_CONF_STRING, authority_url,
 	    CS_CONF_REQUIRED, NULL, 0, 0, cs_conf_check_tls_url,
 	    "tls+tcp://host:port of the authority"),
+	OPT("station", "authority_id", CS_CONF_STRING, authority_id,
+	    CS_CONF_OPTIONAL, NULL, 0, 0, cs_conf_check_name,
+	    "the authority's [authority] id; its challenges are answered "
+	    "only when it matches"),
 	OPT("station", "ca", CS_CONF_STRING, ca, CS_CONF_REQUIRED, NULL, 0, 0,
 	    NULL, "CA certificate that verifies the authority, PEM"),
 	OPT("station", "cert", CS_CONF_STRING, cert, CS_CONF_REQUIRED, NULL,

@@ -12,6 +12,7 @@ struct station_config {
 	/* [station] */
 	char    *name;          /* this station's name, as enrolled */
 	char    *authority_url; /* tls+tcp://host:port of the authority */
+	char    *authority_id;  /* the authority's id, checked when set */
 	char    *ca;            /* CA that the authority's cert chains to */
 	char    *cert;          /* this station's certificate (PEM) */
 	char    *key;           /* this station's private key (PEM) */

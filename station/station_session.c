@@ -38,6 +38,7 @@ struct station_session {
 	cs_rpc_client  *cli;
 	char           *name; /* this station's enrolled name */
 	char           *key;  /* path of its private key, PEM */
+	char           *authority_id; /* the id it must have, or NULL */
 	/* Held while authenticating, and briefly by every call to read
 	 * auth_gen: a call that fails UNAUTHENTICATED re-authenticates only
 	 * if nobody has done so since it read auth_gen. */
@@ -373,6 +374,18 @@ auth_hello(station_session *s, Countersign__V1__HelloResponse **hello,
 		set_message(res, err);
 		return CS_EPROTO;
 	}
+	/* The signed answer names the authority: sign only for the one this
+	 * station is configured for, so that a server trusted over TLS
+	 * cannot relay another authority's challenge. */
+	if (s->authority_id != NULL &&
+	    strcmp((*hello)->authority_id, s->authority_id) != 0) {
+		snprintf(err, errlen, "the server says it is authority \"%.64s\", "
+		    "but [station] authority_id is \"%s\"; check authority_url",
+		    (*hello)->authority_id, s->authority_id);
+		res->status = CS_STATUS_UNKNOWN;
+		set_message(res, err);
+		return CS_EPEERAUTH;
+	}
 	return CS_OK;
 }
 
@@ -481,7 +494,9 @@ station_session_open(station_session **out,
 		return CS_ENOMEM;
 	}
 	if ((s->name = strdup(cfg->name)) == NULL ||
-	    (s->key = strdup(cfg->key)) == NULL) {
+	    (s->key = strdup(cfg->key)) == NULL ||
+	    (cfg->authority_id != NULL &&
+	        (s->authority_id = strdup(cfg->authority_id)) == NULL)) {
 		snprintf(err, errlen, "out of memory");
 		rv = CS_ENOMEM;
 		goto fail;
@@ -559,6 +574,7 @@ station_session_close(station_session *s)
 	cs_rpc_client_close(s->cli);
 	pthread_mutex_destroy(&s->mtx);
 	free(s->name);
+	free(s->authority_id);
 	free(s->key);
 	free(s);
 }

@@ -158,6 +158,7 @@ station_conf(struct fx *f, const char *name, char *buf, size_t len)
 	    "[station]\n"
 	    "name = %s\n"
 	    "authority_url = tls+tcp://127.0.0.1:%d\n"
+	    "authority_id = test-authority\n"
 	    "ca = %s/ca.pem\n"
 	    "cert = %s/%s.pem\n"
 	    "key = %s/%s.key\n"
@@ -539,6 +540,35 @@ test_refusals(void **state)
 	expect(f, STATION(f, conf, "sign", "--order", "PO-R2", "--uid", uid,
 	    "--out", "/dev/null"), 8, "clone");
 	check_counts(f, "PO-R2", 0, 5);
+
+	/* The same UID in the same order, asked for by another CM's
+	 * station: a clone too (PO-R2 allows every CM). */
+	uid_hex(uid, 3, 7);
+	expect(f, STATION(f, conf, "sign", "--order", "PO-R2", "--uid", uid,
+	    "--out", "/dev/null"), 0, NULL);
+	expect(f, STATION(f, oconf, "sign", "--order", "PO-R2", "--uid", uid,
+	    "--out", "/dev/null"), 8, "another CM");
+	/* ... and may not report on it. */
+	expect(f, STATION(f, oconf, "report", "--order", "PO-R2", "--uid", uid,
+	    "--outcome", "failed"), 4, "another CM");
+	check_counts(f, "PO-R2", 1, 4);
+
+	/* A station that answers only its own authority. */
+	{
+		char wrong[700], text[2048];
+
+		snprintf(wrong, sizeof(wrong), "%s/wrong-id.conf", f->dir);
+		snprintf(text, sizeof(text),
+		    "[station]\nname = st1\n"
+		    "authority_url = tls+tcp://127.0.0.1:%d\n"
+		    "authority_id = some-other-authority\n"
+		    "ca = %s/ca.pem\ncert = %s/st1.pem\nkey = %s/st1.key\n",
+		    f->port, f->dir, f->dir, f->dir);
+		tu_write_file(wrong, text);
+		assert_int_not_equal(STATION(f, wrong, "sign", "--order",
+		    "PO-R", "--uid", uid, "--out", "/dev/null"), 0);
+		assert_non_null(strstr(f->out, "authority_id"));
+	}
 
 	/* A disabled station: refused at once, and again when enabled. */
 	uid_hex(uid, 3, 2);

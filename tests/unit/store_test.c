@@ -180,10 +180,10 @@ test_order_device_uid_round_trip(void **state)
 	d.state         = (char *)"issued";
 	assert_int_equal(store_device_put(t, &d), CS_OK);
 	assert_int_equal(store_uid_put(t, 0xC0FFEE, UID_A, sizeof(UID_A),
-	    "a-order", "st1"), CS_OK);
+	    "a-order", "st1", "acme"), CS_OK);
 	/* First seen wins; the index is never overwritten. */
 	assert_int_equal(store_uid_put(t, 0xC0FFEE, UID_A, sizeof(UID_A),
-	    "b-order", "st2"), CS_EEXIST);
+	    "b-order", "st2", "acme"), CS_EEXIST);
 	s.name    = (char *)"st1";
 	s.cm      = (char *)"cm-a";
 	s.enabled = true;
@@ -197,8 +197,8 @@ test_order_device_uid_round_trip(void **state)
 	memset(longid, 'x', sizeof(longid) - 1);
 	longid[sizeof(longid) - 1] = '\0';
 	assert_int_equal(store_uid_put(t, 1, big, sizeof(big), "a-order",
-	    ""), CS_EINVAL);
-	assert_int_equal(store_uid_put(t, 1, big, 0, "a-order", ""),
+	    "", ""), CS_EINVAL);
+	assert_int_equal(store_uid_put(t, 1, big, 0, "a-order", "", ""),
 	    CS_EINVAL);
 	d.order_id = longid;
 	assert_int_equal(store_device_put(t, &d), CS_EINVAL);
@@ -266,7 +266,7 @@ test_abort_leaves_nothing(void **state)
 	o.order_id = (char *)"gone";
 	assert_int_equal(store_order_put(t, &o), CS_OK);
 	assert_int_equal(store_uid_put(t, 1, UID_A, sizeof(UID_A), "gone",
-	    ""), CS_OK);
+	    "", ""), CS_OK);
 	assert_int_equal(store_audit_append(t, "test", "order.create", NULL,
 	    &seq), CS_OK);
 	assert_int_equal(seq, 1);
