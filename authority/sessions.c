@@ -30,6 +30,7 @@
 struct challenge {
 	bool     used;
 	uint64_t expires_ms;
+	uint64_t seq; /* issue order: ties in time are common */
 	char     station[CS_AUTH_NAME_MAX + 1];
 	uint8_t  value[CS_AUTH_CHALLENGE_LEN];
 };
@@ -37,7 +38,7 @@ struct challenge {
 struct token {
 	bool     used;
 	uint64_t expires_ms;
-	uint64_t issued_ms;
+	uint64_t seq; /* issue order */
 	struct session_info info;
 	uint8_t  hash[CS_SHA256_LEN]; /* SHA-256 of the token */
 };
@@ -46,6 +47,7 @@ struct sessions {
 	pthread_mutex_t  mtx;
 	WC_RNG           rng;
 	unsigned         ttl_s;
+	uint64_t         seq;
 	struct challenge ch[SESSIONS_MAX_CHALLENGES];
 	struct token     tok[SESSIONS_MAX_TOKENS];
 };
@@ -136,7 +138,7 @@ challenge_slot(sessions *s, const char *station, uint64_t now)
 		}
 		if (strcmp(c->station, station) == 0) {
 			mine++;
-			if (oldest == NULL || c->expires_ms < oldest->expires_ms) {
+			if (oldest == NULL || c->seq < oldest->seq) {
 				oldest = c;
 			}
 		}
@@ -167,6 +169,7 @@ sessions_challenge(sessions *s, const char *station,
 	if ((rv = random_bytes(s, c->value, sizeof(c->value))) == CS_OK) {
 		c->used       = true;
 		c->expires_ms = now + SESSIONS_CHALLENGE_TTL_S * 1000u;
+		c->seq        = ++s->seq;
 		strcpy(c->station, station);
 		memcpy(challenge, c->value, CS_AUTH_CHALLENGE_LEN);
 	}
@@ -224,13 +227,12 @@ token_slot(sessions *s, const char *station, uint64_t now)
 			}
 			continue;
 		}
-		if (oldest == NULL || t->issued_ms < oldest->issued_ms) {
+		if (oldest == NULL || t->seq < oldest->seq) {
 			oldest = t;
 		}
 		if (strcmp(t->info.station, station) == 0) {
 			mine++;
-			if (mine_oldest == NULL ||
-			    t->issued_ms < mine_oldest->issued_ms) {
+			if (mine_oldest == NULL || t->seq < mine_oldest->seq) {
 				mine_oldest = t;
 			}
 		}
@@ -258,7 +260,7 @@ sessions_issue(sessions *s, const char *station, const char *cm,
 	if ((rv = random_bytes(s, token, CS_AUTH_TOKEN_LEN)) == CS_OK &&
 	    (rv = cs_sha256(token, CS_AUTH_TOKEN_LEN, slot->hash)) == CS_OK) {
 		slot->used       = true;
-		slot->issued_ms  = now;
+		slot->seq        = ++s->seq;
 		slot->expires_ms = now + (uint64_t)s->ttl_s * 1000u;
 		strcpy(slot->info.station, station);
 		strcpy(slot->info.cm, cm);

@@ -1036,6 +1036,88 @@ test_store_full(void **state)
 	}
 }
 
+/* An order with --firmware: its records bind that image's digest. */
+static void
+test_firmware_bound(void **state)
+{
+	struct fx *f = *state;
+	char       conf[700], fw[700], rec[700], uid[2 * UIDLEN + 1];
+	char       product[16];
+	uint8_t    r[256], digest[CS_SHA256_LEN], ub[UIDLEN];
+	size_t     len, i;
+	const char image[] = "pretend this is a firmware image\n";
+	uint8_t    pub[CS_P256_POINT_LEN], kid[CS_KEY_ID_LEN];
+	size_t     plen = sizeof(pub);
+	cs_alg     alg;
+	struct cs_trust_key    tk;
+	struct cs_verify_trust trust;
+
+	snprintf(fw, sizeof(fw), "%s/app.bin", f->dir);
+	tu_write_file(fw, image);
+	assert_int_equal(cs_sha256(image, strlen(image), digest), CS_OK);
+	snprintf(product, sizeof(product), "%u", PRODUCT);
+	expect(f, ADMIN(f, "order", "create", "--id", "PO-FW", "--product",
+	    product, "--key", KEY, "--quota", "3", "--uid-len", "12",
+	    "--firmware", fw), 0, NULL);
+	station_conf(f, "st1", conf, sizeof(conf));
+	snprintf(rec, sizeof(rec), "%s/fw.rec", f->dir);
+	uid_hex(uid, 8, 1);
+	expect(f, STATION(f, conf, "sign", "--order", "PO-FW", "--uid", uid,
+	    "--out", rec), 0, NULL);
+	len = read_file(rec, r, sizeof(r));
+	assert_int_equal(len, CS_RECORD_SIZE(UIDLEN, CS_RECORD_FLAG_FIRMWARE));
+	for (i = 0; i < UIDLEN; i++) {
+		unsigned v;
+
+		sscanf(uid + 2 * i, "%2x", &v);
+		ub[i] = (uint8_t)v;
+	}
+	assert_int_equal(cs_spki_decode(f->spki, f->spki_len, &alg, pub, &plen),
+	    CS_OK);
+	assert_int_equal(cs_key_id(f->spki, f->spki_len, kid), CS_OK);
+	memset(&tk, 0, sizeof(tk));
+	tk.alg     = (uint8_t)alg;
+	tk.key_id  = kid;
+	tk.pub     = pub;
+	tk.pub_len = plen;
+	memset(&trust, 0, sizeof(trust));
+	trust.keys                    = &tk;
+	trust.n_keys                  = 1;
+	trust.product_id              = PRODUCT;
+	trust.firmware_digest         = digest;
+	trust.require_firmware_digest = 1;
+	assert_true(CS_VERIFY_AUTHORIZED(
+	    cs_verify_record(r, len, ub, UIDLEN, &trust, NULL)));
+	digest[0] ^= 1; /* another build */
+	assert_false(CS_VERIFY_AUTHORIZED(
+	    cs_verify_record(r, len, ub, UIDLEN, &trust, NULL)));
+}
+
+/* Only root and the authority's own user may use the admin socket. */
+static void
+test_admin_peer_uid(void **state)
+{
+	struct fx *f = *state;
+	char       url[700];
+	int        rv;
+
+	if (geteuid() != 0 || access("/usr/bin/setpriv", X_OK) != 0) {
+		print_message("skipped: needs root and setpriv to connect as "
+		    "another user\n");
+		skip();
+	}
+	/* Let another user reach the socket at all; the authority must
+	 * then refuse it by its credentials. */
+	assert_int_equal(chmod(f->dir, 0755), 0);
+	assert_int_equal(chmod(f->sock, 0666), 0);
+	snprintf(url, sizeof(url), "ipc://%s", f->sock);
+	rv = run(f, "/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
+	    "--clear-groups", f->admin, "--url", url, "order", "list", NULL);
+	assert_int_equal(chmod(f->dir, 0700), 0);
+	expect(f, rv, 1, "may not administer");
+	expect(f, ADMIN(f, "order", "list"), 0, "PO-1");
+}
+
 int
 main(void)
 {
@@ -1045,6 +1127,8 @@ main(void)
 	    cmocka_unit_test(test_refusals),
 	    cmocka_unit_test(test_expired_order),
 	    cmocka_unit_test(test_bad_token),
+	    cmocka_unit_test(test_firmware_bound),
+	    cmocka_unit_test(test_admin_peer_uid),
 	    cmocka_unit_test(test_race_last_50),
 	    cmocka_unit_test(test_restart_keeps_state),
 	    cmocka_unit_test(test_kill9_during_burst),
