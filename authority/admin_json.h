@@ -101,12 +101,5 @@ int admin_parse_delta(const char *s, uint64_t max, int64_t *out);
 int admin_parse_date(const char *s, time_t now, uint64_t *expires,
     char *err, size_t errlen);
 
-/*
- * Parse hex bytes: an optional 0x prefix, then pairs of hex digits,
- * optionally separated by single colons ("0a:1b:2c").  At most max bytes.
- * Returns CS_OK with *len set, or CS_EINVAL (empty, odd digit count, stray
- * characters, too long).
- */
-int admin_parse_hex(const char *s, uint8_t *out, size_t max, size_t *len);
 
 #endif /* ADMIN_JSON_H */

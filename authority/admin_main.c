@@ -22,6 +22,7 @@
 #include "countersign/v1/admin.pb-c.h"
 #include "cs_crypto.h"
 #include "cs_err.h"
+#include "cs_hex.h"
 #include "cs_hsm.h"
 #include "cs_log.h"
 #include "cs_rpc.h"
@@ -1286,7 +1287,7 @@ device_show(struct admin *a, const struct cmd *cmd, int argc, char **argv)
 	if ((rv = positional(cmd, argc, argv, 1)) != EXIT_OK) {
 		return rv;
 	}
-	if (admin_parse_hex(argv[optind], uid, sizeof(uid), &req.uid.len) !=
+	if (cs_hex_decode(argv[optind], uid, sizeof(uid), &req.uid.len) !=
 	    CS_OK) {
 		return usage_fail(cmd, "UID \"%s\": expected 1 to %u bytes of "
 		    "hex (0x prefix and colons allowed)", argv[optind],

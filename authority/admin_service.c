@@ -9,6 +9,7 @@
 
 #include "cs_crypto.h"
 #include "cs_err.h"
+#include "cs_hex.h"
 #include "cs_log.h"
 #include "cs_rpc.h"
 #include "order_view.h"
@@ -32,35 +33,6 @@ static uint64_t
 now_s(void)
 {
 	return (uint64_t)time(NULL);
-}
-
-static void
-hex(char *out, size_t outlen, const uint8_t *b, size_t n)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t            i;
-
-	for (i = 0; i < n && 2 * i + 2 < outlen; i++) {
-		out[2 * i]     = digits[b[i] >> 4];
-		out[2 * i + 1] = digits[b[i] & 15];
-	}
-	out[2 * i] = '\0';
-}
-
-static bool
-name_ok(const char *s, size_t max)
-{
-	size_t i;
-
-	if (s == NULL || s[0] == '\0') {
-		return false;
-	}
-	for (i = 0; s[i] != '\0'; i++) {
-		if (i >= max || s[i] <= 0x20 || s[i] >= 0x7f) {
-			return false;
-		}
-	}
-	return true;
 }
 
 /*
@@ -166,12 +138,12 @@ create_order_ok(const Countersign__V1__CreateOrderRequest *in, void *data)
 {
 	size_t i, j;
 
-	if (!name_ok(in->order_id, STORE_ORDER_ID_MAX)) {
+	if (!store_id_ok(in->order_id, STORE_ORDER_ID_MAX)) {
 		cs_rpc_req_fail(data, CS_EINVAL, "order id must be 1..%u "
 		    "printable characters without spaces", STORE_ORDER_ID_MAX);
 		return false;
 	}
-	if (!name_ok(in->key_label, STORE_NAME_MAX)) {
+	if (!store_id_ok(in->key_label, STORE_NAME_MAX)) {
 		cs_rpc_req_fail(data, CS_EINVAL, "a key label is required "
 		    "(countersign-admin key list)");
 		return false;
@@ -192,7 +164,7 @@ create_order_ok(const Countersign__V1__CreateOrderRequest *in, void *data)
 		return false;
 	}
 	for (i = 0; i < in->n_cms; i++) {
-		if (!name_ok(in->cms[i], STORE_NAME_MAX)) {
+		if (!store_id_ok(in->cms[i], STORE_NAME_MAX)) {
 			cs_rpc_req_fail(data, CS_EINVAL, "CM names are 1..%u "
 			    "printable characters without spaces",
 			    STORE_NAME_MAX);
@@ -274,7 +246,8 @@ on_create_order(Countersign__V1__Admin_Service *base,
 	snprintf(product, sizeof(product), "%u", in->product_id);
 	snprintf(quota, sizeof(quota), "%" PRIu64, in->quota);
 	snprintf(uidl, sizeof(uidl), "%u", in->uid_len);
-	hex(fw, sizeof(fw), in->firmware_sha256.data, in->firmware_sha256.len);
+	cs_hex_encode(in->firmware_sha256.data, in->firmware_sha256.len, fw,
+	    sizeof(fw));
 	{
 		const char *kv[] = {"order", in->order_id, "product", product,
 		    "key", in->key_label, "quota", quota, "uid_len", uidl,
@@ -354,7 +327,7 @@ get_order(store_txn *txn, void *data, const char *order_id)
 	StoredOrder *o = NULL;
 	int          rv;
 
-	if (!name_ok(order_id, STORE_ORDER_ID_MAX)) {
+	if (!store_id_ok(order_id, STORE_ORDER_ID_MAX)) {
 		cs_rpc_req_fail(data, CS_EINVAL, "an order id is required");
 		return NULL;
 	}
@@ -576,8 +549,8 @@ on_enroll_station(Countersign__V1__Admin_Service *base,
 		closure(NULL, data);
 		return;
 	}
-	if (!name_ok(in->name, STORE_NAME_MAX) ||
-	    !name_ok(in->cm, STORE_NAME_MAX)) {
+	if (!store_id_ok(in->name, STORE_NAME_MAX) ||
+	    !store_id_ok(in->cm, STORE_NAME_MAX)) {
 		cs_rpc_req_fail(data, CS_EINVAL, "station name and CM are 1..%u "
 		    "printable characters without spaces", STORE_NAME_MAX);
 		closure(NULL, data);
@@ -630,7 +603,8 @@ on_enroll_station(Countersign__V1__Admin_Service *base,
 	s.cert_sha256.len     = sizeof(cert.cert_sha256);
 	s.public_key_der.data = cert.spki;
 	s.public_key_der.len  = cert.spki_len;
-	hex(fp, sizeof(fp), cert.cert_sha256, sizeof(cert.cert_sha256));
+	cs_hex_encode(cert.cert_sha256, sizeof(cert.cert_sha256), fp,
+	    sizeof(fp));
 	if (write_txn(svc, data, &txn) != CS_OK) {
 		closure(NULL, data);
 		goto out;
@@ -738,7 +712,7 @@ on_set_station_enabled(Countersign__V1__Admin_Service *base,
 		closure(NULL, data);
 		return;
 	}
-	if (!name_ok(in->name, STORE_NAME_MAX)) {
+	if (!store_id_ok(in->name, STORE_NAME_MAX)) {
 		cs_rpc_req_fail(data, CS_EINVAL, "a station name is required");
 		closure(NULL, data);
 		return;
@@ -824,7 +798,7 @@ on_add_key(Countersign__V1__Admin_Service *base,
 		closure(NULL, data);
 		return;
 	}
-	if (!name_ok(in->label, STORE_NAME_MAX)) {
+	if (!store_id_ok(in->label, STORE_NAME_MAX)) {
 		cs_rpc_req_fail(data, CS_EINVAL, "a key label is required");
 		closure(NULL, data);
 		return;
@@ -851,7 +825,7 @@ on_add_key(Countersign__V1__Admin_Service *base,
 	k.key_id.len          = CS_KEY_ID_LEN;
 	k.public_key_der.data = hk.spki;
 	k.public_key_der.len  = hk.spki_len;
-	hex(kid, sizeof(kid), hk.key_id, CS_KEY_ID_LEN);
+	cs_hex_encode(hk.key_id, CS_KEY_ID_LEN, kid, sizeof(kid));
 	if (write_txn(svc, data, &txn) != CS_OK) {
 		closure(NULL, data);
 		return;
@@ -972,7 +946,7 @@ on_show_device(Countersign__V1__Admin_Service *base,
 		return;
 	}
 	if (in->order_id[0] != '\0' &&
-	    !name_ok(in->order_id, STORE_ORDER_ID_MAX)) {
+	    !store_id_ok(in->order_id, STORE_ORDER_ID_MAX)) {
 		cs_rpc_req_fail(data, CS_EINVAL, "malformed order id");
 		closure(NULL, data);
 		return;

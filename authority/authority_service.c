@@ -20,23 +20,6 @@
 
 #define LOG_MOD "authority"
 
-/* Printable ASCII without spaces, 1..max bytes: names and order ids. */
-static bool
-name_ok(const char *s, size_t max)
-{
-	size_t i;
-
-	if (s == NULL || s[0] == '\0') {
-		return false;
-	}
-	for (i = 0; s[i] != '\0'; i++) {
-		if (i >= max || s[i] <= 0x20 || s[i] >= 0x7f) {
-			return false;
-		}
-	}
-	return true;
-}
-
 static void
 on_ping(Countersign__V1__Authority_Service *base,
     const Countersign__V1__PingRequest *in,
@@ -132,7 +115,7 @@ on_hello(Countersign__V1__Authority_Service *base,
 		closure(NULL, data);
 		return;
 	}
-	if (!name_ok(in->station_name, CS_AUTH_NAME_MAX)) {
+	if (!store_id_ok(in->station_name, CS_AUTH_NAME_MAX)) {
 		cs_rpc_req_fail(data, CS_EINVAL, "station_name must be 1..%u "
 		    "printable characters without spaces", CS_AUTH_NAME_MAX);
 		closure(NULL, data);
@@ -244,7 +227,7 @@ on_authenticate(Countersign__V1__Authority_Service *base,
 		closure(NULL, data);
 		return;
 	}
-	if (!name_ok(in->station_name, CS_AUTH_NAME_MAX) ||
+	if (!store_id_ok(in->station_name, CS_AUTH_NAME_MAX) ||
 	    in->challenge.len != CS_AUTH_CHALLENGE_LEN ||
 	    in->signature.len != CS_SIG_LEN) {
 		cs_rpc_req_fail(data, CS_EINVAL, "Authenticate needs a station "
@@ -349,7 +332,7 @@ static bool
 order_uid_in(void *data, const char *order_id, const ProtobufCBinaryData *uid,
     char *oid, uint8_t *u, size_t *ulen)
 {
-	if (!name_ok(order_id, STORE_ORDER_ID_MAX)) {
+	if (!store_id_ok(order_id, STORE_ORDER_ID_MAX)) {
 		cs_rpc_req_fail(data, CS_EINVAL, "order_id must be 1..%u "
 		    "printable characters without spaces", STORE_ORDER_ID_MAX);
 		return false;
@@ -446,7 +429,7 @@ on_get_order(Countersign__V1__Authority_Service *base,
 		closure(NULL, data);
 		return;
 	}
-	if (!name_ok(in->order_id, STORE_ORDER_ID_MAX)) {
+	if (!store_id_ok(in->order_id, STORE_ORDER_ID_MAX)) {
 		cs_rpc_req_fail(data, CS_EINVAL, "order_id must be 1..%u "
 		    "printable characters without spaces", STORE_ORDER_ID_MAX);
 		closure(NULL, data);

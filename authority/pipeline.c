@@ -12,6 +12,7 @@
 
 #include "cs_crypto.h"
 #include "cs_err.h"
+#include "cs_hex.h"
 #include "cs_log.h"
 #include "record_encode.h"
 
@@ -117,22 +118,6 @@ static uint64_t
 now_s(void)
 {
 	return (uint64_t)time(NULL);
-}
-
-static void
-hex(char *out, size_t outlen, const uint8_t *b, size_t n)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t            i;
-
-	if (outlen == 0) {
-		return;
-	}
-	for (i = 0; i < n && 2 * i + 2 < outlen; i++) {
-		out[2 * i]     = digits[b[i] >> 4];
-		out[2 * i + 1] = digits[b[i] & 15];
-	}
-	out[2 * i] = '\0';
 }
 
 static void
@@ -302,7 +287,7 @@ audit_refusal(store_txn *txn, const struct pipeline_who *who,
 	const char *kv[] = {"reason", reason, "order", order_id, "uid", uidhex,
 	    "message", message, extra_k, extra_v, NULL};
 
-	hex(uidhex, sizeof(uidhex), uid, uid_len);
+	cs_hex_encode(uid, uid_len, uidhex, sizeof(uidhex));
 	return store_audit_append(txn, actor_of(actor, sizeof(actor), who),
 	    "sign.refused", kv, NULL);
 }
@@ -320,7 +305,7 @@ apply_issue(pipeline *p, store_txn *txn, struct job *j)
 	int          rv, frv;
 
 	(void)p;
-	hex(uidhex, sizeof(uidhex), r->uid, r->uid_len);
+	cs_hex_encode(r->uid, r->uid_len, uidhex, sizeof(uidhex));
 	actor_of(actor, sizeof(actor), &r->who);
 	/* Everything the read stage checked may have changed while the HSM
 	 * was signing: the station disabled, the order closed, the last unit
@@ -502,7 +487,7 @@ apply_report(store_txn *txn, struct job *j)
 	char        actor[STORE_AUDIT_ACTOR_MAX], uidhex[2 * STORE_UID_MAX + 1];
 	int         rv;
 
-	hex(uidhex, sizeof(uidhex), r->uid, r->uid_len);
+	cs_hex_encode(r->uid, r->uid_len, uidhex, sizeof(uidhex));
 	rv = station_check(txn, r->who.station, j->msg, j->msglen);
 	if (rv != CS_OK) {
 		j->rv = rv;
@@ -964,7 +949,7 @@ refuse(pipeline *p, const struct pipeline_who *who, const char *order_id,
 	struct job  j;
 	int         arv;
 
-	hex(uidhex, sizeof(uidhex), uid, uid_len);
+	cs_hex_encode(uid, uid_len, uidhex, sizeof(uidhex));
 	memset(&j, 0, sizeof(j));
 	j.kind  = JOB_AUDIT;
 	j.actor = actor_of(actor, sizeof(actor), who);
@@ -1136,7 +1121,7 @@ pipeline_sign(pipeline *p, const struct pipeline_sign_req *r,
 		char        uidhex[2 * STORE_UID_MAX + 1], actor[128];
 		const char *kv[] = {"order", r->order_id, "uid", uidhex, NULL};
 
-		hex(uidhex, sizeof(uidhex), r->uid, r->uid_len);
+		cs_hex_encode(r->uid, r->uid_len, uidhex, sizeof(uidhex));
 		rv = pipeline_audit(p, actor_of(actor, sizeof(actor), &r->who),
 		    "sign.reissued", kv);
 		if (rv == CS_OK) {

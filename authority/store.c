@@ -207,6 +207,22 @@ uid_ok(const uint8_t *uid, size_t uid_len)
 	    uid_len <= STORE_UID_MAX;
 }
 
+bool
+store_id_ok(const char *s, size_t max)
+{
+	size_t i;
+
+	if (s == NULL || s[0] == '\0') {
+		return false;
+	}
+	for (i = 0; s[i] != '\0'; i++) {
+		if (i >= max || s[i] <= 0x20 || s[i] >= 0x7f) {
+			return false;
+		}
+	}
+	return true;
+}
+
 int
 store_open(store **out, const char *dir, size_t map_size, char *err,
     size_t errlen)

@@ -64,6 +64,12 @@ typedef Countersign__V1__StoredAuditEvent__FieldsEntry
 #define STORE_LIST_MAX         100000u /* items per list call */
 #define STORE_HASH_LEN         32u
 
+/*
+ * Is s an identifier the store accepts from outside (order ids, station,
+ * CM and key names): 1..max bytes of printable ASCII without spaces?
+ */
+bool store_id_ok(const char *s, size_t max);
+
 typedef struct store     store;
 typedef struct store_txn store_txn;
 

@@ -346,11 +346,17 @@ cmd_init(const struct station_config *cfg, int argc, char **argv)
 /* sign                                                                */
 /* ------------------------------------------------------------------ */
 
-/* Where the record goes: FILE.tmp renamed to FILE, or stdout. */
+/*
+ * Where the record goes: FILE.tmp renamed to FILE, so that a reader never
+ * sees half a record; or straight into FILE when it is not a regular file
+ * (a pipe to a programmer, /dev/null: renaming over those would replace
+ * them); or stdout.
+ */
 struct record_out {
 	const char *path; /* NULL: stdout */
 	char        tmp[STATION_PATH_MAX];
 	int         fd;
+	bool        direct; /* path itself is written: no tmp, no rename */
 };
 
 static int
@@ -382,8 +388,25 @@ record_out_begin(struct record_out *o, const char *path)
 {
 	int n;
 
-	o->path = path;
-	o->fd   = -1;
+	struct stat st;
+
+	o->path   = path;
+	o->fd     = -1;
+	o->direct = false;
+	if (path != NULL && stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		if (S_ISDIR(st.st_mode)) {
+			fprintf(stderr, "error: --out %s is a directory\n", path);
+			return EXIT_USAGE;
+		}
+		o->fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (o->fd < 0) {
+			fprintf(stderr, "error: cannot open %s: %s\n", path,
+			    strerror(errno));
+			return EXIT_USAGE;
+		}
+		o->direct = true;
+		return EXIT_OK;
+	}
 	if (path == NULL) {
 		if (isatty(STDOUT_FILENO)) {
 			fprintf(stderr, "error: refusing to write binary to a "
@@ -414,7 +437,9 @@ record_out_abort(struct record_out *o)
 {
 	if (o->path != NULL && o->fd >= 0) {
 		close(o->fd);
-		unlink(o->tmp);
+		if (!o->direct) {
+			unlink(o->tmp);
+		}
 	}
 	o->fd = -1;
 }
@@ -442,12 +467,22 @@ sync_parent(const char *path)
 static int
 record_out_commit(struct record_out *o, const uint8_t *rec, size_t len)
 {
-	const char *what = o->path != NULL ? o->tmp : "stdout";
+	const char *what = o->path == NULL ? "stdout"
+	    : o->direct                    ? o->path
+	                                   : o->tmp;
 
 	if (write_all(o->fd, rec, len) != CS_OK) {
 		goto fail;
 	}
 	if (o->path == NULL) {
+		return EXIT_OK;
+	}
+	if (o->direct) {
+		if (close(o->fd) != 0) {
+			o->fd = -1;
+			goto fail;
+		}
+		o->fd = -1;
 		return EXIT_OK;
 	}
 	/* 0644 whatever the umask: the programming tool may run as

@@ -14,6 +14,7 @@
 #include "cs_auth.h"
 #include "cs_crypto.h"
 #include "cs_err.h"
+#include "cs_hex.h"
 #include "cs_log.h"
 #include "cs_tls.h"
 
@@ -583,50 +584,8 @@ station_session_close(station_session *s)
 /* UIDs                                                                */
 /* ------------------------------------------------------------------ */
 
-static int
-hex_digit(char c)
-{
-	if (c >= '0' && c <= '9') {
-		return c - '0';
-	}
-	if (c >= 'a' && c <= 'f') {
-		return c - 'a' + 10;
-	}
-	if (c >= 'A' && c <= 'F') {
-		return c - 'A' + 10;
-	}
-	return -1;
-}
-
 int
 station_parse_uid(const char *hex, uint8_t *out, size_t *len)
 {
-	const char *p = hex;
-	size_t      n = 0;
-
-	if (hex == NULL || out == NULL || len == NULL) {
-		return CS_EINVAL;
-	}
-	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
-		p += 2;
-	}
-	for (;;) {
-		int hi = hex_digit(p[0]);
-		int lo = hi < 0 ? -1 : hex_digit(p[1]);
-		if (lo < 0 || n == STATION_UID_MAX) {
-			return CS_EINVAL;
-		}
-		out[n++] = (uint8_t)(hi << 4 | lo);
-		p += 2;
-		if (*p == '\0') {
-			break;
-		}
-		/* A separator sits between two bytes: never first, last or
-		 * doubled, which the next digit pair check enforces. */
-		if (*p == ':' || *p == '-') {
-			p++;
-		}
-	}
-	*len = n;
-	return CS_OK;
+	return cs_hex_decode(hex, out, STATION_UID_MAX, len);
 }

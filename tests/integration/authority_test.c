@@ -496,6 +496,15 @@ test_quota_and_reports(void **state)
 	expect(f, STATION(f, conf, "sign", "--order", "PO-Q", "--uid", uid,
 	    "--out", "/dev/null"), 5, "no quota left");
 	check_counts(f, "PO-Q", 2, 0);
+	/* Writing to a device file writes into it, never replaces it (the
+	 * station runs as root on many lines). */
+	{
+		struct stat st;
+
+		assert_int_equal(stat("/dev/null", &st), 0);
+		assert_true(S_ISCHR(st.st_mode));
+		assert_int_not_equal(access("/dev/null.tmp", F_OK), 0);
+	}
 	/* More quota, one more unit. */
 	expect(f, ADMIN(f, "order", "quota", "PO-Q", "+1"), 0, NULL);
 	expect(f, STATION(f, conf, "sign", "--order", "PO-Q", "--uid", uid,

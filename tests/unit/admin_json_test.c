@@ -6,6 +6,7 @@
  */
 #include "admin_json.h"
 #include "cs_err.h"
+#include "cs_hex.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -286,20 +287,20 @@ test_parse_hex(void **state)
 	size_t  n = 0;
 
 	(void)state;
-	assert_int_equal(admin_parse_hex("0a1B", b, sizeof(b), &n), CS_OK);
+	assert_int_equal(cs_hex_decode("0a1B", b, sizeof(b), &n), CS_OK);
 	assert_int_equal(n, 2);
 	assert_int_equal(b[0], 0x0a);
 	assert_int_equal(b[1], 0x1b);
-	assert_int_equal(admin_parse_hex("0xDEADbeef", b, sizeof(b), &n),
+	assert_int_equal(cs_hex_decode("0xDEADbeef", b, sizeof(b), &n),
 	    CS_OK);
 	assert_int_equal(n, 4);
 	assert_int_equal(b[3], 0xef);
-	assert_int_equal(admin_parse_hex("de:ad:be", b, sizeof(b), &n), CS_OK);
+	assert_int_equal(cs_hex_decode("de:ad:be", b, sizeof(b), &n), CS_OK);
 	assert_int_equal(n, 3);
 	static const char *bad[] = {"", "0x", "abc", "zz", "de::ad", ":de",
-	    "de:", "d:e", "0102030405", "0x 01", "01 "};
+	    "de:", "d:e", "0102030405", "0x 01", "01 ", "de--ad", "-de"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		assert_int_equal(admin_parse_hex(bad[i], b, sizeof(b), &n),
+		assert_int_equal(cs_hex_decode(bad[i], b, sizeof(b), &n),
 		    CS_EINVAL);
 	}
 }
