@@ -13,6 +13,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,6 +103,36 @@ store(struct parse *p, const struct cs_conf_opt *o, const char *value,
 		if (v < o->min || v > o->max) {
 			snprintf(msg, msglen, "expected a number from %u to %u",
 			    o->min, o->max);
+			return msg;
+		}
+		*dst = (unsigned)v;
+		return NULL;
+	}
+	case CS_CONF_ADDR: {
+		unsigned     *dst = field(p, o);
+		char         *end;
+		unsigned long v;
+		int           b = 10;
+		const char   *digits = value;
+		/* isxdigit/isdigit first: strtoul would take a sign or
+		 * leading blanks. */
+		if (value[0] == '0' && (value[1] == 'x' || value[1] == 'X')) {
+			b      = 16;
+			digits = value + 2;
+		}
+		if (b == 16 ? !isxdigit((unsigned char)digits[0])
+			    : !isdigit((unsigned char)digits[0])) {
+			return "expected a number (decimal or 0x hex)";
+		}
+		errno = 0;
+		v     = strtoul(digits, &end, b);
+		if (errno != 0 || *end != '\0' || v > 0xFFFFFFFFul) {
+			return "expected a number (decimal or 0x hex) up to "
+			       "0xFFFFFFFF";
+		}
+		if (v < o->min || v > o->max) {
+			snprintf(msg, msglen, "expected a number from 0x%X to "
+			    "0x%X", o->min, o->max);
 			return msg;
 		}
 		*dst = (unsigned)v;
@@ -207,9 +238,19 @@ cs_conf_free(const struct cs_conf_opt *opts, size_t n, void *cfg)
 	}
 }
 
+/* CS_CONF_ADDR stores up to 0xFFFFFFFF in an unsigned. */
+_Static_assert(UINT_MAX >= 0xFFFFFFFFu, "unsigned must hold 32 bits");
+
 int
 cs_conf_load(const char *path, const struct cs_conf_opt *opts, size_t n,
     void *cfg, char *err, size_t errlen)
+{
+	return cs_conf_load_lines(path, opts, n, cfg, NULL, err, errlen);
+}
+
+int
+cs_conf_load_lines(const char *path, const struct cs_conf_opt *opts,
+    size_t n, void *cfg, int *lines, char *err, size_t errlen)
 {
 	struct parse p = {.opts = opts, .n = n, .cfg = cfg, .path = path,
 	    .err = err, .errlen = errlen};
@@ -276,6 +317,9 @@ cs_conf_load(const char *path, const struct cs_conf_opt *opts, size_t n,
 			    o->key, o->section, o->help);
 			goto out;
 		}
+	}
+	if (lines != NULL) {
+		memcpy(lines, p.seen, n * sizeof(*lines));
 	}
 	rv = CS_OK;
 out:

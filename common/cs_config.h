@@ -20,6 +20,8 @@ enum cs_conf_type {
 	CS_CONF_STRING, /* char * field, heap copy; NULL when unset */
 	CS_CONF_UINT,   /* unsigned field, decimal, within [min, max] */
 	CS_CONF_BOOL,   /* bool field: true/false, yes/no, on/off, 1/0 */
+	CS_CONF_ADDR,   /* unsigned field, decimal or 0x hex (addresses and
+	                 * sizes), within [min, max]; at most 0xFFFFFFFF */
 };
 
 enum cs_conf_flags {
@@ -58,6 +60,15 @@ int cs_conf_load(const char *path, const struct cs_conf_opt *opts, size_t n,
 
 /* Free the strings cs_conf_load stored in cfg; NULL-safe, idempotent. */
 void cs_conf_free(const struct cs_conf_opt *opts, size_t n, void *cfg);
+
+/*
+ * cs_conf_load, and also report where each option was set: lines[i] (n
+ * entries) is the line opts[i] was set on, 0 when it was not (a default).
+ * For checks across options, which the caller then reports as
+ * `file:line: message` itself.  lines may be NULL.
+ */
+int cs_conf_load_lines(const char *path, const struct cs_conf_opt *opts,
+    size_t n, void *cfg, int *lines, char *err, size_t errlen);
 
 /* Common validators. */
 const char *cs_conf_check_tls_url(const char *v);  /* tls+tcp://host:port */

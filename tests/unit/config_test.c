@@ -3,6 +3,7 @@
  * authority.conf and station.conf.
  */
 #include "authority_config.h"
+#include "cs_config.h"
 #include "cs_err.h"
 #include "station_config.h"
 #include "test_util.h"
@@ -224,6 +225,75 @@ test_station_config(void **state)
 	assert_non_null(strstr(f->err, "plain tcp:// is refused"));
 }
 
+/* CS_CONF_ADDR (decimal or 0x hex, 32-bit) and cs_conf_load_lines. */
+struct addr_cfg {
+	unsigned base;
+	unsigned size;
+};
+
+static const struct cs_conf_opt addr_opts[] = {
+	{"flash", "base", CS_CONF_ADDR, offsetof(struct addr_cfg, base),
+	    CS_CONF_REQUIRED, NULL, 0, 0xFFFFFFFFu, NULL, "base address"},
+	{"flash", "size", CS_CONF_ADDR, offsetof(struct addr_cfg, size),
+	    CS_CONF_OPTIONAL, "0x400", 0x100, 0x1000000, NULL, "size"},
+};
+
+static int
+load_addr(struct fx *f, const char *text, struct addr_cfg *c, int *lines)
+{
+	memset(c, 0, sizeof(*c));
+	tu_write_file(f->path, text);
+	return cs_conf_load_lines(f->path, addr_opts, 2, c, lines, f->err,
+	    sizeof(f->err));
+}
+
+static void
+test_addr_values(void **state)
+{
+	struct fx      *f = *state;
+	struct addr_cfg c;
+	int             lines[2];
+
+	assert_int_equal(load_addr(f, "[flash]\nbase = 0xFFFFFFFF\n", &c,
+	    lines), CS_OK);
+	assert_int_equal(c.base, 0xFFFFFFFFu);
+	assert_int_equal(c.size, 0x400); /* default, not set: line 0 */
+	assert_int_equal(lines[0], 2);
+	assert_int_equal(lines[1], 0);
+
+	assert_int_equal(load_addr(f, "[flash]\n\nsize = 4096\n"
+	    "base = 0x0800abcd\n", &c, lines), CS_OK);
+	assert_int_equal(c.base, 0x0800ABCDu);
+	assert_int_equal(c.size, 4096);
+	assert_int_equal(lines[0], 4);
+	assert_int_equal(lines[1], 3);
+
+	/* past 32 bits, bad digits, signs, blanks, an empty 0x */
+	assert_int_equal(load_addr(f, "[flash]\nbase = 0x100000000\n", &c,
+	    NULL), CS_ECONFIG);
+	assert_non_null(strstr(f->err, ":2: bad value '0x100000000'"));
+	assert_non_null(strstr(f->err, "up to 0xFFFFFFFF"));
+	assert_int_equal(load_addr(f, "[flash]\nbase = 4294967296\n", &c,
+	    NULL), CS_ECONFIG);
+	assert_int_equal(load_addr(f, "[flash]\nbase = 0x12g4\n", &c,
+	    NULL), CS_ECONFIG);
+	assert_non_null(strstr(f->err, "expected a number (decimal or 0x"));
+	assert_int_equal(load_addr(f, "[flash]\nbase = 0x\n", &c, NULL),
+	    CS_ECONFIG);
+	assert_int_equal(load_addr(f, "[flash]\nbase = -1\n", &c, NULL),
+	    CS_ECONFIG);
+	assert_int_equal(load_addr(f, "[flash]\nbase = 0x-1\n", &c, NULL),
+	    CS_ECONFIG);
+	assert_int_equal(load_addr(f, "[flash]\nbase = 0x +1\n", &c, NULL),
+	    CS_ECONFIG);
+	/* the range is printed in hex */
+	assert_int_equal(load_addr(f, "[flash]\nbase = 0\nsize = 0x10\n",
+	    &c, NULL), CS_ECONFIG);
+	assert_non_null(strstr(f->err,
+	    ":3: bad value '0x10' for 'size' in [flash]: expected a number "
+	    "from 0x100 to 0x1000000"));
+}
+
 int
 main(void)
 {
@@ -240,6 +310,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_missing_file, setup,
 	        teardown),
 	    cmocka_unit_test_setup_teardown(test_station_config, setup,
+	        teardown),
+	    cmocka_unit_test_setup_teardown(test_addr_values, setup,
 	        teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,338 @@
+/*
+ * probe.c - the probe interface: splits the URL, picks the backend by its
+ * scheme and forwards each verb through the backend's ops table
+ * (probe_impl.h), checking arguments and counting bytes in one place so
+ * that the backends (probe_sim.c, probe_gdb.c) only talk to their device.
+ */
+#include "probe_impl.h"
+
+#include "cs_err.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PROBE_DEFAULT_TIMEOUT_MS 5000u
+
+static const struct probe_ops *const backends[] = {
+	&probe_sim_ops,
+	&probe_gdb_ops,
+	&probe_gdb_unix_ops,
+};
+
+int
+probe_fail(probe *p, int rv, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(p->err, sizeof(p->err), fmt, ap);
+	va_end(ap);
+	return rv;
+}
+
+int
+probe_query_get(const char *query, const char *key, char *val, size_t len)
+{
+	size_t      klen = strlen(key);
+	const char *s    = query;
+
+	while (s != NULL && *s != '\0') {
+		const char *end = strchr(s, '&');
+		size_t      n   = end != NULL ? (size_t)(end - s) : strlen(s);
+
+		if (n >= klen && strncmp(s, key, klen) == 0 &&
+		    (n == klen || s[klen] == '=')) {
+			const char *v  = n == klen ? s + n : s + klen + 1;
+			size_t      vn = (size_t)(s + n - v);
+
+			if (vn >= len) {
+				return CS_ETOOBIG;
+			}
+			memcpy(val, v, vn);
+			val[vn] = '\0';
+			return 1;
+		}
+		s = end != NULL ? end + 1 : NULL;
+	}
+	return 0;
+}
+
+int
+probe_query_check(probe *p, const char *query, const char *const *known)
+{
+	const char *s = query;
+
+	while (s != NULL && *s != '\0') {
+		const char *end = strchr(s, '&');
+		size_t      n   = end != NULL ? (size_t)(end - s) : strlen(s);
+		size_t      k   = strcspn(s, "=&");
+		bool        ok  = false;
+
+		if (k > n) {
+			k = n;
+		}
+		for (size_t i = 0; known[i] != NULL; i++) {
+			if (strlen(known[i]) == k &&
+			    strncmp(known[i], s, k) == 0) {
+				ok = true;
+			}
+		}
+		if (!ok) {
+			return probe_fail(p, CS_EADDR,
+			    "unknown URL parameter '%.*s'", (int)k, s);
+		}
+		s = end != NULL ? end + 1 : NULL;
+	}
+	return CS_OK;
+}
+
+int
+probe_parse_u32(const char *s, uint32_t max, uint32_t *out)
+{
+	char              *end;
+	unsigned long long v;
+
+	if (s == NULL || *s == '\0' || *s == '-' || *s == '+' || *s == ' ') {
+		return CS_EINVAL;
+	}
+	errno = 0;
+	v     = strtoull(s, &end, 0);
+	if (errno != 0 || *end != '\0' || v > max) {
+		return CS_EINVAL;
+	}
+	*out = (uint32_t)v;
+	return CS_OK;
+}
+
+/* Split url into u; CS_OK or CS_EADDR with the reason in err. */
+static int
+split_url(const char *url, struct probe_url *u,
+    const struct probe_ops **ops, char *err, size_t errlen)
+{
+	const char *colon, *rest, *q;
+	size_t      n;
+
+	if (strlen(url) >= PROBE_URL_MAX) {
+		snprintf(err, errlen, "probe URL longer than %u bytes",
+		    PROBE_URL_MAX - 1);
+		return CS_EADDR;
+	}
+	colon = strchr(url, ':');
+	if (colon == NULL) {
+		snprintf(err, errlen, "probe URL '%s' has no scheme (sim:, "
+		    "gdb://, gdb+unix://)", url);
+		return CS_EADDR;
+	}
+	*ops = NULL;
+	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
+		const char *s = backends[i]->scheme;
+
+		if (strlen(s) == (size_t)(colon - url) &&
+		    strncmp(s, url, (size_t)(colon - url)) == 0) {
+			*ops = backends[i];
+		}
+	}
+	if (*ops == NULL) {
+		snprintf(err, errlen, "probe URL '%s': unknown scheme '%.*s' "
+		    "(sim, gdb, gdb+unix)", url, (int)(colon - url), url);
+		return CS_EADDR;
+	}
+	u->scheme = (*ops)->scheme;
+	rest      = colon + 1;
+	if (*ops != &probe_sim_ops) {
+		if (strncmp(rest, "//", 2) != 0) {
+			snprintf(err, errlen, "probe URL '%s': expected "
+			    "%s://...", url, u->scheme);
+			return CS_EADDR;
+		}
+		rest += 2;
+	}
+	q = strchr(rest, '?');
+	n = q != NULL ? (size_t)(q - rest) : strlen(rest);
+	memcpy(u->where, rest, n);
+	u->where[n] = '\0';
+	snprintf(u->query, sizeof(u->query), "%s", q != NULL ? q + 1 : "");
+	return CS_OK;
+}
+
+int
+probe_open(probe **out, const char *url, unsigned timeout_ms, char *err,
+    size_t errlen)
+{
+	const struct probe_ops *ops = NULL;
+	struct probe_url       *u   = NULL;
+	probe                  *p   = NULL;
+	int                     rv;
+
+	if (out == NULL || url == NULL || (err == NULL && errlen != 0)) {
+		return CS_EINVAL;
+	}
+	*out = NULL;
+	if (errlen > 0) {
+		err[0] = '\0';
+	}
+	/* Big enough to keep off small worker stacks. */
+	if ((u = calloc(1, sizeof(*u))) == NULL ||
+	    (p = calloc(1, sizeof(*p))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		rv = CS_ENOMEM;
+		goto out;
+	}
+	if ((rv = split_url(url, u, &ops, err, errlen)) != CS_OK) {
+		goto out;
+	}
+	p->ops        = ops;
+	p->timeout_ms = timeout_ms != 0 ? timeout_ms
+	                                : PROBE_DEFAULT_TIMEOUT_MS;
+	if ((rv = ops->open(p, u)) != CS_OK) {
+		snprintf(err, errlen, "%s", p->err[0] != '\0' ? p->err
+		                                                : cs_strerror(rv));
+		goto out;
+	}
+	p->err[0] = '\0';
+	*out      = p;
+	p         = NULL;
+out:
+	if (p != NULL) {
+		if (p->ops != NULL) {
+			p->ops->close(p);
+		}
+		free(p);
+	}
+	free(u);
+	return rv;
+}
+
+void
+probe_close(probe *p)
+{
+	if (p == NULL) {
+		return;
+	}
+	p->ops->close(p);
+	free(p);
+}
+
+const char *
+probe_error(const probe *p)
+{
+	return p != NULL ? p->err : "no probe";
+}
+
+/* The checks every memory verb shares. */
+static int
+check_range(probe *p, uint32_t addr, const void *buf, size_t len)
+{
+	if (buf == NULL && len != 0) {
+		return probe_fail(p, CS_EINVAL, "no buffer");
+	}
+	if (len > (size_t)UINT32_MAX + 1u - addr) {
+		return probe_fail(p, CS_EINVAL, "range 0x%08x + %zu bytes "
+		    "runs past the 32-bit address space", addr, len);
+	}
+	return CS_OK;
+}
+
+int
+probe_read(probe *p, uint32_t addr, void *buf, size_t len)
+{
+	int rv;
+
+	if (p == NULL) {
+		return CS_EINVAL;
+	}
+	if ((rv = check_range(p, addr, buf, len)) != CS_OK) {
+		return rv;
+	}
+	if (len == 0) {
+		return CS_OK;
+	}
+	if ((rv = p->ops->read(p, addr, buf, len)) == CS_OK) {
+		p->bytes += len;
+	}
+	return rv;
+}
+
+int
+probe_write(probe *p, uint32_t addr, const void *buf, size_t len)
+{
+	int rv;
+
+	if (p == NULL) {
+		return CS_EINVAL;
+	}
+	if ((rv = check_range(p, addr, buf, len)) != CS_OK) {
+		return rv;
+	}
+	if (len == 0) {
+		return CS_OK;
+	}
+	if ((rv = p->ops->write(p, addr, buf, len)) == CS_OK) {
+		p->bytes += len;
+	}
+	return rv;
+}
+
+int
+probe_flash_write(probe *p, uint32_t erase_addr, size_t erase_len,
+    uint32_t addr, const void *buf, size_t len)
+{
+	int rv;
+
+	if (p == NULL) {
+		return CS_EINVAL;
+	}
+	if ((rv = check_range(p, addr, buf, len)) != CS_OK ||
+	    (rv = check_range(p, erase_addr, p, erase_len)) != CS_OK) {
+		return rv;
+	}
+	if (erase_len != 0 && (addr < erase_addr ||
+	    addr - erase_addr > erase_len ||
+	    len > erase_len - (addr - erase_addr))) {
+		return probe_fail(p, CS_EINVAL, "flash write 0x%08x + %zu "
+		    "lies outside the erased range 0x%08x + %zu", addr, len,
+		    erase_addr, erase_len);
+	}
+	if ((rv = p->ops->flash_write(p, erase_addr, erase_len, addr, buf,
+	    len)) == CS_OK) {
+		p->bytes += len;
+	}
+	return rv;
+}
+
+int
+probe_flash_done(probe *p)
+{
+	if (p == NULL) {
+		return CS_EINVAL;
+	}
+	return p->ops->flash_done(p);
+}
+
+int
+probe_reset_halt(probe *p)
+{
+	if (p == NULL) {
+		return CS_EINVAL;
+	}
+	return p->ops->reset_halt(p);
+}
+
+int
+probe_run(probe *p, unsigned timeout_ms, struct probe_stop *stop)
+{
+	if (p == NULL || stop == NULL) {
+		return CS_EINVAL;
+	}
+	memset(stop, 0, sizeof(*stop));
+	return p->ops->run(p, timeout_ms != 0 ? timeout_ms : p->timeout_ms,
+	    stop);
+}
+
+uint64_t
+probe_bytes(const probe *p)
+{
+	return p != NULL ? p->bytes : 0;
+}

@@ -1,0 +1,379 @@
+/*
+ * target.c - target profiles: load station/targets/NAME.ini through the
+ * strict INI loader (cs_config), then check what one key cannot say on its
+ * own: alignment to the page size, the record area inside flash, the UID
+ * outside it, no address arithmetic that wraps at 4 GiB.  Every complaint
+ * is `file:line: message` on the line of the key it is about, because a
+ * wrong profile programs the wrong bytes into real parts.
+ */
+#include "target.h"
+#include "countersign/record.h"
+#include "cs_config.h"
+#include "cs_err.h"
+
+#include <dirent.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* The profile as the INI loader fills it; copied into struct target. */
+struct profile {
+	char    *name;
+	char    *description;
+	unsigned uid_addr;
+	unsigned uid_len;
+	unsigned flash_base;
+	unsigned flash_size;
+	unsigned page_size;
+	unsigned record_addr;
+	unsigned record_size;
+	char    *program;
+	char    *reset;
+	char    *boot_check;
+	unsigned boot_timeout_ms;
+};
+
+static const char *
+check_target_name(const char *v)
+{
+	size_t len = strlen(v);
+
+	if (len == 0 || len > TARGET_NAME_MAX) {
+		return "expected 1 to 64 characters";
+	}
+	for (size_t i = 0; i < len; i++) {
+		char c = v[i];
+		if (!(c >= 'a' && c <= 'z') && !(c >= '0' && c <= '9') &&
+		    c != '.' && c != '_' && c != '-') {
+			return "expected only a-z, 0-9, '.', '_' and '-'";
+		}
+	}
+	return NULL;
+}
+
+static const char *
+check_description(const char *v)
+{
+	if (strlen(v) >= sizeof(((struct target *)0)->description)) {
+		return "expected at most 127 characters";
+	}
+	return NULL;
+}
+
+static const char *
+check_program(const char *v)
+{
+	if (strcmp(v, "memory") && strcmp(v, "vflash")) {
+		return "expected memory or vflash";
+	}
+	return NULL;
+}
+
+static const char *
+check_reset(const char *v)
+{
+	if (strcmp(v, "monitor")) {
+		return "expected monitor";
+	}
+	return NULL;
+}
+
+static const char *
+check_boot_check(const char *v)
+{
+	if (strcmp(v, "semihosting") && strcmp(v, "none")) {
+		return "expected semihosting or none";
+	}
+	return NULL;
+}
+
+#define OPT(sec, k, t, fld, fl, def, lo, hi, chk, help)                       \
+	{sec, k, t, offsetof(struct profile, fld), fl, def, lo, hi, chk, help}
+#define REQ CS_CONF_REQUIRED
+
+/* Indices into opts, for the line of a key in cross-key checks. */
+enum {
+	O_NAME, O_DESC, O_UID_ADDR, O_UID_LEN, O_FLASH_BASE, O_FLASH_SIZE,
+	O_PAGE, O_REC_ADDR, O_REC_SIZE, O_PROGRAM, O_RESET, O_BOOT_CHECK,
+	O_BOOT_TIMEOUT, O_COUNT
+};
+
+static const struct cs_conf_opt opts[O_COUNT] = {
+	[O_NAME] = OPT("target", "name", CS_CONF_STRING, name, REQ, NULL, 0,
+	    0, check_target_name, "the profile's name, as in NAME.ini"),
+	[O_DESC] = OPT("target", "description", CS_CONF_STRING, description,
+	    CS_CONF_OPTIONAL, NULL, 0, 0, check_description,
+	    "one line for operators"),
+	[O_UID_ADDR] = OPT("uid", "address", CS_CONF_ADDR, uid_addr, REQ,
+	    NULL, 0, 0xFFFFFFFFu, NULL, "where the device's UID is read"),
+	[O_UID_LEN] = OPT("uid", "length", CS_CONF_UINT, uid_len, REQ, NULL,
+	    1, 32, NULL, "UID length in bytes"),
+	[O_FLASH_BASE] = OPT("flash", "base", CS_CONF_ADDR, flash_base, REQ,
+	    NULL, 0, 0xFFFFFFFFu, NULL, "first address of flash"),
+	[O_FLASH_SIZE] = OPT("flash", "size", CS_CONF_ADDR, flash_size, REQ,
+	    NULL, 1, 0xFFFFFFFFu, NULL, "flash size in bytes"),
+	[O_PAGE] = OPT("flash", "page_size", CS_CONF_ADDR, page_size, REQ,
+	    NULL, 4, 0x80000000u, NULL,
+	    "erase unit in bytes, a power of two"),
+	[O_REC_ADDR] = OPT("record", "address", CS_CONF_ADDR, record_addr,
+	    REQ, NULL, 0, 0xFFFFFFFFu, NULL,
+	    "where the device record is written (page aligned)"),
+	[O_REC_SIZE] = OPT("record", "size", CS_CONF_ADDR, record_size, REQ,
+	    NULL, CS_RECORD_MAX_LEN, 0xFFFFFFFFu, NULL,
+	    "bytes reserved for the record (whole pages)"),
+	[O_PROGRAM] = OPT("program", "method", CS_CONF_STRING, program, REQ,
+	    NULL, 0, 0, check_program, "memory or vflash"),
+	[O_RESET] = OPT("reset", "method", CS_CONF_STRING, reset, REQ, NULL, 0,
+	    0, check_reset, "monitor"),
+	[O_BOOT_CHECK] = OPT("reset", "boot_check", CS_CONF_STRING,
+	    boot_check, REQ, NULL, 0, 0, check_boot_check,
+	    "semihosting or none"),
+	[O_BOOT_TIMEOUT] = OPT("reset", "boot_timeout_ms", CS_CONF_UINT,
+	    boot_timeout_ms, CS_CONF_OPTIONAL, "10000", 100, 600000, NULL,
+	    "how long the boot check may take"),
+};
+
+static int
+fail_at(char *err, size_t errlen, const char *path, int line,
+    const char *fmt, ...)
+{
+	va_list ap;
+	int     m;
+
+	m = snprintf(err, errlen, "%s:%d: ", path, line);
+	if (m >= 0 && (size_t)m < errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err + m, errlen - (size_t)m, fmt, ap);
+		va_end(ap);
+	}
+	return CS_ECONFIG;
+}
+
+/* The profile's file name without directory and ".ini". */
+static void
+file_stem(const char *path, char *buf, size_t len)
+{
+	const char *base = strrchr(path, '/');
+	size_t      n;
+
+	base = base != NULL ? base + 1 : path;
+	n    = strlen(base);
+	if (n >= 4 && strcmp(base + n - 4, ".ini") == 0) {
+		n -= 4;
+	}
+	snprintf(buf, len, "%.*s", (int)n, base);
+}
+
+/* Cross-key checks; returns CS_OK or CS_ECONFIG with err set. */
+static int
+validate(const struct profile *p, const int *line, const char *path,
+    char *err, size_t errlen)
+{
+	const uint64_t flash_end = (uint64_t)p->flash_base + p->flash_size;
+	const uint64_t rec_end   = (uint64_t)p->record_addr + p->record_size;
+	const uint64_t uid_end   = (uint64_t)p->uid_addr + p->uid_len;
+	const unsigned page      = p->page_size;
+	char           stem[256];
+
+	file_stem(path, stem, sizeof(stem));
+	if (strcmp(stem, p->name) != 0) {
+		return fail_at(err, errlen, path, line[O_NAME],
+		    "name '%s' does not match the file name '%s.ini'",
+		    p->name, stem);
+	}
+	if ((page & (page - 1)) != 0) {
+		return fail_at(err, errlen, path, line[O_PAGE],
+		    "page_size 0x%X is not a power of two", page);
+	}
+	if (p->flash_base % page != 0) {
+		return fail_at(err, errlen, path, line[O_FLASH_BASE],
+		    "flash base 0x%08X is not aligned to the page size 0x%X",
+		    p->flash_base, page);
+	}
+	if (p->flash_size % page != 0) {
+		return fail_at(err, errlen, path, line[O_FLASH_SIZE],
+		    "flash size 0x%X is not a whole number of pages (0x%X)",
+		    p->flash_size, page);
+	}
+	/* The end must itself be an address, so that code computing
+	 * base + size in 32 bits never wraps to 0. */
+	if (flash_end > 0xFFFFFFFFu) {
+		return fail_at(err, errlen, path, line[O_FLASH_SIZE],
+		    "flash 0x%08X + 0x%X runs past the 32-bit address space",
+		    p->flash_base, p->flash_size);
+	}
+	if (p->record_addr % page != 0) {
+		return fail_at(err, errlen, path, line[O_REC_ADDR],
+		    "record address 0x%08X is not aligned to the page size "
+		    "0x%X", p->record_addr, page);
+	}
+	if (p->record_size % page != 0) {
+		return fail_at(err, errlen, path, line[O_REC_SIZE],
+		    "record size 0x%X is not a whole number of pages (0x%X)",
+		    p->record_size, page);
+	}
+	if (p->record_addr < p->flash_base || rec_end > flash_end) {
+		return fail_at(err, errlen, path, line[O_REC_ADDR],
+		    "record area 0x%08X-0x%08llX is not inside flash "
+		    "0x%08X-0x%08llX", p->record_addr,
+		    (unsigned long long)(rec_end - 1), p->flash_base,
+		    (unsigned long long)(flash_end - 1));
+	}
+	if (uid_end > 0x100000000ull) {
+		return fail_at(err, errlen, path, line[O_UID_ADDR],
+		    "UID 0x%08X + %u runs past the 32-bit address space",
+		    p->uid_addr, p->uid_len);
+	}
+	if (p->uid_addr < flash_end && uid_end > p->flash_base) {
+		return fail_at(err, errlen, path, line[O_UID_ADDR],
+		    "UID 0x%08X-0x%08llX overlaps flash 0x%08X-0x%08llX",
+		    p->uid_addr, (unsigned long long)(uid_end - 1),
+		    p->flash_base, (unsigned long long)(flash_end - 1));
+	}
+	return CS_OK;
+}
+
+static int
+load_file(struct target *t, const char *path, char *err, size_t errlen)
+{
+	struct profile p;
+	int            line[O_COUNT];
+	int            rv;
+
+	memset(&p, 0, sizeof(p));
+	if ((rv = cs_conf_load_lines(path, opts, O_COUNT, &p, line, err,
+		 errlen)) != CS_OK) {
+		return rv;
+	}
+	if ((rv = validate(&p, line, path, err, errlen)) != CS_OK) {
+		goto out;
+	}
+	memset(t, 0, sizeof(*t));
+	snprintf(t->name, sizeof(t->name), "%s", p.name);
+	snprintf(t->description, sizeof(t->description), "%s",
+	    p.description != NULL ? p.description : "");
+	t->uid_addr        = p.uid_addr;
+	t->uid_len         = p.uid_len;
+	t->flash_base      = p.flash_base;
+	t->flash_size      = p.flash_size;
+	t->page_size       = p.page_size;
+	t->record_addr     = p.record_addr;
+	t->record_size     = p.record_size;
+	t->program         = strcmp(p.program, "vflash") == 0 ?
+				 TARGET_PROGRAM_VFLASH :
+				 TARGET_PROGRAM_MEMORY;
+	t->boot_check      = strcmp(p.boot_check, "semihosting") == 0 ?
+				 TARGET_BOOT_SEMIHOSTING :
+				 TARGET_BOOT_NONE;
+	t->boot_timeout_ms = p.boot_timeout_ms;
+out:
+	cs_conf_free(opts, O_COUNT, &p);
+	return rv;
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * err = "unknown target 'name': available: a, b (in d1, d2)".  The list
+ * is best effort (unreadable directories are skipped, and it is cut at
+ * errlen); the lookup's answer is CS_ENOENT either way.
+ */
+static int
+not_found(const char *name, const char *const *dirs, char *err,
+    size_t errlen)
+{
+	enum { MAX_LISTED = 256 };
+	char  *names[MAX_LISTED];
+	size_t n = 0, len;
+	int    m;
+
+	for (size_t d = 0; dirs != NULL && dirs[d] != NULL; d++) {
+		DIR           *dp = opendir(dirs[d]);
+		struct dirent *de;
+		if (dp == NULL) {
+			continue;
+		}
+		while ((de = readdir(dp)) != NULL && n < MAX_LISTED) {
+			char stem[TARGET_NAME_MAX + 8];
+			len = strlen(de->d_name);
+			if (len <= 4 || len - 4 > TARGET_NAME_MAX ||
+			    strcmp(de->d_name + len - 4, ".ini") != 0) {
+				continue;
+			}
+			snprintf(stem, sizeof(stem), "%.*s", (int)(len - 4),
+			    de->d_name);
+			if (check_target_name(stem) != NULL ||
+			    (names[n] = strdup(stem)) == NULL) {
+				continue;
+			}
+			n++;
+		}
+		closedir(dp);
+	}
+	qsort(names, n, sizeof(names[0]), cmp_str);
+	m = snprintf(err, errlen, "unknown target '%s': %s", name,
+	    n > 0 ? "available:" : "no profiles");
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0 && strcmp(names[i], names[i - 1]) == 0) {
+			continue; /* the same name in two directories */
+		}
+		if (m >= 0 && (size_t)m < errlen) {
+			m += snprintf(err + m, errlen - (size_t)m, "%s %s",
+			    i > 0 ? "," : "", names[i]);
+		}
+	}
+	for (size_t d = 0; dirs != NULL && dirs[d] != NULL; d++) {
+		if (m >= 0 && (size_t)m < errlen) {
+			m += snprintf(err + m, errlen - (size_t)m, "%s%s",
+			    d == 0 ? " (in " : ", ", dirs[d]);
+		}
+		if (dirs[d + 1] == NULL && m >= 0 && (size_t)m < errlen) {
+			snprintf(err + m, errlen - (size_t)m, ")");
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		free(names[i]);
+	}
+	return CS_ENOENT;
+}
+
+int
+target_load(struct target *t, const char *name, const char *const *dirs,
+    char *err, size_t errlen)
+{
+	size_t      len = strlen(name);
+	const char *why;
+	char        path[4096];
+	struct stat st;
+
+	if (errlen > 0) {
+		err[0] = '\0';
+	}
+	if (strchr(name, '/') != NULL ||
+	    (len >= 4 && strcmp(name + len - 4, ".ini") == 0)) {
+		return load_file(t, name, err, errlen);
+	}
+	if ((why = check_target_name(name)) != NULL) {
+		snprintf(err, errlen, "bad target name '%s': %s", name, why);
+		return CS_ENOENT;
+	}
+	/* The first directory that has NAME.ini decides: a broken profile
+	 * there is an error, not a reason to try the next directory. */
+	for (size_t d = 0; dirs != NULL && dirs[d] != NULL; d++) {
+		int m = snprintf(path, sizeof(path), "%s/%s.ini", dirs[d],
+		    name);
+		if (m < 0 || (size_t)m >= sizeof(path)) {
+			continue;
+		}
+		if (stat(path, &st) == 0) {
+			return load_file(t, path, err, errlen);
+		}
+	}
+	return not_found(name, dirs, err, errlen);
+}

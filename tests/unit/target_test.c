@@ -1,0 +1,349 @@
+/*
+ * target_test.c - target profiles: the shipped ones load, every check
+ * reports its file:line, lookup by name and path, unknown names listed.
+ */
+#include "cs_err.h"
+#include "target.h"
+#include "test_util.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#ifndef CS_TARGETS_DIR
+#error "build with -DCS_TARGETS_DIR=<source>/station/targets"
+#endif
+
+/* A good profile; the cases below change one line of it.  Line numbers:
+ *  1 [target]       5 address        9 size           13 size
+ *  2 name           6 length        10 page_size      14 [program]
+ *  3 description    7 [flash]       11 [record]       15 method
+ *  4 [uid]          8 base          12 address        16 [reset]
+ *                                                     17 method
+ *                                                     18 boot_check
+ *                                                     19 boot_timeout_ms */
+static const char *const good[] = {
+    "[target]",
+    "name = part",
+    "description = a test part",
+    "[uid]",
+    "address = 0x20000000",
+    "length = 8",
+    "[flash]",
+    "base = 0x08000000",
+    "size = 0x10000",
+    "page_size = 0x800",
+    "[record]",
+    "address = 0x0800F800",
+    "size = 0x800",
+    "[program]",
+    "method = vflash",
+    "[reset]",
+    "method = monitor",
+    "boot_check = none",
+    "boot_timeout_ms = 5000",
+};
+
+#define NGOOD (sizeof(good) / sizeof(good[0]))
+
+struct fx {
+	char *dir;
+	char  path[512];
+	char  err[1024];
+};
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	assert_non_null(f);
+	f->dir = tu_tmpdir();
+	tu_path(f->path, sizeof(f->path), f->dir, "part.ini");
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+	tu_rmtree_free(f->dir);
+	free(f);
+	return 0;
+}
+
+/* Write the good profile with line (1-based) replaced by repl (NULL:
+ * unchanged; "" drops the line's content). */
+static void
+write_profile(struct fx *f, size_t line, const char *repl)
+{
+	char   text[2048];
+	size_t m = 0;
+
+	for (size_t i = 0; i < NGOOD; i++) {
+		const char *s = (i + 1 == line && repl != NULL) ? repl :
+								   good[i];
+		m += (size_t)snprintf(text + m, sizeof(text) - m, "%s\n", s);
+		assert_true(m < sizeof(text));
+	}
+	tu_write_file(f->path, text);
+}
+
+/* Expect CS_ECONFIG with "<path>:<line>: " and needle. */
+static void
+expect_error(struct fx *f, size_t line, const char *repl, int err_line,
+    const char *needle)
+{
+	struct target t;
+	char          prefix[600];
+
+	write_profile(f, line, repl);
+	memset(&t, 0xAB, sizeof(t));
+	assert_int_equal(target_load(&t, f->path, NULL, f->err,
+	    sizeof(f->err)), CS_ECONFIG);
+	if (err_line > 0) {
+		snprintf(prefix, sizeof(prefix), "%s:%d: ", f->path, err_line);
+	} else {
+		snprintf(prefix, sizeof(prefix), "%s: ", f->path);
+	}
+	if (strncmp(f->err, prefix, strlen(prefix)) != 0 ||
+	    strstr(f->err, needle) == NULL) {
+		fail_msg("line %zu '%s': got \"%s\", want prefix \"%s\" and "
+		    "\"%s\"", line, repl ? repl : "", f->err, prefix, needle);
+	}
+}
+
+static void
+test_shipped_profiles(void **state)
+{
+	const char *const dirs[] = {CS_TARGETS_DIR, NULL};
+	struct target     t;
+	char              err[1024];
+
+	(void)state;
+	assert_int_equal(target_load(&t, "lm3s6965", dirs, err, sizeof(err)),
+	    CS_OK);
+	assert_string_equal(t.name, "lm3s6965");
+	assert_non_null(strstr(t.description, "lm3s6965evb"));
+	assert_int_equal(t.uid_addr, 0x2000FF00u);
+	assert_int_equal(t.uid_len, 8);
+	assert_int_equal(t.flash_base, 0);
+	assert_int_equal(t.flash_size, 0x40000);
+	assert_int_equal(t.page_size, 0x400);
+	assert_int_equal(t.record_addr, 0x3F000);
+	assert_int_equal(t.record_size, 0x1000);
+	assert_int_equal(t.program, TARGET_PROGRAM_MEMORY);
+	assert_int_equal(t.boot_check, TARGET_BOOT_SEMIHOSTING);
+	assert_int_equal(t.boot_timeout_ms, 10000);
+
+	assert_int_equal(target_load(&t, "stm32f407", dirs, err, sizeof(err)),
+	    CS_OK);
+	assert_string_equal(t.name, "stm32f407");
+	assert_int_equal(t.uid_addr, 0x1FFF7A10u);
+	assert_int_equal(t.uid_len, 12);
+	assert_int_equal(t.flash_base, 0x08000000u);
+	assert_int_equal(t.flash_size, 0x100000);
+	assert_int_equal(t.page_size, 0x4000);
+	assert_int_equal(t.record_addr, 0x08004000u);
+	assert_int_equal(t.record_size, 0x4000);
+	assert_int_equal(t.program, TARGET_PROGRAM_VFLASH);
+	assert_int_equal(t.boot_check, TARGET_BOOT_NONE);
+}
+
+static void
+test_good_and_defaults(void **state)
+{
+	struct fx    *f = *state;
+	struct target t;
+
+	write_profile(f, 0, NULL);
+	assert_int_equal(target_load(&t, f->path, NULL, f->err,
+	    sizeof(f->err)), CS_OK);
+	assert_string_equal(t.name, "part");
+	assert_string_equal(t.description, "a test part");
+	assert_int_equal(t.boot_timeout_ms, 5000);
+
+	/* description and boot_timeout_ms are optional */
+	write_profile(f, 3, "");
+	assert_int_equal(target_load(&t, f->path, NULL, f->err,
+	    sizeof(f->err)), CS_OK);
+	assert_string_equal(t.description, "");
+	write_profile(f, 19, "");
+	assert_int_equal(target_load(&t, f->path, NULL, f->err,
+	    sizeof(f->err)), CS_OK);
+	assert_int_equal(t.boot_timeout_ms, 10000);
+}
+
+static void
+test_value_errors(void **state)
+{
+	struct fx *f = *state;
+
+	/* [target] */
+	expect_error(f, 2, "name = Part", 2, "expected only a-z");
+	expect_error(f, 2, "name = other", 2,
+	    "name 'other' does not match the file name 'part.ini'");
+	expect_error(f, 2, "", 0, "missing required key 'name' in [target]");
+	/* uid */
+	expect_error(f, 6, "length = 0", 6, "expected a number from 1 to 32");
+	expect_error(f, 6, "length = 33", 6, "expected a number from 1 to 32");
+	expect_error(f, 5, "address = 0x08001000", 5,
+	    "UID 0x08001000-0x08001007 overlaps flash 0x08000000-0x0800FFFF");
+	expect_error(f, 5, "address = 0x07FFFFFC", 5, "overlaps flash");
+	expect_error(f, 5, "address = 0xFFFFFFFC", 5,
+	    "runs past the 32-bit address space");
+	expect_error(f, 5, "address = 0x1_0000", 5, "expected a number");
+	/* flash */
+	expect_error(f, 10, "page_size = 0x600", 10,
+	    "page_size 0x600 is not a power of two");
+	expect_error(f, 10, "page_size = 2", 10,
+	    "expected a number from 0x4 to 0x80000000");
+	expect_error(f, 8, "base = 0x08000400", 8,
+	    "flash base 0x08000400 is not aligned to the page size 0x800");
+	expect_error(f, 9, "size = 0x10100", 9,
+	    "flash size 0x10100 is not a whole number of pages");
+	expect_error(f, 9, "size = 0", 9, "expected a number from 0x1");
+	expect_error(f, 8, "base = 0xFFFF8000", 9,
+	    "runs past the 32-bit address space");
+	expect_error(f, 9, "size = 0x100000000", 9, "up to 0xFFFFFFFF");
+	/* record */
+	expect_error(f, 12, "address = 0x0800F900", 12,
+	    "record address 0x0800F900 is not aligned to the page size");
+	expect_error(f, 13, "size = 0x900", 13,
+	    "record size 0x900 is not a whole number of pages");
+	expect_error(f, 13, "size = 159", 13,
+	    "expected a number from 0xA0 to 0xFFFFFFFF");
+	expect_error(f, 12, "address = 0x08010000", 12,
+	    "record area 0x08010000-0x080107FF is not inside flash "
+	    "0x08000000-0x0800FFFF");
+	expect_error(f, 12, "address = 0x07FFF800", 12, "is not inside flash");
+	expect_error(f, 13, "size = 0x1000", 12, "is not inside flash");
+	/* methods */
+	expect_error(f, 15, "method = jtag", 15, "expected memory or vflash");
+	expect_error(f, 17, "method = power", 17, "expected monitor");
+	expect_error(f, 18, "boot_check = uart", 18,
+	    "expected semihosting or none");
+	expect_error(f, 18, "", 0, "missing required key 'boot_check'");
+	expect_error(f, 19, "boot_timeout_ms = 99", 19,
+	    "expected a number from 100 to 600000");
+	expect_error(f, 19, "boot_timeout_ms = 600001", 19,
+	    "expected a number from 100 to 600000");
+	/* the loader's own checks */
+	expect_error(f, 19, "boot_timeout = 5000", 19,
+	    "unknown key 'boot_timeout' in [reset]");
+	expect_error(f, 14, "[programme]", 15, "unknown section [programme]");
+	expect_error(f, 10, "size = 0x10000", 10,
+	    "'size' in [flash] is set twice (first on line 9)");
+}
+
+static void
+test_edges_accepted(void **state)
+{
+	struct fx    *f = *state;
+	struct target t;
+	char          text[1024];
+
+	/* flash at the top of the address space, record in its last page,
+	 * the UID right below it */
+	snprintf(text, sizeof(text),
+	    "[target]\nname = part\n[uid]\naddress = 0xFFFEFFE0\n"
+	    "length = 32\n[flash]\nbase = 0xFFFF0000\nsize = 0xFFF0\n"
+	    "page_size = 16\n[record]\naddress = 0xFFFFFF00\nsize = 0xF0\n"
+	    "[program]\nmethod = memory\n[reset]\nmethod = monitor\n"
+	    "boot_check = semihosting\n");
+	tu_write_file(f->path, text);
+	assert_int_equal(target_load(&t, f->path, NULL, f->err,
+	    sizeof(f->err)), CS_OK);
+	assert_int_equal(t.record_addr + t.record_size,
+	    t.flash_base + t.flash_size);
+	assert_int_equal(t.boot_timeout_ms, 10000);
+	assert_int_equal(t.program, TARGET_PROGRAM_MEMORY);
+}
+
+static void
+test_lookup(void **state)
+{
+	struct fx        *f = *state;
+	const char *const dirs[] = {f->dir, CS_TARGETS_DIR, NULL};
+	const char *const none[] = {NULL};
+	const char       *want = "unknown target 'stm32f4': available: "
+				 "lm3s6965, part, stm32f407 (in ";
+	struct target     t;
+	char              path[600];
+
+	/* by name: the first directory that has it wins */
+	write_profile(f, 0, NULL);
+	assert_int_equal(target_load(&t, "part", dirs, f->err,
+	    sizeof(f->err)), CS_OK);
+	assert_string_equal(t.name, "part");
+	assert_int_equal(target_load(&t, "lm3s6965", dirs, f->err,
+	    sizeof(f->err)), CS_OK);
+	assert_string_equal(t.name, "lm3s6965");
+
+	/* by path: with a '/', or ending in .ini (relative to the cwd) */
+	assert_int_equal(target_load(&t, CS_TARGETS_DIR "/stm32f407.ini",
+	    none, f->err, sizeof(f->err)), CS_OK);
+	assert_string_equal(t.name, "stm32f407");
+	assert_int_equal(target_load(&t, "stm32f407.ini", dirs, f->err,
+	    sizeof(f->err)), CS_ENOENT); /* a path: not looked up */
+	assert_non_null(strstr(f->err, "stm32f407.ini: cannot open"));
+
+	/* unknown: the names in all the directories, sorted, once each */
+	tu_path(path, sizeof(path), f->dir, "lm3s6965.ini");
+	tu_write_file(path, "broken");
+	tu_path(path, sizeof(path), f->dir, "README.txt");
+	tu_write_file(path, "not a profile");
+	tu_path(path, sizeof(path), f->dir, "Bad Name.ini");
+	tu_write_file(path, "not a profile name");
+	assert_int_equal(target_load(&t, "stm32f4", dirs, f->err,
+	    sizeof(f->err)), CS_ENOENT);
+	if (strncmp(f->err, want, strlen(want)) != 0 ||
+	    strstr(f->err, CS_TARGETS_DIR ")") == NULL) {
+		fail_msg("got \"%s\"", f->err);
+	}
+	assert_int_equal(target_load(&t, "x", none, f->err, sizeof(f->err)),
+	    CS_ENOENT);
+	assert_string_equal(f->err, "unknown target 'x': no profiles");
+	assert_int_equal(target_load(&t, "x", NULL, f->err, sizeof(f->err)),
+	    CS_ENOENT);
+
+	/* a broken profile found first is an error, not skipped */
+	assert_int_equal(target_load(&t, "lm3s6965", dirs, f->err,
+	    sizeof(f->err)), CS_ECONFIG);
+	assert_non_null(strstr(f->err, "lm3s6965.ini:1: syntax error"));
+
+	/* names outside [a-z0-9._-]{1,64} */
+	assert_int_equal(target_load(&t, "LM3S6965", dirs, f->err,
+	    sizeof(f->err)), CS_ENOENT);
+	assert_non_null(strstr(f->err, "bad target name"));
+	assert_int_equal(target_load(&t, "", dirs, f->err, sizeof(f->err)),
+	    CS_ENOENT);
+	assert_int_equal(target_load(&t, "a..b\\c", dirs, f->err,
+	    sizeof(f->err)), CS_ENOENT);
+	/* a short error buffer is cut, not overrun */
+	assert_int_equal(target_load(&t, "nope", dirs, f->err, 20),
+	    CS_ENOENT);
+	assert_int_equal(strlen(f->err), 19);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_shipped_profiles),
+	    cmocka_unit_test_setup_teardown(test_good_and_defaults, setup,
+	        teardown),
+	    cmocka_unit_test_setup_teardown(test_value_errors, setup,
+	        teardown),
+	    cmocka_unit_test_setup_teardown(test_edges_accepted, setup,
+	        teardown),
+	    cmocka_unit_test_setup_teardown(test_lookup, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
