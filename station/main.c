@@ -37,6 +37,10 @@
 #include "station_config.h"
 #include "station_init.h"
 #include "station_session.h"
+#include "image.h"
+#include "job.h"
+#include "probe.h"
+#include "target.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -100,6 +104,11 @@ usage(FILE *fp)
 	    "                     tell how programming ended: programmed,\n"
 	    "                     failed or verify-failed\n"
 	    "  order ID           print the order's counters\n"
+	    "  run --order ID --image FILE --target NAME --probe URL\n"
+	    "      [--probe URL ...] [--count N] [--json]\n"
+	    "                     program devices: one worker per probe\n"
+	    "  read-uid --target NAME --probe URL\n"
+	    "                     print the UID of the device on the probe\n"
 	    "\n"
 	    "UIDs are hex, 1 to 32 bytes: 04A1B2C3, 0x04a1b2c3, 04:a1:b2:c3.\n"
 	    "\n"
@@ -809,6 +818,312 @@ cmd_order(const struct station_config *cfg, int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------ */
+/* run, read-uid                                                       */
+/* ------------------------------------------------------------------ */
+
+/* Where target profiles are looked up by name. */
+static const char *const target_dirs[] = {
+    "/etc/countersign/targets",
+    CS_TARGETS_DIR,
+    NULL,
+};
+
+static int
+load_target(const char *name, struct target *t)
+{
+	char err[1024];
+	int  rv;
+
+	if (name == NULL) {
+		fprintf(stderr, "error: --target is required (a profile name, "
+		    "e.g. lm3s6965, or a path to an .ini file)\n");
+		return EXIT_USAGE;
+	}
+	if ((rv = target_load(t, name, target_dirs, err, sizeof(err))) !=
+	    CS_OK) {
+		fprintf(stderr, "error: %s\n", err);
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
+}
+
+static int
+cmd_read_uid(const struct station_config *cfg, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"target", required_argument, NULL, 't'},
+	    {"probe", required_argument, NULL, 'p'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct target t;
+	const char   *tname = NULL, *url = NULL;
+	probe        *p     = NULL;
+	uint8_t       uid[32];
+	char          hex[65], err[512];
+	int           opt, rv;
+
+	(void)cfg;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 't':
+			tname = optarg;
+			break;
+		case 'p':
+			url = optarg;
+			break;
+		case 'h':
+			printf("usage: countersign-station [-c FILE] read-uid "
+			    "--target NAME --probe URL\n\nConnects to the probe, "
+			    "halts the device and prints its UID.\n");
+			return EXIT_OK;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if ((rv = load_target(tname, &t)) != EXIT_OK) {
+		return rv;
+	}
+	if (url == NULL) {
+		fprintf(stderr, "error: --probe URL is required (sim:, "
+		    "gdb://host:port, gdb+unix:///path)\n");
+		return EXIT_USAGE;
+	}
+	if (probe_open(&p, url, 0, err, sizeof(err)) != CS_OK) {
+		fprintf(stderr, "error: probe %s: %s\n", url, err);
+		return EXIT_ERROR;
+	}
+	if (probe_read(p, t.uid_addr, uid, t.uid_len) != CS_OK) {
+		fprintf(stderr, "error: reading the UID at 0x%08" PRIx32 ": %s\n",
+		    t.uid_addr, probe_error(p));
+		probe_close(p);
+		return EXIT_ERROR;
+	}
+	probe_close(p);
+	printf("%s\n", hex_string(uid, t.uid_len, hex));
+	return EXIT_OK;
+}
+
+static volatile int run_stop;
+
+static void
+on_stop_signal(int sig)
+{
+	(void)sig;
+	run_stop = 1;
+}
+
+/* Parse a non-negative number with a range; prints why not. */
+static int
+parse_uint_arg(const char *opt, const char *s, unsigned long max,
+    unsigned long *out)
+{
+	char         *end;
+	unsigned long v;
+
+	errno = 0;
+	v     = strtoul(s, &end, 0);
+	if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v > max) {
+		fprintf(stderr, "error: %s '%s': give a number from 0 to %lu\n",
+		    opt, s, max);
+		return EXIT_USAGE;
+	}
+	*out = v;
+	return EXIT_OK;
+}
+
+static int
+run_exit(const struct job_result *r)
+{
+	if (r->authority_lost) {
+		return EXIT_UNREACHABLE;
+	}
+	if (r->failed > 0 || r->refused > 0) {
+		return EXIT_ERROR;
+	}
+	if (r->quota_exhausted) {
+		return EXIT_QUOTA;
+	}
+	return EXIT_OK;
+}
+
+static int
+cmd_run(const struct station_config *cfg, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"order", required_argument, NULL, 'o'},
+	    {"image", required_argument, NULL, 'i'},
+	    {"format", required_argument, NULL, 'f'},
+	    {"base", required_argument, NULL, 'b'},
+	    {"target", required_argument, NULL, 't'},
+	    {"probe", required_argument, NULL, 'p'},
+	    {"count", required_argument, NULL, 'n'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"retry-s", required_argument, NULL, 'r'},
+	    {"next-device-s", required_argument, NULL, 'w'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char       *probes[JOB_MAX_PROBES];
+	size_t            nprobes = 0;
+	const char       *order = NULL, *image_path = NULL, *tname = NULL;
+	enum image_format fmt   = IMAGE_AUTO;
+	unsigned long     base = 0, count = 0, retry = 0, next = 0;
+	struct target     t;
+	struct image      img;
+	struct job_opts   jo;
+	struct job_result res;
+	station_session  *s    = NULL;
+	bool              json = false;
+	char              err[1024];
+	int               opt, rv;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'o':
+			order = optarg;
+			break;
+		case 'i':
+			image_path = optarg;
+			break;
+		case 'f':
+			if (strcmp(optarg, "elf") == 0) {
+				fmt = IMAGE_ELF;
+			} else if (strcmp(optarg, "ihex") == 0) {
+				fmt = IMAGE_IHEX;
+			} else if (strcmp(optarg, "bin") == 0) {
+				fmt = IMAGE_BIN;
+			} else {
+				fprintf(stderr, "error: --format is elf, ihex "
+				    "or bin\n");
+				return EXIT_USAGE;
+			}
+			break;
+		case 'b':
+			if (parse_uint_arg("--base", optarg, UINT32_MAX,
+			        &base) != EXIT_OK) {
+				return EXIT_USAGE;
+			}
+			break;
+		case 't':
+			tname = optarg;
+			break;
+		case 'p':
+			if (nprobes == JOB_MAX_PROBES) {
+				fprintf(stderr, "error: at most %u probes\n",
+				    JOB_MAX_PROBES);
+				return EXIT_USAGE;
+			}
+			probes[nprobes++] = optarg;
+			break;
+		case 'n':
+			if (parse_uint_arg("--count", optarg, 1000000, &count) !=
+			    EXIT_OK) {
+				return EXIT_USAGE;
+			}
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'r':
+			if (parse_uint_arg("--retry-s", optarg, 86400, &retry) !=
+			    EXIT_OK) {
+				return EXIT_USAGE;
+			}
+			break;
+		case 'w':
+			if (parse_uint_arg("--next-device-s", optarg, 86400,
+			        &next) != EXIT_OK) {
+				return EXIT_USAGE;
+			}
+			break;
+		case 'h':
+			printf("usage: countersign-station [-c FILE] run --order "
+			    "ID --image FILE [--format elf|ihex|bin --base ADDR]\n"
+			    "       --target NAME --probe URL [--probe URL ...] "
+			    "[--count N] [--json]\n"
+			    "       [--retry-s S] [--next-device-s S]\n\n"
+			    "Programs devices, one worker per probe: reads the "
+			    "UID, gets its record\nfrom the authority, writes "
+			    "image and record, reads them back, starts the\n"
+			    "device and reports.  --count N: devices in all "
+			    "(default: one per\nprobe; a worker then waits for "
+			    "the next device on its probe).  --json:\none JSON "
+			    "object per event on stdout.  Stops cleanly when "
+			    "the quota\nruns out (exit 5).\n");
+			return EXIT_OK;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if ((rv = check_order_id(order)) != EXIT_OK ||
+	    (rv = load_target(tname, &t)) != EXIT_OK) {
+		return rv;
+	}
+	if (nprobes == 0 || image_path == NULL) {
+		fprintf(stderr, "error: --image FILE and at least one --probe "
+		    "URL are required\n");
+		return EXIT_USAGE;
+	}
+	if (image_load(&img, image_path, fmt, (uint32_t)base, err,
+	        sizeof(err)) != CS_OK) {
+		fprintf(stderr, "error: %s\n", err);
+		return EXIT_USAGE;
+	}
+	if (image_check(&img, &t, err, sizeof(err)) != CS_OK) {
+		fprintf(stderr, "error: %s\n", err);
+		image_free(&img);
+		return EXIT_USAGE;
+	}
+	if ((rv = session_open(cfg, &s)) != EXIT_OK) {
+		image_free(&img);
+		return rv;
+	}
+	memset(&jo, 0, sizeof(jo));
+	jo.json             = json;
+	jo.session          = s;
+	jo.order_id         = order;
+	jo.target           = &t;
+	jo.image            = &img;
+	jo.probes           = probes;
+	jo.nprobes          = nprobes;
+	jo.count            = (unsigned)count;
+	jo.probe_timeout_ms = 0;
+	jo.retry_max_s      = (unsigned)retry;
+	jo.next_device_s    = (unsigned)next;
+	jo.events           = stdout;
+	jo.progress         = !jo.json && isatty(STDERR_FILENO);
+	jo.stop             = &run_stop;
+	signal(SIGINT, on_stop_signal);
+	signal(SIGTERM, on_stop_signal);
+	rv = job_run(&jo, &res);
+	station_session_close(s);
+	image_free(&img);
+	if (rv != CS_OK) {
+		fprintf(stderr, "error: the job could not start: %s\n",
+		    cs_strerror(rv));
+		return EXIT_ERROR;
+	}
+	if (jo.json) {
+		printf("{\"event\":\"summary\",\"programmed\":%u,\"failed\":%u,"
+		    "\"refused\":%u,\"remaining\":%" PRIu64 ","
+		    "\"quota_exhausted\":%s,\"authority_lost\":%s}\n",
+		    res.programmed, res.failed, res.refused, res.remaining,
+		    res.quota_exhausted ? "true" : "false",
+		    res.authority_lost ? "true" : "false");
+	}
+	fprintf(stderr, "%s: %u programmed, %u failed, %u refused; %" PRIu64
+	    " left in order %s\n",
+	    res.quota_exhausted ? "quota exhausted"
+	    : res.authority_lost ? "authority unreachable, stopped"
+	                         : "run finished",
+	    res.programmed, res.failed, res.refused, res.remaining, order);
+	return run_exit(&res);
+}
+
+/* ------------------------------------------------------------------ */
 /* main                                                                */
 /* ------------------------------------------------------------------ */
 
@@ -821,6 +1136,8 @@ static const struct command {
     {"sign", cmd_sign},
     {"report", cmd_report},
     {"order", cmd_order},
+    {"run", cmd_run},
+    {"read-uid", cmd_read_uid},
 };
 
 static const struct command *

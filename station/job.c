@@ -1,0 +1,713 @@
+/*
+ * job.c - the programming job (job.h).
+ *
+ * Threads: one worker per probe, plus the caller, which waits.  Workers
+ * share the authority session (its calls are thread-safe) and the job
+ * state below, under one mutex.  A worker holds its device for the whole
+ * sequence, so two workers never touch one device.
+ */
+#include "job.h"
+
+#include "countersign/record.h"
+#include "countersign/v1/authority.pb-c.h"
+#include "cs_err.h"
+#include "cs_hex.h"
+#include "cs_log.h"
+#include "probe.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOG_MOD "job"
+
+struct job {
+	const struct job_opts *o;
+	pthread_mutex_t        mtx;
+	unsigned               claimed; /* devices started */
+	struct job_result      res;
+	bool                   halt;    /* quota out, authority lost */
+	uint64_t               start_ms;
+};
+
+struct worker {
+	struct job *job;
+	const char *url;
+	unsigned    index;
+	uint8_t     last_uid[32];
+	size_t      last_uid_len;
+};
+
+/* What became of one device. */
+enum outcome {
+	OUT_PROGRAMMED,
+	OUT_FAILED,     /* programming went wrong: reported */
+	OUT_REFUSED,    /* the authority refused this UID */
+	OUT_QUOTA,      /* no quota left: stop everything */
+	OUT_LOST,       /* the authority stayed away: stop everything */
+	OUT_NO_DEVICE,  /* nothing (new) on the probe */
+	OUT_SIGNED,     /* get_record: the record is in hand */
+};
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void
+sleep_ms(unsigned ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000u,
+	    .tv_nsec = (long)(ms % 1000u) * 1000000L};
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+	}
+}
+
+static bool
+stopping(struct job *j)
+{
+	bool s;
+
+	pthread_mutex_lock(&j->mtx);
+	s = j->halt || (j->o->stop != NULL && *j->o->stop);
+	pthread_mutex_unlock(&j->mtx);
+	return s;
+}
+
+/* ------------------------------------------------------------------ */
+/* Events                                                              */
+/* ------------------------------------------------------------------ */
+
+/* s as a JSON string body: quotes, backslashes, control characters. */
+static void
+json_str(FILE *fp, const char *s)
+{
+	fputc('"', fp);
+	for (; s != NULL && *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\') {
+			fprintf(fp, "\\%c", c);
+		} else if (c < 0x20 || c == 0x7f) {
+			fprintf(fp, "\\u%04x", c);
+		} else {
+			fputc(c, fp);
+		}
+	}
+	fputc('"', fp);
+}
+
+/* Locked: the progress line (stderr, a terminal). */
+static void
+progress(struct job *j)
+{
+	double min = (double)(mono_ms() - j->start_ms) / 60000.0;
+
+	if (!j->o->progress) {
+		return;
+	}
+	fprintf(stderr, "\r\033[K  done %u  failed %u  refused %u  "
+	    "remaining %" PRIu64 "  %.1f devices/min",
+	    j->res.programmed, j->res.failed, j->res.refused, j->res.remaining,
+	    min > 0 ? (double)j->res.programmed / min : 0.0);
+	fflush(stderr);
+}
+
+/*
+ * One event about a device on a probe.  uid may be NULL (no device yet);
+ * serial 0: none.  Counts it in res when counted is true.
+ */
+static void
+event(struct worker *w, const char *what, const uint8_t *uid,
+    size_t uid_len, uint64_t serial, const char *message)
+{
+	struct job *j = w->job;
+	char        hex[65] = "";
+	FILE       *fp      = j->o->events;
+
+	if (uid != NULL) {
+		cs_hex_encode(uid, uid_len, hex, sizeof(hex));
+	}
+	pthread_mutex_lock(&j->mtx);
+	if (j->o->progress) {
+		fputs("\r\033[K", stderr);
+	}
+	if (j->o->json) {
+		fprintf(fp, "{\"event\":");
+		json_str(fp, what);
+		fprintf(fp, ",\"probe\":");
+		json_str(fp, w->url);
+		if (uid != NULL) {
+			fprintf(fp, ",\"uid\":\"%s\"", hex);
+		}
+		if (serial != 0) {
+			fprintf(fp, ",\"serial\":%" PRIu64, serial);
+		}
+		fprintf(fp, ",\"remaining\":%" PRIu64 ",\"done\":%u,"
+		    "\"failed\":%u", j->res.remaining, j->res.programmed,
+		    j->res.failed);
+		if (message != NULL && message[0] != '\0') {
+			fprintf(fp, ",\"message\":");
+			json_str(fp, message);
+		}
+		fprintf(fp, "}\n");
+	} else {
+		fprintf(fp, "%-12s probe=%s%s%s", what, w->url,
+		    uid != NULL ? " uid=" : "", hex);
+		if (serial != 0) {
+			fprintf(fp, " serial=%" PRIu64, serial);
+		}
+		if (message != NULL && message[0] != '\0') {
+			fprintf(fp, ": %s", message);
+		}
+		fputc('\n', fp);
+	}
+	fflush(fp);
+	progress(j);
+	pthread_mutex_unlock(&j->mtx);
+}
+
+/* ------------------------------------------------------------------ */
+/* The authority, patiently                                            */
+/* ------------------------------------------------------------------ */
+
+/* Errors after which asking again later may work. */
+static bool
+transient(int rv)
+{
+	return rv == CS_EUNAVAIL || rv == CS_ETIMEDOUT || rv == CS_ECLOSED;
+}
+
+/*
+ * Call method until it answers (or a refusal comes back), waiting with
+ * back-off while the authority is unreachable, at most retry_max_s.
+ */
+static int
+call_patiently(struct worker *w, const char *method,
+    const ProtobufCMessage *in, ProtobufCMessage **out,
+    struct cs_rpc_result *res, const uint8_t *uid, size_t uid_len)
+{
+	const struct job_opts *o        = w->job->o;
+	unsigned               limit_s  = o->retry_max_s ? o->retry_max_s : 300;
+	uint64_t               deadline = mono_ms() + (uint64_t)limit_s * 1000u;
+	unsigned               backoff  = 250;
+	bool                   said     = false;
+	int                    rv;
+
+	for (;;) {
+		rv = station_session_call(o->session, method, in, out, res);
+		if (!transient(rv)) {
+			if (said && rv == CS_OK) {
+				event(w, "authority-back", uid, uid_len, 0,
+				    NULL);
+			}
+			return rv;
+		}
+		if (!said) {
+			event(w, "waiting", uid, uid_len, 0, res->message);
+			said = true;
+		}
+		if (mono_ms() >= deadline || (o->stop != NULL && *o->stop)) {
+			return rv;
+		}
+		sleep_ms(backoff);
+		backoff = backoff < 4000 ? backoff * 2 : 5000;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Flash contents                                                      */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The flash a device ends up with, as runs of whole pages: image and
+ * record laid into 0xFF-filled page runs, so that erasing a page never
+ * wipes bytes another segment put there.
+ */
+struct run {
+	uint32_t addr;
+	uint32_t len;
+	uint8_t *data;
+};
+
+struct layout {
+	struct run run[IMAGE_MAX_SEGMENTS + 1];
+	size_t     n;
+};
+
+static void
+layout_free(struct layout *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++) {
+		free(l->run[i].data);
+	}
+	l->n = 0;
+}
+
+/* Add [addr, addr+len) widened to pages; merges with runs it touches. */
+static int
+layout_add(struct layout *l, const struct target *t, uint32_t addr,
+    uint32_t len, const uint8_t *data)
+{
+	uint64_t lo = addr & ~(uint64_t)(t->page_size - 1);
+	uint64_t hi = ((uint64_t)addr + len + t->page_size - 1) &
+	    ~(uint64_t)(t->page_size - 1);
+	size_t   i;
+
+	for (i = 0; i < l->n; i++) {
+		struct run *r = &l->run[i];
+
+		if (lo <= (uint64_t)r->addr + r->len && r->addr <= hi) {
+			uint64_t nlo = lo < r->addr ? lo : r->addr;
+			uint64_t nhi = hi > (uint64_t)r->addr + r->len
+			    ? hi
+			    : (uint64_t)r->addr + r->len;
+			uint8_t *nd  = malloc((size_t)(nhi - nlo));
+
+			if (nd == NULL) {
+				return CS_ENOMEM;
+			}
+			memset(nd, 0xff, (size_t)(nhi - nlo));
+			memcpy(nd + (r->addr - nlo), r->data, r->len);
+			free(r->data);
+			r->data = nd;
+			r->addr = (uint32_t)nlo;
+			r->len  = (uint32_t)(nhi - nlo);
+			memcpy(r->data + (addr - r->addr), data, len);
+			return CS_OK;
+		}
+	}
+	if (l->n == sizeof(l->run) / sizeof(l->run[0])) {
+		return CS_ETOOBIG;
+	}
+	l->run[l->n].addr = (uint32_t)lo;
+	l->run[l->n].len  = (uint32_t)(hi - lo);
+	if ((l->run[l->n].data = malloc((size_t)(hi - lo))) == NULL) {
+		return CS_ENOMEM;
+	}
+	memset(l->run[l->n].data, 0xff, (size_t)(hi - lo));
+	memcpy(l->run[l->n].data + (addr - lo), data, len);
+	l->n++;
+	return CS_OK;
+}
+
+static int
+layout_make(struct layout *l, const struct target *t, const struct image *img,
+    const uint8_t *rec, size_t rec_len)
+{
+	size_t i;
+	int    rv;
+
+	memset(l, 0, sizeof(*l));
+	for (i = 0; i < img->nseg; i++) {
+		rv = layout_add(l, t, img->seg[i].addr, img->seg[i].len,
+		    img->seg[i].data);
+		if (rv != CS_OK) {
+			return rv;
+		}
+	}
+	return layout_add(l, t, t->record_addr, (uint32_t)rec_len, rec);
+}
+
+/* ------------------------------------------------------------------ */
+/* One device                                                          */
+/* ------------------------------------------------------------------ */
+
+/* Tell the authority how it went; never fails the job. */
+static void
+report(struct worker *w, const uint8_t *uid, size_t uid_len,
+    Countersign__V1__Outcome outcome, const char *detail)
+{
+	Countersign__V1__ReportRequest  in =
+	    COUNTERSIGN__V1__REPORT_REQUEST__INIT;
+	Countersign__V1__ReportResponse *out = NULL;
+	struct cs_rpc_result             res;
+	int                              rv;
+
+	in.order_id = (char *)w->job->o->order_id;
+	in.uid.data = (uint8_t *)uid;
+	in.uid.len  = uid_len;
+	in.outcome  = outcome;
+	in.detail   = (char *)(detail != NULL ? detail : "");
+	rv = call_patiently(w, "Report", &in.base, (ProtobufCMessage **)&out,
+	    &res, uid, uid_len);
+	if (rv != CS_OK) {
+		event(w, "report-failed", uid, uid_len, 0, res.message);
+		return;
+	}
+	if (out->order != NULL) {
+		pthread_mutex_lock(&w->job->mtx);
+		w->job->res.remaining = out->order->remaining;
+		pthread_mutex_unlock(&w->job->mtx);
+	}
+	protobuf_c_message_free_unpacked(&out->base, NULL);
+}
+
+/* Program, read back, boot.  Returns CS_OK or fills why. */
+static int
+program(struct worker *w, probe *p, const uint8_t *rec, size_t rec_len,
+    Countersign__V1__Outcome *how, char *why, size_t whylen)
+{
+	const struct target *t = w->job->o->target;
+	struct layout        l;
+	struct probe_stop    stop;
+	uint8_t             *back = NULL;
+	size_t               i;
+	int                  rv;
+
+	*how = COUNTERSIGN__V1__OUTCOME__OUTCOME_FAILED;
+	if ((rv = layout_make(&l, t, w->job->o->image, rec, rec_len)) !=
+	    CS_OK) {
+		snprintf(why, whylen, "cannot lay out the flash: %s",
+		    cs_strerror(rv));
+		goto out;
+	}
+	for (i = 0; i < l.n; i++) {
+		rv = probe_flash_write(p, l.run[i].addr, l.run[i].len,
+		    l.run[i].addr, l.run[i].data, l.run[i].len);
+		if (rv != CS_OK) {
+			snprintf(why, whylen, "writing flash at 0x%08" PRIx32
+			    ": %s", l.run[i].addr, probe_error(p));
+			goto out;
+		}
+	}
+	if ((rv = probe_flash_done(p)) != CS_OK) {
+		snprintf(why, whylen, "finishing the flash write: %s",
+		    probe_error(p));
+		goto out;
+	}
+	/* Read everything back: what the device will run is what we meant. */
+	*how = COUNTERSIGN__V1__OUTCOME__OUTCOME_VERIFY_FAILED;
+	for (i = 0; i < l.n; i++) {
+		if ((back = malloc(l.run[i].len)) == NULL) {
+			rv = CS_ENOMEM;
+			snprintf(why, whylen, "out of memory");
+			goto out;
+		}
+		if ((rv = probe_read(p, l.run[i].addr, back, l.run[i].len)) !=
+		    CS_OK) {
+			snprintf(why, whylen, "reading back 0x%08" PRIx32 ": %s",
+			    l.run[i].addr, probe_error(p));
+			goto out;
+		}
+		if (memcmp(back, l.run[i].data, l.run[i].len) != 0) {
+			rv = CS_EIO;
+			snprintf(why, whylen, "read-back differs in 0x%08" PRIx32
+			    "..0x%08" PRIx32, l.run[i].addr,
+			    l.run[i].addr + l.run[i].len - 1);
+			goto out;
+		}
+		free(back);
+		back = NULL;
+	}
+	/* Start it; an emulated device tells whether it accepted its
+	 * record (the example firmware exits 0 when authorized). */
+	if ((rv = probe_reset_halt(p)) != CS_OK) {
+		snprintf(why, whylen, "reset: %s", probe_error(p));
+		goto out;
+	}
+	if (t->boot_check == TARGET_BOOT_SEMIHOSTING) {
+		memset(&stop, 0, sizeof(stop));
+		rv = probe_run(p, t->boot_timeout_ms, &stop);
+		if (rv != CS_OK) {
+			snprintf(why, whylen, "starting the device: %s",
+			    probe_error(p));
+			goto out;
+		}
+		if (!stop.exited || stop.exit_code != 0) {
+			rv = CS_EIO;
+			if (stop.exited) {
+				snprintf(why, whylen, "the device refused to run "
+				    "(exit code %d): its record did not verify",
+				    stop.exit_code);
+			} else {
+				snprintf(why, whylen, "the device gave no boot "
+				    "verdict within %u ms", t->boot_timeout_ms);
+			}
+			goto out;
+		}
+	}
+	*how = COUNTERSIGN__V1__OUTCOME__OUTCOME_PROGRAMMED;
+	rv   = CS_OK;
+out:
+	free(back);
+	layout_free(&l);
+	return rv;
+}
+
+/* Ask for the record of uid; classify a refusal. */
+static enum outcome
+get_record(struct worker *w, const uint8_t *uid, size_t uid_len,
+    uint8_t *rec, size_t *rec_len, uint64_t *serial)
+{
+	Countersign__V1__SignRequest   in = COUNTERSIGN__V1__SIGN_REQUEST__INIT;
+	Countersign__V1__SignResponse *out = NULL;
+	struct cs_rpc_result           res;
+	struct job                    *j = w->job;
+	int                            rv;
+
+	in.order_id = (char *)j->o->order_id;
+	in.uid.data = (uint8_t *)uid;
+	in.uid.len  = uid_len;
+	rv = call_patiently(w, "Sign", &in.base, (ProtobufCMessage **)&out,
+	    &res, uid, uid_len);
+	if (rv == CS_EEXHAUSTED) {
+		event(w, "quota-exhausted", uid, uid_len, 0, res.message);
+		return OUT_QUOTA;
+	}
+	if (transient(rv)) {
+		event(w, "authority-lost", uid, uid_len, 0, res.message);
+		return OUT_LOST;
+	}
+	if (rv != CS_OK) {
+		event(w, "refused", uid, uid_len, 0, res.message);
+		return OUT_REFUSED;
+	}
+	/* Never program what is not this UID's record. */
+	if (out->record.len < CS_RECORD_MIN_LEN ||
+	    out->record.len > CS_RECORD_MAX_LEN ||
+	    out->record.data[CS_RECORD_OFF_UID_LEN] != uid_len ||
+	    memcmp(out->record.data + CS_RECORD_OFF_UID, uid, uid_len) != 0 ||
+	    out->record.len > j->o->target->record_size) {
+		event(w, "refused", uid, uid_len, 0, "the authority's answer "
+		    "is not a record for this UID (or does not fit the "
+		    "target's record area); device left untouched");
+		protobuf_c_message_free_unpacked(&out->base, NULL);
+		return OUT_REFUSED;
+	}
+	memcpy(rec, out->record.data, out->record.len);
+	*rec_len = out->record.len;
+	*serial  = out->serial;
+	pthread_mutex_lock(&j->mtx);
+	j->res.remaining = out->remaining;
+	pthread_mutex_unlock(&j->mtx);
+	protobuf_c_message_free_unpacked(&out->base, NULL);
+	return OUT_SIGNED;
+}
+
+static enum outcome
+one_device(struct worker *w, probe *p, const uint8_t *uid, size_t uid_len)
+{
+	uint8_t                  rec[CS_RECORD_MAX_LEN];
+	size_t                   rec_len = 0;
+	uint64_t                 serial  = 0;
+	Countersign__V1__Outcome how;
+	char                     why[256];
+	enum outcome             oc;
+
+	event(w, "device", uid, uid_len, 0, NULL);
+	if ((oc = get_record(w, uid, uid_len, rec, &rec_len, &serial)) !=
+	    OUT_SIGNED) {
+		return oc;
+	}
+	event(w, "signed", uid, uid_len, serial, NULL);
+	if (program(w, p, rec, rec_len, &how, why, sizeof(why)) != CS_OK) {
+		report(w, uid, uid_len, how, why);
+		event(w, "failed", uid, uid_len, serial, why);
+		return OUT_FAILED;
+	}
+	report(w, uid, uid_len, how, "");
+	event(w, "programmed", uid, uid_len, serial, NULL);
+	return OUT_PROGRAMMED;
+}
+
+/*
+ * Wait for a device on the probe that this worker has not programmed yet
+ * (the operator swaps devices between cycles); reads its UID.
+ */
+static probe *
+next_device(struct worker *w, uint8_t *uid, size_t *uid_len)
+{
+	const struct job_opts *o   = w->job->o;
+	const struct target   *t   = o->target;
+	unsigned               wait_s = o->next_device_s ? o->next_device_s
+	                                                 : 60;
+	uint64_t               deadline = mono_ms() + (uint64_t)wait_s * 1000u;
+	bool                   said     = false;
+	char                   err[256];
+	size_t                 i;
+	bool                   blank;
+
+	while (!stopping(w->job)) {
+		probe *p = NULL;
+		int    rv;
+
+		rv = probe_open(&p, w->url, o->probe_timeout_ms, err,
+		    sizeof(err));
+		if (rv == CS_OK) {
+			rv = probe_read(p, t->uid_addr, uid, t->uid_len);
+			if (rv != CS_OK) {
+				snprintf(err, sizeof(err), "cannot read the UID: "
+				    "%s", probe_error(p));
+			}
+		}
+		if (rv == CS_OK) {
+			*uid_len = t->uid_len;
+			for (i = 0, blank = true; i < *uid_len; i++) {
+				blank = blank && (uid[i] == 0xff || uid[i] == 0);
+			}
+			if (blank) {
+				snprintf(err, sizeof(err), "the UID reads as "
+				    "erased memory; check the probe's "
+				    "connection and the target profile");
+			} else if (*uid_len != w->last_uid_len ||
+			    memcmp(uid, w->last_uid, *uid_len) != 0) {
+				memcpy(w->last_uid, uid, *uid_len);
+				w->last_uid_len = *uid_len;
+				return p;
+			} else {
+				snprintf(err, sizeof(err), "waiting for the next "
+				    "device");
+			}
+		}
+		probe_close(p);
+		if (!said) {
+			event(w, "no-device", NULL, 0, 0, err);
+			said = true;
+		}
+		if (mono_ms() >= deadline) {
+			return NULL;
+		}
+		sleep_ms(500);
+	}
+	return NULL;
+}
+
+/* Take one of the devices the job may still program. */
+static bool
+claim(struct job *j)
+{
+	bool ok;
+
+	pthread_mutex_lock(&j->mtx);
+	ok = !j->halt && !(j->o->stop != NULL && *j->o->stop) &&
+	    j->claimed < j->o->count;
+	if (ok) {
+		j->claimed++;
+	}
+	pthread_mutex_unlock(&j->mtx);
+	return ok;
+}
+
+static void
+unclaim(struct job *j)
+{
+	pthread_mutex_lock(&j->mtx);
+	j->claimed--;
+	pthread_mutex_unlock(&j->mtx);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct job    *j = w->job;
+	uint8_t        uid[32];
+	size_t         uid_len;
+
+	while (claim(j)) {
+		probe       *p = next_device(w, uid, &uid_len);
+		enum outcome oc;
+
+		if (p == NULL) {
+			unclaim(j);
+			break;
+		}
+		oc = one_device(w, p, uid, uid_len);
+		probe_close(p);
+		pthread_mutex_lock(&j->mtx);
+		switch (oc) {
+		case OUT_PROGRAMMED:
+			j->res.programmed++;
+			break;
+		case OUT_FAILED:
+			j->res.failed++;
+			break;
+		case OUT_REFUSED:
+			j->res.refused++;
+			break;
+		case OUT_QUOTA:
+			j->res.quota_exhausted = true;
+			j->res.remaining       = 0;
+			j->halt                = true;
+			j->claimed--;
+			break;
+		case OUT_LOST:
+			j->res.authority_lost = true;
+			j->halt               = true;
+			j->claimed--;
+			break;
+		case OUT_NO_DEVICE:
+		case OUT_SIGNED:
+			j->claimed--;
+			break;
+		}
+		progress(j);
+		pthread_mutex_unlock(&j->mtx);
+	}
+	return NULL;
+}
+
+int
+job_run(const struct job_opts *o, struct job_result *res)
+{
+	struct job     j;
+	struct worker *w;
+	pthread_t     *t;
+	size_t         i, started = 0;
+	struct job_opts oo;
+
+	if (o == NULL || res == NULL || o->session == NULL ||
+	    o->order_id == NULL || o->target == NULL || o->image == NULL ||
+	    o->probes == NULL || o->nprobes == 0 ||
+	    o->nprobes > JOB_MAX_PROBES || o->events == NULL) {
+		return CS_EINVAL;
+	}
+	oo = *o;
+	if (oo.count == 0) {
+		oo.count = (unsigned)oo.nprobes;
+	}
+	memset(&j, 0, sizeof(j));
+	j.o        = &oo;
+	j.start_ms = mono_ms();
+	pthread_mutex_init(&j.mtx, NULL);
+	w = calloc(o->nprobes, sizeof(*w));
+	t = calloc(o->nprobes, sizeof(*t));
+	if (w == NULL || t == NULL) {
+		free(w);
+		free(t);
+		pthread_mutex_destroy(&j.mtx);
+		return CS_ENOMEM;
+	}
+	for (i = 0; i < o->nprobes; i++) {
+		w[i].job   = &j;
+		w[i].url   = o->probes[i];
+		w[i].index = (unsigned)i;
+		if (pthread_create(&t[i], NULL, worker_main, &w[i]) != 0) {
+			break;
+		}
+		started++;
+	}
+	for (i = 0; i < started; i++) {
+		pthread_join(t[i], NULL);
+	}
+	if (o->progress) {
+		fputc('\n', stderr);
+	}
+	*res = j.res;
+	free(w);
+	free(t);
+	pthread_mutex_destroy(&j.mtx);
+	return started == o->nprobes ? CS_OK : CS_ENOMEM;
+}

@@ -1,0 +1,501 @@
+/*
+ * station_e2e_test.c - the whole system on emulated devices: SoftHSM (the
+ * example firmware's signing key), countersign-authority, and
+ * countersign-station run programming QEMU lm3s6965evb devices through
+ * QEMU's own gdbstub (each device started with -S, a gdb Unix socket and
+ * its UID in the UID mailbox).  Each device then boots the example
+ * firmware, which verifies its record against its UID and exits 0
+ * ("device authorized") or 1.
+ */
+#include "cs_err.h"
+#include "test_util.h"
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#define NDEV 4
+
+struct fx {
+	char *dir;
+	char  authority[512], admin[512], station[512];
+	char  conf[600], sconf[600], log[600], elf[600], target[600];
+	char  out[65536];
+	pid_t pid;
+	int   port;
+	int   restarts;
+	pid_t qemu[8];
+	char  sock[8][600];
+};
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                             */
+/* ------------------------------------------------------------------ */
+
+static int
+run(struct fx *f, const char *prog, ...)
+{
+	char   *argv[48];
+	va_list ap;
+	int     n = 0;
+
+	argv[n++] = (char *)prog;
+	va_start(ap, prog);
+	while (n < 47 && (argv[n] = va_arg(ap, char *)) != NULL) {
+		n++;
+	}
+	va_end(ap);
+	argv[n] = NULL;
+	return tu_run(argv, f->out, sizeof(f->out));
+}
+
+#define ADMIN(f, ...) run(f, (f)->admin, "-c", (f)->conf, __VA_ARGS__, NULL)
+
+static void
+expect(struct fx *f, int got, int want, const char *needle)
+{
+	if (got != want || (needle != NULL && strstr(f->out, needle) == NULL)) {
+		fprintf(stderr, "exit %d (want %d), output:\n%s\nwanted: %s\n",
+		    got, want, f->out, needle != NULL ? needle : "");
+		fail();
+	}
+}
+
+/* A free TCP port on loopback (the authority keeps it across restarts). */
+static int
+free_port(void)
+{
+	struct sockaddr_in a;
+	socklen_t          len = sizeof(a);
+	int                fd  = socket(AF_INET, SOCK_STREAM, 0);
+	int                port;
+
+	assert_true(fd >= 0);
+	memset(&a, 0, sizeof(a));
+	a.sin_family      = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+static void
+start_authority(struct fx *f)
+{
+	char  log[700];
+	char *argv[] = {f->authority, (char *)"-c", f->conf, NULL};
+
+	snprintf(log, sizeof(log), "%s.%d", f->log, f->restarts++);
+	f->pid = tu_spawn(argv, log);
+	assert_true(tu_wait_for_line(log, "listening url=tls", NULL, 0,
+	    20000));
+}
+
+/* Start emulated device i with uid (8 bytes), halted, gdb on a socket. */
+static void
+start_device(struct fx *f, int i, const uint8_t uid[8])
+{
+	char  dev[128], gdb[700], val[19], log[700];
+	int   n = 0;
+
+	/* The loader stores data little-endian: byte 0 is the low byte. */
+	n = snprintf(val, sizeof(val), "0x");
+	for (int k = 7; k >= 0; k--) {
+		n += snprintf(val + n, sizeof(val) - (size_t)n, "%02x", uid[k]);
+	}
+	snprintf(dev, sizeof(dev), "loader,addr=0x2000FF00,data=%s,data-len=8",
+	    val);
+	snprintf(f->sock[i], sizeof(f->sock[i]), "%s/dev%d.sock", f->dir, i);
+	unlink(f->sock[i]);
+	snprintf(gdb, sizeof(gdb), "unix:%s,server=on,wait=off", f->sock[i]);
+	snprintf(log, sizeof(log), "%s/dev%d.log", f->dir, i);
+	char *argv[] = {(char *)CS_QEMU, "-M", "lm3s6965evb", "-nographic",
+	    "-monitor", "none", "-serial", "none", "-semihosting-config",
+	    "enable=on,target=native", "-S", "-gdb", gdb, "-device", dev,
+	    NULL};
+	f->qemu[i] = tu_spawn(argv, log);
+	for (n = 0; n < 100 && access(f->sock[i], F_OK) != 0; n++) {
+		usleep(20000);
+	}
+	assert_int_equal(access(f->sock[i], F_OK), 0);
+}
+
+/* Wait for device i to end; returns its exit status (-1: signal). */
+static int
+device_exit(struct fx *f, int i)
+{
+	int st = tu_stop(f->qemu[i], 0, 30000);
+
+	f->qemu[i] = 0;
+	return st;
+}
+
+static void
+kill_devices(struct fx *f)
+{
+	for (int i = 0; i < 8; i++) {
+		if (f->qemu[i] > 0) {
+			tu_stop(f->qemu[i], SIGKILL, 5000);
+			f->qemu[i] = 0;
+		}
+	}
+}
+
+static void
+make_uid(uint8_t uid[8], unsigned tag, unsigned i)
+{
+	uid[0] = 0x5e;
+	uid[1] = 0xed;
+	uid[2] = (uint8_t)tag;
+	uid[3] = 0x10;
+	uid[4] = 0x20;
+	uid[5] = 0x30;
+	uid[6] = 0x40;
+	uid[7] = (uint8_t)i;
+}
+
+static const char *
+probe_url(struct fx *f, int i, char *buf, size_t len)
+{
+	snprintf(buf, len, "gdb+unix://%s", f->sock[i]);
+	return buf;
+}
+
+static void
+order(struct fx *f, const char *id, const char *quota)
+{
+	char product[16];
+
+	snprintf(product, sizeof(product), "%u", (unsigned)CS_FW_PRODUCT_ID);
+	expect(f, ADMIN(f, "order", "create", "--id", id, "--product", product,
+	    "--key", "fw-p256", "--quota", quota, "--uid-len", "8"), 0, id);
+}
+
+/* countersign-station run over devices [0, n). */
+static int
+station_run(struct fx *f, const char *order_id, int n)
+{
+	char  urls[NDEV][700];
+	char *argv[32];
+	int   k = 0;
+
+	argv[k++] = f->station;
+	argv[k++] = (char *)"-c";
+	argv[k++] = f->sconf;
+	argv[k++] = (char *)"run";
+	argv[k++] = (char *)"--order";
+	argv[k++] = (char *)order_id;
+	argv[k++] = (char *)"--image";
+	argv[k++] = f->elf;
+	argv[k++] = (char *)"--target";
+	argv[k++] = f->target;
+	argv[k++] = (char *)"--json";
+	argv[k++] = (char *)"--next-device-s";
+	argv[k++] = (char *)"5";
+	for (int i = 0; i < n; i++) {
+		argv[k++] = (char *)"--probe";
+		argv[k++] = (char *)probe_url(f, i, urls[i], sizeof(urls[i]));
+	}
+	argv[k] = NULL;
+	return tu_run(argv, f->out, sizeof(f->out));
+}
+
+static unsigned
+count_of(const char *text, const char *needle)
+{
+	unsigned    n = 0;
+	const char *p = text;
+
+	while ((p = strstr(p, needle)) != NULL) {
+		n++;
+		p += strlen(needle);
+	}
+	return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* Setup                                                               */
+/* ------------------------------------------------------------------ */
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	char       cmd[2048], text[4096];
+
+	assert_non_null(f);
+	*state = f;
+	f->dir = tu_tmpdir();
+	tu_program(f->authority, sizeof(f->authority), "authority",
+	    "countersign-authority");
+	tu_program(f->admin, sizeof(f->admin), "authority",
+	    "countersign-admin");
+	tu_program(f->station, sizeof(f->station), "station",
+	    "countersign-station");
+	snprintf(f->elf, sizeof(f->elf), "%s/fw-p256/countersign-fw.elf",
+	    CS_FW_DIR);
+	snprintf(f->target, sizeof(f->target), "%s/station/targets/"
+	    "lm3s6965.ini", getenv("CS_SOURCE_DIR"));
+	tu_make_pki(f->dir);
+
+	/* The firmware trusts the build's test key: a copy of its token, so
+	 * that the station CA's key made here stays out of the build tree. */
+	snprintf(cmd, sizeof(cmd), "cp -r %s/token %s/token", CS_FW_KEY_DIR,
+	    f->dir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(text, sizeof(text), "directories.tokendir = %s/token/tokens\n"
+	    "objectstore.backend = file\nlog.level = ERROR\n", f->dir);
+	snprintf(cmd, sizeof(cmd), "%s/token/softhsm2.conf", f->dir);
+	tu_write_file(cmd, text);
+	setenv("SOFTHSM2_CONF", cmd, 1);
+
+	f->port = free_port();
+	snprintf(f->conf, sizeof(f->conf), "%s/authority.conf", f->dir);
+	snprintf(f->log, sizeof(f->log), "%s/authority.log", f->dir);
+	snprintf(text, sizeof(text),
+	    "[authority]\nid = e2e-authority\ndata_dir = %s/data\n"
+	    "station_listen = tls+tcp://127.0.0.1:%d\n"
+	    "admin_listen = ipc://%s/admin.sock\n"
+	    "[tls]\ncert = %s/server.pem\nkey = %s/server.key\n"
+	    "station_ca = %s/station-ca.pem\n"
+	    "[hsm]\nmodule = " CS_SOFTHSM_MODULE "\ntoken = cs-firmware\n"
+	    "pin_file = %s/token/pin\nsessions = 4\n",
+	    f->dir, f->port, f->dir, f->dir, f->dir, f->dir, f->dir);
+	tu_write_file(f->conf, text);
+	snprintf(f->sconf, sizeof(f->sconf), "%s/station.conf", f->dir);
+	snprintf(text, sizeof(text),
+	    "[station]\nname = gang1\n"
+	    "authority_url = tls+tcp://127.0.0.1:%d\n"
+	    "authority_id = e2e-authority\n"
+	    "ca = %s/ca.pem\ncert = %s/gang1.pem\nkey = %s/gang1.key\n"
+	    "timeout_ms = 10000\n",
+	    f->port, f->dir, f->dir, f->dir);
+	tu_write_file(f->sconf, text);
+
+	expect(f, ADMIN(f, "ca", "init"), 0, NULL);
+	start_authority(f);
+	expect(f, ADMIN(f, "key", "add", "--label", "fw-p256"), 0, NULL);
+	expect(f, run(f, f->station, "-c", f->sconf, "init", NULL), 0, NULL);
+	snprintf(cmd, sizeof(cmd), "%s/gang1.csr", f->dir);
+	snprintf(text, sizeof(text), "%s/gang1.pem", f->dir);
+	expect(f, ADMIN(f, "station", "enroll", "--csr", cmd, "--name", "gang1",
+	    "--cm", "acme", "-o", text), 0, NULL);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+
+	if (f == NULL) {
+		return 0;
+	}
+	kill_devices(f);
+	if (f->pid > 0) {
+		tu_stop(f->pid, SIGTERM, 15000);
+	}
+	tu_rmtree_free(f->dir);
+	free(f);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Tests                                                               */
+/* ------------------------------------------------------------------ */
+
+/* Four devices at once; each boots "device authorized". */
+static void
+test_gang_of_four(void **state)
+{
+	struct fx *f = *state;
+	uint8_t    uid[8];
+	int        i, rv;
+
+	order(f, "PO-GANG", "10");
+	for (i = 0; i < NDEV; i++) {
+		make_uid(uid, 1, (unsigned)i);
+		start_device(f, i, uid);
+	}
+	rv = station_run(f, "PO-GANG", NDEV);
+	if (rv != 0 || count_of(f->out, "\"event\":\"programmed\"") != NDEV) {
+		fprintf(stderr, "station run: exit %d\n%s\n", rv, f->out);
+		fail();
+	}
+	for (i = 0; i < NDEV; i++) {
+		assert_int_equal(device_exit(f, i), 0); /* authorized */
+	}
+	expect(f, ADMIN(f, "order", "show", "PO-GANG"), 0, "issued      4");
+	assert_non_null(strstr(f->out, "confirmed   4"));
+}
+
+/* Another device's flash (image and record) on a fifth device. */
+static void
+test_copied_flash_refused(void **state)
+{
+	struct fx *f = *state;
+	char       rec[700], dev[128], recdev[760];
+	uint8_t    uid[8];
+	int        rv;
+
+	/* The record device 0 of the gang got. */
+	snprintf(rec, sizeof(rec), "%s/dev0.rec", f->dir);
+	expect(f, ADMIN(f, "device", "show", "5eed011020304000", "--order",
+	    "PO-GANG", "--record-out", rec), 0, NULL);
+	make_uid(uid, 1, 99); /* a fifth chip */
+	snprintf(dev, sizeof(dev), "loader,addr=0x2000FF00,data=0x%02x%02x%02x"
+	    "%02x%02x%02x%02x%02x,data-len=8", uid[7], uid[6], uid[5], uid[4],
+	    uid[3], uid[2], uid[1], uid[0]);
+	snprintf(recdev, sizeof(recdev), "loader,file=%s,addr=0x3F000", rec);
+	rv = run(f, "timeout", "60", CS_QEMU, "-M", "lm3s6965evb",
+	    "-nographic", "-monitor", "none", "-serial", "none",
+	    "-semihosting-config", "enable=on,target=native", "-kernel", f->elf,
+	    "-device", dev, "-device", recdev, NULL);
+	expect(f, rv, 1, "UNAUTHORIZED");
+}
+
+/* Quota 3, four devices: three made, one refused, counters exact. */
+static void
+test_quota_three_of_four(void **state)
+{
+	struct fx *f = *state;
+	uint8_t    uid[8];
+	int        i, ok = 0, rv;
+
+	order(f, "PO-THREE", "3");
+	for (i = 0; i < NDEV; i++) {
+		make_uid(uid, 2, (unsigned)i);
+		start_device(f, i, uid);
+	}
+	rv = station_run(f, "PO-THREE", NDEV);
+	if (rv != 5 || count_of(f->out, "\"event\":\"programmed\"") != 3 ||
+	    strstr(f->out, "quota-exhausted") == NULL) {
+		fprintf(stderr, "station run: exit %d\n%s\n", rv, f->out);
+		fail();
+	}
+	for (i = 0; i < NDEV; i++) {
+		if (tu_stop(f->qemu[i], SIGKILL, 30000) == 0) {
+			ok++; /* exited by itself: booted authorized */
+		}
+		f->qemu[i] = 0;
+	}
+	assert_int_equal(ok, 3);
+	expect(f, ADMIN(f, "order", "show", "PO-THREE"), 0, "issued      3");
+	assert_non_null(strstr(f->out, "remaining   0"));
+}
+
+/*
+ * The authority killed in the middle of a run and restarted: a run of 8
+ * devices on 4 probes; after the first four, the authority is killed
+ * (-9) and the next four devices are connected while it is down; the
+ * station waits, the authority comes back, the run completes.
+ */
+static void
+test_authority_restart_mid_run(void **state)
+{
+	struct fx *f = *state;
+	uint8_t    uid[8];
+	char       urls[NDEV][700], log[700];
+	char      *argv[40];
+	pid_t      st;
+	int        i, k = 0, rv;
+
+	order(f, "PO-KILL", "20");
+	for (i = 0; i < NDEV; i++) {
+		make_uid(uid, 3, (unsigned)i);
+		start_device(f, i, uid);
+	}
+	snprintf(log, sizeof(log), "%s/run-kill.log", f->dir);
+	argv[k++] = f->station;
+	argv[k++] = (char *)"-c";
+	argv[k++] = f->sconf;
+	argv[k++] = (char *)"run";
+	argv[k++] = (char *)"--order";
+	argv[k++] = (char *)"PO-KILL";
+	argv[k++] = (char *)"--image";
+	argv[k++] = f->elf;
+	argv[k++] = (char *)"--target";
+	argv[k++] = f->target;
+	argv[k++] = (char *)"--json";
+	argv[k++] = (char *)"--count";
+	argv[k++] = (char *)"8";
+	argv[k++] = (char *)"--next-device-s";
+	argv[k++] = (char *)"60";
+	for (i = 0; i < NDEV; i++) {
+		argv[k++] = (char *)"--probe";
+		argv[k++] = (char *)probe_url(f, i, urls[i], sizeof(urls[i]));
+	}
+	argv[k] = NULL;
+	st = tu_spawn(argv, log);
+
+	/* The first four devices, then pull the plug. */
+	for (i = 0; i < NDEV; i++) {
+		assert_int_equal(device_exit(f, i), 0);
+	}
+	kill(f->pid, SIGKILL);
+	tu_stop(f->pid, SIGKILL, 5000);
+	f->pid = 0;
+	/* The next four devices arrive while the authority is down. */
+	for (i = 0; i < NDEV; i++) {
+		make_uid(uid, 4, (unsigned)i);
+		start_device(f, i, uid);
+	}
+	assert_true(tu_wait_for_line(log, "\"event\":\"waiting\"", NULL, 0,
+	    30000));
+	sleep(1);
+	start_authority(f);
+	rv = tu_stop(st, 0, 120000);
+	{
+		FILE  *fp = fopen(log, "r");
+		size_t n  = fp != NULL ? fread(f->out, 1, sizeof(f->out) - 1, fp)
+		                       : 0;
+
+		if (fp != NULL) {
+			fclose(fp);
+		}
+		f->out[n] = '\0';
+	}
+	if (rv != 0) {
+		fprintf(stderr, "station run: exit %d\n%s\n", rv, f->out);
+		fail();
+	}
+	for (i = 0; i < NDEV; i++) {
+		assert_int_equal(device_exit(f, i), 0);
+	}
+	assert_int_equal(count_of(f->out, "\"event\":\"programmed\""),
+	    2 * NDEV);
+	assert_non_null(strstr(f->out, "\"event\":\"authority-back\""));
+	print_message("run across the restart: %u waiting, %u signed, %u "
+	    "programmed\n", count_of(f->out, "\"event\":\"waiting\""),
+	    count_of(f->out, "\"event\":\"signed\""),
+	    count_of(f->out, "\"event\":\"programmed\""));
+	/* No unit lost, none counted twice. */
+	expect(f, ADMIN(f, "order", "show", "PO-KILL"), 0, "issued      8");
+	assert_non_null(strstr(f->out, "confirmed   8"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_gang_of_four),
+	    cmocka_unit_test(test_copied_flash_refused),
+	    cmocka_unit_test(test_quota_three_of_four),
+	    cmocka_unit_test(test_authority_restart_mid_run),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
