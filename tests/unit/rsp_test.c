@@ -37,9 +37,12 @@ struct srv {
 	bool      always_bad;          /* every frame's checksum is wrong */
 	int       disconnect_at_write; /* close during write number N */
 	bool      run_hangs;           /* 'c' answers only after 0x03 */
+	bool      flash_map;           /* offer a memory map: RAM is flash */
 	/* observed */
 	bool      noack;
 	int       naks, writes, x_writes, acks_after_noack;
+	int       erases, flash_writes, flash_done;
+	unsigned  erase_addr, erase_len;
 	uint8_t   mem[RAM_SIZE];
 	char     *dir;
 };
@@ -151,9 +154,53 @@ handle(struct srv *s, char *pkt, size_t n)
 
 	pkt[n] = '\0';
 	if (strncmp(pkt, "qSupported", 10) == 0) {
-		snprintf(out, sizeof(out), "PacketSize=%x%s", s->pktsize,
-		    s->offer_noack ? ";QStartNoAckMode+" : "");
+		snprintf(out, sizeof(out), "PacketSize=%x%s%s", s->pktsize,
+		    s->offer_noack ? ";QStartNoAckMode+" : "",
+		    s->flash_map ? ";qXfer:memory-map:read+" : "");
 		replys(s, out);
+	} else if (strncmp(pkt, "qXfer:memory-map:read::", 23) == 0 &&
+	    s->flash_map) {
+		/* All of it in one answer ('l': last part). */
+		snprintf(out, sizeof(out), "l<memory-map><memory type=\"flash\" "
+		    "start=\"0x%x\" length=\"0x%x\"><property "
+		    "name=\"blocksize\">0x400</property></memory>"
+		    "</memory-map>", RAM, RAM_SIZE);
+		if (sscanf(pkt + 23, "%x,", &addr) == 1 && addr > 0) {
+			replys(s, "l"); /* asked past the end */
+		} else {
+			replys(s, out);
+		}
+	} else if (sscanf(pkt, "vFlashErase:%x,%x", &addr, &len) == 2) {
+		s->erases++;
+		s->erase_addr = addr;
+		s->erase_len  = len;
+		if (addr < RAM || addr - RAM + len > RAM_SIZE) {
+			replys(s, "E03");
+			return;
+		}
+		memset(s->mem + addr - RAM, 0xff, len);
+		replys(s, "OK");
+	} else if (sscanf(pkt, "vFlashWrite:%x:%n", &addr, &off) == 1) {
+		size_t   j = (size_t)off;
+		unsigned i = 0;
+
+		s->flash_writes++;
+		while (j < n) {
+			uint8_t c = (uint8_t)pkt[j++];
+
+			if (c == '}' && j < n) {
+				c = (uint8_t)(pkt[j++] ^ 0x20);
+			}
+			if (addr < RAM || addr - RAM + i >= RAM_SIZE) {
+				replys(s, "E03");
+				return;
+			}
+			s->mem[addr - RAM + i++] &= c; /* NOR: clears bits */
+		}
+		replys(s, "OK");
+	} else if (strcmp(pkt, "vFlashDone") == 0) {
+		s->flash_done++;
+		replys(s, "OK");
 	} else if (strcmp(pkt, "QStartNoAckMode") == 0) {
 		replys(s, "OK");
 		s->noack = true;
@@ -504,6 +551,41 @@ test_run(void **state)
 	srv_stop(s, p);
 }
 
+/* A server with flash in its memory map: vFlashErase/Write/Done. */
+static void
+test_vflash(void **state)
+{
+	struct srv *s = srv_start();
+	uint8_t     w[1500], r[1500];
+	probe      *p;
+
+	(void)state;
+	s->flash_map = true;
+	for (size_t i = 0; i < sizeof(w); i++) {
+		w[i] = (uint8_t)(i * 7 + 1); /* includes '#', '$', '}' */
+	}
+	p = srv_open(s, "?server=openocd");
+	assert_int_equal(probe_flash_write(p, RAM + 0x400, 0x800, RAM + 0x400,
+	    w, sizeof(w)), CS_OK);
+	assert_int_equal(probe_flash_done(p), CS_OK);
+	assert_int_equal(probe_read(p, RAM + 0x400, r, sizeof(r)), CS_OK);
+	assert_memory_equal(w, r, sizeof(w));
+	/* The server's flash commands did it, not plain writes. */
+	assert_int_equal(s->erases, 1);
+	assert_int_equal(s->erase_addr, RAM + 0x400);
+	assert_int_equal(s->erase_len, 0x800);
+	assert_true(s->flash_writes >= 1);
+	assert_int_equal(s->flash_done, 1);
+	assert_int_equal(s->writes, 0);
+	assert_int_equal(s->x_writes, 0);
+	/* The erase covers what was not written, too. */
+	assert_int_equal(probe_read(p, RAM + 0x400 + sizeof(w), r, 16), CS_OK);
+	for (int i = 0; i < 16; i++) {
+		assert_int_equal(r[i], 0xff);
+	}
+	srv_stop(s, p);
+}
+
 static void
 test_connect_errors(void **state)
 {
@@ -538,6 +620,7 @@ main(void)
 	    cmocka_unit_test(test_bad_hex),
 	    cmocka_unit_test(test_rle),
 	    cmocka_unit_test(test_run),
+	    cmocka_unit_test(test_vflash),
 	    cmocka_unit_test(test_connect_errors),
 	};
 
