@@ -51,6 +51,9 @@ enum outcome {
 	OUT_LOST,       /* the authority stayed away: stop everything */
 	OUT_NO_DEVICE,  /* nothing (new) on the probe */
 	OUT_SIGNED,     /* get_record: the record is in hand */
+	OUT_STOPPED,    /* asked to stop before the device was touched */
+	OUT_HALT,       /* a refusal about the order or the station, not
+	                   the device: stop everything */
 };
 
 static uint64_t
@@ -83,11 +86,61 @@ stopping(struct job *j)
 	return s;
 }
 
+/* Locked: count what became of a device, before its last event. */
+static void
+tally(struct job *j, enum outcome oc)
+{
+	switch (oc) {
+	case OUT_PROGRAMMED:
+		j->res.programmed++;
+		break;
+	case OUT_FAILED:
+		j->res.failed++;
+		break;
+	case OUT_REFUSED:
+		j->res.refused++;
+		break;
+	case OUT_QUOTA:
+		j->res.quota_exhausted = true;
+		j->res.remaining       = 0;
+		j->halt                = true;
+		j->claimed--; /* not made: the count is not used up */
+		break;
+	case OUT_LOST:
+		j->res.authority_lost = true;
+		j->halt               = true;
+		j->claimed--;
+		break;
+	case OUT_HALT:
+		j->res.refused++;
+		j->halt = true;
+		break;
+	case OUT_NO_DEVICE:
+	case OUT_SIGNED:
+	case OUT_STOPPED:
+		j->claimed--;
+		break;
+	}
+}
+
+static void
+count_outcome(struct job *j, enum outcome oc)
+{
+	pthread_mutex_lock(&j->mtx);
+	tally(j, oc);
+	pthread_mutex_unlock(&j->mtx);
+}
+
 /* ------------------------------------------------------------------ */
 /* Events                                                              */
 /* ------------------------------------------------------------------ */
 
-/* s as a JSON string body: quotes, backslashes, control characters. */
+/*
+ * s as a JSON string body: quotes, backslashes, control characters.
+ * Messages come from the authority and the GDB server: anything not
+ * printable ASCII becomes '?', so that no peer can write escape
+ * sequences to the operator's terminal or invalid UTF-8 into the JSON.
+ */
 static void
 json_str(FILE *fp, const char *s)
 {
@@ -97,13 +150,24 @@ json_str(FILE *fp, const char *s)
 
 		if (c == '"' || c == '\\') {
 			fprintf(fp, "\\%c", c);
-		} else if (c < 0x20 || c == 0x7f) {
-			fprintf(fp, "\\u%04x", c);
+		} else if (c < 0x20 || c >= 0x7f) {
+			fputc('?', fp);
 		} else {
 			fputc(c, fp);
 		}
 	}
 	fputc('"', fp);
+}
+
+/* The same for text output: printable ASCII only. */
+static void
+text_str(FILE *fp, const char *s)
+{
+	for (; s != NULL && *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		fputc(c >= 0x20 && c < 0x7f ? c : '?', fp);
+	}
 }
 
 /* Locked: the progress line (stderr, a terminal). */
@@ -161,13 +225,15 @@ event(struct worker *w, const char *what, const uint8_t *uid,
 		}
 		fprintf(fp, "}\n");
 	} else {
-		fprintf(fp, "%-12s probe=%s%s%s", what, w->url,
-		    uid != NULL ? " uid=" : "", hex);
+		fprintf(fp, "%-12s probe=", what);
+		text_str(fp, w->url);
+		fprintf(fp, "%s%s", uid != NULL ? " uid=" : "", hex);
 		if (serial != 0) {
 			fprintf(fp, " serial=%" PRIu64, serial);
 		}
 		if (message != NULL && message[0] != '\0') {
-			fprintf(fp, ": %s", message);
+			fputs(": ", fp);
+			text_str(fp, message);
 		}
 		fputc('\n', fp);
 	}
@@ -180,11 +246,13 @@ event(struct worker *w, const char *what, const uint8_t *uid,
 /* The authority, patiently                                            */
 /* ------------------------------------------------------------------ */
 
-/* Errors after which asking again later may work. */
+/* Errors after which asking again later may work (an INTERNAL answer
+ * is the authority's own trouble, not a verdict on the device). */
 static bool
-transient(int rv)
+transient(int rv, const struct cs_rpc_result *res)
 {
-	return rv == CS_EUNAVAIL || rv == CS_ETIMEDOUT || rv == CS_ECLOSED;
+	return rv == CS_EUNAVAIL || rv == CS_ETIMEDOUT || rv == CS_ECLOSED ||
+	    (rv != CS_OK && res->status == CS_STATUS_INTERNAL);
 }
 
 /*
@@ -194,7 +262,8 @@ transient(int rv)
 static int
 call_patiently(struct worker *w, const char *method,
     const ProtobufCMessage *in, ProtobufCMessage **out,
-    struct cs_rpc_result *res, const uint8_t *uid, size_t uid_len)
+    struct cs_rpc_result *res, const uint8_t *uid, size_t uid_len,
+    bool stoppable)
 {
 	const struct job_opts *o        = w->job->o;
 	unsigned               limit_s  = o->retry_max_s ? o->retry_max_s : 300;
@@ -205,7 +274,7 @@ call_patiently(struct worker *w, const char *method,
 
 	for (;;) {
 		rv = station_session_call(o->session, method, in, out, res);
-		if (!transient(rv)) {
+		if (!transient(rv, res)) {
 			if (said && rv == CS_OK) {
 				event(w, "authority-back", uid, uid_len, 0,
 				    NULL);
@@ -216,7 +285,10 @@ call_patiently(struct worker *w, const char *method,
 			event(w, "waiting", uid, uid_len, 0, res->message);
 			said = true;
 		}
-		if (mono_ms() >= deadline || (o->stop != NULL && *o->stop)) {
+		if (stoppable && o->stop != NULL && *o->stop) {
+			return CS_ECANCELED;
+		}
+		if (mono_ms() >= deadline) {
 			return rv;
 		}
 		sleep_ms(backoff);
@@ -255,69 +327,80 @@ layout_free(struct layout *l)
 	l->n = 0;
 }
 
-/* Add [addr, addr+len) widened to pages; merges with runs it touches. */
+struct piece {
+	uint32_t       addr;
+	uint32_t       len;
+	const uint8_t *data;
+};
+
 static int
-layout_add(struct layout *l, const struct target *t, uint32_t addr,
-    uint32_t len, const uint8_t *data)
+piece_cmp(const void *a, const void *b)
 {
-	uint64_t lo = addr & ~(uint64_t)(t->page_size - 1);
-	uint64_t hi = ((uint64_t)addr + len + t->page_size - 1) &
-	    ~(uint64_t)(t->page_size - 1);
-	size_t   i;
+	const struct piece *x = a, *y = b;
 
-	for (i = 0; i < l->n; i++) {
-		struct run *r = &l->run[i];
-
-		if (lo <= (uint64_t)r->addr + r->len && r->addr <= hi) {
-			uint64_t nlo = lo < r->addr ? lo : r->addr;
-			uint64_t nhi = hi > (uint64_t)r->addr + r->len
-			    ? hi
-			    : (uint64_t)r->addr + r->len;
-			uint8_t *nd  = malloc((size_t)(nhi - nlo));
-
-			if (nd == NULL) {
-				return CS_ENOMEM;
-			}
-			memset(nd, 0xff, (size_t)(nhi - nlo));
-			memcpy(nd + (r->addr - nlo), r->data, r->len);
-			free(r->data);
-			r->data = nd;
-			r->addr = (uint32_t)nlo;
-			r->len  = (uint32_t)(nhi - nlo);
-			memcpy(r->data + (addr - r->addr), data, len);
-			return CS_OK;
-		}
-	}
-	if (l->n == sizeof(l->run) / sizeof(l->run[0])) {
-		return CS_ETOOBIG;
-	}
-	l->run[l->n].addr = (uint32_t)lo;
-	l->run[l->n].len  = (uint32_t)(hi - lo);
-	if ((l->run[l->n].data = malloc((size_t)(hi - lo))) == NULL) {
-		return CS_ENOMEM;
-	}
-	memset(l->run[l->n].data, 0xff, (size_t)(hi - lo));
-	memcpy(l->run[l->n].data + (addr - lo), data, len);
-	l->n++;
-	return CS_OK;
+	return x->addr < y->addr ? -1 : x->addr > y->addr;
 }
 
+/*
+ * Image segments and the record, each widened to whole pages, grouped
+ * into runs of pages that touch; every run filled with 0xFF and then the
+ * pieces copied in (they never overlap: image_check keeps the image out
+ * of the record area, image_load refuses overlapping segments).
+ */
 static int
 layout_make(struct layout *l, const struct target *t, const struct image *img,
     const uint8_t *rec, size_t rec_len)
 {
-	size_t i;
-	int    rv;
+	struct piece pc[IMAGE_MAX_SEGMENTS + 1];
+	uint64_t     mask = ~(uint64_t)(t->page_size - 1);
+	size_t       n = 0, i, r;
 
 	memset(l, 0, sizeof(*l));
-	for (i = 0; i < img->nseg; i++) {
-		rv = layout_add(l, t, img->seg[i].addr, img->seg[i].len,
-		    img->seg[i].data);
-		if (rv != CS_OK) {
-			return rv;
-		}
+	for (i = 0; i < img->nseg && n < IMAGE_MAX_SEGMENTS; i++) {
+		pc[n].addr   = img->seg[i].addr;
+		pc[n].len    = img->seg[i].len;
+		pc[n++].data = img->seg[i].data;
 	}
-	return layout_add(l, t, t->record_addr, (uint32_t)rec_len, rec);
+	pc[n].addr   = t->record_addr;
+	pc[n].len    = (uint32_t)rec_len;
+	pc[n++].data = rec;
+	qsort(pc, n, sizeof(pc[0]), piece_cmp);
+
+	for (i = 0; i < n; i++) {
+		uint64_t lo = pc[i].addr & mask;
+		uint64_t hi = ((uint64_t)pc[i].addr + pc[i].len +
+		    t->page_size - 1) & mask;
+
+		if (l->n > 0 && lo <= (uint64_t)l->run[l->n - 1].addr +
+		    l->run[l->n - 1].len) {
+			struct run *last = &l->run[l->n - 1];
+
+			if (hi > (uint64_t)last->addr + last->len) {
+				last->len = (uint32_t)(hi - last->addr);
+			}
+			continue;
+		}
+		if (l->n == sizeof(l->run) / sizeof(l->run[0])) {
+			return CS_ETOOBIG;
+		}
+		l->run[l->n].addr = (uint32_t)lo;
+		l->run[l->n].len  = (uint32_t)(hi - lo);
+		l->n++;
+	}
+	for (r = 0; r < l->n; r++) {
+		if ((l->run[r].data = malloc(l->run[r].len)) == NULL) {
+			return CS_ENOMEM;
+		}
+		memset(l->run[r].data, 0xff, l->run[r].len);
+	}
+	for (i = 0, r = 0; i < n; i++) {
+		while (pc[i].addr >= (uint64_t)l->run[r].addr + l->run[r].len) {
+			r++;
+		}
+		memcpy(l->run[r].data + (pc[i].addr - l->run[r].addr),
+		    pc[i].data, pc[i].len);
+	}
+	return CS_OK;
 }
 
 /* ------------------------------------------------------------------ */
@@ -340,9 +423,14 @@ report(struct worker *w, const uint8_t *uid, size_t uid_len,
 	in.uid.len  = uid_len;
 	in.outcome  = outcome;
 	in.detail   = (char *)(detail != NULL ? detail : "");
+	/* Not cut short by a stop request: the authority must hear how a
+	 * device it signed for ended. */
 	rv = call_patiently(w, "Report", &in.base, (ProtobufCMessage **)&out,
-	    &res, uid, uid_len);
+	    &res, uid, uid_len, false);
 	if (rv != CS_OK) {
+		pthread_mutex_lock(&w->job->mtx);
+		w->job->res.unreported++;
+		pthread_mutex_unlock(&w->job->mtx);
 		event(w, "report-failed", uid, uid_len, 0, res.message);
 		return;
 	}
@@ -355,9 +443,32 @@ report(struct worker *w, const uint8_t *uid, size_t uid_len,
 }
 
 /* Program, read back, boot.  Returns CS_OK or fills why. */
+/* Is the device on the probe still the one whose record we hold?  The
+ * operator may swap boards while the station waits for the authority. */
 static int
-program(struct worker *w, probe *p, const uint8_t *rec, size_t rec_len,
-    Countersign__V1__Outcome *how, char *why, size_t whylen)
+same_device(probe *p, const struct target *t, const uint8_t *uid,
+    size_t uid_len, char *why, size_t whylen)
+{
+	uint8_t now[32];
+
+	if (probe_read(p, t->uid_addr, now, t->uid_len) != CS_OK) {
+		snprintf(why, whylen, "cannot read the UID again: %s",
+		    probe_error(p));
+		return CS_EIO;
+	}
+	if (t->uid_len != uid_len || memcmp(now, uid, uid_len) != 0) {
+		snprintf(why, whylen, "the device on the probe changed (its UID "
+		    "is not the one the record was made for); nothing more "
+		    "written");
+		return CS_EIO;
+	}
+	return CS_OK;
+}
+
+static int
+program(struct worker *w, probe *p, const uint8_t *uid, size_t uid_len,
+    const uint8_t *rec, size_t rec_len, Countersign__V1__Outcome *how,
+    char *why, size_t whylen)
 {
 	const struct target *t = w->job->o->target;
 	struct layout        l;
@@ -371,6 +482,9 @@ program(struct worker *w, probe *p, const uint8_t *rec, size_t rec_len,
 	    CS_OK) {
 		snprintf(why, whylen, "cannot lay out the flash: %s",
 		    cs_strerror(rv));
+		goto out;
+	}
+	if ((rv = same_device(p, t, uid, uid_len, why, whylen)) != CS_OK) {
 		goto out;
 	}
 	for (i = 0; i < l.n; i++) {
@@ -410,6 +524,9 @@ program(struct worker *w, probe *p, const uint8_t *rec, size_t rec_len,
 		}
 		free(back);
 		back = NULL;
+	}
+	if ((rv = same_device(p, t, uid, uid_len, why, whylen)) != CS_OK) {
+		goto out;
 	}
 	/* Start it; an emulated device tells whether it accepted its
 	 * record (the example firmware exits 0 when authorized). */
@@ -461,16 +578,36 @@ get_record(struct worker *w, const uint8_t *uid, size_t uid_len,
 	in.uid.data = (uint8_t *)uid;
 	in.uid.len  = uid_len;
 	rv = call_patiently(w, "Sign", &in.base, (ProtobufCMessage **)&out,
-	    &res, uid, uid_len);
+	    &res, uid, uid_len, true);
+	if (rv == CS_ECANCELED) {
+		count_outcome(j, OUT_STOPPED);
+		return OUT_STOPPED;
+	}
 	if (rv == CS_EEXHAUSTED) {
+		count_outcome(j, OUT_QUOTA);
 		event(w, "quota-exhausted", uid, uid_len, 0, res.message);
 		return OUT_QUOTA;
 	}
-	if (transient(rv)) {
+	if (transient(rv, &res)) {
+		count_outcome(j, OUT_LOST);
 		event(w, "authority-lost", uid, uid_len, 0, res.message);
 		return OUT_LOST;
 	}
+	/* About the order or this station, not the device: every other
+	 * device would get the same answer. */
+	if (res.status == CS_STATUS_NOT_FOUND ||
+	    res.status == CS_STATUS_FAILED_PRECONDITION ||
+	    res.status == CS_STATUS_PERMISSION_DENIED ||
+	    res.status == CS_STATUS_UNAUTHENTICATED) {
+		count_outcome(j, OUT_HALT);
+		pthread_mutex_lock(&j->mtx);
+		j->res.halt_status = res.status;
+		pthread_mutex_unlock(&j->mtx);
+		event(w, "stopped", uid, uid_len, 0, res.message);
+		return OUT_HALT;
+	}
 	if (rv != CS_OK) {
+		count_outcome(j, OUT_REFUSED);
 		event(w, "refused", uid, uid_len, 0, res.message);
 		return OUT_REFUSED;
 	}
@@ -480,10 +617,14 @@ get_record(struct worker *w, const uint8_t *uid, size_t uid_len,
 	    out->record.data[CS_RECORD_OFF_UID_LEN] != uid_len ||
 	    memcmp(out->record.data + CS_RECORD_OFF_UID, uid, uid_len) != 0 ||
 	    out->record.len > j->o->target->record_size) {
+		protobuf_c_message_free_unpacked(&out->base, NULL);
+		/* It was counted against the order: say what became of it. */
+		report(w, uid, uid_len, COUNTERSIGN__V1__OUTCOME__OUTCOME_FAILED,
+		    "the authority's answer is not a record for this UID");
+		count_outcome(j, OUT_REFUSED);
 		event(w, "refused", uid, uid_len, 0, "the authority's answer "
 		    "is not a record for this UID (or does not fit the "
 		    "target's record area); device left untouched");
-		protobuf_c_message_free_unpacked(&out->base, NULL);
 		return OUT_REFUSED;
 	}
 	memcpy(rec, out->record.data, out->record.len);
@@ -509,17 +650,32 @@ one_device(struct worker *w, probe *p, const uint8_t *uid, size_t uid_len)
 	event(w, "device", uid, uid_len, 0, NULL);
 	if ((oc = get_record(w, uid, uid_len, rec, &rec_len, &serial)) !=
 	    OUT_SIGNED) {
-		return oc;
+		return oc; /* counted by get_record */
 	}
 	event(w, "signed", uid, uid_len, serial, NULL);
-	if (program(w, p, rec, rec_len, &how, why, sizeof(why)) != CS_OK) {
+	if (program(w, p, uid, uid_len, rec, rec_len, &how, why,
+	        sizeof(why)) != CS_OK) {
 		report(w, uid, uid_len, how, why);
+		count_outcome(w->job, OUT_FAILED);
 		event(w, "failed", uid, uid_len, serial, why);
 		return OUT_FAILED;
 	}
 	report(w, uid, uid_len, how, "");
+	count_outcome(w->job, OUT_PROGRAMMED);
 	event(w, "programmed", uid, uid_len, serial, NULL);
 	return OUT_PROGRAMMED;
+}
+
+/* Every device the job may program has been taken. */
+static bool
+count_reached(struct job *j)
+{
+	bool r;
+
+	pthread_mutex_lock(&j->mtx);
+	r = j->claimed >= j->o->count;
+	pthread_mutex_unlock(&j->mtx);
+	return r;
 }
 
 /*
@@ -539,7 +695,7 @@ next_device(struct worker *w, uint8_t *uid, size_t *uid_len)
 	size_t                 i;
 	bool                   blank;
 
-	while (!stopping(w->job)) {
+	while (!stopping(w->job) && !count_reached(w->job)) {
 		probe *p = NULL;
 		int    rv;
 
@@ -563,8 +719,6 @@ next_device(struct worker *w, uint8_t *uid, size_t *uid_len)
 				    "connection and the target profile");
 			} else if (*uid_len != w->last_uid_len ||
 			    memcmp(uid, w->last_uid, *uid_len) != 0) {
-				memcpy(w->last_uid, uid, *uid_len);
-				w->last_uid_len = *uid_len;
 				return p;
 			} else {
 				snprintf(err, sizeof(err), "waiting for the next "
@@ -584,7 +738,11 @@ next_device(struct worker *w, uint8_t *uid, size_t *uid_len)
 	return NULL;
 }
 
-/* Take one of the devices the job may still program. */
+/*
+ * Take one of the devices the job may still program.  Taken only once a
+ * device is on the probe, so that a worker waiting for its next device
+ * never holds a unit another worker with a device in hand could use.
+ */
 static bool
 claim(struct job *j)
 {
@@ -600,14 +758,6 @@ claim(struct job *j)
 	return ok;
 }
 
-static void
-unclaim(struct job *j)
-{
-	pthread_mutex_lock(&j->mtx);
-	j->claimed--;
-	pthread_mutex_unlock(&j->mtx);
-}
-
 static void *
 worker_main(void *arg)
 {
@@ -616,43 +766,29 @@ worker_main(void *arg)
 	uint8_t        uid[32];
 	size_t         uid_len;
 
-	while (claim(j)) {
+	while (!stopping(j) && !count_reached(j)) {
 		probe       *p = next_device(w, uid, &uid_len);
 		enum outcome oc;
 
 		if (p == NULL) {
-			unclaim(j);
 			break;
 		}
+		if (!claim(j)) {
+			/* Another worker took the last unit meanwhile. */
+			probe_close(p);
+			break;
+		}
+		/* one_device counts the outcome just before its final event,
+		 * so that every event carries the counts it brings about. */
 		oc = one_device(w, p, uid, uid_len);
 		probe_close(p);
-		pthread_mutex_lock(&j->mtx);
-		switch (oc) {
-		case OUT_PROGRAMMED:
-			j->res.programmed++;
-			break;
-		case OUT_FAILED:
-			j->res.failed++;
-			break;
-		case OUT_REFUSED:
-			j->res.refused++;
-			break;
-		case OUT_QUOTA:
-			j->res.quota_exhausted = true;
-			j->res.remaining       = 0;
-			j->halt                = true;
-			j->claimed--;
-			break;
-		case OUT_LOST:
-			j->res.authority_lost = true;
-			j->halt               = true;
-			j->claimed--;
-			break;
-		case OUT_NO_DEVICE:
-		case OUT_SIGNED:
-			j->claimed--;
-			break;
+		/* A device that failed may be seated again and retried; one
+		 * that was programmed or refused is not taken twice. */
+		if (oc == OUT_PROGRAMMED || oc == OUT_REFUSED) {
+			memcpy(w->last_uid, uid, uid_len);
+			w->last_uid_len = uid_len;
 		}
+		pthread_mutex_lock(&j->mtx);
 		progress(j);
 		pthread_mutex_unlock(&j->mtx);
 	}
@@ -705,6 +841,9 @@ job_run(const struct job_opts *o, struct job_result *res)
 	if (o->progress) {
 		fputc('\n', stderr);
 	}
+	j.res.short_of_count = j.claimed < oo.count ? oo.count - j.claimed
+	                                            : 0;
+	j.res.stopped = o->stop != NULL && *o->stop;
 	*res = j.res;
 	free(w);
 	free(t);

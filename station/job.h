@@ -21,6 +21,7 @@
 #include "station_session.h"
 #include "target.h"
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -46,7 +47,7 @@ struct job_opts {
 	bool                 json;     /* events as JSON lines */
 	FILE                *events;   /* stdout */
 	bool                 progress; /* a progress line on stderr (TTY) */
-	volatile int        *stop;     /* set by a signal handler: finish
+	volatile sig_atomic_t *stop;   /* set by a signal handler: finish
 	                                  the device in hand, then stop */
 };
 
@@ -56,6 +57,13 @@ struct job_result {
 	unsigned refused;    /* a UID the authority refused (clone, ...) */
 	bool     quota_exhausted;
 	bool     authority_lost; /* gave up waiting for the authority */
+	int      halt_status;    /* a refusal about the order or station
+	                            (wire status) stopped the job; 0: none */
+	bool     stopped;        /* a stop was requested */
+	unsigned short_of_count; /* devices of --count never started (no
+	                            device came, or the job stopped) */
+	unsigned unreported;     /* programmed or failed, but the authority
+	                            never heard of it */
 	uint64_t remaining;      /* quota left, as last heard */
 };
 

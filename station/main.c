@@ -74,7 +74,9 @@
 	X(EXIT_ORDER, 6, "order unknown, closed or expired")                  \
 	X(EXIT_UID, 7, "bad UID")                                             \
 	X(EXIT_CLONE, 8, "UID already signed under another order or CM "      \
-	    "(cloning signal)")
+	    "(cloning signal)")                                                \
+	X(EXIT_INCOMPLETE, 9, "run: fewer devices than --count (none came "   \
+	    "on a probe in time, or the run was stopped)")
 
 enum exit_code {
 #define EXIT_ENUM(name, val, text) name = val,
@@ -117,7 +119,8 @@ usage(FILE *fp)
 	    "  -h, --help         this help (COMMAND --help: the command's)\n"
 	    "  -V, --version      print the version\n"
 	    "\n"
-	    "Exit codes of sign, report and order:\n");
+	    "Exit codes of sign, report, order and run (run: the reason to\n"
+	    "stop the line first: 5, then 4/6, 3, 1, 9):\n");
 #define EXIT_USAGE_LINE(name, val, text) fprintf(fp, "  %d  %s\n", val, text);
 	EXIT_LIST(EXIT_USAGE_LINE)
 #undef EXIT_USAGE_LINE
@@ -902,16 +905,33 @@ cmd_read_uid(const struct station_config *cfg, int argc, char **argv)
 	}
 	probe_close(p);
 	printf("%s\n", hex_string(uid, t.uid_len, hex));
+	{
+		bool ff = true, zero = true;
+
+		for (uint32_t i = 0; i < t.uid_len; i++) {
+			ff   = ff && uid[i] == 0xff;
+			zero = zero && uid[i] == 0x00;
+		}
+		if (ff || zero) {
+			fprintf(stderr, "warning: the UID reads as all 0x%s: "
+			    "erased or unreadable memory, not a device UID; "
+			    "check the probe connection and the target "
+			    "profile\n", ff ? "FF" : "00");
+			return EXIT_UID;
+		}
+	}
 	return EXIT_OK;
 }
 
-static volatile int run_stop;
+static volatile sig_atomic_t run_stop;
 
+/* The first SIGINT/SIGTERM finishes the devices in hand; a second one
+ * ends the program at once (the default action). */
 static void
 on_stop_signal(int sig)
 {
-	(void)sig;
 	run_stop = 1;
+	signal(sig, SIG_DFL);
 }
 
 /* Parse a non-negative number with a range; prints why not. */
@@ -933,17 +953,24 @@ parse_uint_arg(const char *opt, const char *s, unsigned long max,
 	return EXIT_OK;
 }
 
+/* The exit code of a run: the reason to stop the line first. */
 static int
 run_exit(const struct job_result *r)
 {
-	if (r->authority_lost) {
+	if (r->quota_exhausted) {
+		return EXIT_QUOTA;
+	}
+	if (r->halt_status != 0) {
+		return exit_for_status(r->halt_status);
+	}
+	if (r->authority_lost || r->unreported > 0) {
 		return EXIT_UNREACHABLE;
 	}
 	if (r->failed > 0 || r->refused > 0) {
 		return EXIT_ERROR;
 	}
-	if (r->quota_exhausted) {
-		return EXIT_QUOTA;
+	if (r->short_of_count > 0 || r->stopped) {
+		return EXIT_INCOMPLETE;
 	}
 	return EXIT_OK;
 }
@@ -1109,17 +1136,31 @@ cmd_run(const struct station_config *cfg, int argc, char **argv)
 	if (jo.json) {
 		printf("{\"event\":\"summary\",\"programmed\":%u,\"failed\":%u,"
 		    "\"refused\":%u,\"remaining\":%" PRIu64 ","
-		    "\"quota_exhausted\":%s,\"authority_lost\":%s}\n",
+		    "\"quota_exhausted\":%s,\"authority_lost\":%s,"
+		    "\"short_of_count\":%u,\"unreported\":%u}\n",
 		    res.programmed, res.failed, res.refused, res.remaining,
 		    res.quota_exhausted ? "true" : "false",
-		    res.authority_lost ? "true" : "false");
+		    res.authority_lost ? "true" : "false", res.short_of_count,
+		    res.unreported);
 	}
 	fprintf(stderr, "%s: %u programmed, %u failed, %u refused; %" PRIu64
 	    " left in order %s\n",
-	    res.quota_exhausted ? "quota exhausted"
-	    : res.authority_lost ? "authority unreachable, stopped"
-	                         : "run finished",
+	    res.quota_exhausted      ? "quota exhausted"
+	    : res.halt_status != 0   ? "stopped by the authority's answer"
+	    : res.authority_lost     ? "authority unreachable, stopped"
+	    : res.stopped            ? "stopped on request"
+	    : res.short_of_count > 0 ? "run ended early"
+	                             : "run finished",
 	    res.programmed, res.failed, res.refused, res.remaining, order);
+	if (res.short_of_count > 0) {
+		fprintf(stderr, "%u of the devices asked for (--count) were "
+		    "never started: no device came on a probe in time\n",
+		    res.short_of_count);
+	}
+	if (res.unreported > 0) {
+		fprintf(stderr, "%u outcomes could not be reported to the "
+		    "authority; tell the OEM\n", res.unreported);
+	}
 	return run_exit(&res);
 }
 

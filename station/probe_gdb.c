@@ -496,6 +496,7 @@ static int
 connect_unix(probe *p, struct gdb_probe *g, const char *path)
 {
 	struct sockaddr_un sa;
+	int                e;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
@@ -505,19 +506,41 @@ connect_unix(probe *p, struct gdb_probe *g, const char *path)
 		    sizeof(sa.sun_path));
 	}
 	memcpy(sa.sun_path, path, strlen(path));
+	/* Non-blocking before connect: a listener with a full backlog must
+	 * not hold us past the probe's timeout. */
 	g->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (g->fd < 0 || connect(g->fd, (struct sockaddr *)&sa,
-	    sizeof(sa)) < 0 || set_nonblock(g->fd) < 0) {
-		int e = errno;
-
-		if (g->fd >= 0) {
-			close(g->fd);
-			g->fd = -1;
+	if (g->fd >= 0 && set_nonblock(g->fd) == 0) {
+		/* A Unix listener with a full backlog answers EAGAIN at
+		 * once (nothing is in progress): try again until the
+		 * timeout. */
+		for (unsigned waited = 0;; waited += 10) {
+			if (connect(g->fd, (struct sockaddr *)&sa,
+			        sizeof(sa)) == 0) {
+				return CS_OK;
+			}
+			e = errno;
+			if (e == EINPROGRESS) {
+				if ((e = wait_connect(g->fd, p->timeout_ms)) ==
+				    0) {
+					return CS_OK;
+				}
+				break;
+			}
+			if (e != EAGAIN || waited >= p->timeout_ms) {
+				e = e == EAGAIN ? ETIMEDOUT : e;
+				break;
+			}
+			usleep(10000);
 		}
-		return probe_fail(p, CS_EUNAVAIL, "cannot connect to the GDB "
-		    "server at %s: %s", path, strerror(e));
+	} else {
+		e = errno;
 	}
-	return CS_OK;
+	if (g->fd >= 0) {
+		close(g->fd);
+		g->fd = -1;
+	}
+	return probe_fail(p, CS_EUNAVAIL, "cannot connect to the GDB server "
+	    "at %s: %s", path, strerror(e));
 }
 
 /* ---------------------------------------------------------------- */

@@ -73,6 +73,13 @@ verify_p256(const uint8_t *pub, size_t pub_len, const uint8_t *msg,
 	mp_clear(&r);
 	mp_clear(&s);
 	wc_ecc_free(&key);
+#ifdef FP_ECC
+	/* A host wolfCrypt built with FP_ECC (Debian's) keeps a table of
+	 * precomputed points per thread, which leaks when the thread ends.
+	 * This library has no hook for thread exit, and a verify per device
+	 * is rare: free it every time. */
+	wc_ecc_fp_free();
+#endif
 	return out;
 }
 #endif
