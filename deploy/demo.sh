@@ -1,26 +1,66 @@
 #!/usr/bin/env bash
-# The Countersign demo: one command that shows the system working on this
-# machine.  It installs what is missing, builds, and tells what happens.
+# The Countersign demo: the whole story on this machine, in one command.
 #
-# At this stage of the project the story is the spine: a signing authority
-# and a station agent, two real processes, talking protobuf RPC over
-# mutually authenticated TLS (wolfSSL inside nng).  Later stages add the
-# HSM, orders, and emulated devices.
+#   ./deploy/demo.sh
+#
+# It installs what is missing, builds, and then plays every part: the
+# OEM's security officer (a key in an HSM, firmware that trusts it, an
+# order for 5 units, a station enrolled), the signing authority (a real
+# daemon with TLS, LMDB and the HSM), and the contract manufacturer's
+# shift lead (one command programs six emulated devices).  Five devices
+# are programmed and boot "device authorized"; the sixth is refused for
+# quota; a copy of one device's flash refuses to run on another chip.
+# Everything it starts is stopped and removed at the end.  Exit 0 when
+# the story went as told.
+#
+# Environment: CS_DEMO_BUILD=DIR uses an existing build tree (no install,
+# no build: how tests/run.sh runs it); CS_BUILD_DIR as for tests/run.sh.
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-build=${CS_BUILD_DIR:-$top/build}/default
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+if [ -t 1 ]; then
+	bold=$'\033[1m' dim=$'\033[2m' off=$'\033[0m'
+else
+	bold='' dim='' off=''
+fi
+say() { printf '\n%s== %s%s\n' "$bold" "$*" "$off"; }
+tell() { printf '   %s%s%s\n' "$dim" "$*" "$off"; }
+indent() { sed 's/^/   /'; }
+die() {
+	printf '\ndemo: %s\n' "$*" >&2
+	exit 1
+}
 
-say "Installing missing packages and building (quiet when up to date)"
-"$top/deploy/bootstrap.sh"
-cmake -S "$top" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" >/dev/null
+if [ -n "${CS_DEMO_BUILD:-}" ]; then
+	build=$CS_DEMO_BUILD
+else
+	build=${CS_BUILD_DIR:-$top/build}/default
+	say "Installing missing packages and building (quiet when up to date)"
+	"$top/deploy/bootstrap.sh"
+	cmake -S "$top" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DCS_DEPS_DIR="${CS_BUILD_DIR:-$top/build}/_deps" >/dev/null
+	cmake --build "$build" >/dev/null
+fi
+bin_authority=$build/authority/countersign-authority
+bin_admin=$build/authority/countersign-admin
+bin_station=$build/station/countersign-station
+bin_keytool=$build/hsm-shim/countersign-keytool
+deps=$(sed -n 's/^CS_DEPS_DIR:PATH=//p' "$build/CMakeCache.txt")
+qemu=$(sed -n 's/^CS_QEMU_ARM:FILEPATH=//p' "$build/CMakeCache.txt")
+for f in "$bin_authority" "$bin_admin" "$bin_station" "$bin_keytool"; do
+	[ -x "$f" ] || die "$f is missing: build first"
+done
+[ -x "$qemu" ] && [ -d "$deps/wolfssl-src" ] ||
+	die "the demo needs the firmware build (qemu-system-arm, arm-none-eabi-gcc, CS_FIRMWARE=ON)"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/countersign-demo.XXXXXX")
 authority_pid=
+qemu_pids=()
 cleanup() {
+	for p in "${qemu_pids[@]}"; do
+		kill -KILL "$p" 2>/dev/null || true
+	done
 	if [ -n "$authority_pid" ] && kill -0 "$authority_pid" 2>/dev/null; then
 		kill -TERM "$authority_pid"
 		wait "$authority_pid" 2>/dev/null || true
@@ -29,58 +69,165 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say "Making a throw-away PKI: a CA, the authority's server certificate, station certificates"
-"$top/tests/pki/make-pki.sh" "$work/pki"
-ls "$work/pki" | sed 's/^/   /'
+admin() { "$bin_admin" -c "$work/authority.conf" "$@"; }
 
-say "Starting the signing authority (it picks a free port on loopback)"
+# ---------------------------------------------------------------------
+say "1. The OEM's security officer makes the product key inside an HSM"
+tell "A SoftHSM2 token stands in for the HSM; the private key is generated on it"
+tell "and can never be read out.  Only the public half leaves the token."
+eval "$("$top/tests/hsm/make-token.sh" "$work/hsm" oem-hsm 123456)"
+"$bin_keytool" keygen --label product-2026 --alg p256 | indent
+mkdir -p "$work/trust"
+"$bin_keytool" export --label product-2026 --format c-header -o "$work/trust/trust_key.h"
+
+say "2. The firmware is built with that public key compiled in"
+tell "This is target/examples/lm3s6965: at boot it reads its chip's UID, finds its"
+tell "device record in flash, verifies it with the compiled-in key and stops unless"
+tell "the record was signed for exactly this chip."
+cmake -S "$top/target/examples/lm3s6965" -B "$work/fw" -G Ninja \
+	-DCMAKE_TOOLCHAIN_FILE="$top/target/cortex-m/arm-none-eabi.cmake" \
+	-DCMAKE_BUILD_TYPE=MinSizeRel -DCS_WOLFSSL_DIR="$deps/wolfssl-src" \
+	-DCS_TRUST_HEADER="$work/trust/trust_key.h" -DCS_FW_ALG=p256 \
+	-DCS_FW_PRODUCT_ID=0x1234 >/dev/null
+cmake --build "$work/fw" >/dev/null
+firmware=$work/fw/countersign-fw.elf
+tell "firmware: $(stat -c %s "$firmware") bytes ELF, product 0x1234 (4660)"
+
+# ---------------------------------------------------------------------
+say "3. DevOps starts the signing authority"
+tell "TLS certificates for the authority (a throw-away PKI), an LMDB store in a"
+tell "temporary directory, the HSM token above.  First the station CA: its key is"
+tell "made on the HSM too, so that nothing on disk can enroll a station."
+"$top/tests/pki/make-pki.sh" "$work/pki" >/dev/null
 cat >"$work/authority.conf" <<CONF
 [authority]
 id = demo-authority
 data_dir = $work/data
 station_listen = tls+tcp://127.0.0.1:0
+admin_listen = ipc://$work/admin.sock
 
 [tls]
 cert = $work/pki/server.pem
 key = $work/pki/server.key
-station_ca = $work/pki/ca.pem
+station_ca = $work/station-ca.pem
+
+[hsm]
+module = $COUNTERSIGN_HSM_MODULE
+token = oem-hsm
+pin_file = $work/hsm/pin
+sessions = 2
 CONF
-"$build/authority/countersign-authority" -c "$work/authority.conf" --check-config
-"$build/authority/countersign-authority" -c "$work/authority.conf" 2>"$work/authority.log" &
+admin ca init | indent
+"$bin_authority" -c "$work/authority.conf" 2>"$work/authority.log" &
 authority_pid=$!
 port=
-for _ in $(seq 1 100); do
-	port=$(sed -n 's/.*listening url=.* port=\([0-9]*\).*/\1/p' "$work/authority.log" | head -n1)
+for _ in $(seq 1 200); do
+	port=$(sed -n 's/.*listening url=tls.* port=\([0-9]*\).*/\1/p' "$work/authority.log" | head -n1)
 	[ -n "$port" ] && break
+	kill -0 "$authority_pid" 2>/dev/null || break
 	sleep 0.05
 done
-[ -n "$port" ] || { cat "$work/authority.log"; echo "authority did not start" >&2; exit 1; }
-echo "   authority listening on tls+tcp://127.0.0.1:$port (client certificates required)"
+[ -n "$port" ] || { indent <"$work/authority.log"; die "the authority did not start"; }
+tell "authority listening on tls+tcp://127.0.0.1:$port (station certificates required)"
 
-station_conf() { # name cert-basename
-	cat >"$work/$1.conf" <<CONF
+# ---------------------------------------------------------------------
+say "4. The security officer registers the key and opens an order for 5 units"
+admin key add --label product-2026 | indent
+admin order create --id PO-DEMO-5 --product 4660 --key product-2026 --quota 5 \
+	--uid-len 8 --cm demo-cm | indent
+
+say "5. The CM's station makes its own key; the officer enrolls it"
+cat >"$work/station.conf" <<CONF
 [station]
-name = $1
+name = line1
 authority_url = tls+tcp://localhost:$port
+authority_id = demo-authority
 ca = $work/pki/ca.pem
-cert = $work/pki/$2.pem
-key = $work/pki/$2.key
-timeout_ms = 3000
+cert = $work/line1.pem
+key = $work/line1.key
 CONF
-}
+"$bin_station" -c "$work/station.conf" init | indent
+admin station enroll --csr "$work/line1.csr" --name line1 --cm demo-cm \
+	-o "$work/line1.pem" | indent
 
-say "A station with a certificate from the authority's CA pings it"
-station_conf station1 station1
-"$build/station/countersign-station" -c "$work/station1.conf" ping --count 3
+# ---------------------------------------------------------------------
+say "6. Six devices arrive on the line (QEMU lm3s6965evb, each its own UID)"
+tell "Each waits halted, with a GDB server on a socket: the station's probe."
+uid_of() { printf '5eed%012x' "$((0xc0ffee000 + $1))"; }
+probes=()
+for i in 1 2 3 4 5 6; do
+	uid=$(uid_of "$i")
+	# The loader stores the value little-endian: give it byte-reversed.
+	le=$(echo "$uid" | sed 's/../& /g' | awk '{for (i = NF; i > 0; i--) printf "%s", $i}')
+	"$qemu" -M lm3s6965evb -nographic -monitor none -serial none \
+		-semihosting-config enable=on,target=native -S \
+		-gdb "unix:$work/dev$i.sock,server=on,wait=off" \
+		-device "loader,addr=0x2000FF00,data=0x$le,data-len=8" \
+		>"$work/dev$i.log" 2>&1 &
+	qemu_pids+=($!)
+	probes+=(--probe "gdb+unix://$work/dev$i.sock")
+	tell "device $i: UID $uid"
+done
+for i in 1 2 3 4 5 6; do
+	for _ in $(seq 1 100); do
+		[ -S "$work/dev$i.sock" ] && break
+		sleep 0.05
+	done
+done
 
-say "A station with a certificate from some other CA is refused"
-station_conf intruder other-station
-if "$build/station/countersign-station" -c "$work/intruder.conf" ping 2>&1 | sed 's/^/   /'; then
-	echo "demo: the intruder was not refused" >&2
-	exit 1
-fi
+say "7. The shift lead starts one command: gang programming, six probes"
+tell "Per device: read UID -> the authority signs its record (HSM) -> write image"
+tell "and record -> read back -> reset -> the firmware's verdict -> report."
+set +e
+"$bin_station" -c "$work/station.conf" run --order PO-DEMO-5 --image "$firmware" \
+	--target "$top/station/targets/lm3s6965.ini" --count 6 \
+	--next-device-s 5 "${probes[@]}" >"$work/run.out" 2>"$work/run.err"
+status=$?
+set -e
+indent <"$work/run.out"
+indent <"$work/run.err"
+[ "$status" -eq 5 ] || die "the run should stop for quota (exit 5), it exited $status"
+[ "$(grep -c '^programmed' "$work/run.out")" -eq 5 ] ||
+	die "five devices should have been programmed"
+grep -q '^quota-exhausted' "$work/run.out" || die "the sixth device should be refused for quota"
 
-say "What the authority logged"
-sed 's/^/   /' "$work/authority.log"
+say "8. What each device said when it booted"
+authorized=0
+for i in 1 2 3 4 5 6; do
+	verdict=$(grep -h -m1 -E 'authorized|UNAUTHORIZED' "$work/dev$i.log" || true)
+	if [ -z "$verdict" ]; then
+		verdict="(never programmed: still halted, blank flash)"
+	fi
+	tell "device $i: $verdict"
+	case $verdict in
+	*"device authorized"*) authorized=$((authorized + 1)) ;;
+	esac
+done
+[ "$authorized" -eq 5 ] || die "five devices should boot authorized, $authorized did"
 
-say "Demo finished: mutual TLS RPC between two real processes works"
+# ---------------------------------------------------------------------
+say "9. Someone copies device 1's whole flash onto another chip"
+tell "Same firmware, same record, different UID: the record is not for this chip."
+admin device show "$(uid_of 1)" --order PO-DEMO-5 --record-out "$work/dev1.rec" >/dev/null
+clone_uid=5eed0000deadbeef
+clone_le=$(echo "$clone_uid" | sed 's/../& /g' | awk '{for (i = NF; i > 0; i--) printf "%s", $i}')
+set +e
+timeout 60 "$qemu" -M lm3s6965evb -nographic -monitor none -serial none \
+	-semihosting-config enable=on,target=native -kernel "$firmware" \
+	-device "loader,addr=0x2000FF00,data=0x$clone_le,data-len=8" \
+	-device "loader,file=$work/dev1.rec,addr=0x3F000" >"$work/clone.log" 2>&1
+clone_status=$?
+set -e
+tell "copy on chip $clone_uid: $(grep -m1 -E 'authorized|UNAUTHORIZED' "$work/clone.log" || echo '(no verdict)') (exit $clone_status)"
+[ "$clone_status" -ne 0 ] && grep -q UNAUTHORIZED "$work/clone.log" ||
+	die "the copied flash should refuse to run"
+
+# ---------------------------------------------------------------------
+say "10. The order, as the OEM sees it"
+admin order show PO-DEMO-5 | indent
+
+say "11. The audit log: every decision, hash-chained"
+admin audit list | indent
+admin audit verify | indent
+
+say "Demo finished: 5 of 5 units made and verified, the 6th refused, a copy useless"

@@ -1152,7 +1152,8 @@ cmd_run(const struct station_config *cfg, int argc, char **argv)
 	    : res.short_of_count > 0 ? "run ended early"
 	                             : "run finished",
 	    res.programmed, res.failed, res.refused, res.remaining, order);
-	if (res.short_of_count > 0) {
+	if (res.short_of_count > 0 && !res.quota_exhausted &&
+	    res.halt_status == 0 && !res.authority_lost) {
 		fprintf(stderr, "%u of the devices asked for (--count) were "
 		    "never started: no device came on a probe in time\n",
 		    res.short_of_count);
