@@ -1237,6 +1237,13 @@ main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	/* COMMAND --help needs no configuration. */
+	for (int i = optind + 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			memset(&cfg, 0, sizeof(cfg));
+			return cmd->fn(&cfg, argc - optind, argv + optind);
+		}
+	}
 	if ((rv = station_config_load(&cfg, path, err, sizeof(err))) != 0) {
 		fprintf(stderr, "%s\n", err);
 		return EXIT_USAGE;
