@@ -386,9 +386,11 @@ test_quota_three_of_four(void **state)
 		fprintf(stderr, "station run: exit %d\n%s\n", rv, f->out);
 		fail();
 	}
+	/* A programmed device's firmware exits by itself (0: authorized);
+	 * the one left untouched stays halted until it is killed. */
 	for (i = 0; i < NDEV; i++) {
-		if (tu_stop(f->qemu[i], SIGKILL, 30000) == 0) {
-			ok++; /* exited by itself: booted authorized */
+		if (tu_stop(f->qemu[i], 0, 5000) == 0) {
+			ok++;
 		}
 		f->qemu[i] = 0;
 	}
