@@ -488,7 +488,7 @@ test_ihex_malformed(void **state)
 {
 	struct fx *f = *state;
 	char       text[4096];
-	char       bad[4096];
+	char       bad[4096 + 64]; /* text and a few more lines */
 
 	/* line 1: ELA, line 2: 16 bytes at 0, line 3: 8 bytes at 0x10,
 	 * line 4: EOF */
