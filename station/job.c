@@ -701,6 +701,10 @@ next_device(struct worker *w, uint8_t *uid, size_t *uid_len)
 
 		rv = probe_open(&p, w->url, o->probe_timeout_ms, err,
 		    sizeof(err));
+		if (rv == CS_OK && (rv = probe_set_target(p, t)) != CS_OK) {
+			snprintf(err, sizeof(err), "the probe does not take the "
+			    "target profile: %s", cs_strerror(rv));
+		}
 		if (rv == CS_OK) {
 			rv = probe_read(p, t->uid_addr, uid, t->uid_len);
 			if (rv != CS_OK) {

@@ -34,6 +34,7 @@
 #include "cs_log.h"
 #include "cs_rpc.h"
 #include "cs_tls.h"
+#include "dap_usb.h"
 #include "station_config.h"
 #include "station_init.h"
 #include "station_session.h"
@@ -111,6 +112,8 @@ usage(FILE *fp)
 	    "                     program devices: one worker per probe\n"
 	    "  read-uid --target NAME --probe URL\n"
 	    "                     print the UID of the device on the probe\n"
+	    "  probes [--json]    list attached CMSIS-DAP v2 USB probes and\n"
+	    "                     their URLs (cmsis-dap://SERIAL)\n"
 	    "\n"
 	    "UIDs are hex, 1 to 32 bytes: 04A1B2C3, 0x04a1b2c3, 04:a1:b2:c3.\n"
 	    "\n"
@@ -923,6 +926,93 @@ cmd_read_uid(const struct station_config *cfg, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* The characters of s inside a JSON string (dap_usb's strings are
+ * printable ASCII already; only '"' and '\\' need escaping). */
+static void
+print_json_chars(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '"' || *s == '\\') {
+			putchar('\\');
+		}
+		putchar(*s);
+	}
+}
+
+static int
+cmd_probes(const struct station_config *cfg, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct dap_usb_info *info = NULL;
+	size_t               n    = 0;
+	bool                 json = false;
+	char                 err[512];
+	int                  opt, rv;
+
+	(void)cfg;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			printf("usage: countersign-station [-c FILE] probes "
+			    "[--json]\n\nLists the CMSIS-DAP v2 probes on USB "
+			    "and the --probe URL of each.  --json: one JSON "
+			    "object per probe.\n");
+			return EXIT_OK;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if ((rv = dap_usb_list(&info, &n, err, sizeof(err))) != CS_OK) {
+		fprintf(stderr, "error: %s\n", rv == CS_ENOMEM ?
+		    cs_strerror(rv) : err);
+		return EXIT_ERROR;
+	}
+	if (err[0] != '\0') {
+		fprintf(stderr, "warning: %s\n", err);
+	}
+	if (n == 0 && !json) {
+		fprintf(stderr, "no CMSIS-DAP v2 probe found\n");
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct dap_usb_info *p = &info[i];
+
+		if (json) {
+			printf("{\"serial\":\"");
+			print_json_chars(p->serial);
+			printf("\",\"vid\":\"%04x\",\"pid\":\"%04x\","
+			    "\"product\":\"", p->vid, p->pid);
+			print_json_chars(p->product);
+			printf("\",\"packet_size\":%u,\"bus\":%u,"
+			    "\"address\":%u,\"url\":", p->packet_size, p->bus,
+			    p->address);
+			if (p->serial[0] != '\0') {
+				printf("\"cmsis-dap://");
+				print_json_chars(p->serial);
+				printf("\"}\n");
+			} else {
+				printf("null}\n");
+			}
+		} else {
+			printf("%-24s %04x:%04x  %-32s %4u  %s%s\n",
+			    p->serial[0] != '\0' ? p->serial : "(no serial)",
+			    p->vid, p->pid, p->product, p->packet_size,
+			    p->serial[0] != '\0' ? "cmsis-dap://" : "",
+			    p->serial[0] != '\0' ? p->serial :
+			                          "(no URL: no serial number)");
+		}
+	}
+	free(info);
+	return EXIT_OK;
+}
+
 static volatile sig_atomic_t run_stop;
 
 /* The first SIGINT/SIGTERM finishes the devices in hand; a second one
@@ -1172,14 +1262,16 @@ cmd_run(const struct station_config *cfg, int argc, char **argv)
 static const struct command {
 	const char *name;
 	int (*fn)(const struct station_config *, int, char **);
+	bool config; /* needs station.conf */
 } commands[] = {
-    {"init", cmd_init},
-    {"ping", cmd_ping},
-    {"sign", cmd_sign},
-    {"report", cmd_report},
-    {"order", cmd_order},
-    {"run", cmd_run},
-    {"read-uid", cmd_read_uid},
+    {"init", cmd_init, true},
+    {"ping", cmd_ping, true},
+    {"sign", cmd_sign, true},
+    {"report", cmd_report, true},
+    {"order", cmd_order, true},
+    {"run", cmd_run, true},
+    {"read-uid", cmd_read_uid, false},
+    {"probes", cmd_probes, false},
 };
 
 static const struct command *
@@ -1237,12 +1329,18 @@ main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	/* COMMAND --help needs no configuration. */
-	for (int i = optind + 1; i < argc; i++) {
+	/* COMMAND --help, and the commands that only talk to probes, need
+	 * no configuration. */
+	for (int i = optind + 1; i < argc && cmd->config; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			memset(&cfg, 0, sizeof(cfg));
 			return cmd->fn(&cfg, argc - optind, argv + optind);
 		}
+	}
+	if (!cmd->config) {
+		memset(&cfg, 0, sizeof(cfg));
+		cs_log_open("countersign-station", level, false);
+		return cmd->fn(&cfg, argc - optind, argv + optind);
 	}
 	if ((rv = station_config_load(&cfg, path, err, sizeof(err))) != 0) {
 		fprintf(stderr, "%s\n", err);

@@ -15,10 +15,14 @@
 
 #define PROBE_DEFAULT_TIMEOUT_MS 5000u
 
+/* probe_cmsis.c: CMSIS-DAP probes (its header is probe_cmsis.h). */
+extern const struct probe_ops probe_cmsis_ops;
+
 static const struct probe_ops *const backends[] = {
 	&probe_sim_ops,
 	&probe_gdb_ops,
 	&probe_gdb_unix_ops,
+	&probe_cmsis_ops,
 };
 
 int
@@ -122,7 +126,7 @@ split_url(const char *url, struct probe_url *u,
 	colon = strchr(url, ':');
 	if (colon == NULL) {
 		snprintf(err, errlen, "probe URL '%s' has no scheme (sim:, "
-		    "gdb://, gdb+unix://)", url);
+		    "gdb://, gdb+unix://, cmsis-dap://)", url);
 		return CS_EADDR;
 	}
 	*ops = NULL;
@@ -136,7 +140,8 @@ split_url(const char *url, struct probe_url *u,
 	}
 	if (*ops == NULL) {
 		snprintf(err, errlen, "probe URL '%s': unknown scheme '%.*s' "
-		    "(sim, gdb, gdb+unix)", url, (int)(colon - url), url);
+		    "(sim, gdb, gdb+unix, cmsis-dap)", url, (int)(colon - url),
+		    url);
 		return CS_EADDR;
 	}
 	u->scheme = (*ops)->scheme;
@@ -329,6 +334,15 @@ probe_run(probe *p, unsigned timeout_ms, struct probe_stop *stop)
 	memset(stop, 0, sizeof(*stop));
 	return p->ops->run(p, timeout_ms != 0 ? timeout_ms : p->timeout_ms,
 	    stop);
+}
+
+int
+probe_set_target(probe *p, const struct target *t)
+{
+	if (p == NULL || t == NULL) {
+		return CS_EINVAL;
+	}
+	return p->ops->set_target != NULL ? p->ops->set_target(p, t) : CS_OK;
 }
 
 uint64_t

@@ -79,6 +79,15 @@ int probe_reset_halt(probe *p);
  */
 int probe_run(probe *p, unsigned timeout_ms, struct probe_stop *stop);
 
+struct target;
+
+/*
+ * Tell the probe which part is on it (copied).  Backends that drive the
+ * part's flash themselves (cmsis-dap: its flash controller) need it before
+ * probe_flash_write; for the others it is a no-op.  Errors: CS_EINVAL.
+ */
+int probe_set_target(probe *p, const struct target *t);
+
 /* Bytes moved by this probe so far (benchmarks, progress). */
 uint64_t probe_bytes(const probe *p);
 

@@ -8,6 +8,7 @@
 #define PROBE_IMPL_H
 
 #include "probe.h"
+#include "target.h"
 
 #include <stdarg.h>
 
@@ -38,6 +39,8 @@ struct probe_ops {
 	int  (*flash_done)(probe *p);
 	int  (*reset_halt)(probe *p);
 	int  (*run)(probe *p, unsigned timeout_ms, struct probe_stop *stop);
+	/* Optional: backends that need the target profile (cmsis-dap). */
+	int  (*set_target)(probe *p, const struct target *t);
 };
 
 struct probe {

@@ -33,6 +33,8 @@ struct profile {
 	char    *reset;
 	char    *boot_check;
 	unsigned boot_timeout_ms;
+	char    *flash_ctl;
+	unsigned flash_ctl_base;
 };
 
 static const char *
@@ -89,6 +91,15 @@ check_boot_check(const char *v)
 	return NULL;
 }
 
+static const char *
+check_flash_ctl(const char *v)
+{
+	if (strcmp(v, "lm3s")) {
+		return "expected lm3s";
+	}
+	return NULL;
+}
+
 #define OPT(sec, k, t, fld, fl, def, lo, hi, chk, help)                       \
 	{sec, k, t, offsetof(struct profile, fld), fl, def, lo, hi, chk, help}
 #define REQ CS_CONF_REQUIRED
@@ -97,7 +108,7 @@ check_boot_check(const char *v)
 enum {
 	O_NAME, O_DESC, O_UID_ADDR, O_UID_LEN, O_FLASH_BASE, O_FLASH_SIZE,
 	O_PAGE, O_REC_ADDR, O_REC_SIZE, O_PROGRAM, O_RESET, O_BOOT_CHECK,
-	O_BOOT_TIMEOUT, O_COUNT
+	O_BOOT_TIMEOUT, O_FC_TYPE, O_FC_BASE, O_COUNT
 };
 
 static const struct cs_conf_opt opts[O_COUNT] = {
@@ -133,6 +144,12 @@ static const struct cs_conf_opt opts[O_COUNT] = {
 	[O_BOOT_TIMEOUT] = OPT("reset", "boot_timeout_ms", CS_CONF_UINT,
 	    boot_timeout_ms, CS_CONF_OPTIONAL, "10000", 100, 600000, NULL,
 	    "how long the boot check may take"),
+	[O_FC_TYPE] = OPT("flash_controller", "type", CS_CONF_STRING, flash_ctl,
+	    CS_CONF_IF_SECTION, NULL, 0, 0, check_flash_ctl,
+	    "the part's flash controller, for probes that drive it: lm3s"),
+	[O_FC_BASE] = OPT("flash_controller", "base", CS_CONF_ADDR,
+	    flash_ctl_base, CS_CONF_IF_SECTION, NULL, 0, 0xFFFFFFFCu, NULL,
+	    "address of the flash controller's registers"),
 };
 
 static int
@@ -221,6 +238,11 @@ validate(const struct profile *p, const int *line, const char *path,
 		    (unsigned long long)(rec_end - 1), p->flash_base,
 		    (unsigned long long)(flash_end - 1));
 	}
+	if (p->flash_ctl != NULL && p->flash_ctl_base % 4 != 0) {
+		return fail_at(err, errlen, path, line[O_FC_BASE],
+		    "flash controller base 0x%08X is not word aligned",
+		    p->flash_ctl_base);
+	}
 	if (uid_end > 0x100000000ull) {
 		return fail_at(err, errlen, path, line[O_UID_ADDR],
 		    "UID 0x%08X + %u runs past the 32-bit address space",
@@ -268,6 +290,9 @@ load_file(struct target *t, const char *path, char *err, size_t errlen)
 				 TARGET_BOOT_SEMIHOSTING :
 				 TARGET_BOOT_NONE;
 	t->boot_timeout_ms = p.boot_timeout_ms;
+	t->flash_ctl       = p.flash_ctl != NULL ? TARGET_FLASH_CTL_LM3S
+	                                         : TARGET_FLASH_CTL_NONE;
+	t->flash_ctl_base  = p.flash_ctl_base;
 out:
 	cs_conf_free(opts, O_COUNT, &p);
 	return rv;

@@ -22,6 +22,9 @@
  *   method = monitor          ; monitor (the server's reset command)
  *   boot_check = semihosting  ; semihosting (emulated: the exit code) | none
  *   boot_timeout_ms = 10000
+ *   [flash_controller]        ; optional: for probes that program flash
+ *   type = lm3s               ; through the part's controller (cmsis-dap)
+ *   base = 0x400FD000
  */
 #ifndef TARGET_H
 #define TARGET_H
@@ -34,6 +37,8 @@
 
 enum target_program { TARGET_PROGRAM_MEMORY, TARGET_PROGRAM_VFLASH };
 enum target_boot_check { TARGET_BOOT_NONE, TARGET_BOOT_SEMIHOSTING };
+/* The flash controller a debug probe drives ([flash_controller] type). */
+enum target_flash_ctl { TARGET_FLASH_CTL_NONE, TARGET_FLASH_CTL_LM3S };
 
 struct target {
 	char     name[TARGET_NAME_MAX + 1];
@@ -48,6 +53,8 @@ struct target {
 	enum target_program    program;
 	enum target_boot_check boot_check;
 	uint32_t               boot_timeout_ms;
+	enum target_flash_ctl  flash_ctl;      /* NONE without the section */
+	uint32_t               flash_ctl_base; /* its registers */
 };
 
 /*

@@ -21,6 +21,8 @@
 #include "countersign/verify.h"
 #include "cs_crypto.h"
 #include "cs_err.h"
+#include "dap_sim.h"
+#include "probe_cmsis.h"
 #include "cs_rpc.h"
 #include "image.h"
 #include "job.h"
@@ -1117,6 +1119,69 @@ test_boot_check_thread_leak(void **state)
 	assert_true(after < before + 512u * 1024u);
 }
 
+/*
+ * 13. A CMSIS-DAP probe (the simulated probe and SWD target of dap_sim.h,
+ * reached through the cmsis-dap backend, DAP, ADIv5 and the part's flash
+ * controller): a device programmed end to end with its record from the
+ * authority, read back through the same path.  Real parts give no boot
+ * verdict over SWD: the profile says boot_check = none.
+ */
+static dap_sim *cmsis_sim;
+
+static int
+cmsis_factory(const char *serial, uint16_t vid, uint16_t pid,
+    struct dap_transport *t, char *err, size_t errlen)
+{
+	(void)vid;
+	(void)pid;
+	if (cmsis_sim == NULL || strcmp(serial, "CSIM0013") != 0) {
+		snprintf(err, errlen, "no CMSIS-DAP probe '%s'", serial);
+		return CS_ENOENT;
+	}
+	dap_sim_transport(cmsis_sim, t);
+	return CS_OK;
+}
+
+static void
+test_cmsis_dap_end_to_end(void **state)
+{
+	struct fx        *f = *state;
+	struct target     swd = f->tgt, saved = f->tgt;
+	const char       *probes[1] = {"cmsis-dap://CSIM0013"};
+	char              uidhex[2 * UIDLEN + 1];
+	uint8_t           uid[UIDLEN], rec[256], *fl;
+	struct job_result r;
+	char             *ev;
+
+	create_order(f, "JOB-13", "5");
+	uid_of(uidhex, 13, 0);
+	uid_bytes(uidhex, uid);
+	assert_int_equal(dap_sim_new(&cmsis_sim, "CSIM0013", uid, UIDLEN),
+	    CS_OK);
+	probe_cmsis_set_transport_factory(cmsis_factory);
+	swd.boot_check = TARGET_BOOT_NONE;
+	f->tgt         = swd;
+	assert_int_equal(run_job(f, "JOB-13", probes, 1, 1, &r, &ev), CS_OK);
+	f->tgt = saved;
+	probe_cmsis_set_transport_factory(NULL);
+	assert_int_equal(r.programmed, 1);
+	assert_int_equal(r.failed, 0);
+	free(ev);
+	/* What the target's flash holds now. */
+	fl = malloc(IMG_LEN);
+	assert_non_null(fl);
+	assert_int_equal(dap_sim_peek(cmsis_sim, 0, fl, IMG_LEN), CS_OK);
+	assert_memory_equal(fl, f->img_bytes, IMG_LEN);
+	free(fl);
+	assert_int_equal(dap_sim_peek(cmsis_sim, REC_ADDR, rec, sizeof(rec)),
+	    CS_OK);
+	assert_memory_equal(rec, CS_RECORD_MAGIC, CS_RECORD_MAGIC_LEN);
+	assert_memory_equal(rec + CS_RECORD_OFF_UID, uid, UIDLEN);
+	dap_sim_free(cmsis_sim);
+	cmsis_sim = NULL;
+	check_counts(f, "JOB-13", 1, 1, 0);
+}
+
 int
 main(void)
 {
@@ -1133,6 +1198,7 @@ main(void)
 	    cmocka_unit_test_setup(test_claim_starvation, fresh_sims),
 	    cmocka_unit_test_setup(test_boot_check_thread_leak, fresh_sims),
 	    cmocka_unit_test_setup(test_closed_order_halts, fresh_sims),
+	    cmocka_unit_test_setup(test_cmsis_dap_end_to_end, fresh_sims),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -138,6 +138,8 @@ test_shipped_profiles(void **state)
 	assert_int_equal(t.page_size, 0x400);
 	assert_int_equal(t.record_addr, 0x3F000);
 	assert_int_equal(t.record_size, 0x1000);
+	assert_int_equal(t.flash_ctl, TARGET_FLASH_CTL_LM3S);
+	assert_int_equal(t.flash_ctl_base, 0x400FD000u);
 	assert_int_equal(t.program, TARGET_PROGRAM_MEMORY);
 	assert_int_equal(t.boot_check, TARGET_BOOT_SEMIHOSTING);
 	assert_int_equal(t.boot_timeout_ms, 10000);
@@ -332,6 +334,59 @@ test_lookup(void **state)
 	assert_int_equal(strlen(f->err), 19);
 }
 
+/* The optional [flash_controller] section (after the good lines). */
+static void
+test_flash_controller(void **state)
+{
+	struct fx    *f = *state;
+	struct target t;
+	char          text[2048];
+	size_t        m;
+	const char   *tails[] = {
+	    "",
+	    "[flash_controller]\ntype = lm3s\nbase = 0x400FD000\n",
+	    "[flash_controller]\ntype = lm3s\n",
+	    "[flash_controller]\ntype = stm32\nbase = 0x40022000\n",
+	    "[flash_controller]\ntype = lm3s\nbase = 0x400FD002\n",
+	};
+	const int     want[] = {CS_OK, CS_OK, CS_ECONFIG, CS_ECONFIG,
+	    CS_ECONFIG};
+	const char   *needle[] = {NULL, NULL, "missing required key 'base'",
+	    "expected lm3s", ":22: flash controller base 0x400FD002 is not "
+	    "word aligned"};
+
+	for (size_t k = 0; k < sizeof(tails) / sizeof(tails[0]); k++) {
+		m = 0;
+		for (size_t i = 0; i < NGOOD; i++) {
+			m += (size_t)snprintf(text + m, sizeof(text) - m,
+			    "%s\n", good[i]);
+		}
+		snprintf(text + m, sizeof(text) - m, "%s", tails[k]);
+		tu_write_file(f->path, text);
+		assert_int_equal(target_load(&t, f->path, NULL, f->err,
+		    sizeof(f->err)), want[k]);
+		if (needle[k] != NULL && strstr(f->err, needle[k]) == NULL) {
+			fail_msg("case %zu: got \"%s\"", k, f->err);
+		}
+	}
+	/* What the loaded struct says, without and with the section. */
+	m = 0;
+	for (size_t i = 0; i < NGOOD; i++) {
+		m += (size_t)snprintf(text + m, sizeof(text) - m, "%s\n",
+		    good[i]);
+	}
+	tu_write_file(f->path, text);
+	assert_int_equal(target_load(&t, f->path, NULL, f->err,
+	    sizeof(f->err)), CS_OK);
+	assert_int_equal(t.flash_ctl, TARGET_FLASH_CTL_NONE);
+	snprintf(text + m, sizeof(text) - m, "%s", tails[1]);
+	tu_write_file(f->path, text);
+	assert_int_equal(target_load(&t, f->path, NULL, f->err,
+	    sizeof(f->err)), CS_OK);
+	assert_int_equal(t.flash_ctl, TARGET_FLASH_CTL_LM3S);
+	assert_int_equal(t.flash_ctl_base, 0x400FD000u);
+}
+
 int
 main(void)
 {
@@ -344,6 +399,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_edges_accepted, setup,
 	        teardown),
 	    cmocka_unit_test_setup_teardown(test_lookup, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_flash_controller, setup,
+	        teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
