@@ -78,36 +78,15 @@ struct fx {
 /* Programs and the authority                                          */
 /* ------------------------------------------------------------------ */
 
-static int
-run(struct fx *f, const char *prog, ...)
-{
-	char   *argv[40];
-	va_list ap;
-	int     n = 0;
-
-	argv[n++] = (char *)prog;
-	va_start(ap, prog);
-	while (n < 39 && (argv[n] = va_arg(ap, char *)) != NULL) {
-		n++;
-	}
-	va_end(ap);
-	argv[n] = NULL;
-	return tu_run(argv, f->out, sizeof(f->out));
-}
+/* Run a program (NULL-terminated arguments); output in f->out. */
+#define run(f, ...) tu_runl((f)->out, sizeof((f)->out), __VA_ARGS__)
 
 #define ADMIN(f, ...) run(f, (f)->admin, "-c", (f)->conf, __VA_ARGS__, NULL)
 #define STATION(f, conf, ...)                                                 \
 	run(f, (f)->station, "-c", conf, __VA_ARGS__, NULL)
 
-static void
-expect(struct fx *f, int got, int want, const char *needle)
-{
-	if (got != want || (needle != NULL && strstr(f->out, needle) == NULL)) {
-		fprintf(stderr, "exit %d (want %d), output:\n%s\nwanted: %s\n",
-		    got, want, f->out, needle != NULL ? needle : "");
-		fail();
-	}
-}
+#define expect(f, got, want, needle)                                         \
+	tu_expect((f)->out, (got), (want), (needle))
 
 static void
 write_conf(struct fx *f)

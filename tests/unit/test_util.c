@@ -222,3 +222,29 @@ tu_stop(pid_t pid, int sig, unsigned timeout_ms)
 	waitpid(pid, &status, 0);
 	return -1;
 }
+
+int
+tu_runl(char *out, size_t len, const char *prog, ...)
+{
+	char   *argv[64];
+	va_list ap;
+	int     n = 0;
+
+	argv[n++] = (char *)prog;
+	va_start(ap, prog);
+	while ((argv[n] = va_arg(ap, char *)) != NULL) {
+		assert_true(++n < 63);
+	}
+	va_end(ap);
+	return tu_run(argv, out, len);
+}
+
+void
+tu_expect(const char *out, int got, int want, const char *needle)
+{
+	if (got != want || (needle != NULL && strstr(out, needle) == NULL)) {
+		fprintf(stderr, "exit %d (want %d), output:\n%s\nwanted: %s\n",
+		    got, want, out, needle != NULL ? needle : "");
+		fail();
+	}
+}

@@ -45,6 +45,18 @@ const char *tu_program(char *buf, size_t len, const char *subdir,
 int tu_run(char *const argv[], char *out, size_t len);
 
 /*
+ * tu_run for prog and the NULL-terminated argument list that follows (at
+ * most 62 arguments).
+ */
+int tu_runl(char *out, size_t len, const char *prog, ...);
+
+/*
+ * Fail the test unless got == want and out contains needle (NULL: any
+ * output); prints the output and what was wanted when it fails.
+ */
+void tu_expect(const char *out, int got, int want, const char *needle);
+
+/*
  * Start argv in the background with stderr (and stdout) going to
  * logpath; returns the pid.
  */
