@@ -70,6 +70,8 @@ struct gdb_probe {
 	size_t            n_flash;
 	int               x_ok;     /* X writes: 0 unknown, 1 yes, -1 no */
 	bool              flash_open;
+	bool              has_method; /* the target profile said how */
+	bool              use_vflash; /* then: its [program] method */
 	uint8_t           in[4096];
 	size_t            in_pos, in_len;
 	char              pkt[RSP_PKT_MAX + 1]; /* decoded reply, NUL ended */
@@ -949,9 +951,15 @@ gdb_flash_write(probe *p, uint32_t erase_addr, size_t erase_len,
 	if ((rv = rsp_alive(p, g)) != CS_OK) {
 		return rv;
 	}
-	if (g->n_flash == 0) {
-		/* No flash in a memory map (QEMU): flash is memory to the
-		 * debugger.  "Erase" by writing 0xFF around the data. */
+	if (g->has_method && g->use_vflash && g->n_flash == 0) {
+		return probe_fail(p, CS_EPRECOND, "the target profile programs "
+		    "flash with vflash, but this GDB server offers no flash "
+		    "memory map (is it the right server, and is the part's "
+		    "flash driver configured?)");
+	}
+	if (g->has_method ? !g->use_vflash : g->n_flash == 0) {
+		/* Flash as memory to the debugger (QEMU; or the profile says
+		 * so).  "Erase" by writing 0xFF around the data. */
 		uint8_t  ff[256];
 		uint32_t a   = erase_addr;
 		uint64_t end = (uint64_t)erase_addr + erase_len;
@@ -977,6 +985,25 @@ gdb_flash_write(probe *p, uint32_t erase_addr, size_t erase_len,
 		return write_mem(p, g, addr, b, len);
 	}
 	if (erase_len != 0) {
+		/* The server erases whole blocks: a range that is not made of
+		 * them would take neighbouring bytes with it. */
+		for (size_t i = 0; i < g->n_flash; i++) {
+			const struct rsp_region *r  = &g->flash[i];
+			uint64_t                 bs = r->blocksize;
+
+			if (bs == 0 || erase_addr < r->start ||
+			    (uint64_t)erase_addr >= (uint64_t)r->start + r->len) {
+				continue;
+			}
+			if ((erase_addr - r->start) % bs != 0 ||
+			    erase_len % bs != 0) {
+				return probe_fail(p, CS_EINVAL, "erase range "
+				    "0x%08x+0x%zx is not made of the server's "
+				    "0x%llx-byte flash blocks; set the target "
+				    "profile's page_size to the block size",
+				    erase_addr, erase_len, (unsigned long long)bs);
+			}
+		}
 		snprintf(g->cmd, sizeof(g->cmd), "vFlashErase:%x,%zx",
 		    erase_addr, erase_len);
 		g->flash_open = true;
@@ -1196,6 +1223,18 @@ gdb_run(probe *p, unsigned timeout_ms, struct probe_stop *stop)
 	return wait_stop(p, g, now_ms() + p->timeout_ms, stop);
 }
 
+/* The profile's [program] method decides between vFlash and plain
+ * writes; without a profile, the server's memory map does. */
+static int
+gdb_set_target(probe *p, const struct target *t)
+{
+	struct gdb_probe *g = p->impl;
+
+	g->has_method = true;
+	g->use_vflash = t->program == TARGET_PROGRAM_VFLASH;
+	return CS_OK;
+}
+
 const struct probe_ops probe_gdb_ops = {
 	.scheme      = "gdb",
 	.open        = gdb_open,
@@ -1206,6 +1245,7 @@ const struct probe_ops probe_gdb_ops = {
 	.flash_done  = gdb_flash_done,
 	.reset_halt  = gdb_reset_halt,
 	.run         = gdb_run,
+	.set_target  = gdb_set_target,
 };
 
 const struct probe_ops probe_gdb_unix_ops = {
@@ -1218,4 +1258,5 @@ const struct probe_ops probe_gdb_unix_ops = {
 	.flash_done  = gdb_flash_done,
 	.reset_halt  = gdb_reset_halt,
 	.run         = gdb_run,
+	.set_target  = gdb_set_target,
 };

@@ -7,6 +7,7 @@
  */
 #include "cs_err.h"
 #include "probe.h"
+#include "target.h"
 #include "test_util.h"
 
 #include <pthread.h>
@@ -586,6 +587,42 @@ test_vflash(void **state)
 	srv_stop(s, p);
 }
 
+/* The target profile's [program] method, and the server's block size. */
+static void
+test_vflash_profile(void **state)
+{
+	struct srv   *s = srv_start();
+	struct target t;
+	uint8_t       w[64];
+	probe        *p;
+
+	(void)state;
+	memset(&t, 0, sizeof(t));
+	memset(w, 0x5a, sizeof(w));
+	s->flash_map = true;
+	p = srv_open(s, "?server=openocd");
+	t.program = TARGET_PROGRAM_VFLASH;
+	assert_int_equal(probe_set_target(p, &t), CS_OK);
+	/* Half a 0x400 block would take the other half with it. */
+	assert_int_equal(probe_flash_write(p, RAM, 0x200, RAM, w, sizeof(w)),
+	    CS_EINVAL);
+	assert_non_null(strstr(probe_error(p), "flash blocks"));
+	assert_int_equal(s->erases, 0);
+	assert_int_equal(probe_flash_write(p, RAM, 0x400, RAM, w, sizeof(w)),
+	    CS_OK);
+	assert_int_equal(s->erases, 1);
+	srv_stop(s, p);
+
+	/* vflash wanted, but the server has no flash map. */
+	s = srv_start();
+	p = srv_open(s, "");
+	assert_int_equal(probe_set_target(p, &t), CS_OK);
+	assert_int_equal(probe_flash_write(p, RAM, 0x400, RAM, w, sizeof(w)),
+	    CS_EPRECOND);
+	assert_non_null(strstr(probe_error(p), "no flash"));
+	srv_stop(s, p);
+}
+
 static void
 test_connect_errors(void **state)
 {
@@ -621,6 +658,7 @@ main(void)
 	    cmocka_unit_test(test_rle),
 	    cmocka_unit_test(test_run),
 	    cmocka_unit_test(test_vflash),
+	    cmocka_unit_test(test_vflash_profile),
 	    cmocka_unit_test(test_connect_errors),
 	};
 
