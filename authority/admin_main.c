@@ -860,6 +860,123 @@ key_list(struct admin *a, const struct cmd *cmd, int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------ */
+/* token                                                               */
+
+static int
+token_create(struct admin *a, const struct cmd *cmd, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"name", required_argument, NULL, 'n'},
+	    {"role", required_argument, NULL, 'r'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	Countersign__V1__CreateTokenRequest req =
+	    COUNTERSIGN__V1__CREATE_TOKEN_REQUEST__INIT;
+	Countersign__V1__CreateTokenReply *rep = NULL;
+	int opt, rv;
+
+	while ((opt = getopt_long(argc, argv, "n:r:h", longopts, NULL)) !=
+	    -1) {
+		if (opt == 'n') {
+			req.name = optarg;
+		} else if (opt == 'r') {
+			req.role = optarg;
+		} else {
+			return other_opt(cmd, opt);
+		}
+	}
+	if ((rv = positional(cmd, argc, argv, 0)) != EXIT_OK) {
+		return rv;
+	}
+	if (req.name[0] == '\0') {
+		return usage_fail(cmd, "--name is required");
+	}
+	if (strcmp(req.role, "viewer") != 0 &&
+	    strcmp(req.role, "officer") != 0) {
+		return usage_fail(cmd, "--role viewer or --role officer is "
+		    "required");
+	}
+	if ((rv = admin_call(a, "CreateToken", &req, &rep)) != EXIT_OK) {
+		return rv;
+	}
+	if (a->json) {
+		struct admin_json j;
+		admin_json_init(&j, stdout);
+		admin_json_open(&j, NULL);
+		admin_json_str(&j, "token", rep->token);
+		admin_json_str(&j, "name", rep->name);
+		admin_json_str(&j, "role", rep->role);
+		admin_json_close(&j);
+		putchar('\n');
+	} else {
+		printf("%s\n", rep->token);
+		fprintf(stderr, "token \"%s\" (%s) created.  Store it now "
+		    "(e.g. in a password manager): it is shown this once and "
+		    "the authority keeps only its hash.\n", rep->name,
+		    rep->role);
+	}
+	free_reply(rep);
+	return EXIT_OK;
+}
+
+static int
+token_list(struct admin *a, const struct cmd *cmd, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	Countersign__V1__ListTokensRequest req =
+	    COUNTERSIGN__V1__LIST_TOKENS_REQUEST__INIT;
+	Countersign__V1__ListTokensReply *rep = NULL;
+	char d[ADMIN_DATE_LEN];
+	int  opt, rv;
+
+	if ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		return other_opt(cmd, opt);
+	}
+	if ((rv = positional(cmd, argc, argv, 0)) != EXIT_OK ||
+	    (rv = admin_call(a, "ListTokens", &req, &rep)) != EXIT_OK) {
+		return rv;
+	}
+	if (a->json) {
+		struct admin_json j;
+		admin_json_init(&j, stdout);
+		admin_json_open(&j, NULL);
+		admin_json_array(&j, "tokens");
+		for (size_t i = 0; i < rep->n_tokens; i++) {
+			admin_json_open(&j, NULL);
+			admin_json_str(&j, "name", rep->tokens[i]->name);
+			admin_json_str(&j, "role", rep->tokens[i]->role);
+			admin_json_u64(&j, "created_unix_s",
+			    rep->tokens[i]->created_unix_s);
+			admin_json_bool(&j, "disabled",
+			    rep->tokens[i]->disabled);
+			admin_json_close(&j);
+		}
+		admin_json_end(&j);
+		admin_json_close(&j);
+		putchar('\n');
+	} else {
+		printf("%-7s  %-10s  %-8s  %s\n", "ROLE", "CREATED", "STATE",
+		    "NAME");
+		for (size_t i = 0; i < rep->n_tokens; i++) {
+			admin_date(rep->tokens[i]->created_unix_s, d);
+			printf("%-7s  %-10s  %-8s  %s\n", rep->tokens[i]->role,
+			    d, rep->tokens[i]->disabled ? "disabled" :
+			    "active", rep->tokens[i]->name);
+		}
+		if (rep->n_tokens == 0) {
+			printf("(no tokens: make one with " PROG " token "
+			    "create)\n");
+		}
+	}
+	free_reply(rep);
+	return EXIT_OK;
+}
+
+/* ------------------------------------------------------------------ */
 /* order                                                               */
 
 static void
@@ -1698,6 +1815,14 @@ static const struct cmd commands[] = {
 	"countersign-keytool keygen)\nknown to the authority.\n"},
     {"key", "list", key_list,
 	"list\n\nList the signing keys: algorithm, key id, label.\n"},
+    {"token", "create", token_create,
+	"create --name NAME --role viewer|officer\n\n"
+	"Make an admin token for the web console and scripts (bearer "
+	"token).\nviewer: read-only; officer: may change orders and "
+	"stations.  The token\nis printed once; the authority keeps only "
+	"its SHA-256.\n"},
+    {"token", "list", token_list,
+	"list\n\nList the admin tokens: role, creation day, state, name.\n"},
     {"order", "create", order_create,
 	"create --id ID --product N --key LABEL --quota Q\n"
 	"       --uid-len BYTES [--cm CM]... [--expires YYYY-MM-DD] "

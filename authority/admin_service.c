@@ -7,6 +7,7 @@
  */
 #include "admin_service.h"
 
+#include "admin_core.h"
 #include "cs_crypto.h"
 #include "cs_err.h"
 #include "cs_hex.h"
@@ -133,63 +134,11 @@ reply_order(Countersign__V1__OrderReply_Closure closure, void *data,
 	closure(&out, data);
 }
 
-static bool
-create_order_ok(const Countersign__V1__CreateOrderRequest *in, void *data)
+/* Report a failed change from admin_core: its message, its code. */
+static void
+core_fail(void *data, int rv, const char *msg)
 {
-	size_t i, j;
-
-	if (!store_id_ok(in->order_id, STORE_ORDER_ID_MAX)) {
-		cs_rpc_req_fail(data, CS_EINVAL, "order id must be 1..%u "
-		    "printable characters without spaces", STORE_ORDER_ID_MAX);
-		return false;
-	}
-	if (!store_id_ok(in->key_label, STORE_NAME_MAX)) {
-		cs_rpc_req_fail(data, CS_EINVAL, "a key label is required "
-		    "(countersign-admin key list)");
-		return false;
-	}
-	if (in->quota == 0 || in->quota > UINT32_MAX) {
-		cs_rpc_req_fail(data, CS_EINVAL, "quota must be 1..%u",
-		    UINT32_MAX);
-		return false;
-	}
-	if (in->uid_len < STORE_UID_MIN || in->uid_len > STORE_UID_MAX) {
-		cs_rpc_req_fail(data, CS_EINVAL, "uid length must be %u..%u "
-		    "bytes", STORE_UID_MIN, STORE_UID_MAX);
-		return false;
-	}
-	if (in->n_cms > ADMIN_MAX_CMS) {
-		cs_rpc_req_fail(data, CS_EINVAL, "at most %u CMs per order",
-		    ADMIN_MAX_CMS);
-		return false;
-	}
-	for (i = 0; i < in->n_cms; i++) {
-		if (!store_id_ok(in->cms[i], STORE_NAME_MAX)) {
-			cs_rpc_req_fail(data, CS_EINVAL, "CM names are 1..%u "
-			    "printable characters without spaces",
-			    STORE_NAME_MAX);
-			return false;
-		}
-		for (j = 0; j < i; j++) {
-			if (strcmp(in->cms[i], in->cms[j]) == 0) {
-				cs_rpc_req_fail(data, CS_EINVAL, "CM %s is "
-				    "given twice", in->cms[i]);
-				return false;
-			}
-		}
-	}
-	if (in->expires_unix_s != 0 && in->expires_unix_s <= now_s()) {
-		cs_rpc_req_fail(data, CS_EINVAL, "the expiry date is in the "
-		    "past");
-		return false;
-	}
-	if (in->firmware_sha256.len != 0 &&
-	    in->firmware_sha256.len != CS_SHA256_LEN) {
-		cs_rpc_req_fail(data, CS_EINVAL, "firmware digest must be a "
-		    "32-byte SHA-256");
-		return false;
-	}
-	return true;
+	cs_rpc_req_fail(data, rv, "%s", msg);
 }
 
 static void
@@ -198,79 +147,22 @@ on_create_order(Countersign__V1__Admin_Service *base,
     Countersign__V1__OrderReply_Closure closure, void *data)
 {
 	struct admin_service *svc = (struct admin_service *)base;
-	StoredOrder           o   = COUNTERSIGN__V1__STORED_ORDER__INIT;
-	StoredOrder          *old = NULL;
-	StoredKey            *k   = NULL;
-	store_txn            *txn;
-	char                  actor[ACTOR_MAX], product[16], quota[24], uidl[8];
-	char                  fw[2 * CS_SHA256_LEN + 1];
+	StoredOrder          *o   = NULL;
+	char                  actor[ACTOR_MAX], msg[512];
 	int                   rv;
 
-	if (!admin_peer(data, actor, sizeof(actor)) ||
-	    !create_order_ok(in, data) || write_txn(svc, data, &txn) != CS_OK) {
+	if (!admin_peer(data, actor, sizeof(actor))) {
 		closure(NULL, data);
 		return;
 	}
-	rv = store_order_get(txn, in->order_id, &old);
-	if (rv == CS_OK) {
-		countersign__v1__stored_order__free_unpacked(old, NULL);
-		cs_rpc_req_fail(data, CS_EEXIST, "order %s exists; order ids "
-		    "are never reused", in->order_id);
-		goto fail;
-	}
-	if (rv != CS_ENOENT) {
-		store_fail(data, rv);
-		goto fail;
-	}
-	if ((rv = store_key_get(txn, in->key_label, &k)) != CS_OK) {
-		if (rv == CS_ENOENT) {
-			cs_rpc_req_fail(data, CS_EPRECOND, "key %s is not "
-			    "registered; register it first: countersign-admin "
-			    "key add --label %s", in->key_label, in->key_label);
-		} else {
-			store_fail(data, rv);
-		}
-		goto fail;
-	}
-	countersign__v1__stored_key__free_unpacked(k, NULL);
-	o.order_id        = in->order_id;
-	o.product_id      = in->product_id;
-	o.key_label       = in->key_label;
-	o.quota           = in->quota;
-	o.uid_len         = in->uid_len;
-	o.n_cms           = in->n_cms;
-	o.cms             = in->cms;
-	o.expires_unix_s  = in->expires_unix_s;
-	o.firmware_sha256 = in->firmware_sha256;
-	o.created_unix_s  = now_s();
-	snprintf(product, sizeof(product), "%u", in->product_id);
-	snprintf(quota, sizeof(quota), "%" PRIu64, in->quota);
-	snprintf(uidl, sizeof(uidl), "%u", in->uid_len);
-	cs_hex_encode(in->firmware_sha256.data, in->firmware_sha256.len, fw,
-	    sizeof(fw));
-	{
-		const char *kv[] = {"order", in->order_id, "product", product,
-		    "key", in->key_label, "quota", quota, "uid_len", uidl,
-		    "firmware_sha256", fw, NULL};
-
-		if ((rv = store_order_put(txn, &o)) != CS_OK ||
-		    (rv = store_audit_append(txn, actor, "order.created", kv,
-		         NULL)) != CS_OK) {
-			store_fail(data, rv);
-			goto fail;
-		}
-	}
-	if (commit(txn, data) != CS_OK) {
+	rv = admin_order_create(svc->st, actor, in, &o, msg, sizeof(msg));
+	if (rv != CS_OK) {
+		core_fail(data, rv, msg);
 		closure(NULL, data);
 		return;
 	}
-	cs_log_info(LOG_MOD, "order created order=%s by=%s", in->order_id,
-	    actor);
-	reply_order(closure, data, &o);
-	return;
-fail:
-	store_txn_abort(txn);
-	closure(NULL, data);
+	reply_order(closure, data, o);
+	countersign__v1__stored_order__free_unpacked(o, NULL);
 }
 
 static void
@@ -376,84 +268,22 @@ on_adjust_quota(Countersign__V1__Admin_Service *base,
 {
 	struct admin_service *svc = (struct admin_service *)base;
 	StoredOrder          *o   = NULL;
-	store_txn            *txn;
-	char                  actor[ACTOR_MAX], from[24], to[24], delta[24];
-	uint64_t              nq;
+	char                  actor[ACTOR_MAX], msg[512];
 	int                   rv;
 
 	if (!admin_peer(data, actor, sizeof(actor))) {
 		closure(NULL, data);
 		return;
 	}
-	if (in->delta == 0 || in->delta == INT64_MIN) {
-		cs_rpc_req_fail(data, CS_EINVAL, "give a non-zero change, e.g. "
-		    "+100 or -20");
+	rv = admin_order_quota(svc->st, actor, in->order_id, in->delta, &o,
+	    msg, sizeof(msg));
+	if (rv != CS_OK) {
+		core_fail(data, rv, msg);
 		closure(NULL, data);
 		return;
 	}
-	if (write_txn(svc, data, &txn) != CS_OK) {
-		closure(NULL, data);
-		return;
-	}
-	if ((o = get_order(txn, data, in->order_id)) == NULL) {
-		goto fail;
-	}
-	if (o->closed) {
-		cs_rpc_req_fail(data, CS_EPRECOND, "order %s is closed; its "
-		    "quota can no longer change", o->order_id);
-		goto fail;
-	}
-	if (in->delta < 0) {
-		uint64_t d = (uint64_t)(-in->delta);
-
-		if (d > o->quota || o->quota - d < o->issued) {
-			cs_rpc_req_fail(data, CS_EPRECOND, "quota of order %s "
-			    "cannot go below the %" PRIu64 " records already "
-			    "issued (quota %" PRIu64 ", at most -%" PRIu64 ")",
-			    o->order_id, o->issued, o->quota,
-			    o->quota - o->issued);
-			goto fail;
-		}
-		nq = o->quota - d;
-	} else {
-		if ((uint64_t)in->delta > UINT32_MAX - o->quota ||
-		    o->quota > UINT32_MAX) {
-			cs_rpc_req_fail(data, CS_EINVAL, "quota would exceed %u",
-			    UINT32_MAX);
-			goto fail;
-		}
-		nq = o->quota + (uint64_t)in->delta;
-	}
-	snprintf(from, sizeof(from), "%" PRIu64, o->quota);
-	snprintf(to, sizeof(to), "%" PRIu64, nq);
-	snprintf(delta, sizeof(delta), "%+" PRId64, in->delta);
-	o->quota = nq;
-	{
-		const char *kv[] = {"order", o->order_id, "from", from, "to", to,
-		    "delta", delta, NULL};
-
-		if ((rv = store_order_put(txn, o)) != CS_OK ||
-		    (rv = store_audit_append(txn, actor, "order.quota", kv,
-		         NULL)) != CS_OK) {
-			store_fail(data, rv);
-			goto fail;
-		}
-	}
-	if (commit(txn, data) != CS_OK) {
-		closure(NULL, data);
-	} else {
-		cs_log_info(LOG_MOD, "quota changed order=%s from=%s to=%s by=%s",
-		    o->order_id, from, to, actor);
-		reply_order(closure, data, o);
-	}
+	reply_order(closure, data, o);
 	countersign__v1__stored_order__free_unpacked(o, NULL);
-	return;
-fail:
-	store_txn_abort(txn);
-	closure(NULL, data);
-	if (o != NULL) {
-		countersign__v1__stored_order__free_unpacked(o, NULL);
-	}
 }
 
 static void
@@ -463,50 +293,22 @@ on_close_order(Countersign__V1__Admin_Service *base,
 {
 	struct admin_service *svc = (struct admin_service *)base;
 	StoredOrder          *o   = NULL;
-	store_txn            *txn;
-	char                  actor[ACTOR_MAX], issued[24];
+	char                  actor[ACTOR_MAX], msg[512];
 	int                   rv;
 
-	if (!admin_peer(data, actor, sizeof(actor)) ||
-	    write_txn(svc, data, &txn) != CS_OK) {
+	if (!admin_peer(data, actor, sizeof(actor))) {
 		closure(NULL, data);
 		return;
 	}
-	if ((o = get_order(txn, data, in->order_id)) == NULL) {
-		goto fail;
-	}
-	if (o->closed) {
-		cs_rpc_req_fail(data, CS_EPRECOND, "order %s is already closed",
-		    o->order_id);
-		goto fail;
-	}
-	o->closed = true;
-	snprintf(issued, sizeof(issued), "%" PRIu64, o->issued);
-	{
-		const char *kv[] = {"order", o->order_id, "issued", issued, NULL};
-
-		if ((rv = store_order_put(txn, o)) != CS_OK ||
-		    (rv = store_audit_append(txn, actor, "order.closed", kv,
-		         NULL)) != CS_OK) {
-			store_fail(data, rv);
-			goto fail;
-		}
-	}
-	if (commit(txn, data) != CS_OK) {
+	rv = admin_order_close(svc->st, actor, in->order_id, &o, msg,
+	    sizeof(msg));
+	if (rv != CS_OK) {
+		core_fail(data, rv, msg);
 		closure(NULL, data);
-	} else {
-		cs_log_info(LOG_MOD, "order closed order=%s by=%s", o->order_id,
-		    actor);
-		reply_order(closure, data, o);
+		return;
 	}
+	reply_order(closure, data, o);
 	countersign__v1__stored_order__free_unpacked(o, NULL);
-	return;
-fail:
-	store_txn_abort(txn);
-	closure(NULL, data);
-	if (o != NULL) {
-		countersign__v1__stored_order__free_unpacked(o, NULL);
-	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -702,66 +504,23 @@ on_set_station_enabled(Countersign__V1__Admin_Service *base,
 	Countersign__V1__StationReply out = COUNTERSIGN__V1__STATION_REPLY__INIT;
 	Countersign__V1__StationInfo si;
 	StoredStation               *s = NULL;
-	store_txn                   *txn;
-	char                         actor[ACTOR_MAX];
-	const char                  *type;
-	unsigned                     killed = 0;
+	char                         actor[ACTOR_MAX], msg[512];
 	int                          rv;
 
 	if (!admin_peer(data, actor, sizeof(actor))) {
 		closure(NULL, data);
 		return;
 	}
-	if (!store_id_ok(in->name, STORE_NAME_MAX)) {
-		cs_rpc_req_fail(data, CS_EINVAL, "a station name is required");
-		closure(NULL, data);
-		return;
-	}
-	if (write_txn(svc, data, &txn) != CS_OK) {
-		closure(NULL, data);
-		return;
-	}
-	rv = store_station_get(txn, in->name, &s);
+	rv = admin_station_set_enabled(svc->st, svc->sessions, actor,
+	    in->name, in->enabled, &s, msg, sizeof(msg));
 	if (rv != CS_OK) {
-		if (rv == CS_ENOENT) {
-			cs_rpc_req_fail(data, rv, "no station %s "
-			    "(countersign-admin station list)", in->name);
-		} else {
-			store_fail(data, rv);
-		}
-		store_txn_abort(txn);
+		core_fail(data, rv, msg);
 		closure(NULL, data);
 		return;
 	}
-	s->enabled = in->enabled;
-	type       = in->enabled ? "station.enabled" : "station.disabled";
-	{
-		const char *kv[] = {"station", s->name, "cm", s->cm, NULL};
-
-		if ((rv = store_station_put(txn, s)) != CS_OK ||
-		    (rv = store_audit_append(txn, actor, type, kv, NULL)) !=
-		        CS_OK) {
-			store_fail(data, rv);
-			store_txn_abort(txn);
-			closure(NULL, data);
-			goto out;
-		}
-	}
-	if (commit(txn, data) != CS_OK) {
-		closure(NULL, data);
-		goto out;
-	}
-	/* After the commit: a station that slips a request in between is
-	 * still stopped by the pipeline, which re-reads `enabled`. */
-	if (!in->enabled) {
-		killed = sessions_revoke(svc->sessions, s->name);
-	}
-	cs_log_info(LOG_MOD, "%s station=%s sessions_revoked=%u by=%s", type,
-	    s->name, killed, actor);
 	station_view(&si, s);
 	out.station = &si;
 	closure(&out, data);
-out:
 	countersign__v1__stored_station__free_unpacked(s, NULL);
 }
 
@@ -1184,6 +943,90 @@ on_stats(Countersign__V1__Admin_Service *base,
 	closure(&out, data);
 }
 
+/* ------------------------------------------------------------------ */
+/* Admin tokens                                                        */
+/* ------------------------------------------------------------------ */
+
+static void
+on_create_token(Countersign__V1__Admin_Service *base,
+    const Countersign__V1__CreateTokenRequest *in,
+    Countersign__V1__CreateTokenReply_Closure closure, void *data)
+{
+	struct admin_service            *svc = (struct admin_service *)base;
+	Countersign__V1__CreateTokenReply out =
+	    COUNTERSIGN__V1__CREATE_TOKEN_REPLY__INIT;
+	char actor[ACTOR_MAX], msg[512], tok[ADMIN_TOKEN_HEX + 1];
+	int  rv;
+
+	if (!admin_peer(data, actor, sizeof(actor))) {
+		closure(NULL, data);
+		return;
+	}
+	rv = admin_token_create(svc->st, actor, in->name, in->role, tok, msg,
+	    sizeof(msg));
+	if (rv != CS_OK) {
+		core_fail(data, rv, msg);
+		closure(NULL, data);
+		return;
+	}
+	out.token = tok;
+	out.name  = in->name;
+	out.role  = in->role;
+	closure(&out, data);
+	cs_wipe(tok, sizeof(tok));
+}
+
+static void
+on_list_tokens(Countersign__V1__Admin_Service *base,
+    const Countersign__V1__ListTokensRequest *in,
+    Countersign__V1__ListTokensReply_Closure closure, void *data)
+{
+	struct admin_service           *svc = (struct admin_service *)base;
+	Countersign__V1__ListTokensReply out =
+	    COUNTERSIGN__V1__LIST_TOKENS_REPLY__INIT;
+	Countersign__V1__TokenInfo      *views = NULL, **ptrs = NULL;
+	StoredToken                    **list  = NULL;
+	store_txn                       *txn;
+	char                             actor[ACTOR_MAX];
+	size_t                           n = 0, i;
+	int                              rv;
+
+	(void)in;
+	if (!admin_peer(data, actor, sizeof(actor)) ||
+	    read_txn(svc, data, &txn) != CS_OK) {
+		closure(NULL, data);
+		return;
+	}
+	rv = store_token_list(txn, &list, &n);
+	store_txn_abort(txn);
+	if (rv != CS_OK) {
+		store_fail(data, rv);
+		closure(NULL, data);
+		return;
+	}
+	if (n > 0 && ((views = calloc(n, sizeof(*views))) == NULL ||
+	                 (ptrs = calloc(n, sizeof(*ptrs))) == NULL)) {
+		cs_rpc_req_fail(data, CS_ENOMEM, "out of memory");
+		closure(NULL, data);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		countersign__v1__token_info__init(&views[i]);
+		views[i].name           = list[i]->name;
+		views[i].role           = list[i]->role;
+		views[i].created_unix_s = list[i]->created_unix_s;
+		views[i].disabled       = list[i]->disabled;
+		ptrs[i]                 = &views[i];
+	}
+	out.n_tokens = n;
+	out.tokens   = ptrs;
+	closure(&out, data);
+out:
+	free(ptrs);
+	free(views);
+	store_token_list_free(list, n);
+}
+
 void
 admin_service_init(struct admin_service *svc, store *st, cs_hsm *hsm,
     station_ca *ca, sessions *ss, pipeline *pl)
@@ -1205,6 +1048,8 @@ admin_service_init(struct admin_service *svc, store *st, cs_hsm *hsm,
 	svc->base.list_audit          = on_list_audit;
 	svc->base.verify_audit        = on_verify_audit;
 	svc->base.stats               = on_stats;
+	svc->base.create_token        = on_create_token;
+	svc->base.list_tokens         = on_list_tokens;
 	svc->st                       = st;
 	svc->hsm                      = hsm;
 	svc->ca                       = ca;

@@ -7,6 +7,16 @@
 
 #include <string.h>
 
+/* The console's listen URL: https://host:port. */
+static const char *
+check_https_url(const char *v)
+{
+	if (strncmp(v, "https://", 8) != 0 || strchr(v + 8, ':') == NULL) {
+		return "must be https://host:port (e.g. https://127.0.0.1:8443)";
+	}
+	return NULL;
+}
+
 #define OPT(sec, k, t, field, fl, def, lo, hi, chk, help)                     \
 	{sec, k, t, offsetof(struct authority_config, field), fl, def, lo,    \
 	    hi, chk, help}
@@ -55,6 +65,20 @@ static const struct cs_conf_opt opts[] = {
 	OPT("hsm", "station_ca_key", CS_CONF_STRING, hsm_station_ca_key,
 	    CS_CONF_OPTIONAL, "station-ca", 0, 0, cs_conf_check_name,
 	    "label of the station CA's key on the token"),
+	OPT("console", "listen", CS_CONF_STRING, console_listen,
+	    CS_CONF_OPTIONAL, "https://127.0.0.1:8443", 0, 0,
+	    check_https_url, "https://host:port of the web console"),
+	OPT("console", "cert", CS_CONF_STRING, console_cert,
+	    CS_CONF_IF_SECTION, NULL, 0, 0, NULL,
+	    "web console certificate, PEM"),
+	OPT("console", "key", CS_CONF_STRING, console_key, CS_CONF_IF_SECTION,
+	    NULL, 0, 0, NULL, "web console private key, PEM"),
+	OPT("console", "session_idle_s", CS_CONF_UINT, console_session_idle_s,
+	    CS_CONF_OPTIONAL, "1800", 1, 86400, NULL,
+	    "a console session ends when unused this long, seconds"),
+	OPT("console", "session_max_s", CS_CONF_UINT, console_session_max_s,
+	    CS_CONF_OPTIONAL, "28800", 1, 604800, NULL,
+	    "a console session ends this long after sign-in, seconds"),
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))

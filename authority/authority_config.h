@@ -32,6 +32,12 @@ struct authority_config {
 	char    *hsm_pin_file; /* file holding the user PIN */
 	unsigned hsm_sessions; /* signing sessions in the pool */
 	char    *hsm_station_ca_key; /* label of the station CA's key */
+	/* [console] (optional: no section, no web console) */
+	char    *console_listen;     /* https://host:port */
+	char    *console_cert;       /* its certificate chain (PEM) */
+	char    *console_key;        /* its private key (PEM) */
+	unsigned console_session_idle_s; /* session ends when unused this long */
+	unsigned console_session_max_s;  /* session ends this long after sign-in */
 };
 
 /*

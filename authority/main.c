@@ -8,6 +8,7 @@
 #include "admin_service.h"
 #include "authority_config.h"
 #include "authority_service.h"
+#include "console.h"
 #include "cs_err.h"
 #include "cs_hsm.h"
 #include "cs_log.h"
@@ -66,6 +67,7 @@ struct daemon {
 	pipeline      *pipeline;
 	cs_rpc_server *stations;
 	cs_rpc_server *admin;
+	console       *console; /* NULL without a [console] section */
 	struct authority_service svc;
 	struct admin_service     admin_svc;
 };
@@ -158,6 +160,25 @@ start_servers(struct daemon *d, const struct authority_config *cfg,
 		    "err=\"%s\"", cfg->station_listen, cs_strerror(rv));
 		return rv;
 	}
+	if (cfg->console_cert != NULL) {
+		struct console_opts co = {
+		    .listen         = cfg->console_listen,
+		    .cert           = cfg->console_cert,
+		    .key            = cfg->console_key,
+		    .session_idle_s = cfg->console_session_idle_s,
+		    .session_max_s  = cfg->console_session_max_s,
+		    .data_dir       = cfg->data_dir,
+		    .hsm_check_key  = cfg->hsm_station_ca_key,
+		};
+		rv = console_open(&d->console, &co, d->st, d->hsm, d->pipeline,
+		    d->sessions);
+		if (rv != CS_OK) {
+			cs_log_error("authority", "cannot serve the web console "
+			    "url=%s err=\"%s\"", cfg->console_listen,
+			    cs_strerror(rv));
+			return rv;
+		}
+	}
 	return CS_OK;
 }
 
@@ -169,6 +190,7 @@ start_servers(struct daemon *d, const struct authority_config *cfg,
 static void
 stop_all(struct daemon *d)
 {
+	console_close(d->console);
 	cs_rpc_server_close(d->stations, DRAIN_MS);
 	cs_rpc_server_close(d->admin, DRAIN_MS);
 	pipeline_close(d->pipeline);
@@ -238,6 +260,21 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s: [tls] files cannot be used: %s (see the "
 		    "log line above)\n", path, cs_strerror(rv));
 		goto out;
+	}
+	if (check && cfg.console_cert != NULL) {
+		struct cs_tls_files cf = {
+		    .cert = cfg.console_cert,
+		    .key  = cfg.console_key,
+		};
+		nng_tls_config *ctls = NULL;
+
+		if ((rv = cs_tls_config_make(&ctls, NNG_TLS_MODE_SERVER,
+		         NNG_TLS_AUTH_MODE_NONE, &cf)) != CS_OK) {
+			fprintf(stderr, "%s: [console] files cannot be used: %s "
+			    "(see the log line above)\n", path, cs_strerror(rv));
+			goto out;
+		}
+		nng_tls_config_free(ctls);
 	}
 	if (check) {
 		printf("configuration OK\n");

@@ -66,6 +66,7 @@ struct job {
 
 	/* statistics this job adds once its transaction has committed */
 	unsigned st_issued, st_reissued, st_refused, st_discarded;
+	const char *st_reason; /* why, when st_refused */
 };
 
 struct key_slot {
@@ -94,8 +95,63 @@ struct pipeline {
 	struct serial_slot *serials;
 	size_t              nserials, cap_serials;
 
-	struct pipeline_stats stats;
+	struct pipeline_stats   stats;
+	struct pipeline_metrics metrics;
 };
+
+const double pipeline_latency_le[PIPELINE_LATENCY_BUCKETS] = {0.0005,
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0};
+const uint64_t pipeline_batch_le[PIPELINE_BATCH_BUCKETS] = {1, 2, 4, 8,
+    16, 32, 64, 128, 256, 512};
+
+/* Count a sign refusal by reason; p->mtx held. */
+static void
+metrics_refusal(pipeline *p, const char *reason)
+{
+	struct pipeline_metrics *m = &p->metrics;
+	size_t                   i;
+
+	if (reason == NULL) {
+		reason = "other";
+	}
+	for (i = 0; i < m->n_reasons; i++) {
+		if (strcmp(m->refusals[i].reason, reason) == 0) {
+			m->refusals[i].n++;
+			return;
+		}
+	}
+	if (m->n_reasons == PIPELINE_REASONS_MAX) {
+		/* reasons are a fixed set of words; the last slot takes any
+		 * surplus rather than growing without bound */
+		m->refusals[PIPELINE_REASONS_MAX - 1].n++;
+		return;
+	}
+	m->refusals[m->n_reasons].reason = reason;
+	m->refusals[m->n_reasons].n      = 1;
+	m->n_reasons++;
+}
+
+/* Count n records issued now in the per-minute ring; p->mtx held. */
+static void
+metrics_issued(pipeline *p, uint64_t n)
+{
+	uint64_t minute = (uint64_t)time(NULL) / 60u;
+	size_t   slot   = (size_t)(minute % PIPELINE_RATE_MINUTES);
+
+	if (p->metrics.rate_minute[slot] != minute) {
+		p->metrics.rate_minute[slot] = minute;
+		p->metrics.rate_n[slot]      = 0;
+	}
+	p->metrics.rate_n[slot] += n;
+}
+
+void
+pipeline_metrics_get(pipeline *p, struct pipeline_metrics *out)
+{
+	pthread_mutex_lock(&p->mtx);
+	*out = p->metrics;
+	pthread_mutex_unlock(&p->mtx);
+}
 
 static void
 set_msg(char *msg, size_t len, const char *fmt, ...)
@@ -425,6 +481,7 @@ refuse:
 	 * refusal audited in this transaction. */
 	j->rv              = rv;
 	j->st_refused      = 1;
+	j->st_reason       = reason;
 	j->st_discarded    = 1;
 	j->sres->remaining = o != NULL && o->quota > o->issued
 	    ? o->quota - o->issued
@@ -680,8 +737,24 @@ finish(pipeline *p, struct job *first, struct job *last, size_t n)
 	if (n > p->stats.commit_batch_max) {
 		p->stats.commit_batch_max = n;
 	}
+	{
+		size_t b = 0;
+
+		while (b < PIPELINE_BATCH_BUCKETS && n > pipeline_batch_le[b]) {
+			b++;
+		}
+		p->metrics.batch[b]++;
+		p->metrics.batch_sum += n;
+		p->metrics.batch_count++;
+	}
 	for (j = first; j != last; j = next) {
 		next = j->next;
+		if (j->st_issued != 0) {
+			metrics_issued(p, j->st_issued);
+		}
+		if (j->st_refused != 0) {
+			metrics_refusal(p, j->st_reason);
+		}
 		p->stats.records_issued += j->st_issued;
 		p->stats.records_reissued += j->st_reissued;
 		p->stats.refusals += j->st_refused;
@@ -957,6 +1030,7 @@ refuse(pipeline *p, const struct pipeline_who *who, const char *order_id,
 	j.kv    = kv;
 	pthread_mutex_lock(&p->mtx);
 	p->stats.refusals++;
+	metrics_refusal(p, reason);
 	pthread_mutex_unlock(&p->mtx);
 	if ((arv = submit(p, &j)) != CS_OK) {
 		/* Every refusal is on record before the station hears of it;
@@ -1097,12 +1171,14 @@ pipeline_sign(pipeline *p, const struct pipeline_sign_req *r,
 	struct cs_record_fields f;
 	struct job              j;
 	const char             *reason = "invalid";
+	struct timespec         t0, t1;
 	bool                    done;
 	int                     rv;
 
 	if (p == NULL || r == NULL || res == NULL) {
 		return CS_EINVAL;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	memset(res, 0, sizeof(*res));
 	if (!req_ok(&r->who, r->order_id, r->uid_len)) {
 		set_msg(msg, msglen, "malformed sign request");
@@ -1194,6 +1270,22 @@ out:
 	}
 	if (k != NULL) {
 		countersign__v1__stored_key__free_unpacked(k, NULL);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	{
+		double secs = (double)(t1.tv_sec - t0.tv_sec) +
+		    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+		size_t b = 0;
+
+		while (b < PIPELINE_LATENCY_BUCKETS &&
+		    secs > pipeline_latency_le[b]) {
+			b++;
+		}
+		pthread_mutex_lock(&p->mtx);
+		p->metrics.latency[b]++;
+		p->metrics.latency_sum_s += secs;
+		p->metrics.latency_count++;
+		pthread_mutex_unlock(&p->mtx);
 	}
 	return rv;
 }

@@ -85,6 +85,42 @@ struct pipeline_stats {
 };
 
 /*
+ * What the console's dashboard and /metrics show, counted since start (in
+ * memory: a restart begins again at zero; the audit log keeps the durable
+ * story).  Histogram buckets are per bucket, not cumulative.
+ */
+#define PIPELINE_RATE_MINUTES   60u /* records per minute, last hour */
+#define PIPELINE_REASONS_MAX    16u /* distinct refusal reasons kept */
+#define PIPELINE_LATENCY_BUCKETS 12u
+#define PIPELINE_BATCH_BUCKETS   10u
+
+/* Upper bounds of the buckets (seconds; jobs per commit); a last, +Inf
+ * bucket follows each. */
+extern const double   pipeline_latency_le[PIPELINE_LATENCY_BUCKETS];
+extern const uint64_t pipeline_batch_le[PIPELINE_BATCH_BUCKETS];
+
+struct pipeline_metrics {
+	/* records issued in the minute starting at rate_minute[i] * 60
+	 * (unix time); slot = minute % PIPELINE_RATE_MINUTES */
+	uint64_t rate_minute[PIPELINE_RATE_MINUTES];
+	uint64_t rate_n[PIPELINE_RATE_MINUTES];
+	/* sign refusals by reason ("clone", "quota", ...: static strings) */
+	struct {
+		const char *reason;
+		uint64_t    n;
+	} refusals[PIPELINE_REASONS_MAX];
+	size_t n_reasons;
+	/* pipeline_sign calls, from entry to return */
+	uint64_t latency[PIPELINE_LATENCY_BUCKETS + 1];
+	double   latency_sum_s;
+	uint64_t latency_count;
+	/* jobs per commit transaction */
+	uint64_t batch[PIPELINE_BATCH_BUCKETS + 1];
+	uint64_t batch_sum;
+	uint64_t batch_count;
+};
+
+/*
  * Start the pipeline over an open store and HSM (h may be NULL: every
  * signature then fails UNAVAILABLE).  actor prefix for audit events is
  * "station:<name>".  Errors: CS_EINVAL, CS_ENOMEM.
@@ -129,6 +165,9 @@ int pipeline_station_seen(pipeline *p, const char *station);
 
 /* A snapshot of the counters. */
 void pipeline_stats_get(pipeline *p, struct pipeline_stats *out);
+
+/* A snapshot of the console's metrics. */
+void pipeline_metrics_get(pipeline *p, struct pipeline_metrics *out);
 
 /* Forget the cached HSM key of label (after the key was re-registered). */
 void pipeline_forget_key(pipeline *p, const char *label);

@@ -35,6 +35,7 @@ enum store_db {
 	DB_DEVICES,
 	DB_UIDS,
 	DB_KEYS,
+	DB_TOKENS,
 	DB_AUDIT,
 	DB_META,
 	DB_COUNT
@@ -46,6 +47,7 @@ static const char *const db_names[DB_COUNT] = {
 	[DB_DEVICES]  = "devices",
 	[DB_UIDS]     = "uids",
 	[DB_KEYS]     = "keys",
+	[DB_TOKENS]   = "tokens",
 	[DB_AUDIT]    = "audit",
 	[DB_META]     = "meta",
 };
@@ -57,6 +59,7 @@ static const ProtobufCMessageDescriptor *const db_desc[DB_COUNT] = {
 	[DB_DEVICES]  = &countersign__v1__stored_device__descriptor,
 	[DB_UIDS]     = &countersign__v1__stored_uid__descriptor,
 	[DB_KEYS]     = &countersign__v1__stored_key__descriptor,
+	[DB_TOKENS]   = &countersign__v1__stored_token__descriptor,
 	[DB_AUDIT]    = &countersign__v1__stored_audit_event__descriptor,
 	[DB_META]     = NULL,
 };
@@ -701,6 +704,49 @@ store_key_list(store_txn *t, StoredKey ***out, size_t *n)
 
 void
 store_key_list_free(StoredKey **list, size_t n)
+{
+	free_msgs((ProtobufCMessage **)list, n);
+}
+
+int
+store_token_put(store_txn *t, const uint8_t hash[STORE_HASH_LEN],
+    const StoredToken *tok)
+{
+	int rv;
+
+	if ((rv = txn_usable(t, true)) != CS_OK) {
+		return rv;
+	}
+	if (hash == NULL || tok == NULL ||
+	    !str_ok(tok->name, STORE_NAME_MAX)) {
+		return CS_EINVAL;
+	}
+	return put_msg(t, DB_TOKENS, hash, STORE_HASH_LEN, &tok->base, 0);
+}
+
+int
+store_token_get(store_txn *t, const uint8_t hash[STORE_HASH_LEN],
+    StoredToken **out)
+{
+	int rv;
+
+	if ((rv = txn_usable(t, false)) != CS_OK) {
+		return rv;
+	}
+	if (hash == NULL || out == NULL) {
+		return CS_EINVAL;
+	}
+	return get_msg(t, DB_TOKENS, hash, STORE_HASH_LEN, out);
+}
+
+int
+store_token_list(store_txn *t, StoredToken ***out, size_t *n)
+{
+	return list_msgs(t, DB_TOKENS, out, n);
+}
+
+void
+store_token_list_free(StoredToken **list, size_t n)
 {
 	free_msgs((ProtobufCMessage **)list, n);
 }

@@ -17,6 +17,7 @@
  *   devices   order_id NUL uid                      -> StoredDevice
  *   uids      product_id (4 bytes BE) uid           -> StoredUid
  *   keys      label                                 -> StoredKey
+ *   tokens    SHA-256 of an admin token (32 bytes)  -> StoredToken
  *   audit     seq (8 bytes BE)                      -> StoredAuditEvent
  *   meta      "schema"     -> uint32 BE (STORE_SCHEMA)
  *             "audit_head" -> seq (8 bytes BE) || hash of the last event
@@ -42,6 +43,7 @@ typedef Countersign__V1__StoredStation    StoredStation;
 typedef Countersign__V1__StoredDevice     StoredDevice;
 typedef Countersign__V1__StoredUid        StoredUid;
 typedef Countersign__V1__StoredKey        StoredKey;
+typedef Countersign__V1__StoredToken      StoredToken;
 typedef Countersign__V1__StoredAuditEvent StoredAuditEvent;
 typedef Countersign__V1__StoredAuditEvent__FieldsEntry
     StoredAuditEvent__FieldsEntry;
@@ -153,6 +155,21 @@ int store_key_get(store_txn *txn, const char *label, StoredKey **out);
 /* As store_order_list. */
 int store_key_list(store_txn *txn, StoredKey ***out, size_t *n);
 void store_key_list_free(StoredKey **list, size_t n);
+
+/*
+ * Admin tokens (the web console's sign-in and scripts' bearer tokens):
+ * only the SHA-256 of a token is stored, so the store never holds a
+ * secret; a token is found by hashing what the caller presents.
+ * Insert or replace (key: hash; tok->name 1..STORE_NAME_MAX).
+ */
+int store_token_put(store_txn *txn, const uint8_t hash[STORE_HASH_LEN],
+    const StoredToken *tok);
+/* Errors: CS_ENOENT, CS_EINVAL, CS_ESTORE. */
+int store_token_get(store_txn *txn, const uint8_t hash[STORE_HASH_LEN],
+    StoredToken **out);
+/* As store_order_list (in hash order). */
+int store_token_list(store_txn *txn, StoredToken ***out, size_t *n);
+void store_token_list_free(StoredToken **list, size_t n);
 
 /*
  * Insert or replace the device d->uid (STORE_UID_MIN..STORE_UID_MAX bytes)
