@@ -217,7 +217,7 @@ test_openssl_s_client(void **state)
 	char       out[16384];
 
 	/* with a station certificate: TLS 1.3, verified both ways */
-	shell(f, "sleep 0.5 | openssl s_client -connect 127.0.0.1:$PORT "
+	shell(f, "sleep 3 | openssl s_client -connect 127.0.0.1:$PORT "
 	    "-servername localhost -verify_hostname localhost "
 	    "-CAfile $DIR/ca.pem -cert $DIR/station1.pem "
 	    "-key $DIR/station1.key 2>&1", out, sizeof(out));
@@ -226,12 +226,12 @@ test_openssl_s_client(void **state)
 	assert_null(strstr(out, "alert"));
 
 	/* without one: the server demands it (alert 116) */
-	shell(f, "sleep 1 | openssl s_client -connect 127.0.0.1:$PORT "
+	shell(f, "sleep 3 | openssl s_client -connect 127.0.0.1:$PORT "
 	    "-CAfile $DIR/ca.pem 2>&1", out, sizeof(out));
 	assert_non_null(strstr(out, "alert certificate required"));
 
 	/* a TLS 1.1-only client: refused (alert protocol version) */
-	shell(f, "sleep 1 | openssl s_client -connect 127.0.0.1:$PORT "
+	shell(f, "sleep 3 | openssl s_client -connect 127.0.0.1:$PORT "
 	    "-tls1_1 -cipher 'DEFAULT@SECLEVEL=0' -CAfile $DIR/ca.pem 2>&1",
 	    out, sizeof(out));
 	assert_non_null(strstr(out, "alert protocol version"));
