@@ -14,7 +14,9 @@
 # the story went as told.
 #
 # Environment: CS_DEMO_BUILD=DIR uses an existing build tree (no install,
-# no build: how tests/run.sh runs it); CS_BUILD_DIR as for tests/run.sh.
+# no build: how tests/run.sh runs it); CS_BUILD_DIR as for tests/run.sh;
+# CS_DEMO_PAUSE=1 waits at the console's address (open it in a browser
+# and watch the order fill up) and again before cleaning up.
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -116,6 +118,11 @@ module = $COUNTERSIGN_HSM_MODULE
 token = oem-hsm
 pin_file = $work/hsm/pin
 sessions = 2
+
+[console]
+listen = https://127.0.0.1:0
+cert = $work/pki/server.pem
+key = $work/pki/server.key
 CONF
 admin ca init | indent
 "$bin_authority" -c "$work/authority.conf" 2>"$work/authority.log" &
@@ -129,12 +136,29 @@ for _ in $(seq 1 200); do
 done
 [ -n "$port" ] || { indent <"$work/authority.log"; die "the authority did not start"; }
 tell "authority listening on tls+tcp://127.0.0.1:$port (station certificates required)"
+cport=
+for _ in $(seq 1 100); do
+	cport=$(sed -n 's/.*listening url=https.* port=\([0-9]*\).*/\1/p' "$work/authority.log" | head -n1)
+	[ -n "$cport" ] && break
+	sleep 0.05
+done
+[ -n "$cport" ] || die "the console did not start"
 
 # ---------------------------------------------------------------------
 say "4. The security officer registers the key and opens an order for 5 units"
 admin key add --label product-2026 | indent
 admin order create --id PO-DEMO-5 --product 4660 --key product-2026 --quota 5 \
 	--uid-len 8 --cm demo-cm | indent
+
+token=$(admin --json token create --name demo-viewer --role viewer |
+	sed -n 's/.*"token":"\([0-9a-f]*\)".*/\1/p')
+[ -n "$token" ] || die "no console token"
+tell "The OEM can watch the order fill up in the console:"
+tell "  https://127.0.0.1:$cport/  (sign in with the viewer token $token;"
+tell "  the certificate is the demo's own test CA: $work/pki/ca.pem)"
+if [ -n "${CS_DEMO_PAUSE:-}" ]; then
+	read -r -p "   Open it now, then press Enter to go on. " _
+fi
 
 say "5. The CM's station makes its own key; the officer enrolls it"
 cat >"$work/station.conf" <<CONF
@@ -225,9 +249,31 @@ tell "copy on chip $clone_uid: $(grep -m1 -E 'authorized|UNAUTHORIZED' "$work/cl
 # ---------------------------------------------------------------------
 say "10. The order, as the OEM sees it"
 admin order show PO-DEMO-5 | indent
+if command -v node >/dev/null; then
+	tell "... and as the console's dashboard reports it (GET /api/dashboard):"
+	CA="$work/pki/ca.pem" URL="https://127.0.0.1:$cport/api/dashboard" TOKEN="$token" \
+		node -e '
+const https = require("https"), fs = require("fs");
+https.get(process.env.URL, {ca: fs.readFileSync(process.env.CA),
+    headers: {Authorization: "Bearer " + process.env.TOKEN}}, (res) => {
+	let body = "";
+	res.on("data", (d) => body += d);
+	res.on("end", () => {
+		const o = JSON.parse(body).orders.find((x) => x.order_id === "PO-DEMO-5");
+		console.log(`   console: ${o.order_id} issued ${o.issued} of ${o.quota}, ` +
+		    `confirmed ${o.confirmed}, remaining ${o.remaining}`);
+		process.exit(o.issued === 5 && o.remaining === 0 ? 0 : 1);
+	});
+}).on("error", (e) => { console.error(e.message); process.exit(1); });
+' || die "the console should show the order with 5 issued"
+fi
 
 say "11. The audit log: every decision, hash-chained"
 admin audit list | indent
 admin audit verify | indent
+
+if [ -n "${CS_DEMO_PAUSE:-}" ]; then
+	read -r -p "   The console is still up; press Enter to stop everything. " _
+fi
 
 say "Demo finished: 5 of 5 units made and verified, the 6th refused, a copy useless"
