@@ -228,22 +228,12 @@ write_conf(struct fx *f)
 static void
 start_authority(struct fx *f)
 {
-	char  line[1024], *p;
 	char *argv[] = {f->authority, (char *)"-c", f->conf, NULL};
 
 	unlink(f->log);
-	f->pid = tu_spawn(argv, f->log);
-	assert_true(tu_wait_for_line(f->log, "listening url=tls", line,
-	    sizeof(line), 20000));
-	p = strstr(line, " port=");
-	assert_non_null(p);
-	f->port = atoi(p + 6);
-	assert_true(tu_wait_for_line(f->log, "listening url=https", line,
-	    sizeof(line), 20000));
-	p = strstr(line, " port=");
-	assert_non_null(p);
-	f->web_port = atoi(p + 6);
-	assert_true(f->web_port > 0);
+	f->pid      = tu_spawn(argv, f->log);
+	f->port     = tu_wait_port(f->log, "tls");
+	f->web_port = tu_wait_port(f->log, "https");
 }
 
 /* countersign-admin token create: the token is the 64 hex digits in its
@@ -1032,7 +1022,7 @@ test_healthz_without_hsm(void **state)
 	struct fx       *f = *state;
 	struct fx        g;
 	struct hres      h;
-	char             text[2048], line[1024], u[64], *p;
+	char             text[2048], u[64];
 	char            *argv[] = {g.authority, (char *)"-c", g.conf, NULL};
 	nng_url         *url    = NULL;
 
@@ -1049,12 +1039,8 @@ test_healthz_without_hsm(void **state)
 	    "cert = %s/server.pem\nkey = %s/server.key\n",
 	    f->dir, f->dir, f->dir, f->dir, f->dir, f->dir, f->dir);
 	tu_write_file(g.conf, text);
-	g.pid = tu_spawn(argv, g.log);
-	assert_true(tu_wait_for_line(g.log, "listening url=https", line,
-	    sizeof(line), 20000));
-	p = strstr(line, " port=");
-	assert_non_null(p);
-	g.web_port = atoi(p + 6);
+	g.pid      = tu_spawn(argv, g.log);
+	g.web_port = tu_wait_port(g.log, "https");
 	snprintf(u, sizeof(u), "https://127.0.0.1:%d", g.web_port);
 	assert_int_equal(nng_url_parse(&url, u), 0);
 	assert_int_equal(nng_http_client_alloc(&g.client, url), 0);

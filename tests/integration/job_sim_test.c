@@ -116,17 +116,11 @@ write_conf(struct fx *f)
 static void
 start_authority(struct fx *f)
 {
-	char  line[1024], *p;
 	char *argv[] = {f->authority, (char *)"-c", f->conf, NULL};
 
 	unlink(f->log);
-	f->pid = tu_spawn(argv, f->log);
-	assert_true(tu_wait_for_line(f->log, "listening url=tls", line,
-	    sizeof(line), 20000));
-	p = strstr(line, " port=");
-	assert_non_null(p);
-	f->port = atoi(p + 6);
-	assert_true(f->port > 0);
+	f->pid  = tu_spawn(argv, f->log);
+	f->port = tu_wait_port(f->log, "tls");
 }
 
 /* station init, then enrollment by the officer. */

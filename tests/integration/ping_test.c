@@ -56,16 +56,10 @@ write_authority_conf(struct fx *f, const char *path, const char *extra)
 static pid_t
 start_authority(struct fx *f, const char *conf, const char *log, int *port)
 {
-	char  line[1024];
 	char *argv[] = {f->authority, (char *)"-c", (char *)conf, NULL};
 	pid_t pid    = tu_spawn(argv, log);
 
-	assert_true(tu_wait_for_line(log, "listening url=tls", line,
-	    sizeof(line), 10000));
-	char *p = strstr(line, " port=");
-	assert_non_null(p);
-	*port = atoi(p + 6);
-	assert_true(*port > 0);
+	*port = tu_wait_port(log, "tls");
 	return pid;
 }
 

@@ -248,3 +248,21 @@ tu_expect(const char *out, int got, int want, const char *needle)
 		fail();
 	}
 }
+
+int
+tu_wait_port(const char *logpath, const char *url_prefix)
+{
+	char        needle[128], line[1024];
+	const char *p;
+	int         port;
+
+	snprintf(needle, sizeof(needle), "listening url=%s", url_prefix);
+	if (!tu_wait_for_line(logpath, needle, line, sizeof(line), 20000)) {
+		fail_msg("no '%s' line in %s", needle, logpath);
+	}
+	p = strstr(line, " port=");
+	assert_non_null(p);
+	port = atoi(p + 6);
+	assert_true(port > 0);
+	return port;
+}

@@ -69,6 +69,13 @@ pid_t tu_spawn(char *const argv[], const char *logpath);
 bool tu_wait_for_line(const char *path, const char *needle, char *line,
     size_t len, unsigned timeout_ms);
 
+/*
+ * Wait (up to 20 s) for the log line of a listener whose URL starts with
+ * url_prefix ("listening url=<prefix>... port=N", as cs_rpc and the
+ * console write them) and return N; fails the test otherwise.
+ */
+int tu_wait_port(const char *logpath, const char *url_prefix);
+
 /* Send sig to pid and reap it within timeout_ms (SIGKILL after that);
  * returns the exit status, or -1 if it died of a signal. */
 int tu_stop(pid_t pid, int sig, unsigned timeout_ms);
