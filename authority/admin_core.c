@@ -503,14 +503,12 @@ out:
 }
 
 int
-admin_token_lookup(store *st, const char *token_hex, StoredToken **out)
+admin_token_hash(const char *token_hex, uint8_t hash[CS_SHA256_LEN])
 {
-	uint8_t    tok[ADMIN_TOKEN_BYTES], hash[CS_SHA256_LEN];
-	size_t     len = 0;
-	store_txn *txn;
-	int        rv;
+	uint8_t tok[ADMIN_TOKEN_BYTES];
+	size_t  len = 0;
+	int     rv;
 
-	*out = NULL;
 	if (token_hex == NULL || strlen(token_hex) != ADMIN_TOKEN_HEX ||
 	    cs_hex_decode(token_hex, tok, sizeof(tok), &len) != CS_OK ||
 	    len != sizeof(tok)) {
@@ -518,7 +516,18 @@ admin_token_lookup(store *st, const char *token_hex, StoredToken **out)
 	}
 	rv = cs_sha256(tok, sizeof(tok), hash);
 	cs_wipe(tok, sizeof(tok));
-	if (rv != CS_OK) {
+	return rv;
+}
+
+int
+admin_token_lookup(store *st, const char *token_hex, StoredToken **out)
+{
+	uint8_t    hash[CS_SHA256_LEN];
+	store_txn *txn;
+	int        rv;
+
+	*out = NULL;
+	if ((rv = admin_token_hash(token_hex, hash)) != CS_OK) {
 		return rv;
 	}
 	if ((rv = store_txn_begin(st, false, &txn)) != CS_OK) {
@@ -530,6 +539,52 @@ admin_token_lookup(store *st, const char *token_hex, StoredToken **out)
 		countersign__v1__stored_token__free_unpacked(*out, NULL);
 		*out = NULL;
 		return CS_EPERM;
+	}
+	return rv;
+}
+
+int
+admin_token_disable(store *st, const char *actor, const char *name,
+    unsigned *n, char *msg, size_t msglen)
+{
+	store_txn *txn;
+	unsigned   found = 0;
+	char       num[16];
+	int        rv;
+
+	*n = 0;
+	if (!store_id_ok(name, STORE_NAME_MAX)) {
+		snprintf(msg, msglen, "a token name is required");
+		return CS_EINVAL;
+	}
+	if ((rv = store_txn_begin(st, true, &txn)) != CS_OK) {
+		admin_store_msg(rv, msg, msglen);
+		return rv;
+	}
+	if ((rv = store_token_disable(txn, name, &found, n)) != CS_OK) {
+		admin_store_msg(rv, msg, msglen);
+		store_txn_abort(txn);
+		return rv;
+	}
+	if (found == 0) {
+		snprintf(msg, msglen, "no token called %s (countersign-admin "
+		    "token list)", name);
+		store_txn_abort(txn);
+		return CS_ENOENT;
+	}
+	snprintf(num, sizeof(num), "%u", *n);
+	{
+		const char *kv[] = {"name", name, "disabled", num, NULL};
+
+		if ((rv = store_audit_append(txn, actor, "token.disabled", kv,
+		         NULL)) != CS_OK) {
+			admin_store_msg(rv, msg, msglen);
+			store_txn_abort(txn);
+			return rv;
+		}
+	}
+	if ((rv = store_txn_commit(txn)) != CS_OK) {
+		admin_store_msg(rv, msg, msglen);
 	}
 	return rv;
 }

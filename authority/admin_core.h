@@ -17,6 +17,7 @@
 
 #include "countersign/v1/admin.pb-c.h"
 #include "sessions.h"
+#include "cs_crypto.h"
 #include "store.h"
 
 #include <stdbool.h>
@@ -72,6 +73,18 @@ int admin_token_create(store *st, const char *actor, const char *name,
  * 64 hex digits), CS_ENOENT (unknown), CS_EPERM (disabled), store errors.
  */
 int admin_token_lookup(store *st, const char *token_hex, StoredToken **out);
+
+/*
+ * Disable every token called name (audited "token.disabled").  *n gets how
+ * many were enabled before.  Errors: CS_ENOENT (no token of that name),
+ * CS_EINVAL, store errors; msg says what to do.
+ */
+int admin_token_disable(store *st, const char *actor, const char *name,
+    unsigned *n, char *msg, size_t msglen);
+
+/* The store key of a token: SHA-256 of its 32 bytes (token_hex is its 64
+ * hex digits).  CS_OK or CS_EINVAL (not a token), CS_ECRYPTO. */
+int admin_token_hash(const char *token_hex, uint8_t hash[CS_SHA256_LEN]);
 
 /* Write the operator's message for a store error rv into msg. */
 void admin_store_msg(int rv, char *msg, size_t msglen);

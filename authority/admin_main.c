@@ -921,6 +921,54 @@ token_create(struct admin *a, const struct cmd *cmd, int argc, char **argv)
 }
 
 static int
+token_disable(struct admin *a, const struct cmd *cmd, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"name", required_argument, NULL, 'n'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	Countersign__V1__DisableTokenRequest req =
+	    COUNTERSIGN__V1__DISABLE_TOKEN_REQUEST__INIT;
+	Countersign__V1__DisableTokenReply *rep = NULL;
+	int opt, rv;
+
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (opt == 'n') {
+			req.name = optarg;
+		} else {
+			return other_opt(cmd, opt);
+		}
+	}
+	if ((rv = positional(cmd, argc, argv, 0)) != EXIT_OK) {
+		return rv;
+	}
+	if (req.name == NULL) {
+		fprintf(stderr, "error: --name is required\n");
+		return EXIT_USAGE;
+	}
+	if ((rv = admin_call(a, "DisableToken", &req, &rep)) != EXIT_OK) {
+		return rv;
+	}
+	if (a->json) {
+		struct admin_json j;
+
+		admin_json_init(&j, stdout);
+		admin_json_open(&j, NULL);
+		admin_json_str(&j, "name", req.name);
+		admin_json_u64(&j, "disabled", rep->disabled);
+		admin_json_close(&j);
+		putchar('\n');
+	} else {
+		printf("token \"%s\" disabled (%u token%s): bearer use ends now, "
+		    "console sessions at their next request\n", req.name,
+		    rep->disabled, rep->disabled == 1 ? "" : "s");
+	}
+	free_reply(rep);
+	return EXIT_OK;
+}
+
+static int
 token_list(struct admin *a, const struct cmd *cmd, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -1823,6 +1871,10 @@ static const struct cmd commands[] = {
 	"its SHA-256.\n"},
     {"token", "list", token_list,
 	"list\n\nList the admin tokens: role, creation day, state, name.\n"},
+    {"token", "disable", token_disable,
+	"disable --name NAME\n\nDisable the tokens called NAME: scripts "
+	"using them are refused at once,\nconsole sessions opened with "
+	"them end at their next request.\n"},
     {"order", "create", order_create,
 	"create --id ID --product N --key LABEL --quota Q\n"
 	"       --uid-len BYTES [--cm CM]... [--expires YYYY-MM-DD] "

@@ -977,6 +977,33 @@ on_create_token(Countersign__V1__Admin_Service *base,
 }
 
 static void
+on_disable_token(Countersign__V1__Admin_Service *base,
+    const Countersign__V1__DisableTokenRequest *in,
+    Countersign__V1__DisableTokenReply_Closure closure, void *data)
+{
+	struct admin_service             *svc = (struct admin_service *)base;
+	Countersign__V1__DisableTokenReply out =
+	    COUNTERSIGN__V1__DISABLE_TOKEN_REPLY__INIT;
+	char     actor[ACTOR_MAX], msg[512];
+	unsigned n = 0;
+	int      rv;
+
+	if (!admin_peer(data, actor, sizeof(actor))) {
+		closure(NULL, data);
+		return;
+	}
+	rv = admin_token_disable(svc->st, actor, in->name, &n, msg,
+	    sizeof(msg));
+	if (rv != CS_OK) {
+		core_fail(data, rv, msg);
+		closure(NULL, data);
+		return;
+	}
+	out.disabled = n;
+	closure(&out, data);
+}
+
+static void
 on_list_tokens(Countersign__V1__Admin_Service *base,
     const Countersign__V1__ListTokensRequest *in,
     Countersign__V1__ListTokensReply_Closure closure, void *data)
@@ -1048,6 +1075,7 @@ admin_service_init(struct admin_service *svc, store *st, cs_hsm *hsm,
 	svc->base.list_audit          = on_list_audit;
 	svc->base.verify_audit        = on_verify_audit;
 	svc->base.stats               = on_stats;
+	svc->base.disable_token       = on_disable_token;
 	svc->base.create_token        = on_create_token;
 	svc->base.list_tokens         = on_list_tokens;
 	svc->st                       = st;

@@ -46,6 +46,12 @@
 #define WORKERS        4u
 #define QUEUE_MAX      64u   /* requests waiting for a worker */
 #define SESSIONS_MAX   256u  /* signed-in sessions at once */
+#define SESSIONS_PER_NAME 4u /* per token: its own oldest makes room */
+#define FAIL_WINDOW_S  60u   /* failed sign-ins: one audit event a window */
+#define EXPORT_MAX     200000u /* audit events in one export response */
+#define AUDIT_VERIFY_S 10u   /* an audit chain check is reused this long */
+#define COOKIE         "__Host-cs_session"
+#define COOKIE_LEN     (sizeof(COOKIE) - 1)
 #define SECRET_BYTES   32u   /* session ids and CSRF tokens: 256 bits */
 #define SECRET_HEX     (2u * SECRET_BYTES)
 #define AUDIT_LIMIT_MAX 500u
@@ -68,6 +74,7 @@ extern unsigned int  app_css_len;
 struct session {
 	bool     used;
 	uint8_t  id_hash[CS_SHA256_LEN]; /* SHA-256 of the cookie's id */
+	uint8_t  token_hash[CS_SHA256_LEN]; /* the token it was opened with */
 	char     csrf[SECRET_HEX + 1];
 	char     name[STORE_NAME_MAX + 1];
 	char     role[16];
@@ -99,12 +106,19 @@ struct console {
 
 	struct session sess[SESSIONS_MAX]; /* under mtx */
 	unsigned       hsm_checks;         /* HSM check threads running */
+	uint64_t       fail_window_s;      /* failed sign-ins: window start */
+	unsigned       fail_count;         /* ... failures not yet audited */
+	bool           exporting;          /* an audit export is running */
+	uint64_t       verify_at_s;        /* audit chain check, cached */
+	uint64_t       verify_good, verify_first;
+	int            verify_rv;
 };
 
 /* Who is asking, once authenticated. */
 struct who {
-	char name[STORE_NAME_MAX + 1];
-	char role[16];
+	char    name[STORE_NAME_MAX + 1];
+	char    role[16];
+	uint8_t token_hash[CS_SHA256_LEN];
 	char actor[ACTOR_MAX];
 	bool cookie; /* by session (CSRF applies), not bearer */
 	char csrf[SECRET_HEX + 1];
@@ -678,20 +692,39 @@ session_new(console *c, const struct who *w, char id[SECRET_HEX + 1],
 		return CS_ECRYPTO;
 	}
 	pthread_mutex_lock(&c->mtx);
-	for (size_t i = 0; i < SESSIONS_MAX; i++) {
-		struct session *s = &c->sess[i];
-		if (!s->used || session_expired(c, s, now)) {
-			slot = s;
-			break;
+	{
+		struct session *free_slot = NULL, *own_oldest = NULL;
+		unsigned        own       = 0;
+
+		for (size_t i = 0; i < SESSIONS_MAX; i++) {
+			struct session *s = &c->sess[i];
+
+			if (!s->used || session_expired(c, s, now)) {
+				if (free_slot == NULL) {
+					free_slot = s;
+				}
+				continue;
+			}
+			if (strcmp(s->name, w->name) == 0) {
+				own++;
+				if (own_oldest == NULL ||
+				    s->last_s < own_oldest->last_s) {
+					own_oldest = s;
+				}
+			}
 		}
-		/* Full: the least recently used session makes room. */
-		if (slot == NULL || s->last_s < slot->last_s) {
-			slot = s;
-		}
+		/* A token makes room among its own sessions only: signing in
+		 * never ends somebody else's. */
+		slot = own >= SESSIONS_PER_NAME ? own_oldest : free_slot;
+	}
+	if (slot == NULL) {
+		pthread_mutex_unlock(&c->mtx);
+		return CS_EUNAVAIL;
 	}
 	memset(slot, 0, sizeof(*slot));
 	slot->used = true;
 	memcpy(slot->id_hash, h, sizeof(h));
+	memcpy(slot->token_hash, w->token_hash, sizeof(slot->token_hash));
 	memcpy(slot->csrf, csrf, SECRET_HEX + 1);
 	snprintf(slot->name, sizeof(slot->name), "%s", w->name);
 	snprintf(slot->role, sizeof(slot->role), "%s", w->role);
@@ -700,24 +733,26 @@ session_new(console *c, const struct who *w, char id[SECRET_HEX + 1],
 	return CS_OK;
 }
 
-/* The cookie cs_session's value in the Cookie header, if well-formed. */
+/* The cookie __Host-cs_session's value in the Cookie header, if well-formed. */
 static bool
 cookie_id(nng_http_req *req, char id[SECRET_HEX + 1])
 {
 	const char *h = nng_http_req_get_header(req, "Cookie");
 	const char *p;
 
-	while (h != NULL && (p = strstr(h, "cs_session=")) != NULL) {
+	while (h != NULL && (p = strstr(h, COOKIE "=")) != NULL) {
+		const char *v = p + COOKIE_LEN + 1;
+
 		if (p == h || p[-1] == ' ' || p[-1] == ';') {
-			size_t n = strcspn(p + 11, "; ");
-			if (!is_hex64(p + 11, n)) {
+			size_t n = strcspn(v, "; ");
+			if (!is_hex64(v, n)) {
 				return false;
 			}
-			memcpy(id, p + 11, SECRET_HEX);
+			memcpy(id, v, SECRET_HEX);
 			id[SECRET_HEX] = '\0';
 			return true;
 		}
-		h = p + 11;
+		h = v;
 	}
 	return false;
 }
@@ -749,6 +784,8 @@ session_find(console *c, const char *id, struct who *w, bool remove)
 			snprintf(w->name, sizeof(w->name), "%s", s->name);
 			snprintf(w->role, sizeof(w->role), "%s", s->role);
 			memcpy(w->csrf, s->csrf, sizeof(w->csrf));
+			memcpy(w->token_hash, s->token_hash,
+			    sizeof(w->token_hash));
 			w->cookie = true;
 			snprintf(w->actor, sizeof(w->actor), "console:%s",
 			    s->name);
@@ -777,6 +814,46 @@ audit(console *c, const char *actor, const char *type,
 	}
 }
 
+/*
+ * A failed sign-in (or bearer attempt).  Anyone who reaches the port can
+ * cause these, so they must not fill the store: the first failure of each
+ * FAIL_WINDOW_S window is audited (and logged) with the number of failures
+ * since the previous event; the rest are only counted.
+ */
+static void
+failed_signin(console *c, const char *via, const char *why)
+{
+	uint64_t now = now_s();
+	unsigned before;
+	bool     write;
+	char     n[16];
+
+	pthread_mutex_lock(&c->mtx);
+	write = now >= c->fail_window_s + FAIL_WINDOW_S;
+	if (write) {
+		before           = c->fail_count;
+		c->fail_count    = 0;
+		c->fail_window_s = now;
+	} else {
+		before = 0;
+		c->fail_count++;
+	}
+	pthread_mutex_unlock(&c->mtx);
+	if (!write) {
+		return;
+	}
+	snprintf(n, sizeof(n), "%u", before);
+	{
+		const char *kv[] = {"via", via, "reason", why,
+		    "failures_not_audited_before", n, NULL};
+
+		audit(c, "console", "console.signin.failed", kv);
+	}
+	cs_log_warn(LOG_MOD, "sign-in refused via=%s reason=\"%s\" "
+	    "earlier_failures=%u (further failures in the next %u s are "
+	    "counted, not logged)", via, why, before, FAIL_WINDOW_S);
+}
+
 /* Check a presented admin token; fills w.  Failures are audited. */
 static int
 token_auth(console *c, const char *token, const char *via, struct who *w,
@@ -791,11 +868,7 @@ token_auth(console *c, const char *token, const char *via, struct who *w,
 		    : rv == CS_EINVAL            ? "malformed token"
 		    : rv == CS_ENOENT            ? "unknown token"
 		                                 : cs_strerror(rv);
-		const char *kv[] = {"via", via, "reason", why, NULL};
-
-		audit(c, "console", "console.signin.failed", kv);
-		cs_log_warn(LOG_MOD, "sign-in refused via=%s reason=\"%s\"", via,
-		    why);
+		failed_signin(c, via, why);
 		if (rv == CS_EINVAL || rv == CS_ENOENT || rv == CS_EPERM) {
 			resp_error(r, 401, "this token is not valid; ask an "
 			    "officer for one (countersign-admin token create)");
@@ -810,7 +883,29 @@ token_auth(console *c, const char *token, const char *via, struct who *w,
 	snprintf(w->role, sizeof(w->role), "%s", t->role);
 	snprintf(w->actor, sizeof(w->actor), "console:%s", t->name);
 	countersign__v1__stored_token__free_unpacked(t, NULL);
+	if (admin_token_hash(token, w->token_hash) != CS_OK) {
+		resp_error(r, 500, "cannot hash the token");
+		return CS_ECRYPTO;
+	}
 	return CS_OK;
+}
+
+static bool
+token_still_valid(console *c, const uint8_t hash[CS_SHA256_LEN])
+{
+	StoredToken *t = NULL;
+	store_txn   *txn;
+	bool         ok = false;
+
+	if (store_txn_begin(c->st, false, &txn) != CS_OK) {
+		return false;
+	}
+	if (store_token_get(txn, hash, &t) == CS_OK) {
+		ok = !t->disabled;
+		countersign__v1__stored_token__free_unpacked(t, NULL);
+	}
+	store_txn_abort(txn);
+	return ok;
 }
 
 /* Authenticate by bearer token or session cookie; 401 otherwise. */
@@ -835,9 +930,20 @@ authenticate(console *c, nng_http_req *req, struct who *w, struct resp *r)
 		return false;
 	}
 	rv = session_find(c, id, w, false);
+	/* The token the session was opened with must still be valid: a
+	 * disabled token ends its sessions at their next request. */
+	if (rv == CS_OK && !token_still_valid(c, w->token_hash)) {
+		(void)session_find(c, id, NULL, true);
+		rv = CS_EPERM;
+	}
 	cs_wipe(id, sizeof(id));
 	if (rv == CS_ETIMEDOUT) {
 		resp_error(r, 401, "the session expired; sign in again");
+		return false;
+	}
+	if (rv == CS_EPERM) {
+		resp_error(r, 401, "the token of this session was disabled; "
+		    "sign in with a valid token");
 		return false;
 	}
 	if (rv != CS_OK) {
@@ -959,7 +1065,8 @@ reply_order(struct resp *r, const StoredOrder *o, uint16_t status)
 
 /* Decode %XX and '+'; false for a bad escape, %00 or too long. */
 static bool
-url_decode(const char *s, size_t n, char *out, size_t outlen)
+url_decode(const char *s, size_t n, char *out, size_t outlen,
+    bool plus_is_space)
 {
 	size_t o = 0;
 
@@ -977,8 +1084,8 @@ url_decode(const char *s, size_t n, char *out, size_t outlen)
 			if (c == 0) {
 				return false;
 			}
-		} else if (c == '+') {
-			c = ' ';
+		} else if (c == '+' && plus_is_space) {
+			c = ' '; /* in a query string only; '+' is itself in paths */
 		}
 		if (o + 1 >= outlen) {
 			return false;
@@ -1001,7 +1108,8 @@ query_get(const char *query, const char *name, char *out, size_t outlen,
 	while (p != NULL && *p != '\0') {
 		size_t n = strcspn(p, "&");
 		if (n > nl && strncmp(p, name, nl) == 0 && p[nl] == '=') {
-			if (!url_decode(p + nl + 1, n - nl - 1, out, outlen)) {
+			if (!url_decode(p + nl + 1, n - nl - 1, out, outlen,
+			        true)) {
 				*bad = true;
 				return false;
 			}
@@ -1385,6 +1493,38 @@ event_json(struct admin_json *j, const StoredAuditEvent *e)
 	admin_json_close(j);
 }
 
+/*
+ * The chain's state for the audit page.  Walking the chain reads every
+ * event, so the answer is reused for AUDIT_VERIFY_S seconds: a page that
+ * polls cannot keep a read transaction (and the store's old pages) busy.
+ */
+static int
+audit_verified(console *c, uint64_t *good, uint64_t *first)
+{
+	uint64_t now = now_s();
+	int      rv;
+
+	pthread_mutex_lock(&c->mtx);
+	if (c->verify_at_s != 0 && now < c->verify_at_s + AUDIT_VERIFY_S) {
+		*good = c->verify_good;
+		*first = c->verify_first;
+		rv = c->verify_rv;
+		pthread_mutex_unlock(&c->mtx);
+		return rv;
+	}
+	pthread_mutex_unlock(&c->mtx);
+	rv = store_audit_verify(c->st, good, first);
+	if (rv == CS_OK || rv == CS_ECRYPTO) {
+		pthread_mutex_lock(&c->mtx);
+		c->verify_at_s  = now;
+		c->verify_good  = *good;
+		c->verify_first = *first;
+		c->verify_rv    = rv;
+		pthread_mutex_unlock(&c->mtx);
+	}
+	return rv;
+}
+
 static void
 api_audit(console *c, const char *query, struct resp *r)
 {
@@ -1464,7 +1604,7 @@ api_audit(console *c, const char *query, struct resp *r)
 		}
 		free(ev);
 	}
-	vrv = store_audit_verify(c->st, &good, &first);
+	vrv = audit_verified(c, &good, &first);
 	if (vrv != CS_OK && vrv != CS_ECRYPTO) {
 		resp_error(r, 500, "cannot verify the audit log (%s)",
 		    cs_strerror(vrv));
@@ -1546,11 +1686,19 @@ export_line(FILE *fp, const StoredAuditEvent *e, bool csv)
 }
 
 static void
+export_done(console *c)
+{
+	pthread_mutex_lock(&c->mtx);
+	c->exporting = false;
+	pthread_mutex_unlock(&c->mtx);
+}
+
+static void
 api_export(console *c, const char *query, struct resp *r)
 {
-	char     fmt[16];
-	bool     bad = false, csv;
-	uint64_t since = 0;
+	char     fmt[16], num[32];
+	bool     bad = false, csv, busy;
+	uint64_t since = 0, count = 0;
 	FILE    *fp;
 
 	if (!query_get(query, "format", fmt, sizeof(fmt), &bad) ||
@@ -1558,10 +1706,35 @@ api_export(console *c, const char *query, struct resp *r)
 		resp_error(r, 400, "give format=jsonl or format=csv");
 		return;
 	}
+	if (query_get(query, "after_seq", num, sizeof(num), &bad)) {
+		char *end;
+
+		errno = 0;
+		since = strtoull(num, &end, 10);
+		if (errno != 0 || end == num || *end != '\0' || num[0] == '-') {
+			bad = true;
+		}
+	}
+	if (bad) {
+		resp_error(r, 400, "after_seq must be a sequence number");
+		return;
+	}
 	csv = strcmp(fmt, "csv") == 0;
+	/* The export is built in memory: one at a time, and at most
+	 * EXPORT_MAX events per request (continue with after_seq). */
+	pthread_mutex_lock(&c->mtx);
+	busy = c->exporting;
+	c->exporting = true;
+	pthread_mutex_unlock(&c->mtx);
+	if (busy) {
+		resp_error(r, 503, "another audit export is running; try again "
+		    "in a moment");
+		return;
+	}
 	free(r->body);
 	r->body = NULL;
 	if ((fp = open_memstream(&r->body, &r->len)) == NULL) {
+		export_done(c);
 		resp_error(r, 500, "out of memory");
 		return;
 	}
@@ -1575,19 +1748,21 @@ api_export(console *c, const char *query, struct resp *r)
 
 		if (rv != CS_OK) {
 			fclose(fp);
+			export_done(c);
 			resp_error(r, 500, "cannot read the audit log (%s)",
 			    cs_strerror(rv));
 			return;
 		}
-		for (size_t i = 0; i < n; i++) {
+		for (size_t i = 0; i < n && count < EXPORT_MAX; i++, count++) {
 			export_line(fp, ev[i], csv);
 			since = ev[i]->seq;
 		}
 		store_audit_list_free(ev, n);
-		if (n == 0) {
+		if (n == 0 || count >= EXPORT_MAX) {
 			break;
 		}
 	}
+	export_done(c);
 	if (fclose(fp) != 0) {
 		free(r->body);
 		r->body = NULL;
@@ -1621,9 +1796,18 @@ api_login(console *c, const struct jobj *o, struct resp *r)
 	if (token_auth(c, tok, "login", &w, r) != CS_OK) {
 		return;
 	}
-	if (session_new(c, &w, id, w.csrf) != CS_OK) {
-		resp_error(r, 500, "no random bytes for a session");
-		return;
+	{
+		int rv = session_new(c, &w, id, w.csrf);
+
+		if (rv == CS_EUNAVAIL) {
+			resp_error(r, 503, "too many console sessions are open; "
+			    "sign out elsewhere or try again later");
+			return;
+		}
+		if (rv != CS_OK) {
+			resp_error(r, 500, "no random bytes for a session");
+			return;
+		}
 	}
 	{
 		const char *kv[] = {"via", "login", "role", w.role, NULL};
@@ -1631,7 +1815,7 @@ api_login(console *c, const struct jobj *o, struct resp *r)
 	}
 	cs_log_info(LOG_MOD, "signed in name=%s role=%s", w.name, w.role);
 	/* id is 64 hex digits made here: no request data in the header. */
-	snprintf(r->cookie, sizeof(r->cookie), "cs_session=%s; Path=/; "
+	snprintf(r->cookie, sizeof(r->cookie), COOKIE "=%s; Path=/; "
 	    "HttpOnly; Secure; SameSite=Strict; Max-Age=%u", id, c->max_s);
 	cs_wipe(id, sizeof(id));
 	if (jbody_begin(&b, r)) {
@@ -1654,7 +1838,7 @@ api_logout(console *c, nng_http_req *req, const struct who *w,
 		session_find(c, id, NULL, true);
 		cs_wipe(id, sizeof(id));
 	}
-	snprintf(r->cookie, sizeof(r->cookie), "cs_session=; Path=/; "
+	snprintf(r->cookie, sizeof(r->cookie), COOKIE "=; Path=/; "
 	    "HttpOnly; Secure; SameSite=Strict; Max-Age=0");
 	free(r->body);
 	r->body   = NULL;
@@ -2139,7 +2323,7 @@ route_of(const char *path, char *arg, size_t arglen)
 	slash = strchr(rest, '/');
 	if (!url_decode(rest, slash != NULL ? (size_t)(slash - rest)
 	                                    : strlen(rest),
-	        arg, arglen) ||
+	        arg, arglen, false) ||
 	    arg[0] == '\0') {
 		return R_NONE;
 	}
@@ -2576,9 +2760,24 @@ console_close(console *c)
 	for (size_t i = 0; i < c->n_workers; i++) {
 		pthread_join(c->workers[i], NULL);
 	}
+	/* A /healthz HSM check may hang with the HSM: wait a while, then
+	 * leave it (and this console's memory, which it still uses) behind
+	 * rather than hang the shutdown. */
 	pthread_mutex_lock(&c->mtx);
-	while (c->hsm_checks > 0) {
-		pthread_cond_wait(&c->hcv, &c->mtx);
+	{
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += (time_t)(2 * HSM_CHECK_MS / 1000u) + 1;
+		while (c->hsm_checks > 0 &&
+		    pthread_cond_timedwait(&c->hcv, &c->mtx, &until) == 0) {
+		}
+		if (c->hsm_checks > 0) {
+			pthread_mutex_unlock(&c->mtx);
+			cs_log_error(LOG_MOD, "an HSM check is still running at "
+			    "shutdown; leaving it");
+			return;
+		}
 	}
 	pthread_mutex_unlock(&c->mtx);
 	if (c->srv != NULL) {

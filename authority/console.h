@@ -5,7 +5,7 @@
  * (authority/console/www).
  *
  * Who may do what: an admin token (countersign-admin token create) signs
- * in to a session (cookie cs_session, CSRF token per session) or is sent
+ * in to a session (cookie __Host-cs_session, CSRF token per session) or is sent
  * as "Authorization: Bearer" by scripts.  Role viewer reads, role officer
  * also changes orders and stations, through the same code as the Admin
  * service (admin_core.h).  Every sign-in, failed sign-in, change and

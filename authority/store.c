@@ -740,6 +740,64 @@ store_token_get(store_txn *t, const uint8_t hash[STORE_HASH_LEN],
 }
 
 int
+store_token_disable(store_txn *t, const char *name, unsigned *found,
+    unsigned *changed)
+{
+	MDB_cursor *cur = NULL;
+	MDB_val     k, v;
+	uint8_t     keys[64][STORE_HASH_LEN];
+	size_t      nk = 0, i;
+	int         rc, rv;
+
+	*found = *changed = 0;
+	if ((rv = txn_usable(t, true)) != CS_OK) {
+		return rv;
+	}
+	if (!str_ok(name, STORE_NAME_MAX)) {
+		return CS_EINVAL;
+	}
+	/* Collect the keys first: writing while a cursor walks is not
+	 * worth the subtlety for a handful of tokens. */
+	if ((rc = mdb_cursor_open(t->txn, t->st->dbi[DB_TOKENS], &cur)) !=
+	    MDB_SUCCESS) {
+		return txn_fail(t, mdb_err(rc, "mdb_cursor_open", "tokens"));
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == MDB_SUCCESS;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		StoredToken *tok = NULL;
+
+		if ((rv = decode(DB_TOKENS, &k, &v,
+		         (ProtobufCMessage **)&tok)) != CS_OK) {
+			mdb_cursor_close(cur);
+			return rv;
+		}
+		if (strcmp(tok->name, name) == 0 && k.mv_size == STORE_HASH_LEN) {
+			(*found)++;
+			if (!tok->disabled && nk < sizeof(keys) / sizeof(keys[0])) {
+				memcpy(keys[nk++], k.mv_data, STORE_HASH_LEN);
+			}
+		}
+		countersign__v1__stored_token__free_unpacked(tok, NULL);
+	}
+	mdb_cursor_close(cur);
+	for (i = 0; i < nk; i++) {
+		StoredToken *tok = NULL;
+
+		if ((rv = store_token_get(t, keys[i], &tok)) != CS_OK) {
+			return rv;
+		}
+		tok->disabled = true;
+		rv = store_token_put(t, keys[i], tok);
+		countersign__v1__stored_token__free_unpacked(tok, NULL);
+		if (rv != CS_OK) {
+			return rv;
+		}
+		(*changed)++;
+	}
+	return CS_OK;
+}
+
+int
 store_token_list(store_txn *t, StoredToken ***out, size_t *n)
 {
 	return list_msgs(t, DB_TOKENS, out, n);

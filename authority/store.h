@@ -169,6 +169,11 @@ int store_token_get(store_txn *txn, const uint8_t hash[STORE_HASH_LEN],
     StoredToken **out);
 /* As store_order_list (in hash order). */
 int store_token_list(store_txn *txn, StoredToken ***out, size_t *n);
+
+/* Disable every token called name: *found of them exist, *changed were
+ * enabled before (at most 64 a call).  Errors: CS_EINVAL, store errors. */
+int store_token_disable(store_txn *txn, const char *name, unsigned *found,
+    unsigned *changed);
 void store_token_list_free(StoredToken **list, size_t n);
 
 /*

@@ -379,6 +379,25 @@ audit_has(struct fx *f, const char *type, const char *actor,
 	hres_free(&h);
 }
 
+/* How many events of type the audit log holds (one page of 500). */
+static unsigned
+audit_count(struct fx *f, const char *type)
+{
+	struct hres h;
+	char        path[256];
+	unsigned    n = 0;
+	const char *p;
+
+	snprintf(path, sizeof(path), "/api/audit?type=%s&limit=500", type);
+	GET(f, &h, path, "Authorization", bearer_viewer, NULL);
+	want(&h, 200, NULL);
+	for (p = h.body; (p = strstr(p, "\"seq\":")) != NULL; p++) {
+		n++;
+	}
+	hres_free(&h);
+	return n;
+}
+
 /* Copy the csrf value out of a login or /api/me body. */
 static void
 csrf_of(const char *body, char out[65])
@@ -390,7 +409,7 @@ csrf_of(const char *body, char out[65])
 	out[64] = '\0';
 }
 
-/* Sign in with token; the cookie header value ("cs_session=...") and
+/* Sign in with token; the cookie header value ("__Host-cs_session=...") and
  * the CSRF token. */
 static void
 login(struct fx *f, const char *token, char *cookie, size_t clen,
@@ -407,14 +426,14 @@ login(struct fx *f, const char *token, char *cookie, size_t clen,
 	sc = hdr(&h, "Set-Cookie");
 	assert_non_null(sc);
 	/* exactly one cookie, with every attribute */
-	assert_ptr_equal(strstr(sc, "cs_session="), sc);
-	assert_null(strstr(sc + 1, "cs_session="));
+	assert_ptr_equal(strstr(sc, "__Host-cs_session="), sc);
+	assert_null(strstr(sc + 1, "__Host-cs_session="));
 	assert_non_null(strstr(sc, "; HttpOnly"));
 	assert_non_null(strstr(sc, "; Secure"));
 	assert_non_null(strstr(sc, "; SameSite=Strict"));
 	assert_non_null(strstr(sc, "; Path=/"));
 	end = strchr(sc, ';');
-	assert_int_equal(end - sc, 11 + 64);
+	assert_int_equal(end - sc, 18 + 64);
 	snprintf(cookie, clen, "%.*s", (int)(end - sc), sc);
 	csrf_of(h.body, csrf);
 	hres_free(&h);
@@ -500,11 +519,11 @@ test_unauthenticated(void **state)
 	    NULL);
 	want(&h, 401, "Bearer");
 	hres_free(&h);
-	GET(f, &h, "/api/orders", "Cookie", "cs_session=1234", NULL);
+	GET(f, &h, "/api/orders", "Cookie", "__Host-cs_session=1234", NULL);
 	want(&h, 401, NULL);
 	hres_free(&h);
 	GET(f, &h, "/api/orders", "Cookie",
-	    "cs_session=00000000000000000000000000000000"
+	    "__Host-cs_session=00000000000000000000000000000000"
 	    "00000000000000000000000000000000", NULL);
 	want(&h, 401, "unknown session");
 	hres_free(&h);
@@ -524,8 +543,23 @@ test_unauthenticated(void **state)
 	http(f, &h, "POST", "/api/login", JSON, "{\"tok\":\"x\"}", 11, NULL);
 	want(&h, 400, "token");
 	hres_free(&h);
+	/* The first failure of the minute is audited; the rest are counted
+	 * into the next event, so a flood cannot fill the store. */
 	audit_has(f, "console.signin.failed", "console", "unknown token");
-	audit_has(f, "console.signin.failed", "console", "malformed token");
+	audit_has(f, "console.signin.failed", "console",
+	    "failures_not_audited_before");
+	{
+		unsigned before = audit_count(f, "console.signin.failed");
+
+		for (int i = 0; i < 20; i++) {
+			GET(f, &h, "/api/orders", "Authorization",
+			    "Bearer 0123456789abcdef0123456789abcdef0123456789abcdef"
+			    "0123456789abcdef", NULL);
+			want(&h, 401, "not valid");
+			hres_free(&h);
+		}
+		assert_int_equal(audit_count(f, "console.signin.failed"), before);
+	}
 }
 
 static void
@@ -1056,6 +1090,43 @@ test_healthz_without_hsm(void **state)
 	assert_int_equal(tu_stop(g.pid, SIGTERM, 20000), 0);
 }
 
+/* A disabled token: bearer use refused at once, its sessions at their
+ * next request; the audit log says who disabled it. */
+static void
+test_token_disable(void **state)
+{
+	struct fx  *f = *state;
+	struct hres h;
+	char        tok[65], bearer[80], cookie[128], csrf[65];
+
+	make_token(f, "temp-officer", "officer", tok);
+	snprintf(bearer, sizeof(bearer), "Bearer %s", tok);
+	login(f, tok, cookie, sizeof(cookie), csrf);
+	GET(f, &h, "/api/me", "Cookie", cookie, NULL);
+	want(&h, 200, "temp-officer");
+	hres_free(&h);
+	GET(f, &h, "/api/orders", "Authorization", bearer, NULL);
+	want(&h, 200, NULL);
+	hres_free(&h);
+
+	expect(f, ADMIN(f, "token", "disable", "--name", "temp-officer"), 0,
+	    "disabled (1 token)");
+	GET(f, &h, "/api/orders", "Authorization", bearer, NULL);
+	want(&h, 401, "not valid");
+	hres_free(&h);
+	GET(f, &h, "/api/me", "Cookie", cookie, NULL);
+	want(&h, 401, "disabled");
+	hres_free(&h);
+	/* ... and the session is gone for good. */
+	GET(f, &h, "/api/me", "Cookie", cookie, NULL);
+	want(&h, 401, "unknown session");
+	hres_free(&h);
+	expect(f, ADMIN(f, "token", "disable", "--name", "no-such"), 1,
+	    "no token called no-such");
+	expect(f, ADMIN(f, "token", "list"), 0, "disabled");
+	expect(f, ADMIN(f, "audit", "list"), 0, "token.disabled");
+}
+
 int
 main(void)
 {
@@ -1071,6 +1142,7 @@ main(void)
 	    cmocka_unit_test(test_audit_and_export),
 	    cmocka_unit_test(test_healthz),
 	    cmocka_unit_test(test_healthz_without_hsm),
+	    cmocka_unit_test(test_token_disable),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
