@@ -643,6 +643,17 @@ dial_error(const char *url, int rv, char *err, size_t errlen)
 		    "server may not speak TLS there, or refused this "
 		    "client's certificate", url);
 		break;
+	case NNG_ECONNRESET:
+	case NNG_ECONNSHUT:
+	case NNG_ECLOSED:
+		/* With TLS 1.3 the server judges the client's certificate
+		 * after the client has finished its side: a refusal can look
+		 * like a hang-up during the handshake. */
+		snprintf(err, errlen, "the server at %s closed the connection "
+		    "during the TLS handshake: it may have refused this "
+		    "client's certificate (not issued by its CA, expired or "
+		    "revoked)", url);
+		break;
 	case NNG_ETIMEDOUT:
 		snprintf(err, errlen, "connecting to %s timed out", url);
 		break;

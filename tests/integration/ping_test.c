@@ -158,11 +158,15 @@ test_refused_stations(void **state)
 	/* a certificate from another CA, and an expired one */
 	assert_int_equal(station(f, "localhost", "other-station", out,
 	    sizeof(out)), 1);
-	assert_non_null(strstr(out, "error: "));
-	assert_non_null(strstr(out, "certificate"));
+	if (strstr(out, "error: ") == NULL ||
+	    strstr(out, "certificate") == NULL) {
+		fail_msg("foreign station: %s", out);
+	}
 	assert_int_equal(station(f, "localhost", "expired-station", out,
 	    sizeof(out)), 1);
-	assert_non_null(strstr(out, "certificate"));
+	if (strstr(out, "certificate") == NULL) {
+		fail_msg("expired station: %s", out);
+	}
 	/* the authority logged why, and still serves good stations */
 	char line[1024];
 	assert_true(tu_wait_for_line(f->log, "handshake failed", line,

@@ -356,8 +356,22 @@ test_boot_check(void **state)
 	probe_close(p);
 	snprintf(url, sizeof(url), "sim:boot?trust=%s", trust);
 	p = open_ok(url);
-	assert_int_equal(probe_flash_write(p, 0, 0, RECORD_ADDR + 40,
-	    "\x00", 1), CS_OK);
+	{
+		/* NOR can only clear bits: clear one that is set in the
+		 * signature, so the record really changes. */
+		uint8_t  b = 0;
+		uint32_t a = RECORD_ADDR + 40;
+
+		for (; a < RECORD_ADDR + 100; a++) {
+			assert_int_equal(probe_read(p, a, &b, 1), CS_OK);
+			if (b != 0) {
+				break;
+			}
+		}
+		assert_true(b != 0);
+		b &= (uint8_t)(b - 1);
+		assert_int_equal(probe_flash_write(p, 0, 0, a, &b, 1), CS_OK);
+	}
 	assert_int_equal(probe_run(p, 0, &st), CS_OK);
 	assert_int_equal(st.exit_code, 1);
 	assert_non_null(strstr(probe_error(p), "BAD_SIGNATURE"));
