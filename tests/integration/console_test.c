@@ -40,7 +40,7 @@
 #define KEY     "oem-p256"
 #define PRODUCT 4242u
 #define UIDLEN  12u
-#define IDLE_S  2u
+#define IDLE_S  4u
 
 struct fx {
 	char *dir;
