@@ -527,15 +527,24 @@ free_msgs(ProtobufCMessage **list, size_t n)
 	free(list);
 }
 
+/* Which records a listing takes: 1 take, 0 skip, -1 stop here. */
+typedef int (*list_match)(const MDB_val *k, const void *arg);
+
+/*
+ * The records of db in key order, from the first key >= seek (NULL: the
+ * start) for as long as match (NULL: all) does not say stop; only the
+ * records match takes are decoded, so a scan for a few holds only those.
+ */
 static int
-list_msgs(store_txn *t, enum store_db db, void *outp, size_t *n)
+list_where(store_txn *t, enum store_db db, const void *seek, size_t seek_len,
+    list_match match, const void *arg, void *outp, size_t *n)
 {
 	ProtobufCMessage ***out  = outp;
 	ProtobufCMessage  **list = NULL, **nl;
 	MDB_cursor         *cur  = NULL;
 	MDB_val            k, v;
 	size_t             cnt = 0, cap = 0;
-	int                rc, rv;
+	int                rc, rv, take;
 
 	if (out == NULL || n == NULL) {
 		return CS_EINVAL;
@@ -549,8 +558,17 @@ list_msgs(store_txn *t, enum store_db db, void *outp, size_t *n)
 	    MDB_SUCCESS) {
 		return mdb_err(rc, "mdb_cursor_open", db_names[db]);
 	}
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == MDB_SUCCESS;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+	k.mv_data = (void *)seek;
+	k.mv_size = seek_len;
+	for (rc = mdb_cursor_get(cur, &k, &v,
+	         seek != NULL ? MDB_SET_RANGE : MDB_FIRST);
+	     rc == MDB_SUCCESS; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if ((take = match != NULL ? match(&k, arg) : 1) < 0) {
+			break;
+		}
+		if (take == 0) {
+			continue;
+		}
 		if (cnt == STORE_LIST_MAX) {
 			rv = CS_ETOOBIG;
 			goto out;
@@ -569,7 +587,7 @@ list_msgs(store_txn *t, enum store_db db, void *outp, size_t *n)
 		}
 		cnt++;
 	}
-	if (rc != MDB_NOTFOUND) {
+	if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
 		rv = mdb_err(rc, "mdb_cursor_get", db_names[db]);
 		goto out;
 	}
@@ -585,33 +603,54 @@ out:
 	return rv;
 }
 
-int
-store_order_put(store_txn *t, const StoredOrder *o)
+static int
+list_msgs(store_txn *t, enum store_db db, void *outp, size_t *n)
+{
+	return list_where(t, db, NULL, 0, NULL, NULL, outp, n);
+}
+
+/* put/get of records keyed by a name of 1..max bytes. */
+static int
+put_named(store_txn *t, enum store_db db, const char *name, size_t max,
+    const ProtobufCMessage *m)
 {
 	int rv;
 
 	if ((rv = txn_usable(t, true)) != CS_OK) {
 		return rv;
 	}
-	if (o == NULL || !str_ok(o->order_id, STORE_ORDER_ID_MAX)) {
+	if (m == NULL || !str_ok(name, max)) {
 		return CS_EINVAL;
 	}
-	return put_msg(t, DB_ORDERS, o->order_id, strlen(o->order_id),
-	    &o->base, 0);
+	return put_msg(t, db, name, strlen(name), m, 0);
 }
 
-int
-store_order_get(store_txn *t, const char *order_id, StoredOrder **out)
+static int
+get_named(store_txn *t, enum store_db db, const char *name, size_t max,
+    void *out)
 {
 	int rv;
 
 	if ((rv = txn_usable(t, false)) != CS_OK) {
 		return rv;
 	}
-	if (out == NULL || !str_ok(order_id, STORE_ORDER_ID_MAX)) {
+	if (out == NULL || !str_ok(name, max)) {
 		return CS_EINVAL;
 	}
-	return get_msg(t, DB_ORDERS, order_id, strlen(order_id), out);
+	return get_msg(t, db, name, strlen(name), out);
+}
+
+int
+store_order_put(store_txn *t, const StoredOrder *o)
+{
+	return put_named(t, DB_ORDERS, o != NULL ? o->order_id : NULL,
+	    STORE_ORDER_ID_MAX, o != NULL ? &o->base : NULL);
+}
+
+int
+store_order_get(store_txn *t, const char *order_id, StoredOrder **out)
+{
+	return get_named(t, DB_ORDERS, order_id, STORE_ORDER_ID_MAX, out);
 }
 
 int
@@ -629,30 +668,14 @@ store_order_list_free(StoredOrder **list, size_t n)
 int
 store_station_put(store_txn *t, const StoredStation *s)
 {
-	int rv;
-
-	if ((rv = txn_usable(t, true)) != CS_OK) {
-		return rv;
-	}
-	if (s == NULL || !str_ok(s->name, STORE_NAME_MAX)) {
-		return CS_EINVAL;
-	}
-	return put_msg(t, DB_STATIONS, s->name, strlen(s->name), &s->base,
-	    0);
+	return put_named(t, DB_STATIONS, s != NULL ? s->name : NULL,
+	    STORE_NAME_MAX, s != NULL ? &s->base : NULL);
 }
 
 int
 store_station_get(store_txn *t, const char *name, StoredStation **out)
 {
-	int rv;
-
-	if ((rv = txn_usable(t, false)) != CS_OK) {
-		return rv;
-	}
-	if (out == NULL || !str_ok(name, STORE_NAME_MAX)) {
-		return CS_EINVAL;
-	}
-	return get_msg(t, DB_STATIONS, name, strlen(name), out);
+	return get_named(t, DB_STATIONS, name, STORE_NAME_MAX, out);
 }
 
 int
@@ -670,30 +693,14 @@ store_station_list_free(StoredStation **list, size_t n)
 int
 store_key_put(store_txn *t, const StoredKey *key)
 {
-	int rv;
-
-	if ((rv = txn_usable(t, true)) != CS_OK) {
-		return rv;
-	}
-	if (key == NULL || !str_ok(key->label, STORE_NAME_MAX)) {
-		return CS_EINVAL;
-	}
-	return put_msg(t, DB_KEYS, key->label, strlen(key->label),
-	    &key->base, 0);
+	return put_named(t, DB_KEYS, key != NULL ? key->label : NULL,
+	    STORE_NAME_MAX, key != NULL ? &key->base : NULL);
 }
 
 int
 store_key_get(store_txn *t, const char *label, StoredKey **out)
 {
-	int rv;
-
-	if ((rv = txn_usable(t, false)) != CS_OK) {
-		return rv;
-	}
-	if (out == NULL || !str_ok(label, STORE_NAME_MAX)) {
-		return CS_EINVAL;
-	}
-	return get_msg(t, DB_KEYS, label, strlen(label), out);
+	return get_named(t, DB_KEYS, label, STORE_NAME_MAX, out);
 }
 
 int
@@ -858,73 +865,74 @@ store_device_get(store_txn *t, const char *order_id, const uint8_t *uid,
 	    device_key(key, order_id, uid, uid_len), out);
 }
 
+/* A UID to look for in device keys (order_id NUL uid). */
+struct uid_arg {
+	const uint8_t *uid;
+	size_t         len;
+};
+
+/* Take devices keys whose UID part (after the order id's NUL) is uid. */
+static int
+match_uid(const MDB_val *k, const void *arg)
+{
+	const struct uid_arg *u   = arg;
+	const uint8_t        *key = k->mv_data;
+	const uint8_t        *nul = memchr(key, 0, k->mv_size);
+
+	return nul != NULL &&
+	    (size_t)(key + k->mv_size - (nul + 1)) == u->len &&
+	    memcmp(nul + 1, u->uid, u->len) == 0;
+}
+
 int
 store_device_find(store_txn *t, const uint8_t *uid, size_t uid_len,
     StoredDevice ***out, size_t *n)
 {
-	StoredDevice **all = NULL;
-	size_t         cnt = 0, i, keep = 0;
+	struct uid_arg u = {uid, uid_len};
 	int            rv;
 
 	if (out == NULL || n == NULL || !uid_ok(uid, uid_len)) {
 		return CS_EINVAL;
 	}
-	*out = NULL;
-	*n   = 0;
-	/* A scan: device lookups by UID alone are rare (an officer's
-	 * question), and the per-product index only knows the first order. */
-	if ((rv = list_msgs(t, DB_DEVICES, &all, &cnt)) != CS_OK) {
-		return rv;
-	}
-	for (i = 0; i < cnt; i++) {
-		if (all[i]->uid.len == uid_len &&
-		    memcmp(all[i]->uid.data, uid, uid_len) == 0) {
-			all[keep++] = all[i];
-		} else {
-			countersign__v1__stored_device__free_unpacked(all[i],
-			    NULL);
-		}
-	}
-	if (keep == 0) {
-		free(all);
+	/* Device lookups by UID alone are rare (an officer's question) and
+	 * the per-product index only knows the first order: walk the keys,
+	 * decoding only the matches. */
+	rv = list_where(t, DB_DEVICES, NULL, 0, match_uid, &u, out, n);
+	if (rv == CS_OK && *n == 0) {
 		return CS_ENOENT;
 	}
-	*out = all;
-	*n   = keep;
-	return CS_OK;
+	return rv;
+}
+
+/* Device keys of one order: they start with order_id NUL. */
+struct prefix_arg {
+	const uint8_t *p;
+	size_t         len;
+};
+
+static int
+match_prefix(const MDB_val *k, const void *arg)
+{
+	const struct prefix_arg *a = arg;
+
+	return k->mv_size >= a->len && memcmp(k->mv_data, a->p, a->len) == 0
+	    ? 1
+	    : -1; /* keys are sorted: past the prefix, nothing more */
 }
 
 int
 store_device_list_order(store_txn *t, const char *order_id,
     StoredDevice ***out, size_t *n)
 {
-	StoredDevice **all = NULL;
-	size_t         cnt = 0, i, keep = 0;
-	int            rv;
+	struct prefix_arg a;
 
 	if (out == NULL || n == NULL || !str_ok(order_id, STORE_ORDER_ID_MAX)) {
 		return CS_EINVAL;
 	}
-	*out = NULL;
-	*n   = 0;
-	if ((rv = list_msgs(t, DB_DEVICES, &all, &cnt)) != CS_OK) {
-		return rv;
-	}
-	for (i = 0; i < cnt; i++) {
-		if (strcmp(all[i]->order_id, order_id) == 0) {
-			all[keep++] = all[i];
-		} else {
-			countersign__v1__stored_device__free_unpacked(all[i],
-			    NULL);
-		}
-	}
-	*out = all;
-	*n   = keep;
-	if (keep == 0) {
-		free(all);
-		*out = NULL;
-	}
-	return CS_OK;
+	a.p   = (const uint8_t *)order_id;
+	a.len = strlen(order_id) + 1; /* with its NUL */
+	return list_where(t, DB_DEVICES, a.p, a.len, match_prefix, &a, out,
+	    n);
 }
 
 void

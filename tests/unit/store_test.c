@@ -583,6 +583,58 @@ test_kill9_durability(void **state)
 	store_close(st);
 }
 
+/* Devices by UID across orders, and by order (an id that is a prefix of
+ * another's, UIDs with NUL bytes). */
+static void
+test_device_scans(void **state)
+{
+	const char         *dir = *state;
+	store              *st  = open_ok(dir, MAP_SIZE);
+	store_txn          *t;
+	StoredDevice        d = COUNTERSIGN__V1__STORED_DEVICE__INIT;
+	StoredDevice      **list = NULL;
+	static const uint8_t z[4] = {0, 1, 0, 2};
+	static const char *const orders[] = {"a", "ab", "b"};
+	size_t              n = 0;
+
+	assert_int_equal(store_txn_begin(st, true, &t), CS_OK);
+	for (size_t i = 0; i < 3; i++) {
+		d.order_id = (char *)orders[i];
+		d.uid.data = (uint8_t *)z;
+		d.uid.len  = sizeof(z);
+		assert_int_equal(store_device_put(t, &d), CS_OK);
+		d.uid.data = (uint8_t *)UID_A;
+		d.uid.len  = i == 1 ? sizeof(UID_A) : 0;
+		if (d.uid.len > 0) {
+			assert_int_equal(store_device_put(t, &d), CS_OK);
+		}
+	}
+	assert_int_equal(store_txn_commit(t), CS_OK);
+
+	assert_int_equal(store_txn_begin(st, false, &t), CS_OK);
+	assert_int_equal(store_device_find(t, z, sizeof(z), &list, &n), CS_OK);
+	assert_int_equal(n, 3);
+	store_device_list_free(list, n);
+	assert_int_equal(store_device_find(t, z, 3, &list, &n), CS_ENOENT);
+	assert_int_equal(store_device_find(t, UID_A, sizeof(UID_A), &list,
+	    &n), CS_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(list[0]->order_id, "ab");
+	store_device_list_free(list, n);
+	assert_int_equal(store_device_list_order(t, "a", &list, &n), CS_OK);
+	assert_int_equal(n, 1);
+	assert_memory_equal(list[0]->uid.data, z, sizeof(z));
+	store_device_list_free(list, n);
+	assert_int_equal(store_device_list_order(t, "ab", &list, &n), CS_OK);
+	assert_int_equal(n, 2);
+	store_device_list_free(list, n);
+	assert_int_equal(store_device_list_order(t, "c", &list, &n), CS_OK);
+	assert_int_equal(n, 0);
+	assert_null(list);
+	store_txn_abort(t);
+	store_close(st);
+}
+
 int
 main(void)
 {
@@ -606,6 +658,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_audit_bad_args, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_kill9_durability, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_device_scans, setup,
 		    teardown),
 	};
 
