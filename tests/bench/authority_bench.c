@@ -33,6 +33,7 @@
 #include "countersign/v1/admin.pb-c.h"
 #include "countersign/v1/authority.pb-c.h"
 #include "cs_crypto.h"
+#include "bench_util.h"
 #include "cs_err.h"
 #include "cs_hsm.h"
 #include "cs_log.h"
@@ -42,7 +43,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -130,31 +130,6 @@ struct figures {
 	uint64_t      commits, issued, batch_max;
 };
 
-static volatile sig_atomic_t interrupted;
-
-static void
-on_signal(int sig)
-{
-	(void)sig;
-	interrupted = 1;
-}
-
-static int
-fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int
-fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, PROG ": error: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return 1;
-}
-
 static void
 usage(FILE *fp)
 {
@@ -171,15 +146,6 @@ usage(FILE *fp)
 	    "the test scripts are found.\n");
 }
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static uint64_t
 now_ns(void)
 {
@@ -187,15 +153,6 @@ now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void
-sleep_ms(unsigned ms)
-{
-	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !interrupted) {
-	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -209,91 +166,22 @@ write_file(const char *path, const char *text)
 	int   rv = 0;
 
 	if (fp == NULL) {
-		return fail("cannot write %s: %s", path, strerror(errno));
+		return bench_fail("cannot write %s: %s", path, strerror(errno));
 	}
 	if (fputs(text, fp) < 0) {
-		rv = fail("cannot write %s: %s", path, strerror(errno));
+		rv = bench_fail("cannot write %s: %s", path, strerror(errno));
 	}
 	if (fclose(fp) != 0 && rv == 0) {
-		rv = fail("cannot write %s: %s", path, strerror(errno));
+		rv = bench_fail("cannot write %s: %s", path, strerror(errno));
 	}
 	return rv;
 }
 
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-/*
- * Run argv to completion, stdout and stderr captured in b->out.  Returns
- * 0 on exit status 0; otherwise prints what it said and returns 1.
- */
+/* bench_run with the output in b->out. */
 static int
 run(struct bench *b, char *const argv[])
 {
-	int    fds[2], status;
-	size_t n = 0;
-	pid_t  pid;
-
-	if (interrupted) {
-		return fail("interrupted");
-	}
-	if (pipe(fds) != 0) {
-		return fail("pipe: %s", strerror(errno));
-	}
-	if ((pid = fork()) < 0) {
-		close(fds[0]);
-		close(fds[1]);
-		return fail("fork: %s", strerror(errno));
-	}
-	if (pid == 0) {
-		int devnull = open("/dev/null", O_RDONLY);
-
-		dup2(fds[1], STDOUT_FILENO);
-		dup2(fds[1], STDERR_FILENO);
-		if (devnull >= 0) {
-			dup2(devnull, STDIN_FILENO);
-		}
-		close(fds[0]);
-		close(fds[1]);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	close(fds[1]);
-	for (;;) {
-		char    sink[512];
-		char   *dst  = n + 1 < sizeof(b->out) ? b->out + n : sink;
-		size_t  room = n + 1 < sizeof(b->out) ? sizeof(b->out) - n - 1 :
-		                                        sizeof(sink);
-		ssize_t r    = read(fds[0], dst, room);
-
-		if (r < 0 && errno == EINTR) {
-			continue;
-		}
-		if (r <= 0) {
-			break;
-		}
-		if (dst != sink) {
-			n += (size_t)r;
-		}
-	}
-	b->out[n] = '\0';
-	close(fds[0]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-	}
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		fprintf(stderr, "%s", b->out);
-		return fail("%s %s failed (%s %d)", argv[0],
-		    argv[1] != NULL ? argv[1] : "",
-		    WIFEXITED(status) ? "exit status" : "signal",
-		    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-	}
-	return 0;
+	return bench_run(argv, b->out, sizeof(b->out));
 }
 
 /* run() with a NULL-terminated argument list. */
@@ -325,7 +213,7 @@ start_authority(struct bench *b)
 
 	if ((b->pid = fork()) < 0) {
 		b->pid = 0;
-		return fail("fork: %s", strerror(errno));
+		return bench_fail("fork: %s", strerror(errno));
 	}
 	if (b->pid == 0) {
 		int fd = open(b->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -342,7 +230,7 @@ start_authority(struct bench *b)
 		_exit(127);
 	}
 	/* Wait up to 20 s for "listening url=tls... port=N". */
-	for (unsigned waited = 0; waited < 20000 && !interrupted;
+	for (unsigned waited = 0; waited < 20000 && !bench_interrupted;
 	     waited += 20) {
 		FILE *fp = fopen(b->log, "r");
 		int   status;
@@ -355,7 +243,7 @@ start_authority(struct bench *b)
 				fclose(fp);
 				b->port = atoi(p + 6);
 				return b->port > 0 ? 0 :
-				                     fail("no port in: %s", line);
+				                     bench_fail("no port in: %s", line);
 			}
 		}
 		if (fp != NULL) {
@@ -363,12 +251,12 @@ start_authority(struct bench *b)
 		}
 		if (waitpid(b->pid, &status, WNOHANG) == b->pid) {
 			b->pid = 0;
-			return fail("the authority exited at start; see %s "
+			return bench_fail("the authority exited at start; see %s "
 			    "(--keep keeps it)", b->log);
 		}
-		sleep_ms(20);
+		bench_sleep_ms(20);
 	}
-	return fail("the authority did not start listening; see %s", b->log);
+	return bench_fail("the authority did not start listening; see %s", b->log);
 }
 
 /* SIGTERM, reap within 15 s, SIGKILL after that.  Returns its status. */
@@ -388,7 +276,7 @@ stop_authority(struct bench *b)
 			b->pid = 0;
 			return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 		}
-		sleep_ms(10);
+		bench_sleep_ms(10);
 	}
 	kill(b->pid, SIGKILL);
 	waitpid(b->pid, &status, 0);
@@ -406,7 +294,7 @@ bench_cleanup(struct bench *b)
 	if (b->keep) {
 		fprintf(stderr, PROG ": kept %s\n", b->dir);
 	} else {
-		nftw(b->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		bench_rmtree(b->dir);
 	}
 	free(b->dir);
 	b->dir = NULL;
@@ -493,7 +381,7 @@ setup(struct bench *b)
 	snprintf(tmpl, sizeof(tmpl), "%s/cs-bench-XXXXXX",
 	    base != NULL && base[0] != '\0' ? base : "/tmp");
 	if (mkdtemp(tmpl) == NULL || (b->dir = strdup(tmpl)) == NULL) {
-		return fail("cannot make a temporary directory: %s",
+		return bench_fail("cannot make a temporary directory: %s",
 		    strerror(errno));
 	}
 	snprintf(b->conf, sizeof(b->conf), "%s/authority.conf", b->dir);
@@ -516,7 +404,7 @@ setup(struct bench *b)
 	    setenv("COUNTERSIGN_HSM_MODULE", CS_SOFTHSM_MODULE, 1) != 0 ||
 	    setenv("COUNTERSIGN_HSM_TOKEN", TOKEN, 1) != 0 ||
 	    setenv("COUNTERSIGN_HSM_PIN_FILE", b->pin, 1) != 0) {
-		return fail("setenv: %s", strerror(errno));
+		return bench_fail("setenv: %s", strerror(errno));
 	}
 	if ((rv = runv(b, b->keytool, "keygen", "--label", KEY, "--alg",
 	         cs_alg_name(b->alg), NULL)) != 0 ||
@@ -560,13 +448,13 @@ admin_stats(struct bench *b, uint64_t *commits, uint64_t *issued,
 	struct cs_rpc_client_opts o = {
 	    .url = url, .timeout_ms = 30000, .wait = true};
 	if ((rv = cs_rpc_client_open(&c, &o, err, sizeof(err))) != CS_OK) {
-		return fail("admin socket: %s", err);
+		return bench_fail("admin socket: %s", err);
 	}
 	rv = cs_rpc_call(c, &countersign__v1__admin__descriptor, "Stats",
 	    &in.base, (ProtobufCMessage **)&out, &res);
 	cs_rpc_client_close(c);
 	if (rv != CS_OK) {
-		return fail("Stats: %s (%s)", cs_strerror(rv), res.message);
+		return bench_fail("Stats: %s (%s)", cs_strerror(rv), res.message);
 	}
 	*commits   = out->commits;
 	*issued    = out->records_issued;
@@ -596,7 +484,7 @@ open_session(struct bench *b, unsigned i, station_session **s)
 	cfg.timeout_ms    = 30000;
 	cfg.log_level     = (char *)"warn";
 	if ((rv = station_session_open(s, &cfg, err, sizeof(err))) != CS_OK) {
-		return fail("session of %s: %s", name, err);
+		return bench_fail("session of %s: %s", name, err);
 	}
 	return 0;
 }
@@ -718,12 +606,12 @@ pct_ms(const uint64_t *v, size_t n, double pct)
 	return (double)v[rank - 1] / 1e6;
 }
 
-/* Run the run loop for S seconds, or until interrupted. */
+/* Run the run loop for S seconds, or until bench_interrupted. */
 static void
 wait_seconds(unsigned seconds, atomic_bool *stop)
 {
-	for (unsigned ms = 0; ms < seconds * 1000u && !interrupted; ms += 50) {
-		sleep_ms(50);
+	for (unsigned ms = 0; ms < seconds * 1000u && !bench_interrupted; ms += 50) {
+		bench_sleep_ms(50);
 	}
 	atomic_store(stop, true);
 }
@@ -742,7 +630,7 @@ records_phase(struct bench *b, struct figures *fig)
 	int            rv = 0;
 
 	if (c == NULL) {
-		return fail("out of memory");
+		return bench_fail("out of memory");
 	}
 	/* Sessions (TLS handshake, proof of possession) and one warm-up
 	 * Sign each, outside the measured time. */
@@ -754,7 +642,7 @@ records_phase(struct bench *b, struct figures *fig)
 		c[i].stop = &stop;
 		if ((rv = open_session(b, i, &c[i].s)) == 0 &&
 		    (rv = sign_one(&c[i], 0, &res)) != CS_OK) {
-			rv = fail("warm-up Sign of st%u: %s: %s", i,
+			rv = bench_fail("warm-up Sign of st%u: %s: %s", i,
 			    cs_strerror(rv), res.message);
 		}
 	}
@@ -763,7 +651,7 @@ records_phase(struct bench *b, struct figures *fig)
 	}
 	for (unsigned i = 0; i < b->clients && rv == 0; i++, started++) {
 		if (pthread_create(&c[i].tid, NULL, client_main, &c[i]) != 0) {
-			rv = fail("cannot start client threads");
+			rv = bench_fail("cannot start client threads");
 		}
 	}
 	if (rv != 0) {
@@ -772,7 +660,7 @@ records_phase(struct bench *b, struct figures *fig)
 	printf("records: %u clients signing for %u s\n", b->clients,
 	    b->seconds);
 	fflush(stdout);
-	t0 = now_s();
+	t0 = bench_now_s();
 	gate_open(&go);
 	if (rv == 0) {
 		wait_seconds(b->seconds, &stop);
@@ -780,9 +668,9 @@ records_phase(struct bench *b, struct figures *fig)
 	for (unsigned i = 0; i < started; i++) {
 		pthread_join(c[i].tid, NULL);
 	}
-	fig->elapsed_s = now_s() - t0;
-	if (interrupted && rv == 0) {
-		rv = fail("interrupted");
+	fig->elapsed_s = bench_now_s() - t0;
+	if (bench_interrupted && rv == 0) {
+		rv = bench_fail("bench_interrupted");
 	}
 	for (unsigned i = 0; i < b->clients; i++) {
 		total += c[i].n;
@@ -793,14 +681,14 @@ records_phase(struct bench *b, struct figures *fig)
 		}
 	}
 	if (rv == 0 && fig->errors != 0) {
-		rv = fail("%lu Sign requests failed", fig->errors);
+		rv = bench_fail("%lu Sign requests failed", fig->errors);
 	}
 	if (rv == 0) {
 		rv = admin_stats(b, &commits1, &issued1, &fig->batch_max);
 	}
 	if (rv == 0 && total > 0 && (all = malloc(total * sizeof(*all))) ==
 	        NULL) {
-		rv = fail("out of memory");
+		rv = bench_fail("out of memory");
 	}
 	if (rv == 0) {
 		double sum = 0;
@@ -822,7 +710,7 @@ records_phase(struct bench *b, struct figures *fig)
 		fig->commits       = commits1 - commits0;
 		fig->issued        = issued1 - issued0;
 		if (total == 0) {
-			rv = fail("no record was signed");
+			rv = bench_fail("no record was signed");
 		}
 	}
 	free(all);
@@ -876,7 +764,7 @@ raw_phase(struct bench *b, struct figures *fig)
 	int            rv = 0;
 
 	if (w == NULL) {
-		return fail("out of memory");
+		return bench_fail("out of memory");
 	}
 	struct cs_hsm_opts o = {
 	    .module   = CS_SOFTHSM_MODULE,
@@ -885,14 +773,14 @@ raw_phase(struct bench *b, struct figures *fig)
 	    .sessions = b->sessions,
 	};
 	if (cs_hsm_open(&h, &o, err, sizeof(err)) != CS_OK) {
-		rv = fail("%s", err);
+		rv = bench_fail("%s", err);
 		goto out;
 	}
 	for (unsigned i = 0; i < b->sessions && rv == 0; i++, started++) {
 		w[i] = (struct signer){.id = i, .h = h, .alg = b->alg,
 		    .go = &go, .stop = &stop};
 		if (pthread_create(&w[i].tid, NULL, signer_main, &w[i]) != 0) {
-			rv = fail("cannot start signer threads");
+			rv = bench_fail("cannot start signer threads");
 		}
 	}
 	printf("raw HSM: %u threads on %u sessions for %u s\n", b->sessions,
@@ -901,7 +789,7 @@ raw_phase(struct bench *b, struct figures *fig)
 	if (rv != 0) {
 		atomic_store(&stop, true);
 	}
-	t0 = now_s();
+	t0 = bench_now_s();
 	gate_open(&go);
 	if (rv == 0) {
 		wait_seconds(b->seconds, &stop);
@@ -910,13 +798,13 @@ raw_phase(struct bench *b, struct figures *fig)
 		pthread_join(w[i].tid, NULL);
 		fig->raw += w[i].count;
 		if (w[i].err != CS_OK && rv == 0) {
-			rv = fail("cs_hsm_sign: %s", cs_strerror(w[i].err));
+			rv = bench_fail("cs_hsm_sign: %s", cs_strerror(w[i].err));
 		}
 	}
-	fig->raw_elapsed_s = now_s() - t0;
+	fig->raw_elapsed_s = bench_now_s() - t0;
 	fig->raw_per_s     = (double)fig->raw / fig->raw_elapsed_s;
-	if (interrupted && rv == 0) {
-		rv = fail("interrupted");
+	if (bench_interrupted && rv == 0) {
+		rv = bench_fail("bench_interrupted");
 	}
 out:
 	cs_hsm_close(h);
@@ -986,30 +874,31 @@ main(int argc, char **argv)
 	const char      *src = getenv("CS_SOURCE_DIR");
 	int              opt, rv;
 
+	bench_prog = PROG;
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'n':
 			if (!parse_uint(optarg, 1, CLIENTS_MAX, &b.clients)) {
-				return fail("--clients takes 1 to %u",
+				return bench_fail("--clients takes 1 to %u",
 				    CLIENTS_MAX);
 			}
 			break;
 		case 's':
 			if (!parse_uint(optarg, 1, SECONDS_MAX, &b.seconds)) {
-				return fail("--seconds takes 1 to %u",
+				return bench_fail("--seconds takes 1 to %u",
 				    SECONDS_MAX);
 			}
 			break;
 		case 'k':
 			if (!parse_uint(optarg, 1, SESSIONS_MAX, &b.sessions)) {
-				return fail("--sessions takes 1 to %u",
+				return bench_fail("--sessions takes 1 to %u",
 				    SESSIONS_MAX);
 			}
 			break;
 		case 'a':
 			if (cs_alg_parse(optarg, &b.alg) != CS_OK ||
 			    b.alg == CS_ALG_NONE) {
-				return fail("--alg takes p256 or ed25519");
+				return bench_fail("--alg takes p256 or ed25519");
 			}
 			break;
 		case 'K':
@@ -1039,7 +928,7 @@ main(int argc, char **argv)
 
 	/* Ctrl-C stops the run and still cleans up. */
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
+	sa.sa_handler = bench_on_signal;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);

@@ -36,12 +36,12 @@
  * and gdb it starts dies with it (PR_SET_PDEATHSIG) and is killed on every
  * path; the temporary directory is removed unless --keep.
  */
+#include "bench_util.h"
 #include "cs_err.h"
 #include "probe.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -94,31 +94,6 @@ struct round {
 	unsigned long gdb_per_write;
 };
 
-static volatile sig_atomic_t interrupted;
-
-static void
-on_signal(int sig)
-{
-	(void)sig;
-	interrupted = 1;
-}
-
-static int
-fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int
-fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, PROG ": error: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return 1;
-}
-
 static void
 usage(FILE *fp)
 {
@@ -132,103 +107,15 @@ usage(FILE *fp)
 	    "(image, QEMU logs) in place.\n", FLASH_MAX);
 }
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void
-sleep_ms(unsigned ms)
-{
-	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !interrupted) {
-	}
-}
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 /* ------------------------------------------------------------------ */
 /* Processes                                                           */
 /* ------------------------------------------------------------------ */
 
-/*
- * Run argv to completion with stdout and stderr captured in b->out; the
- * child dies with us.  Returns 0 on exit status 0; otherwise prints what
- * it said and returns 1.
- */
+/* bench_run with the output in b->out. */
 static int
 run(struct bench *b, char *const argv[])
 {
-	int    fds[2], status;
-	size_t n = 0;
-	pid_t  pid;
-
-	if (interrupted) {
-		return fail("interrupted");
-	}
-	if (pipe(fds) != 0) {
-		return fail("pipe: %s", strerror(errno));
-	}
-	if ((pid = fork()) < 0) {
-		close(fds[0]);
-		close(fds[1]);
-		return fail("fork: %s", strerror(errno));
-	}
-	if (pid == 0) {
-		int devnull = open("/dev/null", O_RDONLY);
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		dup2(fds[1], STDOUT_FILENO);
-		dup2(fds[1], STDERR_FILENO);
-		if (devnull >= 0) {
-			dup2(devnull, STDIN_FILENO);
-		}
-		close(fds[0]);
-		close(fds[1]);
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	close(fds[1]);
-	for (;;) {
-		char    sink[512];
-		char   *dst  = n + 1 < sizeof(b->out) ? b->out + n : sink;
-		size_t  room = n + 1 < sizeof(b->out) ? sizeof(b->out) - n - 1 :
-		                                        sizeof(sink);
-		ssize_t r    = read(fds[0], dst, room);
-
-		if (r < 0 && errno == EINTR) {
-			continue;
-		}
-		if (r <= 0) {
-			break;
-		}
-		if (dst != sink) {
-			n += (size_t)r;
-		}
-	}
-	b->out[n] = '\0';
-	close(fds[0]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-	}
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		fprintf(stderr, "%s", b->out);
-		return fail("%s failed (%s %d)", argv[0],
-		    WIFEXITED(status) ? "exit status" : "signal",
-		    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-	}
-	return 0;
+	return bench_run(argv, b->out, sizeof(b->out));
 }
 
 /* Kill this round's QEMU (if any) and reap it. */
@@ -294,14 +181,14 @@ start_qemu(struct bench *b)
 	    "loader,addr=0x2000FF00,data=0xefcdab8967452301,data-len=8",
 	    NULL};
 
-	if (interrupted) {
-		return fail("interrupted");
+	if (bench_interrupted) {
+		return bench_fail("bench_interrupted");
 	}
 	unlink(b->sock);
 	snprintf(gdb, sizeof(gdb), "unix:%s,server=on,wait=off", b->sock);
 	if ((b->qemu = fork()) < 0) {
 		b->qemu = 0;
-		return fail("fork: %s", strerror(errno));
+		return bench_fail("fork: %s", strerror(errno));
 	}
 	if (b->qemu == 0) {
 		int fd = open(b->qemu_log, O_WRONLY | O_CREAT | O_APPEND,
@@ -320,21 +207,21 @@ start_qemu(struct bench *b)
 		execv(argv[0], argv);
 		_exit(127);
 	}
-	for (unsigned waited = 0; waited < 10000 && !interrupted;
+	for (unsigned waited = 0; waited < 10000 && !bench_interrupted;
 	     waited += 5) {
 		if (stat(b->sock, &st) == 0 && listening(b->sock)) {
 			return 0;
 		}
 		if (waitpid(b->qemu, NULL, WNOHANG) == b->qemu) {
 			b->qemu = 0;
-			return fail("QEMU exited at start; see %s (--keep "
+			return bench_fail("QEMU exited at start; see %s (--keep "
 			    "keeps it)", b->qemu_log);
 		}
-		sleep_ms(5);
+		bench_sleep_ms(5);
 	}
 	stop_qemu(b);
-	return interrupted ? fail("interrupted") :
-	                     fail("QEMU did not listen on %s", b->sock);
+	return bench_interrupted ? bench_fail("bench_interrupted") :
+	                     bench_fail("QEMU did not listen on %s", b->sock);
 }
 
 static void
@@ -351,7 +238,7 @@ bench_cleanup(struct bench *b)
 	if (b->keep) {
 		fprintf(stderr, PROG ": kept %s\n", b->dir);
 	} else {
-		nftw(b->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		bench_rmtree(b->dir);
 	}
 	free(b->dir);
 	b->dir = NULL;
@@ -378,7 +265,7 @@ setup(struct bench *b)
 	snprintf(tmpl, sizeof(tmpl), "%s/cs-rsp-bench-XXXXXX",
 	    base != NULL && base[0] != '\0' ? base : "/tmp");
 	if (mkdtemp(tmpl) == NULL || (b->dir = strdup(tmpl)) == NULL) {
-		return fail("cannot make a temporary directory in %s: %s",
+		return bench_fail("cannot make a temporary directory in %s: %s",
 		    base != NULL && base[0] != '\0' ? base : "/tmp",
 		    strerror(errno));
 	}
@@ -389,12 +276,12 @@ setup(struct bench *b)
 	snprintf(b->url, sizeof(b->url), "gdb+unix://%s?server=qemu",
 	    b->sock);
 	if (strlen(b->sock) >= 100) {
-		return fail("socket path %s too long; set TMPDIR shorter",
+		return bench_fail("socket path %s too long; set TMPDIR shorter",
 		    b->sock);
 	}
 	if ((b->img = malloc(b->size)) == NULL ||
 	    (b->back = malloc(b->size)) == NULL) {
-		return fail("out of memory");
+		return bench_fail("out of memory");
 	}
 	for (size_t i = 0; i < b->size; i++) {
 		x ^= x << 13;
@@ -403,14 +290,14 @@ setup(struct bench *b)
 		b->img[i] = (uint8_t)(x >> 32);
 	}
 	if ((fp = fopen(b->bin, "wb")) == NULL) {
-		return fail("cannot write %s: %s", b->bin, strerror(errno));
+		return bench_fail("cannot write %s: %s", b->bin, strerror(errno));
 	}
 	if (fwrite(b->img, 1, b->size, fp) != b->size) {
 		fclose(fp);
-		return fail("cannot write %s: %s", b->bin, strerror(errno));
+		return bench_fail("cannot write %s: %s", b->bin, strerror(errno));
 	}
 	if (fclose(fp) != 0) {
-		return fail("cannot write %s: %s", b->bin, strerror(errno));
+		return bench_fail("cannot write %s: %s", b->bin, strerror(errno));
 	}
 	return run(b, objcopy);
 }
@@ -422,7 +309,7 @@ setup(struct bench *b)
 static int
 probe_fail_msg(probe *p, const char *what)
 {
-	return fail("%s: %s", what, probe_error(p));
+	return bench_fail("%s: %s", what, probe_error(p));
 }
 
 /* Read the whole image back through a probe already open and compare. */
@@ -435,7 +322,7 @@ read_back(struct bench *b, probe *p, const char *who)
 	if (memcmp(b->back, b->img, b->size) != 0) {
 		for (size_t i = 0; i < b->size; i++) {
 			if (b->back[i] != b->img[i]) {
-				return fail("after %s's write, flash byte "
+				return bench_fail("after %s's write, flash byte "
 				    "0x%zx is 0x%02x, not 0x%02x", who, i,
 				    b->back[i], b->img[i]);
 			}
@@ -457,25 +344,25 @@ station_round(struct bench *b, struct round *r)
 	if (start_qemu(b) != 0) {
 		return 1;
 	}
-	t0 = now_s();
+	t0 = bench_now_s();
 	if (probe_open(&p, b->url, PROBE_MS, err, sizeof(err)) != CS_OK) {
-		fail("probe_open %s: %s", b->url, err);
+		bench_fail("probe_open %s: %s", b->url, err);
 		goto out;
 	}
-	t1 = now_s();
+	t1 = bench_now_s();
 	if (probe_flash_write(p, 0, erase, 0, b->img, b->size) != CS_OK ||
 	    probe_flash_done(p) != CS_OK) {
 		probe_fail_msg(p, "flash write");
 		goto out;
 	}
-	t2 = now_s();
+	t2 = bench_now_s();
 	/* The rest of a device cycle (station/job.c) but for running it. */
 	if (probe_read(p, UID_ADDR, uid, sizeof(uid)) != CS_OK) {
 		probe_fail_msg(p, "UID read");
 		goto out;
 	}
 	if (memcmp(uid, UID, sizeof(UID)) != 0) {
-		fail("the UID read back is not the one QEMU was given");
+		bench_fail("the UID read back is not the one QEMU was given");
 		goto out;
 	}
 	if (read_back(b, p, "the station") != 0) {
@@ -485,7 +372,7 @@ station_round(struct bench *b, struct round *r)
 		probe_fail_msg(p, "reset");
 		goto out;
 	}
-	t3 = now_s();
+	t3 = bench_now_s();
 	r->open_s     = t1 - t0;
 	r->write_s    = t2 - t1;
 	r->station_s  = t2 - t0;
@@ -517,7 +404,7 @@ parse_gdb(struct bench *b, struct round *r)
 	    (s = strstr(s, ", ")) == NULL ||
 	    sscanf(s, ", %lu bytes/write", &r->gdb_per_write) != 1) {
 		fprintf(stderr, "%s", b->out);
-		return fail("gdb did not report a load of the image (above)");
+		return bench_fail("gdb did not report a load of the image (above)");
 	}
 	/* "N KB/sec" ("N bits/sec" when slow, "N bits in <1 sec" when
 	 * too quick for its millisecond clock: then 0, shown as such). */
@@ -530,7 +417,7 @@ parse_gdb(struct bench *b, struct round *r)
 	}
 	if (size != b->size || lma != 0 || load != b->size) {
 		fprintf(stderr, "%s", b->out);
-		return fail("gdb loaded %lu bytes at 0x%lx (load size %lu), "
+		return bench_fail("gdb loaded %lu bytes at 0x%lx (load size %lu), "
 		    "not %zu at 0", size, lma, load, b->size);
 	}
 	return 0;
@@ -556,16 +443,16 @@ gdb_round(struct bench *b, struct round *r)
 	if (start_qemu(b) != 0) {
 		return 1;
 	}
-	t0 = now_s();
+	t0 = bench_now_s();
 	if (run(b, argv) != 0) {
 		goto out;
 	}
-	r->gdb_s = now_s() - t0;
+	r->gdb_s = bench_now_s() - t0;
 	if (parse_gdb(b, r) != 0) {
 		goto out;
 	}
 	if (probe_open(&p, b->url, PROBE_MS, err, sizeof(err)) != CS_OK) {
-		fail("probe_open after gdb: %s", err);
+		bench_fail("probe_open after gdb: %s", err);
 		goto out;
 	}
 	rv = read_back(b, p, "gdb");
@@ -676,18 +563,19 @@ main(int argc, char **argv)
 	unsigned long    v;
 	int              opt, rv;
 
+	bench_prog = PROG;
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'r':
 			if (!parse_ulong(optarg, 1, ROUNDS_MAX, &v)) {
-				return fail("--rounds takes 1 to %u",
+				return bench_fail("--rounds takes 1 to %u",
 				    ROUNDS_MAX);
 			}
 			b.rounds = (unsigned)v;
 			break;
 		case 's':
 			if (!parse_ulong(optarg, 1, FLASH_MAX, &v)) {
-				return fail("--size takes 1 to %u (the "
+				return bench_fail("--size takes 1 to %u (the "
 				    "device's flash)", FLASH_MAX);
 			}
 			b.size = v;
@@ -709,7 +597,7 @@ main(int argc, char **argv)
 	}
 	/* Ctrl-C stops the run and still cleans up. */
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
+	sa.sa_handler = bench_on_signal;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
