@@ -17,6 +17,7 @@
 #include "cs_rpc.h"
 #include "cs_tls.h"
 #include "station_config.h"
+#include "station_fixture.h"
 #include "station_session.h"
 #include "test_util.h"
 
@@ -771,27 +772,7 @@ test_bad_inputs(void **state)
 static station_session *
 session(struct fx *f, const char *name)
 {
-	struct station_config cfg;
-	station_session      *s = NULL;
-	char                  cert[700], key[700], ca[700], url[64], err[512];
-
-	snprintf(cert, sizeof(cert), "%s/%s.pem", f->dir, name);
-	snprintf(key, sizeof(key), "%s/%s.key", f->dir, name);
-	snprintf(ca, sizeof(ca), "%s/ca.pem", f->dir);
-	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", f->port);
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.name          = (char *)name;
-	cfg.authority_url = url;
-	cfg.ca            = ca;
-	cfg.cert          = cert;
-	cfg.key           = key;
-	cfg.timeout_ms    = 20000;
-	cfg.log_level     = (char *)"warn";
-	if (station_session_open(&s, &cfg, err, sizeof(err)) != CS_OK) {
-		fprintf(stderr, "session %s: %s\n", name, err);
-		fail();
-	}
-	return s;
+	return tf_session(f->dir, f->port, name);
 }
 
 static int
