@@ -2,7 +2,7 @@
  * admin_service.c - handlers of countersign.v1.Admin (admin_service.h).
  *
  * Who may call: the ipc socket's peer credentials, as the kernel reports
- * them (SO_PEERCRED through NNG_OPT_IPC_PEER_UID), must be root or the
+ * them (SO_PEERCRED, taken by cs_srv at accept), must be root or the
  * user the authority runs as.  The audit actor is "admin:<user>".
  */
 #include "admin_service.h"
@@ -43,16 +43,17 @@ now_s(void)
 static bool
 admin_peer(void *data, char *actor, size_t len)
 {
-	nng_pipe       p   = cs_rpc_req_pipe(data);
-	uint64_t       uid = UINT64_MAX;
-	struct passwd  pw, *res = NULL;
-	char           buf[1024];
+	const struct cs_srv_peer *peer = cs_rpc_req_peer_info(data);
+	uint64_t                  uid  = UINT64_MAX;
+	struct passwd             pw, *res = NULL;
+	char                      buf[1024];
 
-	if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &uid) != 0) {
+	if (!peer->has_cred) {
 		cs_rpc_req_fail(data, CS_EPERM, "the admin API is served on the "
 		    "local ipc socket only");
 		return false;
 	}
+	uid = peer->uid;
 	if (uid != 0 && uid != (uint64_t)geteuid()) {
 		cs_log_warn(LOG_MOD, "admin call refused uid=%" PRIu64, uid);
 		cs_rpc_req_fail(data, CS_EPERM, "uid %" PRIu64 " may not "

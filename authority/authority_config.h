@@ -21,6 +21,12 @@ struct authority_config {
 	bool     log_syslog;     /* log to syslog instead of stderr */
 	unsigned map_size_mb;    /* largest size of the LMDB data file */
 	unsigned session_ttl_s;  /* lifetime of a station session token */
+	/* [limits] budgets of every peer (docs/authority.md) */
+	unsigned handshake_timeout_ms; /* TLS handshake + SP header */
+	unsigned max_connections;      /* station port, in total */
+	unsigned max_connections_per_source; /* per IP address */
+	unsigned max_requests_per_connection; /* queued or running */
+	unsigned send_timeout_ms;      /* unread replies: drop the peer */
 	/* [tls] */
 	char *cert;       /* authority's certificate chain (PEM) */
 	char *key;        /* its private key (PEM) */

@@ -21,6 +21,7 @@
 
 #include <getopt.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,9 +45,9 @@ usage(FILE *fp)
 	    "  -V, --version       print the version\n");
 }
 
-/* Make the station listener's TLS config: client certificates required. */
+/* Make the station listener's TLS context: client certificates required. */
 static int
-station_tls(const struct authority_config *cfg, nng_tls_config **out)
+station_tls(const struct authority_config *cfg, cs_tls_server **out)
 {
 	struct cs_tls_files f = {
 	    .cert = cfg->cert,
@@ -54,8 +55,23 @@ station_tls(const struct authority_config *cfg, nng_tls_config **out)
 	    .ca   = cfg->station_ca,
 	    .crl  = cfg->crl,
 	};
-	return cs_tls_config_make(out, NNG_TLS_MODE_SERVER,
-	    NNG_TLS_AUTH_MODE_REQUIRED, &f);
+	return cs_tls_server_make(out, &f, true);
+}
+
+/*
+ * Every connection costs a descriptor: take the hard limit the service
+ * manager allows (LimitNOFILE= in the unit), so that the connection caps,
+ * not the kernel, decide who is refused.  cs_srv keeps its caps below it.
+ */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
 }
 
 /* Everything the daemon runs, torn down in reverse order. */
@@ -118,7 +134,7 @@ open_state(struct daemon *d, const struct authority_config *cfg)
 
 static int
 start_servers(struct daemon *d, const struct authority_config *cfg,
-    nng_tls_config *tls)
+    cs_tls_server *tls)
 {
 	int rv;
 
@@ -151,6 +167,13 @@ start_servers(struct daemon *d, const struct authority_config *cfg,
 	    .url     = cfg->station_listen,
 	    .tls     = tls,
 	    .workers = cfg->workers,
+	    .limits  = {
+	        .handshake_ms    = cfg->handshake_timeout_ms,
+	        .max_conns       = cfg->max_connections,
+	        .max_per_source  = cfg->max_connections_per_source,
+	        .max_inflight    = cfg->max_requests_per_connection,
+	        .send_timeout_ms = cfg->send_timeout_ms,
+	    },
 	};
 	if ((rv = cs_rpc_server_open(&d->stations, &so)) != CS_OK ||
 	    (rv = cs_rpc_server_add(d->stations, &d->svc.base.base)) !=
@@ -215,7 +238,7 @@ main(int argc, char **argv)
 	struct daemon            d;
 	const char              *path  = DEFAULT_CONFIG;
 	bool                     check = false;
-	nng_tls_config          *tls   = NULL;
+	cs_tls_server           *tls   = NULL;
 	char                     err[512];
 	cs_log_level             level = CS_LOG_INFO;
 	sigset_t                 sigs;
@@ -290,6 +313,7 @@ main(int argc, char **argv)
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
 
 	if (open_state(&d, &cfg) != CS_OK || start_servers(&d, &cfg, tls) !=
 	    CS_OK) {
@@ -314,9 +338,7 @@ main(int argc, char **argv)
 	status = 0;
 out:
 	stop_all(&d);
-	if (tls != NULL) {
-		nng_tls_config_free(tls);
-	}
+	cs_tls_server_release(tls);
 	authority_config_free(&cfg);
 	if (status == 0 && !check) {
 		cs_log_info("authority", "stopped");

@@ -73,7 +73,8 @@ typedef enum cs_status {
 	X(EADDR, -22, INVALID_ARGUMENT, "bad address or URL")                 \
 	X(ECANCELED, -23, CANCELLED, "operation canceled")                    \
 	X(EINTERNAL, -24, INTERNAL, "internal error")                         \
-	X(EREMOTE, -25, UNKNOWN, "remote error")
+	X(EREMOTE, -25, UNKNOWN, "remote error")                              \
+	X(EAGAIN, -26, UNAVAILABLE, "not ready yet; try again")
 
 typedef enum cs_err {
 #define CS_ERR_ENUM(name, val, status, msg) CS_##name = val,

@@ -1,11 +1,12 @@
 /*
  * cs_rpc.c - the RPC server and client of cs_rpc.h.
  *
- * Server: one rep0 socket, and one worker thread per concurrent request,
- * each looping on its own nng_ctx (receive, dispatch, reply).  Workers are
- * threads rather than aio callbacks because handlers may block (an HSM
- * signature, a grouped durable commit); blocking in nng's callback threads
- * would stall every socket in the process.
+ * Server: the transport is cs_srv (nng's req/rep wire protocol with a
+ * budget per peer: handshake deadline, connection caps, requests in flight
+ * per connection, a send deadline); this file adds the envelope, the
+ * dispatch through protobuf-c's service descriptors and the worker-side
+ * handling.  Handlers may block (an HSM signature, a grouped durable
+ * commit): they run on cs_srv's worker threads, never on its event loop.
  *
  * Client: one req0 socket with a dialer that reconnects by itself; every
  * call opens its own nng_ctx so that calls from several threads are in
@@ -20,7 +21,6 @@
 #include "cs_log.h"
 #include "countersign/v1/rpc.pb-c.h"
 
-#include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/util/platform.h>
 
@@ -64,29 +64,6 @@ is_tls_url(const char *url)
 	return strncmp(url, "tls+", 4) == 0;
 }
 
-static void
-format_addr(const nng_sockaddr *sa, char *buf, size_t len)
-{
-	char ip[INET6_ADDRSTRLEN];
-
-	switch (sa->s_family) {
-	case NNG_AF_INET:
-		inet_ntop(AF_INET, &sa->s_in.sa_addr, ip, sizeof(ip));
-		snprintf(buf, len, "%s:%u", ip, ntohs(sa->s_in.sa_port));
-		break;
-	case NNG_AF_INET6:
-		inet_ntop(AF_INET6, sa->s_in6.sa_addr, ip, sizeof(ip));
-		snprintf(buf, len, "[%s]:%u", ip, ntohs(sa->s_in6.sa_port));
-		break;
-	case NNG_AF_IPC:
-		snprintf(buf, len, "ipc");
-		break;
-	default:
-		snprintf(buf, len, "unknown");
-		break;
-	}
-}
-
 /* ------------------------------------------------------------------ */
 /* Server                                                              */
 /* ------------------------------------------------------------------ */
@@ -94,8 +71,7 @@ format_addr(const nng_sockaddr *sa, char *buf, size_t len)
 #define MAX_SERVICES 8
 
 struct cs_rpc_req {
-	nng_pipe       pipe;
-	char           peer[64];
+	const struct cs_srv_peer *peer;
 	const uint8_t *token;
 	size_t         token_len;
 	uint64_t       deadline;  /* monotonic ms */
@@ -107,28 +83,15 @@ struct cs_rpc_req {
 	size_t         out_len;
 };
 
-struct worker {
-	cs_rpc_server *srv;
-	pthread_t      thread;
-	nng_ctx        ctx;
-	nng_aio       *aio;
-	bool           started;
-};
-
 struct cs_rpc_server {
-	nng_socket        sock;
-	nng_listener      listener;
-	nng_tls_config   *tls;
-	char             *url;
-	size_t            max_msg;
-	unsigned          nworkers;
-	struct worker    *workers;
-	ProtobufCService *services[MAX_SERVICES];
-	size_t            nservices;
-	bool              sock_open;
-	bool              listening;
-	pthread_mutex_t   mtx;
-	unsigned          busy; /* requests being handled */
+	cs_srv               *srv;
+	cs_tls_server        *tls;
+	char                 *url;
+	size_t                max_msg;
+	unsigned              nworkers;
+	struct cs_srv_limits  limits;
+	ProtobufCService     *services[MAX_SERVICES];
+	size_t                nservices;
 };
 
 int
@@ -151,18 +114,17 @@ cs_rpc_server_open(cs_rpc_server **out, const struct cs_rpc_server_opts *o)
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		return CS_ENOMEM;
 	}
-	pthread_mutex_init(&s->mtx, NULL);
 	s->max_msg  = o->max_msg ? o->max_msg : CS_RPC_MAX_MSG;
 	s->nworkers = o->workers ? o->workers : 8;
-	if ((s->url = strdup(o->url)) == NULL ||
-	    (s->workers = calloc(s->nworkers, sizeof(*s->workers))) == NULL) {
+	s->limits   = o->limits;
+	/* The transport discards bodies over max_msg plus the envelope and
+	 * still answers them (RESOURCE_EXHAUSTED). */
+	s->limits.max_msg = s->max_msg + 1024u;
+	if ((s->url = strdup(o->url)) == NULL) {
 		cs_rpc_server_close(s, 0);
 		return CS_ENOMEM;
 	}
-	if (o->tls != NULL) {
-		nng_tls_config_hold(o->tls);
-		s->tls = o->tls;
-	}
+	s->tls = cs_tls_server_hold(o->tls);
 	*out = s;
 	return CS_OK;
 }
@@ -200,16 +162,16 @@ cs_rpc_req_token(const cs_rpc_req *c, size_t *len)
 	return c->token;
 }
 
-nng_pipe
-cs_rpc_req_pipe(const cs_rpc_req *c)
+const struct cs_srv_peer *
+cs_rpc_req_peer_info(const cs_rpc_req *c)
 {
-	return c->pipe;
+	return c->peer;
 }
 
 const char *
 cs_rpc_req_peer(const cs_rpc_req *c)
 {
-	return c->peer;
+	return c->peer->addr;
 }
 
 uint32_t
@@ -226,7 +188,8 @@ call_closure(const ProtobufCMessage *msg, void *data)
 	cs_rpc_req *c = data;
 
 	if (c->done) {
-		cs_log_error("rpc", "handler replied twice peer=%s", c->peer);
+		cs_log_error("rpc", "handler replied twice peer=%s",
+		    c->peer->addr);
 		return;
 	}
 	c->done = true;
@@ -295,25 +258,25 @@ has_handler(const ProtobufCService *svc, int idx)
 	return h[idx] != NULL;
 }
 
-/* Decode, dispatch and run one request; fills c with the outcome. */
+/* Decode, dispatch and run one request; fills c with the outcome.  req is
+ * NULL when the transport discarded a message of len bytes unread. */
 static void
-dispatch(cs_rpc_server *s, nng_msg *req, cs_rpc_req *c, char *method,
-    size_t method_len)
+dispatch(cs_rpc_server *s, const uint8_t *req, size_t len, cs_rpc_req *c,
+    char *method, size_t method_len)
 {
 	Countersign__V1__Request *env = NULL;
 	ProtobufCMessage         *in  = NULL;
 	ProtobufCService         *svc;
 	const char               *slash;
-	size_t                    len = nng_msg_len(req);
 	int                       idx;
 
 	snprintf(method, method_len, "-");
-	if (len > s->max_msg + 1024u) {
+	if (req == NULL || len > s->max_msg + 1024u) {
 		cs_rpc_req_fail(c, CS_ETOOBIG, "request of %zu bytes exceeds "
 		    "the limit of %zu bytes", len, s->max_msg);
 		return;
 	}
-	env = countersign__v1__request__unpack(NULL, len, nng_msg_body(req));
+	env = countersign__v1__request__unpack(NULL, len, req);
 	if (env == NULL) {
 		cs_rpc_req_fail(c, CS_EPROTO, "malformed request envelope: "
 		    "expected a countersign.v1.Request message");
@@ -385,13 +348,13 @@ out:
 	countersign__v1__request__free_unpacked(env, NULL);
 }
 
-/* Build the Response envelope for call c; NULL only when out of memory. */
-static nng_msg *
-make_response(const cs_rpc_req *c)
+/* Pack the Response envelope for call c into a new buffer; false only
+ * when out of memory. */
+static bool
+make_response(const cs_rpc_req *c, uint8_t **out, size_t *out_len)
 {
 	Countersign__V1__Response rsp = COUNTERSIGN__V1__RESPONSE__INIT;
 	Countersign__V1__Status   st  = COUNTERSIGN__V1__STATUS__INIT;
-	nng_msg                  *m;
 	size_t                    len;
 
 	st.code    = (Countersign__V1__StatusCode)cs_err_to_status(c->err);
@@ -402,150 +365,74 @@ make_response(const cs_rpc_req *c)
 		rsp.body.len  = c->out_len;
 	}
 	len = countersign__v1__response__get_packed_size(&rsp);
-	if (nng_msg_alloc(&m, len) != 0) {
-		return NULL;
+	if ((*out = malloc(len ? len : 1)) == NULL) {
+		return false;
 	}
-	countersign__v1__response__pack(&rsp, nng_msg_body(m));
-	return m;
+	*out_len = countersign__v1__response__pack(&rsp, *out);
+	return true;
 }
 
+/* cs_srv's handler: one request in, one Response envelope out. */
 static void
-handle(cs_rpc_server *s, nng_msg *req, nng_msg **rsp)
+handle(void *arg, const struct cs_srv_peer *peer, const uint8_t *req,
+    size_t len, uint8_t **rsp, size_t *rsp_len)
 {
-	cs_rpc_req   c;
-	nng_sockaddr sa;
-	char         method[CS_RPC_MAX_METHOD + 1];
-	uint64_t     t0 = now_ms();
+	cs_rpc_server *s = arg;
+	cs_rpc_req     c;
+	char           method[CS_RPC_MAX_METHOD + 1];
+	uint64_t       t0 = now_ms();
 
 	memset(&c, 0, sizeof(c));
-	c.pipe = nng_msg_get_pipe(req);
-	if (nng_pipe_get_addr(c.pipe, NNG_OPT_REMADDR, &sa) == 0) {
-		format_addr(&sa, c.peer, sizeof(c.peer));
-	} else {
-		snprintf(c.peer, sizeof(c.peer), "unknown");
+	c.peer = peer;
+	dispatch(s, req, len, &c, method, sizeof(method));
+	if (!make_response(&c, rsp, rsp_len)) {
+		cs_log_error("rpc", "out of memory building a reply");
 	}
-	dispatch(s, req, &c, method, sizeof(method));
-	*rsp = make_response(&c);
 	if (c.err != CS_OK) {
 		cs_log_warn("rpc", "request refused method=%s peer=%s "
-		    "status=%s reason=\"%s\"", method, c.peer,
+		    "status=%s reason=\"%s\"", method, peer->addr,
 		    cs_status_name(cs_err_to_status(c.err)), c.message);
 	} else {
 		cs_log_debug("rpc", "request method=%s peer=%s ms=%llu",
-		    method, c.peer, (unsigned long long)(now_ms() - t0));
+		    method, peer->addr, (unsigned long long)(now_ms() - t0));
 	}
 	free(c.out);
-}
-
-static void *
-worker_main(void *arg)
-{
-	struct worker *w = arg;
-	cs_rpc_server *s = w->srv;
-	nng_msg       *req, *rsp;
-	int            rv;
-
-	for (;;) {
-		nng_ctx_recv(w->ctx, w->aio);
-		nng_aio_wait(w->aio);
-		if ((rv = nng_aio_result(w->aio)) != 0) {
-			if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
-				break;
-			}
-			cs_log_warn("rpc", "receive failed err=\"%s\"",
-			    nng_strerror(rv));
-			continue;
-		}
-		req = nng_aio_get_msg(w->aio);
-		pthread_mutex_lock(&s->mtx);
-		s->busy++;
-		pthread_mutex_unlock(&s->mtx);
-
-		handle(s, req, &rsp);
-		nng_msg_free(req);
-		if (rsp != NULL) {
-			nng_aio_set_msg(w->aio, rsp);
-			nng_ctx_send(w->ctx, w->aio);
-			nng_aio_wait(w->aio);
-			if ((rv = nng_aio_result(w->aio)) != 0) {
-				nng_msg_free(rsp);
-				cs_log_debug("rpc", "reply not sent err=\"%s\"",
-				    nng_strerror(rv));
-			}
-		} else {
-			cs_log_error("rpc", "out of memory building a reply");
-		}
-		pthread_mutex_lock(&s->mtx);
-		s->busy--;
-		pthread_mutex_unlock(&s->mtx);
-	}
-	return NULL;
 }
 
 int
 cs_rpc_server_start(cs_rpc_server *s)
 {
+	struct cs_srv_opts o = {
+	    .url     = s->url,
+	    .tls     = s->tls,
+	    .workers = s->nworkers,
+	    .limits  = s->limits,
+	    .handler = handle,
+	    .arg     = s,
+	};
 	int rv;
 
-	if ((rv = nng_rep0_open(&s->sock)) != 0) {
-		cs_log_error("rpc", "cannot open socket err=\"%s\"",
-		    nng_strerror(rv));
-		return CS_EIO;
+	if ((rv = cs_srv_open(&s->srv, &o)) != CS_OK) {
+		return rv;
 	}
-	s->sock_open = true;
-	/* nng drops connections whose messages exceed this; up to it, an
-	 * oversized request gets a RESOURCE_EXHAUSTED reply instead. */
-	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ,
-	    s->max_msg + CS_RPC_TRANSPORT_SLACK);
-	if ((rv = nng_listener_create(&s->listener, s->sock, s->url)) != 0) {
-		cs_log_error("rpc", "bad listen url=%s err=\"%s\"", s->url,
-		    nng_strerror(rv));
-		return CS_EADDR;
-	}
-	if (s->tls != NULL && (rv = nng_listener_set_ptr(s->listener,
-	    NNG_OPT_TLS_CONFIG, s->tls)) != 0) {
-		cs_log_error("rpc", "cannot set TLS config url=%s err=\"%s\"",
-		    s->url, nng_strerror(rv));
-		return CS_ETLS;
-	}
-	for (unsigned i = 0; i < s->nworkers; i++) {
-		struct worker *w = &s->workers[i];
-		w->srv = s;
-		if ((rv = nng_ctx_open(&w->ctx, s->sock)) != 0 ||
-		    (rv = nng_aio_alloc(&w->aio, NULL, NULL)) != 0) {
-			cs_log_error("rpc", "cannot make context err=\"%s\"",
-			    nng_strerror(rv));
-			return CS_ENOMEM;
-		}
-		if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
-			return CS_ENOMEM;
-		}
-		w->started = true;
-	}
-	if ((rv = nng_listener_start(s->listener, 0)) != 0) {
-		cs_log_error("rpc", "cannot listen url=%s err=\"%s\"", s->url,
-		    nng_strerror(rv));
-		return CS_EADDR;
-	}
-	s->listening = true;
-	cs_log_info("rpc", "listening url=%s port=%d workers=%u", s->url,
-	    cs_rpc_server_port(s), s->nworkers);
+	struct cs_srv_stats st;
+	cs_srv_stats(s->srv, &st);
+	cs_log_info("rpc", "listening url=%s port=%d workers=%u "
+	    "max_conns=%u", s->url, cs_rpc_server_port(s), s->nworkers,
+	    st.max_conns);
 	return CS_OK;
 }
 
 int
 cs_rpc_server_port(const cs_rpc_server *s)
 {
-	int port = 0;
+	return s->srv != NULL ? cs_srv_port(s->srv) : 0;
+}
 
-	if (!s->listening || strncmp(s->url, "ipc://", 6) == 0) {
-		return 0;
-	}
-	if (nng_listener_get_int(s->listener, NNG_OPT_TCP_BOUND_PORT,
-	    &port) != 0) {
-		return 0;
-	}
-	return port;
+cs_srv *
+cs_rpc_server_transport(cs_rpc_server *s)
+{
+	return s->srv;
 }
 
 void
@@ -554,39 +441,11 @@ cs_rpc_server_close(cs_rpc_server *s, unsigned drain_ms)
 	if (s == NULL) {
 		return;
 	}
-	if (s->listening) {
-		/* No new connections; let requests being handled finish. */
-		nng_listener_close(s->listener);
-		uint64_t until = now_ms() + drain_ms;
-		for (;;) {
-			pthread_mutex_lock(&s->mtx);
-			unsigned busy = s->busy;
-			pthread_mutex_unlock(&s->mtx);
-			if (busy == 0 || now_ms() >= until) {
-				break;
-			}
-			nng_msleep(5);
-		}
-	}
-	if (s->sock_open) {
-		nng_close(s->sock); /* wakes every worker with NNG_ECLOSED */
-	}
-	for (unsigned i = 0; s->workers != NULL && i < s->nworkers; i++) {
-		struct worker *w = &s->workers[i];
-		if (w->started) {
-			pthread_join(w->thread, NULL);
-		}
-		nng_aio_free(w->aio);
-	}
-	if (s->tls != NULL) {
-		nng_tls_config_free(s->tls);
-	}
-	pthread_mutex_destroy(&s->mtx);
-	free(s->workers);
+	cs_srv_close(s->srv, drain_ms);
+	cs_tls_server_release(s->tls);
 	free(s->url);
 	free(s);
 }
-
 /* ------------------------------------------------------------------ */
 /* Client                                                              */
 /* ------------------------------------------------------------------ */

@@ -24,6 +24,9 @@
 #include <nng/supplemental/tls/tls.h>
 #include <protobuf-c/protobuf-c.h>
 
+#include "cs_srv.h"
+#include "cs_tls.h"
+
 /* Largest request or response body accepted by default (64 KiB).  Device
  * records are under 160 bytes; nothing legitimate comes near it. */
 #define CS_RPC_MAX_MSG (64u * 1024u)
@@ -53,16 +56,19 @@ typedef struct cs_rpc_server cs_rpc_server;
 typedef struct cs_rpc_req cs_rpc_req;
 
 struct cs_rpc_server_opts {
-	const char     *url;     /* tls+tcp://host:port or ipc:///path */
-	nng_tls_config *tls;     /* server config; required for tls+tcp */
-	unsigned        workers; /* requests served at once; 0 = 8 */
-	size_t          max_msg; /* largest request; 0 = CS_RPC_MAX_MSG */
+	const char          *url;     /* tls+tcp://host:port or ipc:///path */
+	cs_tls_server       *tls;     /* required for tls+tcp (held) */
+	unsigned             workers; /* requests served at once; 0 = 8 */
+	size_t               max_msg; /* largest request; 0 = CS_RPC_MAX_MSG */
+	struct cs_srv_limits limits;  /* per-peer budgets (cs_srv.h); its
+	                                 max_msg is set from max_msg */
 };
 
 /*
  * Create a server (not yet listening).  Errors: CS_EINVAL (bad options),
  * CS_EADDR (URL scheme not tls+tcp:// or ipc://), CS_ENOMEM.  The server
- * holds a reference to o->tls until closed.
+ * holds a reference to o->tls until closed.  Wire-compatible with nng
+ * req0 clients over tls+tcp and ipc (cs_rpc_client below).
  */
 int cs_rpc_server_open(cs_rpc_server **out,
     const struct cs_rpc_server_opts *o);
@@ -87,6 +93,10 @@ int cs_rpc_server_start(cs_rpc_server *s);
 /* The bound TCP port, or 0 when not listening on TCP. */
 int cs_rpc_server_port(const cs_rpc_server *s);
 
+/* The transport under a started server (for cs_srv_set_tls,
+ * cs_srv_close_peer_name, cs_srv_stats); NULL before start. */
+cs_srv *cs_rpc_server_transport(cs_rpc_server *s);
+
 /*
  * Stop accepting connections, let requests in progress finish (waiting at
  * most drain_ms), then close everything.  NULL-safe.
@@ -104,8 +114,9 @@ void cs_rpc_req_fail(cs_rpc_req *c, int err, const char *fmt, ...)
 /* The session token the request carried (len 0 when none). */
 const uint8_t *cs_rpc_req_token(const cs_rpc_req *c, size_t *len);
 
-/* The connection (pipe) the request came in on. */
-nng_pipe cs_rpc_req_pipe(const cs_rpc_req *c);
+/* The connection the request came in on: its id, address, the verified
+ * client certificate's CN (tls) or the peer's credentials (ipc). */
+const struct cs_srv_peer *cs_rpc_req_peer_info(const cs_rpc_req *c);
 
 /* The peer's address as text ("127.0.0.1:53122", "ipc"), for logs. */
 const char *cs_rpc_req_peer(const cs_rpc_req *c);

@@ -19,9 +19,16 @@
  *    literals are checked in a verify callback by comparing the binary
  *    address with each iPAddress SAN; DNS names use wolfSSL's check.
  *  - TLS 1.0/1.1 are refused whatever nng asks for (Debian's wolfSSL has
- *    TLS 1.1 compiled in).
+ *    TLS 1.1 compiled in), and only the AEAD suites of CS_TLS_CIPHERS are
+ *    enabled (Debian's build also has NULL, anonymous, RC4, 3DES and CBC
+ *    suites compiled in, and wolfSSL's default list selects some of them).
  *  - Failures are translated into nng's errors (certificate problems into
  *    NNG_EPEERAUTH) and logged once per connection with wolfSSL's reason.
+ *
+ * The same contexts also serve plain sockets without nng (cs_tls_server,
+ * cs_tls_sess at the end of this file), for servers that enforce their
+ * own connection budgets; they share the policy, the checks and the error
+ * translation.
  *
  * nng holds its connection lock around every connection operation and its
  * config lock around every config operation, and a config can no longer be
@@ -52,6 +59,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -836,6 +844,16 @@ tls_config_init(nng_tls_engine_config *cfg, nng_tls_mode mode)
 	 * auto-retry). */
 	(void)wolfSSL_CTX_clear_mode(cfg->ctx, SSL_MODE_AUTO_RETRY);
 
+	/* The one policy (cs_tls.h): AEAD suites only, ECDHE under 1.2. */
+	if (wolfSSL_CTX_set_cipher_list(cfg->ctx, CS_TLS_CIPHERS) !=
+	    WOLFSSL_SUCCESS) {
+		cs_log_error("tls", "wolfSSL refused the cipher policy "
+		                    "ciphers=%s",
+		             CS_TLS_CIPHERS);
+		tls_config_fini(cfg);
+		return NNG_ENOTSUP;
+	}
+
 	/* Defaults: TLS 1.2 to 1.3; as nng's other engines, servers do not
 	 * ask for client certificates, clients verify servers. */
 	if ((rv = tls_config_version(cfg, NNG_TLS_1_2, NNG_TLS_1_3)) != 0 ||
@@ -1132,4 +1150,344 @@ cs_tls_last_handshake(char *version, size_t vlen, char *cipher, size_t clen)
 	}
 	pthread_mutex_unlock(&tls_last_lock);
 	return valid;
+}
+
+/* ------------------------------------------------------------------ */
+/* Server sessions on plain file descriptors.                         */
+
+struct cs_tls_server {
+	nng_tls_engine_config cfg;
+	int                   refs; /* atomic */
+};
+
+struct cs_tls_sess {
+	nng_tls_engine_conn ec;
+	cs_tls_server      *srv;
+	int                 fd;
+	bool                want_write;
+	char                peer_name[65];
+	char                version[16];
+	char                cipher[64];
+};
+
+static int
+tls_fd_recv(WOLFSSL *ssl, char *buf, int sz, void *arg)
+{
+	cs_tls_sess *t = arg;
+	ssize_t      n;
+
+	(void)ssl;
+	if (sz <= 0) {
+		return 0;
+	}
+	do {
+		n = recv(t->fd, buf, (size_t)sz, 0);
+	} while (n < 0 && errno == EINTR);
+	if (n > 0) {
+		return (int)n;
+	}
+	if (n == 0) {
+		return WOLFSSL_CBIO_ERR_CONN_CLOSE;
+	}
+	if (errno == EAGAIN || errno == EWOULDBLOCK) {
+		t->want_write = false;
+		return WOLFSSL_CBIO_ERR_WANT_READ;
+	}
+	return errno == ECONNRESET ? WOLFSSL_CBIO_ERR_CONN_RST
+	                           : WOLFSSL_CBIO_ERR_GENERAL;
+}
+
+static int
+tls_fd_send(WOLFSSL *ssl, char *buf, int sz, void *arg)
+{
+	cs_tls_sess *t = arg;
+	ssize_t      n;
+
+	(void)ssl;
+	if (sz <= 0) {
+		return 0;
+	}
+	do {
+		n = send(t->fd, buf, (size_t)sz, MSG_NOSIGNAL);
+	} while (n < 0 && errno == EINTR);
+	if (n >= 0) {
+		t->ec.sent = true;
+		return (int)n;
+	}
+	if (errno == EAGAIN || errno == EWOULDBLOCK) {
+		t->want_write = true;
+		return WOLFSSL_CBIO_ERR_WANT_WRITE;
+	}
+	return errno == ECONNRESET || errno == EPIPE ? WOLFSSL_CBIO_ERR_CONN_RST
+	                                            : WOLFSSL_CBIO_ERR_GENERAL;
+}
+
+/* nng's error, as tls_conn_error() gives it, in the project's terms. */
+static int
+tls_sess_err(int nrv)
+{
+	switch (nrv) {
+	case 0:
+		return CS_OK;
+	case NNG_EAGAIN:
+		return CS_EAGAIN;
+	case NNG_EPEERAUTH:
+		return CS_EPEERAUTH;
+	case NNG_ECONNRESET:
+	case NNG_ECONNSHUT:
+		return CS_ECLOSED;
+	default:
+		return CS_ETLS;
+	}
+}
+
+int
+cs_tls_server_make(cs_tls_server **out, const struct cs_tls_files *f,
+                   bool require_peer)
+{
+	cs_tls_server *s;
+	char          *cert = NULL, *key = NULL, *ca = NULL, *crl = NULL;
+	size_t         cert_len = 0, key_len = 0, ca_len = 0, crl_len = 0;
+	int            rv;
+
+	*out = NULL;
+	if (f == NULL || f->cert == NULL || f->key == NULL ||
+	    (require_peer && f->ca == NULL) ||
+	    (f->crl != NULL && f->ca == NULL)) {
+		return CS_EINVAL;
+	}
+	if ((rv = cs_tls_init()) != CS_OK) {
+		return rv;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		return CS_ENOMEM;
+	}
+	s->refs = 1;
+	if (tls_config_init(&s->cfg, NNG_TLS_MODE_SERVER) != 0) {
+		free(s);
+		return CS_ETLS;
+	}
+	if ((rv = tls_read_pem(f->cert, &cert, &cert_len)) != CS_OK ||
+	    (rv = tls_read_pem(f->key, &key, &key_len)) != CS_OK) {
+		goto out;
+	}
+	if (tls_config_own_cert(&s->cfg, cert, key, NULL) != 0) {
+		cs_log_warn("tls", "certificate or key not accepted cert=%s "
+		                   "key=%s",
+		            f->cert, f->key);
+		rv = CS_ETLS;
+		goto out;
+	}
+	if (f->ca != NULL) {
+		if ((rv = tls_read_pem(f->ca, &ca, &ca_len)) != CS_OK ||
+		    (f->crl != NULL &&
+		     (rv = tls_read_pem(f->crl, &crl, &crl_len)) != CS_OK)) {
+			goto out;
+		}
+		if (tls_config_ca_chain(&s->cfg, ca, crl) != 0) {
+			cs_log_warn("tls", "CA certificates or CRL not accepted "
+			                   "ca=%s crl=%s",
+			            f->ca, f->crl != NULL ? f->crl : "-");
+			rv = CS_ETLS;
+			goto out;
+		}
+	}
+	(void)tls_config_auth(&s->cfg, require_peer
+	                                   ? NNG_TLS_AUTH_MODE_REQUIRED
+	                                   : NNG_TLS_AUTH_MODE_NONE);
+	rv = CS_OK;
+out:
+	tls_free_pem(key, key_len);
+	tls_free_pem(cert, cert_len);
+	tls_free_pem(crl, crl_len);
+	tls_free_pem(ca, ca_len);
+	if (rv != CS_OK) {
+		tls_config_fini(&s->cfg);
+		free(s);
+		return rv;
+	}
+	*out = s;
+	return CS_OK;
+}
+
+cs_tls_server *
+cs_tls_server_hold(cs_tls_server *s)
+{
+	if (s != NULL) {
+		__atomic_add_fetch(&s->refs, 1, __ATOMIC_RELAXED);
+	}
+	return s;
+}
+
+void
+cs_tls_server_release(cs_tls_server *s)
+{
+	if (s != NULL && __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		tls_config_fini(&s->cfg);
+		free(s);
+	}
+}
+
+int
+cs_tls_sess_new(cs_tls_sess **out, cs_tls_server *s, int fd)
+{
+	cs_tls_sess *t;
+
+	*out = NULL;
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		return CS_ENOMEM;
+	}
+	t->fd     = fd;
+	t->ec.cfg = &s->cfg;
+	if ((t->ec.ssl = wolfSSL_new(s->cfg.ctx)) == NULL ||
+	    wolfSSL_set_app_data(t->ec.ssl, &t->ec) != WOLFSSL_SUCCESS) {
+		if (t->ec.ssl != NULL) {
+			wolfSSL_free(t->ec.ssl);
+		}
+		free(t);
+		return CS_ENOMEM;
+	}
+	wolfSSL_SSLSetIORecv(t->ec.ssl, tls_fd_recv);
+	wolfSSL_SSLSetIOSend(t->ec.ssl, tls_fd_send);
+	wolfSSL_SetIOReadCtx(t->ec.ssl, t);
+	wolfSSL_SetIOWriteCtx(t->ec.ssl, t);
+	t->srv = cs_tls_server_hold(s);
+	*out   = t;
+	return CS_OK;
+}
+
+/* Fill in what the application may ask about the finished handshake. */
+static void
+tls_sess_learn(cs_tls_sess *t)
+{
+	WOLFSSL_X509 *peer;
+	int           suite = wolfSSL_get_current_cipher_suite(t->ec.ssl);
+	const char   *v     = wolfSSL_get_version(t->ec.ssl);
+	const char   *c     = wolfSSL_get_cipher_name_iana_from_suite(
+	          (unsigned char)((suite >> 8) & 0xff),
+	          (unsigned char)(suite & 0xff));
+
+	snprintf(t->version, sizeof(t->version), "%s", v ? v : "unknown");
+	snprintf(t->cipher, sizeof(t->cipher), "%s", c ? c : "unknown");
+	t->peer_name[0] = '\0';
+	if (t->ec.cfg->auth == NNG_TLS_AUTH_MODE_NONE ||
+	    wolfSSL_get_verify_result(t->ec.ssl) != X509_V_OK ||
+	    (peer = wolfSSL_get_peer_certificate(t->ec.ssl)) == NULL) {
+		return;
+	}
+	WOLFSSL_X509_NAME *name = wolfSSL_X509_get_subject_name(peer);
+	int len = name == NULL ? -1
+	                       : wolfSSL_X509_NAME_get_text_by_NID(
+	                             name, NID_commonName, t->peer_name,
+	                             sizeof(t->peer_name));
+	/* No CN, one too long, or one with a NUL inside (it would read as
+	 * a shorter name): no name at all. */
+	if (len <= 0 || (size_t)len >= sizeof(t->peer_name) ||
+	    strlen(t->peer_name) != (size_t)len) {
+		t->peer_name[0] = '\0';
+	}
+	wolfSSL_X509_free(peer);
+}
+
+int
+cs_tls_sess_handshake(cs_tls_sess *t)
+{
+	int nrv;
+	int rv;
+
+	t->want_write = false;
+	/*
+	 * tls_conn_handshake() reports "again" once after a failure whose
+	 * alert went out, for nng's sake; here the alert is with the kernel
+	 * as soon as send() returned, so the failure is final at once.
+	 */
+	if ((nrv = tls_conn_handshake(&t->ec)) == NNG_EAGAIN &&
+	    t->ec.failed != 0) {
+		nrv = t->ec.failed;
+	}
+	rv = tls_sess_err(nrv);
+	if (rv == CS_OK && t->version[0] == '\0') {
+		tls_sess_learn(t);
+	}
+	return rv;
+}
+
+int
+cs_tls_sess_read(cs_tls_sess *t, void *buf, size_t len, size_t *n)
+{
+	int got;
+
+	*n            = 0;
+	t->want_write = false;
+	if (t->ec.failed != 0) {
+		return tls_sess_err(t->ec.failed);
+	}
+	got = wolfSSL_read(t->ec.ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
+	if (got <= 0) {
+		return tls_sess_err(tls_conn_error(&t->ec, got, "receive"));
+	}
+	*n = (size_t)got;
+	return CS_OK;
+}
+
+int
+cs_tls_sess_write(cs_tls_sess *t, const void *buf, size_t len)
+{
+	int rc;
+
+	t->want_write = false;
+	if (t->ec.failed != 0) {
+		return tls_sess_err(t->ec.failed);
+	}
+	if (len == 0 || len > INT_MAX) {
+		return CS_EINVAL;
+	}
+	rc = wolfSSL_write(t->ec.ssl, buf, (int)len);
+	if (rc <= 0) {
+		return tls_sess_err(tls_conn_error(&t->ec, rc, "send"));
+	}
+	return CS_OK;
+}
+
+bool
+cs_tls_sess_wants_write(const cs_tls_sess *t)
+{
+	return t->want_write;
+}
+
+bool
+cs_tls_sess_pending(const cs_tls_sess *t)
+{
+	return wolfSSL_pending(t->ec.ssl) > 0;
+}
+
+const char *
+cs_tls_sess_peer_name(const cs_tls_sess *t)
+{
+	return t->peer_name;
+}
+
+const char *
+cs_tls_sess_version(const cs_tls_sess *t)
+{
+	return t->version;
+}
+
+const char *
+cs_tls_sess_cipher(const cs_tls_sess *t)
+{
+	return t->cipher;
+}
+
+void
+cs_tls_sess_free(cs_tls_sess *t)
+{
+	if (t == NULL) {
+		return;
+	}
+	if (t->ec.ssl != NULL) {
+		wolfSSL_free(t->ec.ssl);
+	}
+	cs_tls_server_release(t->srv);
+	free(t);
 }

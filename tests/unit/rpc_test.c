@@ -110,7 +110,7 @@ setup_common(void **state, bool tls)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	char            c[512], k[512], ca[512];
-	nng_tls_config *cfg = NULL;
+	cs_tls_server  *cfg = NULL;
 
 	assert_non_null(f);
 	f->dir = tu_tmpdir();
@@ -125,8 +125,7 @@ setup_common(void **state, bool tls)
 		    .key  = tu_path(k, sizeof(k), f->dir, "server.key"),
 		    .ca   = tu_path(ca, sizeof(ca), f->dir, "ca.pem"),
 		};
-		assert_int_equal(cs_tls_config_make(&cfg, NNG_TLS_MODE_SERVER,
-		    NNG_TLS_AUTH_MODE_REQUIRED, &files), CS_OK);
+		assert_int_equal(cs_tls_server_make(&cfg, &files, true), CS_OK);
 		snprintf(f->url, sizeof(f->url), "tls+tcp://127.0.0.1:0");
 	} else {
 		snprintf(f->url, sizeof(f->url), "ipc://%s/rpc.sock", f->dir);
@@ -138,7 +137,7 @@ setup_common(void **state, bool tls)
 	assert_int_equal(cs_rpc_server_add(f->srv, &f->svc.base), CS_EEXIST);
 	assert_int_equal(cs_rpc_server_start(f->srv), CS_OK);
 	if (cfg != NULL) {
-		nng_tls_config_free(cfg);
+		cs_tls_server_release(cfg);
 		snprintf(f->url, sizeof(f->url), "tls+tcp://127.0.0.1:%d",
 		    cs_rpc_server_port(f->srv));
 	}
@@ -420,7 +419,7 @@ test_reconnect(void **state)
 	struct fixture      *f = *state;
 	struct cs_rpc_result res;
 	char                 c[512], k[512], ca[512];
-	nng_tls_config      *cfg = NULL;
+	cs_tls_server       *cfg = NULL;
 
 	assert_int_equal(echo_call(f->cli, 1, NULL), CS_OK);
 	cs_rpc_server_close(f->srv, 1000);
@@ -435,13 +434,12 @@ test_reconnect(void **state)
 	    .key  = tu_path(k, sizeof(k), f->dir, "server.key"),
 	    .ca   = tu_path(ca, sizeof(ca), f->dir, "ca.pem"),
 	};
-	assert_int_equal(cs_tls_config_make(&cfg, NNG_TLS_MODE_SERVER,
-	    NNG_TLS_AUTH_MODE_REQUIRED, &files), CS_OK);
+	assert_int_equal(cs_tls_server_make(&cfg, &files, true), CS_OK);
 	struct cs_rpc_server_opts o = {.url = f->url, .tls = cfg};
 	assert_int_equal(cs_rpc_server_open(&f->srv, &o), CS_OK);
 	assert_int_equal(cs_rpc_server_add(f->srv, &f->svc.base), CS_OK);
 	assert_int_equal(cs_rpc_server_start(f->srv), CS_OK);
-	nng_tls_config_free(cfg);
+	cs_tls_server_release(cfg);
 	assert_int_equal(echo_call(f->cli, 3, &res), CS_OK);
 }
 

@@ -514,7 +514,7 @@ static int
 setup_fake(void **state)
 {
 	struct sfx     *f = calloc(1, sizeof(*f));
-	nng_tls_config *tls = NULL;
+	cs_tls_server  *tls = NULL;
 	char            sk[512], sc[512], text[2048];
 
 	assert_non_null(f);
@@ -530,15 +530,14 @@ setup_fake(void **state)
 	    .key  = tu_path(sk, sizeof(sk), f->dir, "server.key"),
 	    .ca   = tu_path(f->ca, sizeof(f->ca), f->dir, "ca.pem"),
 	};
-	assert_int_equal(cs_tls_config_make(&tls, NNG_TLS_MODE_SERVER,
-	    NNG_TLS_AUTH_MODE_REQUIRED, &files), CS_OK);
+	assert_int_equal(cs_tls_server_make(&tls, &files, true), CS_OK);
 	struct cs_rpc_server_opts o = {.url = "tls+tcp://127.0.0.1:0",
 	    .tls = tls, .workers = 16};
 	assert_int_equal(cs_rpc_server_open(&f->srv, &o), CS_OK);
 	assert_int_equal(cs_rpc_server_add(f->srv, &f->fake.base.base),
 	    CS_OK);
 	assert_int_equal(cs_rpc_server_start(f->srv), CS_OK);
-	nng_tls_config_free(tls);
+	cs_tls_server_release(tls);
 	snprintf(f->url, sizeof(f->url), "tls+tcp://localhost:%d",
 	    cs_rpc_server_port(f->srv));
 
