@@ -54,6 +54,8 @@
 #define OUT_HIGH          (256u * 1024u) /* unsent reply bytes: pause */
 #define DISCARD_MAX_SLACK (1024u * 1024u) /* oversized but answered */
 #define FD_RESERVE        128 /* descriptors kept for everything else */
+#define SNDBUF            (128 * 1024) /* kernel send buffer per peer */
+#define HS_LOG_LINES      10  /* handshake failures logged per interval */
 
 #define STAT_ADD(s, f, n) __atomic_add_fetch(&(s)->stats.f, (n), \
 	__ATOMIC_RELAXED)
@@ -154,6 +156,8 @@ struct cs_srv {
 	uint64_t        last_sweep;
 	uint64_t        log_at;
 	uint64_t        log_total, log_source, log_fd;
+	uint64_t        log_hs;       /* handshake failures not logged */
+	unsigned        log_hs_lines; /* logged in this interval */
 
 	/* jobs: loop -> workers */
 	pthread_mutex_t qmtx;
@@ -632,6 +636,37 @@ conn_start_sp(cs_srv *s, struct conn *c)
 	conn_queue_out(s, c, o);
 }
 
+/*
+ * A TLS handshake failed.  A peer that hangs up is ordinary (debug); other
+ * failures are logged, HS_LOG_LINES per interval, the rest counted into
+ * the interval's summary line: a flood of bad handshakes cannot flood the
+ * journal.
+ */
+static void
+hs_failed(cs_srv *s, struct conn *c, int rv)
+{
+	const char *why = cs_tls_sess_error(c->tls);
+
+	STAT_ADD(s, handshake_failures, 1);
+	if (rv == CS_ECLOSED) {
+		cs_log_debug("srv", "peer hung up during the TLS handshake "
+		    "peer=%s", c->addr);
+	} else if (s->log_hs_lines < HS_LOG_LINES) {
+		s->log_hs_lines++;
+		if (s->log_at == 0) {
+			s->log_at = now_ms() + LOG_INTERVAL_MS;
+		}
+		cs_log_warn("srv", "TLS handshake failed peer=%s reason=\"%s\" "
+		    "(%s)", c->addr, why, rv == CS_EPEERAUTH ? "the client "
+		    "certificate was missing, not from the station CA, "
+		    "expired or revoked" : "no common protocol or suite, or "
+		    "not TLS");
+	} else {
+		s->log_hs++;
+	}
+	conn_kill(s, c, NULL);
+}
+
 /* Move c on as far as its socket allows. */
 static void
 conn_progress(cs_srv *s, struct conn *c)
@@ -645,8 +680,7 @@ conn_progress(cs_srv *s, struct conn *c)
 			return;
 		}
 		if (rv != CS_OK) {
-			STAT_ADD(s, handshake_failures, 1);
-			conn_kill(s, c, NULL); /* cs_tls logged why */
+			hs_failed(s, c, rv);
 			return;
 		}
 		snprintf(c->tls_name, sizeof(c->tls_name), "%s",
@@ -675,30 +709,47 @@ conn_progress(cs_srv *s, struct conn *c)
 /* ------------------------------------------------------------------ */
 /* Accepting                                                          */
 
+/*
+ * The interval's summary: refusals by cause and handshake failures that
+ * were not logged one by one.  log_at is 0 while nothing is pending (the
+ * next refusal is logged at once), else when the summary is due.
+ */
 static void
 log_refusals(cs_srv *s, uint64_t now, bool force)
 {
-	if (s->log_total + s->log_source + s->log_fd == 0 ||
-	    (!force && now < s->log_at)) {
+	bool said = false;
+
+	if (!force && (s->log_at == 0 || now < s->log_at)) {
 		return;
 	}
-	cs_log_warn("srv", "connections refused in the last %us: "
-	    "total_cap=%llu (max_conns=%u) per_source_cap=%llu "
-	    "(max_per_source=%u) out_of_descriptors=%llu open=%u",
-	    LOG_INTERVAL_MS / 1000, (unsigned long long)s->log_total,
-	    s->max_conns, (unsigned long long)s->log_source,
-	    s->lim.max_per_source, (unsigned long long)s->log_fd, s->nconns);
+	if (s->log_hs > 0) {
+		cs_log_warn("srv", "TLS handshakes failed and not logged one by "
+		    "one in the last %us: %llu", LOG_INTERVAL_MS / 1000,
+		    (unsigned long long)s->log_hs);
+		said = true;
+	}
+	s->log_hs       = 0;
+	s->log_hs_lines = 0;
+	if (s->log_total + s->log_source + s->log_fd > 0) {
+		cs_log_warn("srv", "connections refused in the last %us: "
+		    "total_cap=%llu (max_conns=%u) per_source_cap=%llu "
+		    "(max_per_source=%u) out_of_descriptors=%llu open=%u",
+		    LOG_INTERVAL_MS / 1000, (unsigned long long)s->log_total,
+		    s->max_conns, (unsigned long long)s->log_source,
+		    s->lim.max_per_source, (unsigned long long)s->log_fd,
+		    s->nconns);
+		said = true;
+	}
 	s->log_total = s->log_source = s->log_fd = 0;
-	s->log_at = now + LOG_INTERVAL_MS;
+	s->log_at = said ? now + LOG_INTERVAL_MS : 0;
 }
 
 static void
 refuse(cs_srv *s, uint64_t *interval, uint64_t now)
 {
 	(*interval)++;
-	if (s->log_at == 0 || now >= s->log_at) {
+	if (s->log_at == 0) {
 		/* The first refusal of a quiet spell is logged at once. */
-		s->log_at = now;
 		log_refusals(s, now, true);
 	}
 }
@@ -711,7 +762,8 @@ accept_one(cs_srv *s, int fd, const struct sockaddr_storage *ss,
 	struct src    *e = NULL;
 	cs_tls_server *tls;
 	uint8_t        key[16];
-	int            one = 1;
+	int            one    = 1;
+	int            sndbuf = SNDBUF;
 
 	if (s->nconns >= s->max_conns || s->stopping) {
 		STAT_ADD(s, refused_total, 1);
@@ -733,6 +785,11 @@ accept_one(cs_srv *s, int fd, const struct sockaddr_storage *ss,
 		}
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
 		    sizeof(one));
+		/* A fixed send buffer (no autotuning to megabytes): what a
+		 * peer that does not read holds in the kernel is bounded
+		 * too, and its stall shows within send_timeout. */
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf,
+		    sizeof(sndbuf));
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		if (e != NULL && e->n == 0) {

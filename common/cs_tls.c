@@ -99,6 +99,8 @@ struct nng_tls_engine_conn {
 	bool                   hs_done;
 	bool                   sent; /* bytes went out in this wolfSSL call */
 	int                    failed; /* nng error once failed, else 0 */
+	bool                   quiet;  /* cs_tls_sess: the server logs */
+	char                   why[160]; /* the failure, for the server */
 };
 
 /* The record behind cs_tls_last_handshake(). */
@@ -360,7 +362,14 @@ tls_conn_error(nng_tls_engine_conn *ec, int rc, const char *op)
 	 * refusal reaches the client as an alert on its first read: that is
 	 * a failed handshake too, and is reported as one.
 	 */
-	if (peer_closed && ec->hs_done) {
+	snprintf(ec->why, sizeof(ec->why), "%s (wolfssl_err=%d alert_rx=%d)",
+	         peer_closed || err == SOCKET_ERROR_E
+	             ? "peer hung up"
+	             : tls_reason(err),
+	         err, h.last_rx.code);
+	if (ec->quiet) {
+		/* A server of plain sockets logs it, within its budget. */
+	} else if (peer_closed && ec->hs_done) {
 		cs_log_debug("tls", "connection closed by peer op=%s", op);
 	} else if (!ec->hs_done || cert_alert) {
 		cs_log_warn(
@@ -1337,8 +1346,9 @@ cs_tls_sess_new(cs_tls_sess **out, cs_tls_server *s, int fd)
 	if ((t = calloc(1, sizeof(*t))) == NULL) {
 		return CS_ENOMEM;
 	}
-	t->fd     = fd;
-	t->ec.cfg = &s->cfg;
+	t->fd       = fd;
+	t->ec.cfg   = &s->cfg;
+	t->ec.quiet = true;
 	if ((t->ec.ssl = wolfSSL_new(s->cfg.ctx)) == NULL ||
 	    wolfSSL_set_app_data(t->ec.ssl, &t->ec) != WOLFSSL_SUCCESS) {
 		if (t->ec.ssl != NULL) {
@@ -1447,6 +1457,12 @@ cs_tls_sess_write(cs_tls_sess *t, const void *buf, size_t len)
 		return tls_sess_err(tls_conn_error(&t->ec, rc, "send"));
 	}
 	return CS_OK;
+}
+
+const char *
+cs_tls_sess_error(const cs_tls_sess *t)
+{
+	return t->ec.why[0] != '\0' ? t->ec.why : "none";
 }
 
 bool

@@ -121,8 +121,9 @@ int cs_tls_sess_new(cs_tls_sess **out, cs_tls_server *s, int fd);
  * waits for the socket (cs_tls_sess_wants_write() says in which
  * direction); otherwise final: CS_EPEERAUTH (the client's certificate was
  * missing, not from the CA, expired or revoked), CS_ECLOSED (the peer hung
- * up), CS_ETLS (protocol failure, e.g. no suite in common).  Failures are
- * logged once with wolfSSL's reason.
+ * up), CS_ETLS (protocol failure, e.g. no suite in common).  Nothing is
+ * logged here: cs_tls_sess_error() says why, for the server's own
+ * (rate-limited) log.
  */
 int cs_tls_sess_handshake(cs_tls_sess *t);
 
@@ -138,6 +139,9 @@ int cs_tls_sess_read(cs_tls_sess *t, void *buf, size_t len, size_t *n);
  * (wolfSSL keeps the record it started) -- or final CS_ECLOSED / CS_ETLS.
  */
 int cs_tls_sess_write(cs_tls_sess *t, const void *buf, size_t len);
+
+/* Why the session failed, in words with wolfSSL's code ("none"). */
+const char *cs_tls_sess_error(const cs_tls_sess *t);
 
 /* True when the last CS_EAGAIN waits for the socket to become writable. */
 bool cs_tls_sess_wants_write(const cs_tls_sess *t);

@@ -1,0 +1,875 @@
+/*
+ * station_port_test.c - the station port against hostile and careless
+ * peers, on a real authority (SoftHSM token, LMDB store, TLS on loopback):
+ *
+ *  - churn: thousands of connections with valid station certificates (and
+ *    a disabled station's) that close right after the handshake, in the
+ *    middle of a request or of the replies: the authority's descriptors
+ *    and memory (read from /proc) come back to their baseline;
+ *  - cipher policy: each forbidden TLS 1.2 suite offered alone in a raw
+ *    ClientHello is refused, each allowed one is selected, on the station
+ *    and the console ports; TLS 1.3 suites through openssl s_client;
+ *  - a slow reader pipelining Pings without reading: a legitimate station
+ *    signs in well under a second throughout, the slow peer is dropped;
+ *  - 2 000 idle TCP connections and 200 half-open handshakes from many
+ *    loopback addresses: a station signs meanwhile, all are closed after
+ *    the handshake deadline; the per-source cap refuses the excess;
+ *  - under a descriptor limit of 1 024 the cap is lowered, the excess is
+ *    refused and logged, and the authority keeps serving.
+ *
+ * Attack clients are written here with wolfSSL and plain sockets, so they
+ * can do what a well-behaved client never does.  Every loop is bounded in
+ * count and time.
+ */
+#include "countersign/v1/authority.pb-c.h"
+#include "countersign/v1/rpc.pb-c.h"
+#include "cs_err.h"
+#include "station_fixture.h"
+#include "station_session.h"
+#include "test_util.h"
+
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#define TOKEN   "authority"
+#define PIN     "123456"
+#define KEY     "oem-p256"
+#define ORDER   "PO-PORT"
+#define UIDLEN  12u
+
+#define HANDSHAKE_MS 2000
+#define SEND_MS      1500
+
+struct fx {
+	char *dir;
+	char  authority[512], admin[512], station[512], keytool[512];
+	char  conf[600], log[600], sock[600];
+	char  out[16384];
+	pid_t pid;
+	int   port;
+	int   console_port;
+	unsigned next_uid;
+};
+
+#define run(f, ...) tu_runl((f)->out, sizeof((f)->out), __VA_ARGS__)
+#define ADMIN(f, ...) run(f, (f)->admin, "-c", (f)->conf, __VA_ARGS__, NULL)
+#define expect(f, got, want, needle)                                         \
+	tu_expect((f)->out, (got), (want), (needle))
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* ------------------------------------------------------------------ */
+/* The authority                                                       */
+/* ------------------------------------------------------------------ */
+
+static void
+write_conf(struct fx *f, const char *path, const char *sub)
+{
+	char text[4096];
+
+	snprintf(text, sizeof(text),
+	    "[authority]\n"
+	    "id = port-authority\n"
+	    "data_dir = %s/data%s\n"
+	    "station_listen = tls+tcp://127.0.0.1:0\n"
+	    "admin_listen = ipc://%s%s\n"
+	    "[limits]\n"
+	    "handshake_timeout_ms = %u\n"
+	    "send_timeout_ms = %u\n"
+	    "max_connections = 4096\n"
+	    "[tls]\n"
+	    "cert = %s/server.pem\n"
+	    "key = %s/server.key\n"
+	    "station_ca = %s/station-ca.pem\n"
+	    "[hsm]\n"
+	    "module = " CS_SOFTHSM_MODULE "\n"
+	    "token = " TOKEN "\n"
+	    "pin_file = %s/pin\n"
+	    "[console]\n"
+	    "listen = https://127.0.0.1:0\n"
+	    "cert = %s/server.pem\n"
+	    "key = %s/server.key\n",
+	    f->dir, sub, f->sock, sub, HANDSHAKE_MS, SEND_MS, f->dir, f->dir,
+	    f->dir, f->dir, f->dir, f->dir);
+	tu_write_file(path, text);
+}
+
+/* station init, then enrollment through the authority of aconf. */
+static void
+enroll(struct fx *f, const char *aconf, const char *name)
+{
+	char conf[700], csr[700], cert[700], text[2048];
+
+	snprintf(conf, sizeof(conf), "%s/%s.conf", f->dir, name);
+	snprintf(text, sizeof(text),
+	    "[station]\nname = %s\nauthority_url = tls+tcp://127.0.0.1:%d\n"
+	    "ca = %s/ca.pem\ncert = %s/%s.pem\nkey = %s/%s.key\n",
+	    name, f->port, f->dir, f->dir, name, f->dir, name);
+	tu_write_file(conf, text);
+	expect(f, run(f, f->station, "-c", conf, "init", NULL), 0, ".csr");
+	snprintf(csr, sizeof(csr), "%s/%s.csr", f->dir, name);
+	snprintf(cert, sizeof(cert), "%s/%s.pem", f->dir, name);
+	expect(f, run(f, f->admin, "-c", aconf, "station", "enroll", "--csr",
+	    csr, "--name", name, "--cm", "acme", "-o", cert, NULL), 0, name);
+}
+
+static int
+setup(void **state)
+{
+	struct fx    *f = calloc(1, sizeof(*f));
+	struct rlimit rl;
+	char          pinpath[700];
+
+	assert_non_null(f);
+	*state = f;
+	/* The attacks below hold a few thousand sockets at once. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	f->dir = tu_tmpdir();
+	tu_program(f->authority, sizeof(f->authority), "authority",
+	    "countersign-authority");
+	tu_program(f->admin, sizeof(f->admin), "authority",
+	    "countersign-admin");
+	tu_program(f->station, sizeof(f->station), "station",
+	    "countersign-station");
+	tu_program(f->keytool, sizeof(f->keytool), "hsm-shim",
+	    "countersign-keytool");
+	tu_make_pki(f->dir);
+	tu_make_token(f->dir, TOKEN, PIN);
+	snprintf(f->conf, sizeof(f->conf), "%s/authority.conf", f->dir);
+	snprintf(f->log, sizeof(f->log), "%s/authority.log", f->dir);
+	snprintf(f->sock, sizeof(f->sock), "%s/admin.sock", f->dir);
+	write_conf(f, f->conf, "");
+
+	setenv("COUNTERSIGN_HSM_MODULE", CS_SOFTHSM_MODULE, 1);
+	setenv("COUNTERSIGN_HSM_TOKEN", TOKEN, 1);
+	setenv("COUNTERSIGN_HSM_PIN_FILE", tu_path(pinpath, sizeof(pinpath),
+	    f->dir, "pin"), 1);
+	expect(f, run(f, f->keytool, "keygen", "--label", KEY, "--alg", "p256",
+	    NULL), 0, NULL);
+	expect(f, ADMIN(f, "ca", "init"), 0, "station-ca.pem");
+
+	char *argv[] = {f->authority, (char *)"-c", f->conf, NULL};
+	f->pid          = tu_spawn(argv, f->log);
+	f->port         = tu_wait_port(f->log, "tls");
+	f->console_port = tu_wait_port(f->log, "https");
+	expect(f, ADMIN(f, "key", "add", "--label", KEY), 0, KEY);
+	expect(f, ADMIN(f, "order", "create", "--id", ORDER, "--product", "7",
+	    "--key", KEY, "--quota", "100000", "--uid-len", "12"), 0, ORDER);
+	enroll(f, f->conf, "st1");
+	enroll(f, f->conf, "gone");
+	expect(f, ADMIN(f, "station", "disable", "gone"), 0, NULL);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+
+	if (f == NULL) {
+		return 0;
+	}
+	if (f->pid > 0) {
+		tu_stop(f->pid, SIGTERM, 15000);
+	}
+	tu_rmtree_free(f->dir);
+	free(f);
+	return 0;
+}
+
+/* Sign one fresh UID as st1 over a new session; returns the round trip
+ * of the Sign call in ms (fails the test if it does not succeed). */
+static unsigned
+sign_one(struct fx *f, station_session *s)
+{
+	Countersign__V1__SignRequest   in = COUNTERSIGN__V1__SIGN_REQUEST__INIT;
+	Countersign__V1__SignResponse *out = NULL;
+	struct cs_rpc_result           res;
+	uint8_t                        uid[UIDLEN] = {0xa5, 0x5a};
+	unsigned                       n = ++f->next_uid;
+	uint64_t                       t0;
+	int                            rv;
+
+	uid[8]  = (uint8_t)(n >> 24);
+	uid[9]  = (uint8_t)(n >> 16);
+	uid[10] = (uint8_t)(n >> 8);
+	uid[11] = (uint8_t)n;
+	in.order_id = (char *)ORDER;
+	in.uid.data = uid;
+	in.uid.len  = UIDLEN;
+	t0 = now_ms();
+	rv = station_session_call(s, "Sign", &in.base,
+	    (ProtobufCMessage **)&out, &res);
+	if (rv != CS_OK) {
+		fail_msg("sign failed: %s (%s)", cs_strerror(rv), res.message);
+	}
+	protobuf_c_message_free_unpacked(&out->base, NULL);
+	return (unsigned)(now_ms() - t0);
+}
+
+/* A fresh session of st1 that signs once. */
+static void
+legit_signs(struct fx *f)
+{
+	station_session *s = tf_session(f->dir, f->port, "st1");
+	(void)sign_one(f, s);
+	station_session_close(s);
+}
+
+/* The same for station name of the authority on port. */
+static void
+station_signs(struct fx *f, int port, const char *name)
+{
+	station_session *s = tf_session(f->dir, port, name);
+	(void)sign_one(f, s);
+	station_session_close(s);
+}
+
+/* Open descriptors and resident memory of the authority. */
+static unsigned
+fd_count(pid_t pid)
+{
+	char  cmd[128], out[64];
+	snprintf(cmd, sizeof(cmd), "ls /proc/%d/fd | wc -l", (int)pid);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	assert_non_null(fgets(out, sizeof(out), p));
+	pclose(p);
+	return (unsigned)atoi(out);
+}
+
+static unsigned
+rss_kb(pid_t pid)
+{
+	char  path[64], line[256];
+	unsigned kb = 0;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *fp = fopen(path, "r");
+	assert_non_null(fp);
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		if (strncmp(line, "VmRSS:", 6) == 0) {
+			kb = (unsigned)strtoul(line + 6, NULL, 10);
+		}
+	}
+	fclose(fp);
+	return kb;
+}
+
+/* ------------------------------------------------------------------ */
+/* Attack clients                                                      */
+/* ------------------------------------------------------------------ */
+
+/* A blocking TCP connection to 127.0.0.1:port from source address src
+ * (any 127/8 address; NULL = 127.0.0.1); -1 when refused. */
+static int
+tcp_connect(const char *src, int port, int rcvbuf)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET,
+	    .sin_port = htons((uint16_t)port)};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	if (rcvbuf > 0) {
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	}
+	if (src != NULL) {
+		struct sockaddr_in b = {.sin_family = AF_INET};
+		inet_pton(AF_INET, src, &b.sin_addr);
+		assert_int_equal(bind(fd, (struct sockaddr *)&b, sizeof(b)), 0);
+	}
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Client context with name's certificate (NULL: none). */
+static WOLFSSL_CTX *
+client_ctx(struct fx *f, const char *name)
+{
+	WOLFSSL_CTX *ctx = wolfSSL_CTX_new(wolfSSLv23_client_method());
+	char         p[700];
+
+	assert_non_null(ctx);
+	assert_int_equal(wolfSSL_CTX_load_verify_locations(ctx,
+	    tu_path(p, sizeof(p), f->dir, "ca.pem"), NULL), WOLFSSL_SUCCESS);
+	if (name != NULL) {
+		snprintf(p, sizeof(p), "%s/%s.pem", f->dir, name);
+		assert_int_equal(wolfSSL_CTX_use_certificate_file(ctx, p,
+		    WOLFSSL_FILETYPE_PEM), WOLFSSL_SUCCESS);
+		snprintf(p, sizeof(p), "%s/%s.key", f->dir, name);
+		assert_int_equal(wolfSSL_CTX_use_PrivateKey_file(ctx, p,
+		    WOLFSSL_FILETYPE_PEM), WOLFSSL_SUCCESS);
+	}
+	return ctx;
+}
+
+struct tconn {
+	int      fd;
+	WOLFSSL *ssl;
+};
+
+/* A TLS connection that has finished its handshake. */
+static struct tconn
+tls_open(WOLFSSL_CTX *ctx, int port, int rcvbuf)
+{
+	struct tconn t = {.fd = tcp_connect(NULL, port, rcvbuf)};
+
+	assert_true(t.fd >= 0);
+	assert_non_null(t.ssl = wolfSSL_new(ctx));
+	wolfSSL_set_fd(t.ssl, t.fd);
+	assert_int_equal(wolfSSL_connect(t.ssl), WOLFSSL_SUCCESS);
+	return t;
+}
+
+/* Hang up without close_notify; with rst, by a reset. */
+static void
+tls_drop(struct tconn *t, bool rst)
+{
+	if (rst) {
+		struct linger l = {.l_onoff = 1, .l_linger = 0};
+		setsockopt(t->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+	}
+	wolfSSL_free(t->ssl);
+	close(t->fd);
+}
+
+static const uint8_t sp_req0[8] = {0, 'S', 'P', 0, 0, 0x30, 0, 0};
+
+/* One framed Ping request with request id id into buf; returns its size. */
+static size_t
+ping_frame(uint8_t *buf, size_t cap, uint32_t id)
+{
+	Countersign__V1__Request env = COUNTERSIGN__V1__REQUEST__INIT;
+	size_t                   n;
+
+	env.method = (char *)"countersign.v1.Authority/Ping";
+	n          = countersign__v1__request__get_packed_size(&env);
+	assert_true(12 + n <= cap);
+	uint64_t len = 4 + n;
+	for (int i = 0; i < 8; i++) {
+		buf[i] = (uint8_t)(len >> (56 - 8 * i));
+	}
+	id |= 0x80000000u;
+	buf[8]  = (uint8_t)(id >> 24);
+	buf[9]  = (uint8_t)(id >> 16);
+	buf[10] = (uint8_t)(id >> 8);
+	buf[11] = (uint8_t)id;
+	countersign__v1__request__pack(&env, buf + 12);
+	return 12 + n;
+}
+
+/* Wait until the peer closes fd (EOF or reset), reading and dropping
+ * anything it sends; false on timeout. */
+static bool
+wait_closed(int fd, unsigned timeout_ms)
+{
+	uint64_t until = now_ms() + timeout_ms;
+	uint8_t  buf[4096];
+
+	for (;;) {
+		uint64_t now = now_ms();
+		if (now >= until) {
+			return false;
+		}
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (poll(&p, 1, (int)(until - now)) <= 0) {
+			continue;
+		}
+		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			return true;
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* Churn                                                               */
+/* ------------------------------------------------------------------ */
+
+/* n connections as name, each ended one of four ways. */
+static void
+churn(struct fx *f, const char *name, unsigned n)
+{
+	WOLFSSL_CTX *ctx = client_ctx(f, name);
+	uint8_t      frame[256];
+
+	for (unsigned i = 0; i < n; i++) {
+		struct tconn t = tls_open(ctx, f->port, 0);
+		switch (i % 4) {
+		case 0: /* right after the handshake */
+			tls_drop(&t, false);
+			break;
+		case 1: /* the same, by a reset */
+			tls_drop(&t, true);
+			break;
+		case 2: { /* mid-request: header says 100 bytes, 10 sent */
+			uint8_t part[8 + 8 + 10] = {0, 'S', 'P', 0, 0, 0x30};
+			part[15] = 100;
+			wolfSSL_write(t.ssl, part, sizeof(part));
+			tls_drop(&t, false);
+			break;
+		}
+		default: { /* mid-reply: 16 Pings, nothing read */
+			wolfSSL_write(t.ssl, sp_req0, sizeof(sp_req0));
+			for (uint32_t k = 0; k < 16; k++) {
+				size_t len = ping_frame(frame, sizeof(frame), k);
+				wolfSSL_write(t.ssl, frame, (int)len);
+			}
+			tls_drop(&t, true);
+			break;
+		}
+		}
+	}
+	wolfSSL_CTX_free(ctx);
+}
+
+/* Poll until the authority's descriptors are back to want (the loop
+ * closes a dropped connection within milliseconds). */
+static unsigned
+fds_settle(struct fx *f, unsigned want)
+{
+	unsigned n = 0;
+	for (int i = 0; i < 50; i++) {
+		if ((n = fd_count(f->pid)) <= want) {
+			break;
+		}
+		usleep(100 * 1000);
+	}
+	return n;
+}
+
+static void
+test_churn(void **state)
+{
+	struct fx *f = *state;
+	unsigned   fd0, rss0, fd1, rss1;
+
+	/* Warm up: allocator arenas and wolfSSL's tables reach their
+	 * working size, then take the baseline. */
+	churn(f, "st1", 40);
+	legit_signs(f);
+	fd0  = fds_settle(f, 0);
+	rss0 = rss_kb(f->pid);
+
+	churn(f, "st1", 1600);
+	churn(f, "gone", 400); /* a disabled station's certificate */
+	fd1  = fds_settle(f, fd0);
+	rss1 = rss_kb(f->pid);
+	printf("churn: fds %u -> %u, rss %u kB -> %u kB after 2000 "
+	    "connections\n", fd0, fd1, rss0, rss1);
+	assert_int_equal(fd1, fd0);
+	/* Leaked connections would cost tens of KiB each (~50 MB here). */
+	assert_true(rss1 < rss0 + 8 * 1024);
+	legit_signs(f);
+}
+
+/* ------------------------------------------------------------------ */
+/* Cipher policy                                                       */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Offer exactly one TLS 1.2 cipher suite (in a record of version ver) and
+ * report what the server did: the suite it selected, or -1 when it
+ * refused (alert or hang-up).
+ */
+static int
+raw_hello(int port, uint16_t suite, uint16_t ver)
+{
+	uint8_t hello[256], *p = hello + 9;
+	uint8_t rsp[512];
+	size_t  got = 0;
+	int     fd  = tcp_connect(NULL, port, 0);
+
+	assert_true(fd >= 0);
+	*p++ = (uint8_t)(ver >> 8);
+	*p++ = (uint8_t)ver;
+	for (int i = 0; i < 32; i++) {
+		*p++ = (uint8_t)(i * 7 + 1); /* random */
+	}
+	*p++ = 0;                                      /* session id */
+	*p++ = 0, *p++ = 2, *p++ = (uint8_t)(suite >> 8), *p++ = (uint8_t)suite;
+	*p++ = 1, *p++ = 0;                            /* no compression */
+	static const uint8_t ext[] = {
+	    0x00, 0x0a, 0x00, 0x06, 0x00, 0x04, 0x00, 0x17, 0x00, 0x1d,
+	    0x00, 0x0b, 0x00, 0x02, 0x01, 0x00,
+	    0x00, 0x0d, 0x00, 0x08, 0x00, 0x06, 0x04, 0x03, 0x08, 0x04,
+	    0x04, 0x01,
+	};
+	*p++ = 0, *p++ = sizeof(ext);
+	memcpy(p, ext, sizeof(ext));
+	p += sizeof(ext);
+	size_t body = (size_t)(p - hello) - 9;
+	hello[0] = 0x16, hello[1] = 3, hello[2] = 1;
+	hello[3] = (uint8_t)((body + 4) >> 8), hello[4] = (uint8_t)(body + 4);
+	hello[5] = 1, hello[6] = 0;
+	hello[7] = (uint8_t)(body >> 8), hello[8] = (uint8_t)body;
+	assert_int_equal(send(fd, hello, (size_t)(p - hello), MSG_NOSIGNAL),
+	    (ssize_t)(p - hello));
+
+	/* Record header (5) + handshake header (4) + version (2) + random
+	 * (32) + session id length (1): then the id and the suite. */
+	uint64_t until = now_ms() + 5000;
+	while (got < sizeof(rsp) && now_ms() < until) {
+		struct pollfd pl = {.fd = fd, .events = POLLIN};
+		if (poll(&pl, 1, 200) <= 0) {
+			continue;
+		}
+		ssize_t n = recv(fd, rsp + got, sizeof(rsp) - got, 0);
+		if (n <= 0) {
+			break;
+		}
+		got += (size_t)n;
+		if (got >= 44 && got >= 44 + (size_t)rsp[43] + 2) {
+			break;
+		}
+	}
+	close(fd);
+	if (got >= 44 && rsp[0] == 0x16 && rsp[5] == 2 &&
+	    got >= 44 + (size_t)rsp[43] + 2) {
+		size_t at = 44 + rsp[43];
+		return rsp[at] << 8 | rsp[at + 1];
+	}
+	assert_true(got == 0 || rsp[0] == 0x15); /* alert or hang-up */
+	return -1;
+}
+
+static void
+check_suites(int port, const char *what)
+{
+	/* Forbidden: NULL, RC4, 3DES, CBC, static RSA, anonymous, PSK,
+	 * export, CCM. */
+	static const uint16_t bad[] = {
+	    0x0000, 0x0001, 0x0002, 0x0003, 0x0004, 0x0005, 0x000a, 0x0018,
+	    0x0034, 0x002f, 0x003c, 0x009c, 0x00a6, 0x008c, 0x00a8, 0xc006,
+	    0xc007, 0xc008, 0xc009, 0xc00a, 0xc010, 0xc011, 0xc012, 0xc013,
+	    0xc015, 0xc016, 0xc018, 0xc023, 0xc024, 0xc027, 0xc0ac, 0xc0ae,
+	    0xccab, 0xccac, 0x00b0,
+	};
+	static const uint16_t good[] = {0xc02b, 0xc02c, 0xcca9};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int got = raw_hello(port, bad[i], 0x0303);
+		if (got != -1) {
+			fail_msg("%s port selected forbidden suite 0x%04x",
+			    what, bad[i]);
+		}
+	}
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		assert_int_equal(raw_hello(port, good[i], 0x0303), good[i]);
+	}
+	/* TLS 1.1 with an allowed suite: refused. */
+	assert_int_equal(raw_hello(port, 0xc02b, 0x0302), -1);
+}
+
+/* openssl s_client against port with extra arguments; output in f->out. */
+static int
+s_client(struct fx *f, int port, const char *a1, const char *a2,
+    const char *a3)
+{
+	char cmd[2048], ca[700], cert[700], key[700];
+
+	snprintf(cmd, sizeof(cmd), "openssl s_client -connect 127.0.0.1:%d "
+	    "-CAfile %s -cert %s -key %s %s %s %s </dev/null 2>&1", port,
+	    tu_path(ca, sizeof(ca), f->dir, "ca.pem"),
+	    tu_path(cert, sizeof(cert), f->dir, "st1.pem"),
+	    tu_path(key, sizeof(key), f->dir, "st1.key"), a1, a2, a3);
+	char *argv[] = {(char *)"/bin/sh", (char *)"-c", cmd, NULL};
+	return tu_run(argv, f->out, sizeof(f->out));
+}
+
+static void
+test_cipher_policy(void **state)
+{
+	struct fx *f     = *state;
+	const int  ports[] = {f->port, f->console_port};
+
+	for (int i = 0; i < 2; i++) {
+		const char *what = i == 0 ? "station" : "console";
+		check_suites(ports[i], what);
+		static const char *tls13_ok[] = {"TLS_AES_128_GCM_SHA256",
+		    "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"};
+		for (int k = 0; k < 3; k++) {
+			char want[128];
+			s_client(f, ports[i], "-tls1_3", "-ciphersuites",
+			    tls13_ok[k]);
+			snprintf(want, sizeof(want), "Cipher is %s", tls13_ok[k]);
+			if (strstr(f->out, want) == NULL) {
+				fail_msg("%s port: %s not negotiated:\n%s", what,
+				    tls13_ok[k], f->out);
+			}
+		}
+		s_client(f, ports[i], "-tls1_3", "-ciphersuites",
+		    "TLS_AES_128_CCM_SHA256");
+		assert_null(strstr(f->out, "Cipher is TLS_AES_128_CCM"));
+		s_client(f, ports[i], "-tls1_2", "-cipher",
+		    "ECDHE-ECDSA-AES128-SHA");
+		assert_null(strstr(f->out, "Cipher is ECDHE-ECDSA-AES128-SHA"));
+		s_client(f, ports[i], "-tls1_2", "-cipher",
+		    "ECDHE-ECDSA-AES128-GCM-SHA256");
+		assert_non_null(strstr(f->out,
+		    "Cipher is ECDHE-ECDSA-AES128-GCM-SHA256"));
+	}
+	legit_signs(f);
+}
+
+/* ------------------------------------------------------------------ */
+/* A slow reader                                                       */
+/* ------------------------------------------------------------------ */
+
+static void
+test_slow_reader(void **state)
+{
+	struct fx   *f   = *state;
+	WOLFSSL_CTX *ctx = client_ctx(f, "st1");
+	struct tconn t   = tls_open(ctx, f->port, 4096);
+	uint8_t      frame[256];
+	unsigned     sent = 0, worst = 0, signs = 0;
+	char         line[1024];
+
+	/* Pipeline Pings until the authority stops reading (it does once
+	 * this peer's replies back up), bounded in count and time. */
+	assert_int_equal(wolfSSL_write(t.ssl, sp_req0, sizeof(sp_req0)),
+	    (int)sizeof(sp_req0));
+	fcntl(t.fd, F_SETFL, fcntl(t.fd, F_GETFL) | O_NONBLOCK);
+	uint64_t until = now_ms() + 10000;
+	size_t   len   = ping_frame(frame, sizeof(frame), 0);
+	while (sent < 400000 && now_ms() < until) {
+		len = ping_frame(frame, sizeof(frame), sent);
+		int rc = wolfSSL_write(t.ssl, frame, (int)len);
+		if (rc == (int)len) {
+			sent++;
+			continue;
+		}
+		if (wolfSSL_get_error(t.ssl, rc) != WOLFSSL_ERROR_WANT_WRITE) {
+			break;
+		}
+		struct pollfd p = {.fd = t.fd, .events = POLLOUT};
+		if (poll(&p, 1, 500) == 0) {
+			break; /* the authority stopped reading from us */
+		}
+	}
+	printf("slow reader: %u pipelined Pings sent before the authority "
+	    "stopped reading\n", sent);
+	assert_true(sent >= 1000);
+
+	/* A legitimate station signs all the while. */
+	station_session *s = tf_session(f->dir, f->port, "st1");
+	until              = now_ms() + SEND_MS + 2000;
+	while (now_ms() < until) {
+		unsigned ms = sign_one(f, s);
+		worst       = ms > worst ? ms : worst;
+		signs++;
+	}
+	station_session_close(s);
+	printf("slow reader: %u signs, slowest round trip %u ms\n", signs,
+	    worst);
+	assert_true(worst < 1000);
+
+	/* The slow peer was dropped: reading now ends in EOF or a reset. */
+	assert_true(tu_wait_for_line(f->log, "replies not read within "
+	    "send_timeout", line, sizeof(line), 5000));
+	assert_true(wait_closed(t.fd, 10000));
+	wolfSSL_free(t.ssl);
+	close(t.fd);
+	wolfSSL_CTX_free(ctx);
+}
+
+/* ------------------------------------------------------------------ */
+/* Idle and half-open connections                                      */
+/* ------------------------------------------------------------------ */
+
+/* n plain TCP connections spread over 127.0.1.x sources, 50 per address
+ * (below the per-source cap of 64); with half, each sends the first
+ * bytes of a ClientHello and nothing more. */
+static unsigned
+open_idle(int *fds, unsigned n, int port, unsigned base, bool half)
+{
+	unsigned ok = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		char src[32];
+		snprintf(src, sizeof(src), "127.0.%u.%u", 1 + (base + i / 50) /
+		    200, 1 + (base + i / 50) % 200);
+		fds[i] = tcp_connect(src, port, 0);
+		if (fds[i] >= 0) {
+			ok++;
+			if (half) {
+				static const uint8_t part[] = {0x16, 3, 1, 0,
+				    200, 1, 0, 0, 196, 3, 3};
+				send(fds[i], part, sizeof(part), MSG_NOSIGNAL);
+			}
+		}
+	}
+	return ok;
+}
+
+static unsigned
+count_closed(const int *fds, unsigned n, unsigned timeout_ms)
+{
+	unsigned closed = 0;
+	uint64_t until  = now_ms() + timeout_ms;
+
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t now  = now_ms();
+		unsigned left = now < until ? (unsigned)(until - now) : 1;
+		if (fds[i] >= 0 && wait_closed(fds[i], left)) {
+			closed++;
+		}
+	}
+	return closed;
+}
+
+static void
+close_all(int *fds, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		if (fds[i] >= 0) {
+			close(fds[i]);
+		}
+	}
+}
+
+static void
+test_idle_and_half_open(void **state)
+{
+	struct fx *f = *state;
+	int       *fds = calloc(2200 + 70, sizeof(int));
+	uint64_t   t0;
+	unsigned   n;
+
+	assert_non_null(fds);
+	t0 = now_ms();
+	assert_int_equal(open_idle(fds, 2000, f->port, 0, false), 2000);
+	assert_int_equal(open_idle(fds + 2000, 200, f->port, 40, true), 200);
+
+	/* While they are held: a station connects and signs. */
+	legit_signs(f);
+
+	/* One source over its cap: the excess is closed at once. */
+	for (unsigned i = 0; i < 70; i++) {
+		fds[2200 + i] = tcp_connect("127.0.3.1", f->port, 0);
+	}
+	n = count_closed(fds + 2200 + 64, 6, 1000);
+	assert_int_equal(n, 6);
+
+	/* All of them are closed after the handshake deadline. */
+	n = count_closed(fds, 2200 + 64, HANDSHAKE_MS + 5000);
+	printf("idle/half-open: %u of 2264 closed %llu ms after opening "
+	    "(deadline %u ms)\n", n, (unsigned long long)(now_ms() - t0),
+	    HANDSHAKE_MS);
+	assert_int_equal(n, 2264);
+	assert_true(now_ms() - t0 >= HANDSHAKE_MS - 100);
+	close_all(fds, 2270);
+	free(fds);
+	legit_signs(f);
+}
+
+/* ------------------------------------------------------------------ */
+/* A descriptor limit of 1 024                                         */
+/* ------------------------------------------------------------------ */
+
+static void
+test_fd_limit(void **state)
+{
+	struct fx *f = *state;
+	char       conf[700], log[700], sock[700], line[1024];
+	int       *fds = calloc(1100, sizeof(int));
+	pid_t      pid;
+	int        port;
+
+	assert_non_null(fds);
+	/* A second authority on its own store, started under ulimit. */
+	snprintf(conf, sizeof(conf), "%s/limited.conf", f->dir);
+	snprintf(log, sizeof(log), "%s/limited.log", f->dir);
+	snprintf(sock, sizeof(sock), "%s/admin.sock-limited", f->dir);
+	write_conf(f, conf, "-limited");
+	char *argv[] = {(char *)"/bin/sh", (char *)"-c",
+	    (char *)"ulimit -n 1024 && exec \"$0\" -c \"$1\"", f->authority,
+	    conf, NULL};
+	pid  = tu_spawn(argv, log);
+	port = tu_wait_port(log, "tls");
+	assert_true(tu_wait_for_line(log, "connection cap lowered", line,
+	    sizeof(line), 1000));
+
+	/* 1 100 idle connections: the excess over the lowered cap is
+	 * closed at once and logged; the authority is still there. */
+	assert_int_equal(open_idle(fds, 1100, port, 60, false), 1100);
+	usleep(500 * 1000);
+	unsigned refused = 0;
+	for (unsigned i = 0; i < 1100; i++) {
+		struct pollfd p = {.fd = fds[i], .events = POLLIN};
+		if (poll(&p, 1, 0) == 1 && wait_closed(fds[i], 10)) {
+			refused++;
+			close(fds[i]);
+			fds[i] = -1;
+		}
+	}
+	printf("fd limit 1024: %u of 1100 idle connections refused at "
+	    "once\n", refused);
+	assert_true(refused >= 1100 - (1024 - 128));
+	assert_true(tu_wait_for_line(log, "connections refused", line,
+	    sizeof(line), 2000));
+	assert_int_equal(kill(pid, 0), 0);
+
+	/* Once the deadline has closed the rest, a station is served. */
+	assert_int_equal(count_closed(fds, 1100, HANDSHAKE_MS + 5000),
+	    1100 - refused);
+	close_all(fds, 1100);
+	free(fds);
+	/* The second store gets its key, order and station. */
+	expect(f, run(f, f->admin, "-c", conf, "key", "add", "--label", KEY,
+	    NULL), 0, KEY);
+	expect(f, run(f, f->admin, "-c", conf, "order", "create", "--id",
+	    ORDER, "--product", "7", "--key", KEY, "--quota", "10",
+	    "--uid-len", "12", NULL), 0, ORDER);
+	enroll(f, conf, "st9");
+	station_signs(f, port, "st9");
+	assert_int_equal(tu_stop(pid, SIGTERM, 15000), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_churn),
+	    cmocka_unit_test(test_cipher_policy),
+	    cmocka_unit_test(test_slow_reader),
+	    cmocka_unit_test(test_idle_and_half_open),
+	    cmocka_unit_test(test_fd_limit),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
