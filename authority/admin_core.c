@@ -374,7 +374,8 @@ admin_order_close(store *st, const char *actor, const char *order_id,
 }
 
 int
-admin_station_set_enabled(store *st, sessions *ss, const char *actor,
+admin_station_set_enabled(store *st, sessions *ss, revocation *rev,
+    const char *actor,
     const char *name, bool enabled, StoredStation **out, char *msg,
     size_t msglen)
 {
@@ -400,7 +401,10 @@ admin_station_set_enabled(store *st, sessions *ss, const char *actor,
 		return store_err(rv, msg, msglen);
 	}
 	s->enabled = enabled;
-	type       = enabled ? "station.enabled" : "station.disabled";
+	if (!enabled) {
+		s->disabled_unix_s = (uint64_t)time(NULL);
+	}
+	type = enabled ? "station.enabled" : "station.disabled";
 	{
 		const char *kv[] = {"station", s->name, "cm", s->cm, NULL};
 
@@ -421,6 +425,7 @@ admin_station_set_enabled(store *st, sessions *ss, const char *actor,
 	if (!enabled && ss != NULL) {
 		killed = sessions_revoke(ss, s->name);
 	}
+	(void)revocation_station_changed(rev, s->name, enabled);
 	cs_log_info(LOG_MOD, "%s station=%s sessions_revoked=%u by=%s", type,
 	    s->name, killed, actor);
 	*out = s;

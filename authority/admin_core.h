@@ -16,6 +16,7 @@
 #define ADMIN_CORE_H
 
 #include "countersign/v1/admin.pb-c.h"
+#include "revocation.h"
 #include "sessions.h"
 #include "cs_crypto.h"
 #include "store.h"
@@ -50,10 +51,12 @@ int admin_order_close(store *st, const char *actor, const char *order_id,
 
 /*
  * Enable or disable a station; disabling revokes its sessions in ss
- * (may be NULL).  *out freed with
- * countersign__v1__stored_station__free_unpacked.
+ * (may be NULL); either re-issues the station CRL through rev (may be
+ * NULL), which also closes a disabled station's connections.  *out freed
+ * with countersign__v1__stored_station__free_unpacked.
  */
-int admin_station_set_enabled(store *st, sessions *ss, const char *actor,
+int admin_station_set_enabled(store *st, sessions *ss, revocation *rev,
+    const char *actor,
     const char *name, bool enabled, StoredStation **out, char *msg,
     size_t msglen);
 

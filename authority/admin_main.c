@@ -1835,6 +1835,55 @@ audit_export(struct admin *a, const struct cmd *cmd, int argc, char **argv)
 	return audit_export_file(a, out, csv, since);
 }
 
+/* `ca crl [-o FILE]`: the CRL the station port loads, for anyone to check
+ * (openssl crl -in FILE -CAfile station-ca.pem -noout -text). */
+static int
+ca_crl(struct admin *a, const struct cmd *cmd, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"out", required_argument, NULL, 'o'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	Countersign__V1__StationCrlRequest req =
+	    COUNTERSIGN__V1__STATION_CRL_REQUEST__INIT;
+	Countersign__V1__StationCrlReply *rep = NULL;
+	const char                       *out = NULL;
+	int                               opt, rv;
+
+	while ((opt = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+		if (opt == 'o') {
+			out = optarg;
+			continue;
+		}
+		return other_opt(cmd, opt);
+	}
+	if ((rv = positional(cmd, argc, argv, 0)) != EXIT_OK ||
+	    (rv = admin_call(a, "StationCrl", &req, &rep)) != EXIT_OK) {
+		return rv;
+	}
+	if (out == NULL || strcmp(out, "-") == 0) {
+		fputs(rep->pem, stdout);
+		free_reply(rep);
+		return EXIT_OK;
+	}
+	char  tmp[4096];
+	FILE *fp = NULL;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", out);
+	if ((fp = fopen(tmp, "w")) == NULL ||
+	    fputs(rep->pem, fp) == EOF || fclose(fp) != 0 ||
+	    rename(tmp, out) != 0) {
+		fprintf(stderr, PROG ": cannot write %s: %s\n", out,
+		    strerror(errno));
+		unlink(tmp);
+		free_reply(rep);
+		return EXIT_FAIL;
+	}
+	free_reply(rep);
+	printf("CRL written to %s\n", out);
+	return EXIT_OK;
+}
+
 /* ------------------------------------------------------------------ */
 /* Command table and main                                              */
 
@@ -1845,6 +1894,12 @@ static const struct cmd commands[] = {
 	"\nand its self-signed certificate at [tls] station_ca.  Local: "
 	"needs the\nconfiguration and the HSM, not a running authority.  "
 	"--cn defaults to\n\"<authority id> station CA\", --days to 3650.\n"},
+    {"ca", "crl", ca_crl,
+	"crl [-o FILE]\n\n"
+	"Print (or write to FILE) the station CA's current CRL: every "
+	"disabled\nstation's certificate.  The station port refuses those "
+	"certificates at\nTLS; check it with `openssl crl -in FILE -CAfile "
+	"<station_ca> -noout\n-text`.\n"},
     {"station", "enroll", station_enroll,
 	"enroll --csr FILE --name NAME --cm CM -o CERT [--days N]\n\n"
 	"Issue a station certificate from the CSR that `countersign-station "

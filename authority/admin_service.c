@@ -406,6 +406,8 @@ on_enroll_station(Countersign__V1__Admin_Service *base,
 	s.cert_sha256.len     = sizeof(cert.cert_sha256);
 	s.public_key_der.data = cert.spki;
 	s.public_key_der.len  = cert.spki_len;
+	s.cert_serial.data    = cert.serial;
+	s.cert_serial.len     = cert.serial_len;
 	cs_hex_encode(cert.cert_sha256, sizeof(cert.cert_sha256), fp,
 	    sizeof(fp));
 	if (write_txn(svc, data, &txn) != CS_OK) {
@@ -512,7 +514,8 @@ on_set_station_enabled(Countersign__V1__Admin_Service *base,
 		closure(NULL, data);
 		return;
 	}
-	rv = admin_station_set_enabled(svc->st, svc->sessions, actor,
+	rv = admin_station_set_enabled(svc->st, svc->sessions, svc->rev,
+	    actor,
 	    in->name, in->enabled, &s, msg, sizeof(msg));
 	if (rv != CS_OK) {
 		core_fail(data, rv, msg);
@@ -944,6 +947,36 @@ on_stats(Countersign__V1__Admin_Service *base,
 	closure(&out, data);
 }
 
+static void
+on_station_crl(Countersign__V1__Admin_Service *base,
+    const Countersign__V1__StationCrlRequest *in,
+    Countersign__V1__StationCrlReply_Closure closure, void *data)
+{
+	struct admin_service           *svc = (struct admin_service *)base;
+	Countersign__V1__StationCrlReply out =
+	    COUNTERSIGN__V1__STATION_CRL_REPLY__INIT;
+	char                            actor[ACTOR_MAX];
+	char                           *pem = NULL;
+	int                             rv;
+
+	(void)in;
+	if (!admin_peer(data, actor, sizeof(actor))) {
+		closure(NULL, data);
+		return;
+	}
+	if ((rv = revocation_crl_pem(svc->rev, &pem)) != CS_OK) {
+		cs_rpc_req_fail(data, rv == CS_ENOENT ? CS_EPRECOND : rv,
+		    rv == CS_ENOENT ? "this authority issues no CRL: it has no "
+		    "station CA (configure [hsm] and run countersign-admin ca "
+		    "init)" : "cannot read the CRL");
+		closure(NULL, data);
+		return;
+	}
+	out.pem = pem;
+	closure(&out, data);
+	free(pem);
+}
+
 /* ------------------------------------------------------------------ */
 /* Admin tokens                                                        */
 /* ------------------------------------------------------------------ */
@@ -1076,6 +1109,7 @@ admin_service_init(struct admin_service *svc, store *st, cs_hsm *hsm,
 	svc->base.list_audit          = on_list_audit;
 	svc->base.verify_audit        = on_verify_audit;
 	svc->base.stats               = on_stats;
+	svc->base.station_crl         = on_station_crl;
 	svc->base.disable_token       = on_disable_token;
 	svc->base.create_token        = on_create_token;
 	svc->base.list_tokens         = on_list_tokens;

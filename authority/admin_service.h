@@ -12,6 +12,7 @@
 #include "countersign/v1/admin.pb-c.h"
 #include "cs_hsm.h"
 #include "pipeline.h"
+#include "revocation.h"
 #include "sessions.h"
 #include "station_ca.h"
 #include "store.h"
@@ -23,6 +24,7 @@ struct admin_service {
 	station_ca *ca;       /* NULL: enrollment refused */
 	sessions   *sessions;
 	pipeline   *pipeline;
+	revocation *rev;      /* NULL: no CRL follows station changes */
 	uint64_t    started_ms;
 };
 

@@ -91,6 +91,8 @@ struct console {
 	cs_hsm           *hsm;
 	pipeline         *pl;
 	sessions         *ss;
+	revocation       *rev;
+	cs_srv           *stations;
 	unsigned          idle_s, max_s;
 	char             *data_dir;
 	char             *hsm_check_key;
@@ -1964,7 +1966,8 @@ api_station_enable(console *c, const struct who *w, const char *name,
 	char           msg[512];
 	int            rv;
 
-	rv = admin_station_set_enabled(c->st, c->ss, w->actor, name, enable,
+	rv = admin_station_set_enabled(c->st, c->ss, c->rev, w->actor, name,
+	    enable,
 	    &s, msg, sizeof(msg));
 	if (rv != CS_OK) {
 		change_failed(c, w, enable ? "station.enable" : "station.disable",
@@ -2222,6 +2225,44 @@ metrics(console *c, struct resp *r)
 	    "are enabled.\n"
 	    "# TYPE countersign_stations_active gauge\n"
 	    "countersign_stations_active %zu\n", active);
+	if (c->stations != NULL) {
+		struct cs_srv_stats ss;
+		cs_srv_stats(c->stations, &ss);
+		fprintf(fp, "# HELP countersign_station_connections Open "
+		    "connections on the station port.\n"
+		    "# TYPE countersign_station_connections gauge\n"
+		    "countersign_station_connections %u\n"
+		    "# HELP countersign_station_connections_max The cap in force "
+		    "(max_connections, lowered to fit the descriptor limit).\n"
+		    "# TYPE countersign_station_connections_max gauge\n"
+		    "countersign_station_connections_max %u\n"
+		    "# HELP countersign_station_connections_refused_total "
+		    "Connections closed at once, by the limit that refused "
+		    "them.\n"
+		    "# TYPE countersign_station_connections_refused_total "
+		    "counter\n"
+		    "countersign_station_connections_refused_total"
+		    "{limit=\"max_connections\"} %" PRIu64 "\n"
+		    "countersign_station_connections_refused_total"
+		    "{limit=\"max_connections_per_source\"} %" PRIu64 "\n"
+		    "countersign_station_connections_refused_total"
+		    "{limit=\"descriptors\"} %" PRIu64 "\n"
+		    "# HELP countersign_station_connections_dropped_total "
+		    "Connections the authority ended, by cause.\n"
+		    "# TYPE countersign_station_connections_dropped_total "
+		    "counter\n"
+		    "countersign_station_connections_dropped_total"
+		    "{cause=\"handshake_timeout\"} %" PRIu64 "\n"
+		    "countersign_station_connections_dropped_total"
+		    "{cause=\"handshake_failed\"} %" PRIu64 "\n"
+		    "countersign_station_connections_dropped_total"
+		    "{cause=\"send_timeout\"} %" PRIu64 "\n"
+		    "countersign_station_connections_dropped_total"
+		    "{cause=\"protocol_error\"} %" PRIu64 "\n",
+		    ss.open, ss.max_conns, ss.refused_total, ss.refused_source,
+		    ss.refused_fd, ss.handshake_timeouts, ss.handshake_failures,
+		    ss.send_timeouts, ss.protocol_errors);
+	}
 	fputs("# HELP countersign_commit_batch_size Jobs committed per LMDB "
 	      "write transaction of the pipeline.\n"
 	      "# TYPE countersign_commit_batch_size histogram\n", fp);
@@ -2670,6 +2711,8 @@ console_open(console **out, const struct console_opts *o, store *st,
 	c->hsm      = hsm;
 	c->pl       = pl;
 	c->ss       = ss;
+	c->rev      = o->rev;
+	c->stations = o->stations;
 	c->idle_s   = o->session_idle_s;
 	c->max_s    = o->session_max_s;
 	c->data_dir = strdup(o->data_dir != NULL ? o->data_dir : ".");

@@ -23,7 +23,9 @@
 #define CONSOLE_H
 
 #include "cs_hsm.h"
+#include "cs_srv.h"
 #include "pipeline.h"
+#include "revocation.h"
 #include "sessions.h"
 #include "store.h"
 
@@ -41,6 +43,10 @@ struct console_opts {
 	const char *data_dir;       /* the store's directory (for /metrics) */
 	const char *hsm_check_key;  /* key label /healthz reads when no
 	                               signing key is registered */
+	revocation *rev;            /* station changes re-issue the CRL
+	                               (may be NULL) */
+	cs_srv     *stations;       /* the station port, for /metrics (may be
+	                               NULL) */
 };
 
 /*

@@ -14,6 +14,7 @@
 #include "cs_log.h"
 #include "cs_rpc.h"
 #include "cs_tls.h"
+#include "revocation.h"
 #include "pipeline.h"
 #include "sessions.h"
 #include "station_ca.h"
@@ -84,6 +85,7 @@ struct daemon {
 	cs_rpc_server *stations;
 	cs_rpc_server *admin;
 	console       *console; /* NULL without a [console] section */
+	revocation    *rev;     /* the station port's CRL and TLS context */
 	struct authority_service svc;
 	struct admin_service     admin_svc;
 };
@@ -133,10 +135,11 @@ open_state(struct daemon *d, const struct authority_config *cfg)
 }
 
 static int
-start_servers(struct daemon *d, const struct authority_config *cfg,
-    cs_tls_server *tls)
+start_servers(struct daemon *d, const struct authority_config *cfg)
 {
-	int rv;
+	cs_tls_server *tls = NULL;
+	char           err[512] = "", crl_path[4096];
+	int            rv;
 
 	if ((rv = sessions_open(&d->sessions, cfg->session_ttl_s)) != CS_OK ||
 	    (rv = pipeline_open(&d->pipeline, d->st, d->hsm)) != CS_OK) {
@@ -163,6 +166,23 @@ start_servers(struct daemon *d, const struct authority_config *cfg,
 		    "user?)", cfg->admin_listen, cs_strerror(rv));
 		return rv;
 	}
+	/* Disabled stations are refused at TLS: the first CRL now. */
+	snprintf(crl_path, sizeof(crl_path), "%s/station-crl.pem",
+	    cfg->data_dir);
+	struct revocation_opts ro = {
+	    .st       = d->st,
+	    .ca       = d->ca,
+	    .crl_path = crl_path,
+	    .files    = {.cert = cfg->cert, .key = cfg->key,
+	        .ca = cfg->station_ca, .crl = cfg->crl},
+	};
+	if ((rv = revocation_open(&d->rev, &ro, &tls, err, sizeof(err))) !=
+	    CS_OK) {
+		cs_log_error("authority", "cannot set up the station port's "
+		    "TLS err=\"%s\"", err);
+		return rv;
+	}
+	d->admin_svc.rev = d->rev;
 	struct cs_rpc_server_opts so = {
 	    .url     = cfg->station_listen,
 	    .tls     = tls,
@@ -175,7 +195,9 @@ start_servers(struct daemon *d, const struct authority_config *cfg,
 	        .send_timeout_ms = cfg->send_timeout_ms,
 	    },
 	};
-	if ((rv = cs_rpc_server_open(&d->stations, &so)) != CS_OK ||
+	rv = cs_rpc_server_open(&d->stations, &so);
+	cs_tls_server_release(tls); /* the server holds its own */
+	if (rv != CS_OK ||
 	    (rv = cs_rpc_server_add(d->stations, &d->svc.base.base)) !=
 	        CS_OK ||
 	    (rv = cs_rpc_server_start(d->stations)) != CS_OK) {
@@ -183,6 +205,7 @@ start_servers(struct daemon *d, const struct authority_config *cfg,
 		    "err=\"%s\"", cfg->station_listen, cs_strerror(rv));
 		return rv;
 	}
+	revocation_attach(d->rev, cs_rpc_server_transport(d->stations));
 	if (cfg->console_cert != NULL) {
 		struct console_opts co = {
 		    .listen         = cfg->console_listen,
@@ -192,6 +215,8 @@ start_servers(struct daemon *d, const struct authority_config *cfg,
 		    .session_max_s  = cfg->console_session_max_s,
 		    .data_dir       = cfg->data_dir,
 		    .hsm_check_key  = cfg->hsm_station_ca_key,
+		    .rev            = d->rev,
+		    .stations       = cs_rpc_server_transport(d->stations),
 		};
 		rv = console_open(&d->console, &co, d->st, d->hsm, d->pipeline,
 		    d->sessions);
@@ -216,6 +241,7 @@ stop_all(struct daemon *d)
 	console_close(d->console);
 	cs_rpc_server_close(d->stations, DRAIN_MS);
 	cs_rpc_server_close(d->admin, DRAIN_MS);
+	revocation_close(d->rev);
 	pipeline_close(d->pipeline);
 	sessions_close(d->sessions);
 	station_ca_close(d->ca);
@@ -315,14 +341,19 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile();
 
-	if (open_state(&d, &cfg) != CS_OK || start_servers(&d, &cfg, tls) !=
+	cs_tls_server_release(tls); /* checked; the daemon makes its own */
+	tls = NULL;
+	if (open_state(&d, &cfg) != CS_OK || start_servers(&d, &cfg) !=
 	    CS_OK) {
 		goto out;
 	}
 	cs_log_info("authority", "started id=%s version=%s", cfg.id,
 	    CS_VERSION);
 	for (;;) {
-		if (sigwait(&sigs, &sig) != 0) {
+		/* Wake hourly to keep the station CRL fresh. */
+		struct timespec hour = {.tv_sec = 3600};
+		if ((sig = sigtimedwait(&sigs, NULL, &hour)) < 0) {
+			revocation_refresh(d.rev);
 			continue;
 		}
 		if (sig == SIGHUP) {

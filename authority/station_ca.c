@@ -104,6 +104,8 @@ struct station_ca {
 	uint8_t  pub[CS_P256_POINT_LEN]; /* the CA key, for AKID and checks */
 	uint8_t  name[NAME_DER_MAX];     /* the CA's subject Name DER */
 	size_t   name_len;
+	uint8_t  skid[64];               /* its subject key id, if any */
+	size_t   skid_len;
 };
 
 /* What differs between the CA certificate and a station certificate. */
@@ -242,6 +244,7 @@ ecdsa_der_to_raw(const uint8_t *der, size_t len, uint8_t sig[CS_SIG_LEN])
 
 /* The parts of a TBSCertificate we look at (whole TLVs). */
 struct tbs_parts {
+	struct der serial;  /* INTEGER contents */
 	struct der issuer;
 	struct der subject;
 	struct der spki;
@@ -261,7 +264,7 @@ tbs_split(const uint8_t *tbs, size_t len, struct tbs_parts *t)
 	    der_get(&body, T_CTX0, &skip, NULL) != CS_OK) {
 		return CS_EINVAL;
 	}
-	if (der_get(&body, T_INTEGER, &skip, NULL) != CS_OK ||
+	if (der_get(&body, T_INTEGER, &t->serial, NULL) != CS_OK ||
 	    der_get(&body, T_SEQ, &skip, NULL) != CS_OK ||
 	    der_get(&body, T_SEQ, &skip, &t->issuer) != CS_OK ||
 	    der_get(&body, T_SEQ, &skip, NULL) != CS_OK ||
@@ -292,6 +295,42 @@ cert_split(const uint8_t *der, size_t len, struct tbs_parts *t)
 	return tbs_split(tbs.p, tbs.len, t);
 }
 
+/* OIDs 2.5.29.14 subjectKeyIdentifier, 2.5.29.20 cRLNumber and
+ * 2.5.29.35 authorityKeyIdentifier. */
+static const uint8_t oid_skid[]       = {0x55, 0x1d, 0x0e};
+static const uint8_t oid_crl_number[] = {0x55, 0x1d, 0x14};
+static const uint8_t oid_akid[]       = {0x55, 0x1d, 0x23};
+
+/*
+ * In extensions exts (the whole [3] TLV of a TBS, or empty), find the one
+ * with OID oid: value gets the contents of its extnValue OCTET STRING.
+ */
+static int
+ext_find(const struct der *exts, const uint8_t *oid, size_t oid_len,
+    struct der *value)
+{
+	struct der d = *exts, ctx, seq, ext, id, skip;
+
+	if (d.len == 0 || der_get(&d, T_CTX3, &ctx, NULL) != CS_OK ||
+	    der_get(&ctx, T_SEQ, &seq, NULL) != CS_OK) {
+		return CS_ENOENT;
+	}
+	while (seq.len > 0) {
+		if (der_get(&seq, T_SEQ, &ext, NULL) != CS_OK ||
+		    der_get(&ext, T_OID, &id, NULL) != CS_OK) {
+			return CS_EINVAL;
+		}
+		if (der_peek(&ext) == T_BOOLEAN &&
+		    der_get(&ext, T_BOOLEAN, &skip, NULL) != CS_OK) {
+			return CS_EINVAL;
+		}
+		if (id.len == oid_len && memcmp(id.p, oid, oid_len) == 0) {
+			return der_get(&ext, T_OCTETSTR, value, NULL);
+		}
+	}
+	return CS_ENOENT;
+}
+
 /* ------------------------------------------------------------------ */
 /* DER writing                                                         */
 
@@ -314,11 +353,11 @@ dbuf_put(struct dbuf *b, const void *data, size_t n)
 	b->len += n;
 }
 
-/* Tag and definite length (short form, or long form up to 0xffff). */
+/* Tag and definite length (short form, or long form up to 0xffffff). */
 static void
 dbuf_hdr(struct dbuf *b, uint8_t tag, size_t n)
 {
-	uint8_t h[4];
+	uint8_t h[5];
 	size_t  hl;
 
 	h[0] = tag;
@@ -334,6 +373,12 @@ dbuf_hdr(struct dbuf *b, uint8_t tag, size_t n)
 		h[2] = (uint8_t)(n >> 8);
 		h[3] = (uint8_t)n;
 		hl   = 4;
+	} else if (n <= 0xffffff) {
+		h[1] = 0x83;
+		h[2] = (uint8_t)(n >> 16);
+		h[3] = (uint8_t)(n >> 8);
+		h[4] = (uint8_t)n;
+		hl   = 5;
 	} else {
 		b->over = true;
 		return;
@@ -345,7 +390,7 @@ dbuf_hdr(struct dbuf *b, uint8_t tag, size_t n)
 static size_t
 der_hdr_len(size_t n)
 {
-	return n < 0x80 ? 2 : n <= 0xff ? 3 : 4;
+	return n < 0x80 ? 2 : n <= 0xff ? 3 : n <= 0xffff ? 4 : 5;
 }
 
 /* One RDN: SET { SEQUENCE { oid, UTF8String value } } */
@@ -1078,7 +1123,16 @@ station_ca_open(station_ca **out, cs_hsm *h, const char *label,
 	memcpy(ca->pub, k.pub, sizeof(ca->pub));
 	memcpy(ca->name, t.subject.p, t.subject.len);
 	ca->name_len = t.subject.len;
-	*out         = ca;
+	struct der skid;
+	if (ext_find(&t.exts, oid_skid, sizeof(oid_skid), &skid) == CS_OK) {
+		struct der kv, v = skid;
+		if (der_get(&v, T_OCTETSTR, &kv, NULL) == CS_OK && v.len == 0 &&
+		    kv.len > 0 && kv.len <= sizeof(ca->skid)) {
+			memcpy(ca->skid, kv.p, kv.len);
+			ca->skid_len = kv.len;
+		}
+	}
+	*out = ca;
 	return CS_OK;
 }
 
@@ -1202,11 +1256,20 @@ station_ca_issue(station_ca *ca, const char *csr_pem, size_t csr_len,
 	    .ca          = false,
 	    .days        = days,
 	};
+	struct tbs_parts issued;
 	if ((rv = cert_make(ca->h, ca->label, &s, der, sizeof(der),
 	         &der_len)) != CS_OK ||
 	    (rv = cs_sha256(der, der_len, out->cert_sha256)) != CS_OK) {
 		goto bad;
 	}
+	if (cert_split(der, der_len, &issued) != CS_OK ||
+	    issued.serial.len == 0 ||
+	    issued.serial.len > sizeof(out->serial)) {
+		rv = CS_EINTERNAL;
+		goto bad;
+	}
+	memcpy(out->serial, issued.serial.p, issued.serial.len);
+	out->serial_len = issued.serial.len;
 	pem_size = 2 * der_len + 128;
 	if ((out->cert_pem = malloc(pem_size)) == NULL) {
 		rv = CS_ENOMEM;
@@ -1222,4 +1285,175 @@ bad:
 	memset(out, 0, sizeof(*out));
 	return fail(err, errlen, rv, "cannot issue the certificate: %s",
 	    cs_strerror(rv));
+}
+
+/* ------------------------------------------------------------------ */
+/* Certificate revocation lists                                        */
+
+/* An INTEGER from non-negative big-endian bytes (minimal, positive). */
+static void
+dbuf_uint(struct dbuf *b, const uint8_t *v, size_t len)
+{
+	while (len > 1 && v[0] == 0) {
+		v++;
+		len--;
+	}
+	bool pad = len > 0 && (v[0] & 0x80) != 0;
+	dbuf_hdr(b, T_INTEGER, len + (pad ? 1 : 0));
+	if (pad) {
+		dbuf_put(b, "", 1);
+	}
+	dbuf_put(b, v, len);
+}
+
+static void
+dbuf_time(struct dbuf *b, time_t t, int *rv)
+{
+	uint8_t tv[CTC_DATE_SIZE];
+	int     tl = 0;
+
+	if (encode_time(t, tv, &tl) != CS_OK) {
+		*rv = CS_EINVAL;
+		return;
+	}
+	dbuf_put(b, tv, (size_t)tl);
+}
+
+/*
+ * TBSCertList ::= SEQUENCE { version v2, signature, issuer, thisUpdate,
+ * nextUpdate, revokedCertificates (omitted when empty), [0] crlExtensions }
+ * written in two passes: the contents first, then the header around them.
+ */
+static int
+crl_tbs(const station_ca *ca, const struct station_revoked *r, size_t n,
+    uint64_t number, time_t now, struct dbuf *out)
+{
+	static const uint8_t v2[] = {0x02, 0x01, 0x01};
+	size_t      cap = 512 + n * 64;
+	uint8_t    *body = malloc(cap), *revs = malloc(cap), *exts = malloc(256);
+	struct dbuf b = {body, cap, 0, false};
+	struct dbuf rb = {revs, cap, 0, false};
+	struct dbuf eb = {exts, 256, 0, false};
+	uint8_t     num[8], inner[96];
+	struct dbuf ib;
+	int         rv = CS_OK;
+
+	if (body == NULL || revs == NULL || exts == NULL) {
+		rv = CS_ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint8_t     one[96];
+		struct dbuf ob = {one, sizeof(one), 0, false};
+		if (r[i].serial_len == 0 ||
+		    r[i].serial_len > STATION_SERIAL_MAX) {
+			rv = CS_EINVAL;
+			goto out;
+		}
+		dbuf_uint(&ob, r[i].serial, r[i].serial_len);
+		dbuf_time(&ob, (time_t)r[i].when_unix_s, &rv);
+		dbuf_hdr(&rb, T_SEQ, ob.len);
+		dbuf_put(&rb, one, ob.len);
+		if (ob.over) {
+			rv = CS_ETOOBIG;
+		}
+	}
+	/* Extensions: cRLNumber, then authorityKeyIdentifier { [0] keyid }. */
+	for (int i = 0; i < 8; i++) {
+		num[i] = (uint8_t)(number >> (56 - 8 * i));
+	}
+	ib = (struct dbuf){inner, sizeof(inner), 0, false};
+	dbuf_uint(&ib, num, sizeof(num));
+	size_t e1 = 2 + sizeof(oid_crl_number) + der_hdr_len(ib.len) + ib.len;
+	uint8_t     ext1[64];
+	struct dbuf x1 = {ext1, sizeof(ext1), 0, false};
+	dbuf_hdr(&x1, T_SEQ, e1);
+	dbuf_hdr(&x1, T_OID, sizeof(oid_crl_number));
+	dbuf_put(&x1, oid_crl_number, sizeof(oid_crl_number));
+	dbuf_hdr(&x1, T_OCTETSTR, ib.len);
+	dbuf_put(&x1, inner, ib.len);
+	dbuf_put(&eb, ext1, x1.len);
+	if (ca->skid_len > 0) {
+		size_t kid = der_hdr_len(ca->skid_len) + ca->skid_len;
+		size_t seq = der_hdr_len(kid) + kid;
+		size_t e2  = 2 + sizeof(oid_akid) + der_hdr_len(seq) + seq;
+		dbuf_hdr(&eb, T_SEQ, e2);
+		dbuf_hdr(&eb, T_OID, sizeof(oid_akid));
+		dbuf_put(&eb, oid_akid, sizeof(oid_akid));
+		dbuf_hdr(&eb, T_OCTETSTR, seq);
+		dbuf_hdr(&eb, T_SEQ, kid);
+		dbuf_hdr(&eb, 0x80, ca->skid_len); /* [0] IMPLICIT keyid */
+		dbuf_put(&eb, ca->skid, ca->skid_len);
+	}
+
+	dbuf_put(&b, v2, sizeof(v2));
+	dbuf_put(&b, alg_ecdsa_sha256, sizeof(alg_ecdsa_sha256));
+	dbuf_put(&b, ca->name, ca->name_len);
+	dbuf_time(&b, now, &rv);
+	dbuf_time(&b, now + (time_t)STATION_CRL_DAYS * 86400, &rv);
+	if (n > 0) {
+		dbuf_hdr(&b, T_SEQ, rb.len);
+		dbuf_put(&b, revs, rb.len);
+	}
+	dbuf_hdr(&b, T_CTX0, der_hdr_len(eb.len) + eb.len);
+	dbuf_hdr(&b, T_SEQ, eb.len);
+	dbuf_put(&b, exts, eb.len);
+
+	dbuf_hdr(out, T_SEQ, b.len);
+	dbuf_put(out, body, b.len);
+	if (rv == CS_OK && (b.over || rb.over || eb.over || x1.over ||
+	    ib.over || out->over)) {
+		rv = CS_ETOOBIG;
+	}
+out:
+	free(body);
+	free(revs);
+	free(exts);
+	return rv;
+}
+
+int
+station_ca_crl(station_ca *ca, const struct station_revoked *revoked,
+    size_t n, uint64_t number, time_t now, char **pem_out, char *err,
+    size_t errlen)
+{
+	size_t      cap = 768 + n * 64, der_len = 0, pem_size;
+	uint8_t    *tbs = NULL, *der = NULL;
+	struct dbuf tb;
+	int         rv;
+
+	*pem_out = NULL;
+	if (ca == NULL || (n > 0 && revoked == NULL)) {
+		return fail(err, errlen, CS_EINVAL, "missing argument");
+	}
+	if (n > STATION_CRL_MAX_REVOKED) {
+		return fail(err, errlen, CS_ETOOBIG, "%zu revoked certificates: "
+		    "at most %u fit in one CRL", n, STATION_CRL_MAX_REVOKED);
+	}
+	if ((tbs = malloc(cap)) == NULL || (der = malloc(cap + 128)) == NULL) {
+		rv = CS_ENOMEM;
+		goto out;
+	}
+	tb = (struct dbuf){tbs, cap, 0, false};
+	if ((rv = crl_tbs(ca, revoked, n, number, now, &tb)) != CS_OK ||
+	    (rv = sign_tbs(ca->h, ca->label, ca->pub, tbs, tb.len, der,
+	         cap + 128, &der_len)) != CS_OK) {
+		goto out;
+	}
+	pem_size = 2 * der_len + 128;
+	if ((*pem_out = malloc(pem_size)) == NULL) {
+		rv = CS_ENOMEM;
+		goto out;
+	}
+	rv = cs_pem_encode("X509 CRL", der, der_len, *pem_out, pem_size);
+out:
+	free(tbs);
+	free(der);
+	if (rv != CS_OK) {
+		free(*pem_out);
+		*pem_out = NULL;
+		return fail(err, errlen, rv, "cannot issue the CRL: %s",
+		    cs_strerror(rv));
+	}
+	return CS_OK;
 }

@@ -18,11 +18,15 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define STATION_CA_DAYS_DEFAULT  3650u /* the CA certificate */
 #define STATION_CERT_DAYS_DEFAULT 365u /* a station certificate */
 #define STATION_CERT_DAYS_MAX    3650u
 #define STATION_CSR_MAX          8192u /* bytes of PEM */
+#define STATION_SERIAL_MAX       20u   /* RFC 5280: at most 20 octets */
+#define STATION_CRL_DAYS         30u   /* nextUpdate of an issued CRL */
+#define STATION_CRL_MAX_REVOKED  4000u /* entries in one CRL */
 
 typedef struct station_ca station_ca;
 
@@ -58,6 +62,9 @@ struct station_cert {
 	uint8_t cert_sha256[CS_SHA256_LEN]; /* over the certificate DER */
 	uint8_t spki[CS_SPKI_MAX];        /* the station's public key */
 	size_t  spki_len;
+	uint8_t serial[STATION_SERIAL_MAX]; /* its serial number (INTEGER
+	                                       contents, positive) */
+	size_t  serial_len;
 };
 
 /*
@@ -77,5 +84,26 @@ struct station_cert {
 int station_ca_issue(station_ca *ca, const char *csr_pem, size_t csr_len,
     const char *name, const char *cm, unsigned days,
     struct station_cert *out, char *err, size_t errlen);
+
+/* A certificate the CRL names as revoked. */
+struct station_revoked {
+	const uint8_t *serial; /* INTEGER contents, 1..STATION_SERIAL_MAX */
+	size_t         serial_len;
+	uint64_t       when_unix_s; /* revocationDate */
+};
+
+/*
+ * Issue a CRL (RFC 5280 v2) signed by the CA's HSM key: issuer = the CA's
+ * subject, thisUpdate = now, nextUpdate = now + STATION_CRL_DAYS days,
+ * one entry per element of revoked (at most STATION_CRL_MAX_REVOKED), the
+ * extensions cRLNumber = number and authorityKeyIdentifier = the CA
+ * certificate's subject key id.  The signature is checked against the CA
+ * key before returning.  *pem_out (malloc'd PEM "X509 CRL") is freed with
+ * free().  Errors: CS_EINVAL (a bad serial), CS_ETOOBIG, CS_ENOMEM,
+ * CS_ECRYPTO, CS_EHSM.  Thread-safe.
+ */
+int station_ca_crl(station_ca *ca, const struct station_revoked *revoked,
+    size_t n, uint64_t number, time_t now, char **pem_out, char *err,
+    size_t errlen);
 
 #endif /* STATION_CA_H */

@@ -55,6 +55,7 @@
 #define DISCARD_MAX_SLACK (1024u * 1024u) /* oversized but answered */
 #define FD_RESERVE        128 /* descriptors kept for everything else */
 #define SNDBUF            (128 * 1024) /* kernel send buffer per peer */
+#define LINGER_MS         1000
 #define HS_LOG_LINES      10  /* handshake failures logged per interval */
 
 #define STAT_ADD(s, f, n) __atomic_add_fetch(&(s)->stats.f, (n), \
@@ -94,7 +95,10 @@ struct src {
 	unsigned    n;
 };
 
-enum conn_state { ST_TLS, ST_SPHDR, ST_OPEN };
+/* ST_LINGER: refused after our alert went out; the write side is shut
+ * and input is read and dropped until the peer closes or LINGER_MS pass,
+ * so that the peer reads the alert instead of a reset. */
+enum conn_state { ST_TLS, ST_SPHDR, ST_OPEN, ST_LINGER };
 
 struct conn {
 	struct conn    *prev, *next; /* s->conns, or s->zombies once dead */
@@ -438,7 +442,9 @@ conn_update_events(cs_srv *s, struct conn *c)
 	if (c->dead) {
 		return;
 	}
-	if (c->state == ST_TLS) {
+	if (c->state == ST_LINGER) {
+		ev = EPOLLIN;
+	} else if (c->state == ST_TLS) {
 		ev = cs_tls_sess_wants_write(c->tls) ? EPOLLOUT : EPOLLIN;
 	} else {
 		if (conn_may_read(s, c)) {
@@ -664,6 +670,35 @@ hs_failed(cs_srv *s, struct conn *c, int rv)
 	} else {
 		s->log_hs++;
 	}
+	if (rv == CS_ECLOSED) {
+		conn_kill(s, c, NULL);
+		return;
+	}
+	/* The alert is with the kernel: let the peer read it. */
+	cs_tls_sess_free(c->tls);
+	c->tls    = NULL;
+	c->state  = ST_LINGER;
+	c->t_open = now_ms();
+	(void)shutdown(c->fd, SHUT_WR);
+	conn_update_events(s, c);
+}
+
+/* Read and drop what a refused peer still sends, until it hangs up. */
+static void
+conn_linger(cs_srv *s, struct conn *c)
+{
+	uint8_t buf[4096];
+
+	for (int i = 0; i < 16; i++) {
+		ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+		if (n > 0) {
+			continue;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			return;
+		}
+		break;
+	}
 	conn_kill(s, c, NULL);
 }
 
@@ -673,6 +708,10 @@ conn_progress(cs_srv *s, struct conn *c)
 {
 	int rv;
 
+	if (c->state == ST_LINGER) {
+		conn_linger(s, c);
+		return;
+	}
 	if (c->state == ST_TLS) {
 		rv = cs_tls_sess_handshake(c->tls);
 		if (rv == CS_EAGAIN) {
@@ -898,6 +937,13 @@ accept_ready(cs_srv *s)
 /* ------------------------------------------------------------------ */
 /* The loop                                                           */
 
+/* ms from t to now, 0 when t is later (stamped after now was read). */
+static uint64_t
+since(uint64_t now, uint64_t t)
+{
+	return now > t ? now - t : 0;
+}
+
 static void
 sweep(cs_srv *s, uint64_t now)
 {
@@ -905,14 +951,18 @@ sweep(cs_srv *s, uint64_t now)
 
 	for (c = s->conns; c != NULL; c = next) {
 		next = c->next;
-		if (c->state != ST_OPEN &&
-		    now - c->t_open >= s->lim.handshake_ms) {
+		if (c->state == ST_LINGER) {
+			if (since(now, c->t_open) >= LINGER_MS) {
+				conn_kill(s, c, NULL);
+			}
+		} else if (c->state != ST_OPEN &&
+		    since(now, c->t_open) >= s->lim.handshake_ms) {
 			STAT_ADD(s, handshake_timeouts, 1);
 			cs_log_debug("srv", "handshake deadline passed peer=%s "
 			    "after_ms=%u", c->addr, s->lim.handshake_ms);
 			conn_kill(s, c, NULL);
 		} else if (c->out_head != NULL &&
-		    now - c->t_progress >= s->lim.send_timeout_ms) {
+		    since(now, c->t_progress) >= s->lim.send_timeout_ms) {
 			STAT_ADD(s, send_timeouts, 1);
 			conn_kill(s, c, "replies not read within "
 			    "send_timeout: a slow peer loses its connection");
@@ -1039,7 +1089,8 @@ loop_main(void *arg)
 		}
 		collect_done(s);
 		do_commands(s);
-		if (now - s->last_sweep >= SWEEP_MS) {
+		now = now_ms();
+		if (since(now, s->last_sweep) >= SWEEP_MS) {
 			s->last_sweep = now;
 			sweep(s, now);
 		}
@@ -1390,7 +1441,7 @@ cs_srv_set_tls(cs_srv *s, cs_tls_server *tls)
 {
 	cs_tls_server *old;
 
-	if (s->ipc || tls == NULL) {
+	if (s == NULL || s->ipc || tls == NULL) {
 		return;
 	}
 	pthread_mutex_lock(&s->mtx);

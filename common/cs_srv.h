@@ -109,6 +109,7 @@ int cs_srv_port(const cs_srv *s);
 /*
  * Use tls for connections accepted from now on (a new CRL, say); those
  * already open keep theirs.  The server takes its own reference.
+ * NULL-safe.
  */
 void cs_srv_set_tls(cs_srv *s, cs_tls_server *tls);
 

@@ -532,11 +532,13 @@ test_refusals(void **state)
 		assert_non_null(strstr(f->out, "authority_id"));
 	}
 
-	/* A disabled station: refused at once, and again when enabled. */
+	/* A disabled station: refused at once, at TLS (its certificate is
+	 * on the station CA's CRL), and served again when enabled. */
 	uid_hex(uid, 3, 2);
 	expect(f, ADMIN(f, "station", "disable", "st1"), 0, NULL);
-	expect(f, STATION(f, conf, "sign", "--order", "PO-R", "--uid", uid,
-	    "--out", "/dev/null"), 4, "disabled");
+	assert_int_not_equal(STATION(f, conf, "sign", "--order", "PO-R",
+	    "--uid", uid, "--out", "/dev/null"), 0);
+	assert_non_null(strstr(f->out, "refused this client's certificate"));
 	expect(f, ADMIN(f, "station", "enable", "st1"), 0, NULL);
 	expect(f, STATION(f, conf, "sign", "--order", "PO-R", "--uid", uid,
 	    "--out", "/dev/null"), 0, NULL);
@@ -552,7 +554,7 @@ test_refusals(void **state)
 	expect(f, ADMIN(f, "audit", "list"), 0, "reason=clone");
 	expect(f, ADMIN(f, "audit", "list"), 0, "reason=cm-not-allowed");
 	expect(f, ADMIN(f, "audit", "list"), 0, "reason=order-closed");
-	expect(f, ADMIN(f, "audit", "list"), 0, "auth.refused");
+	expect(f, ADMIN(f, "audit", "list"), 0, "station.disabled");
 }
 
 /* An order that expires while stations use it. */

@@ -47,6 +47,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -76,6 +77,10 @@ struct fx {
 #define ADMIN(f, ...) run(f, (f)->admin, "-c", (f)->conf, __VA_ARGS__, NULL)
 #define expect(f, got, want, needle)                                         \
 	tu_expect((f)->out, (got), (want), (needle))
+
+/* The authority's log: its tail is printed when an attack client's own
+ * handshake fails, to say why. */
+static const char *authority_log;
 
 static uint64_t
 now_ms(void)
@@ -170,6 +175,7 @@ setup(void **state)
 	snprintf(f->log, sizeof(f->log), "%s/authority.log", f->dir);
 	snprintf(f->sock, sizeof(f->sock), "%s/admin.sock", f->dir);
 	write_conf(f, f->conf, "");
+	authority_log = f->log;
 
 	setenv("COUNTERSIGN_HSM_MODULE", CS_SOFTHSM_MODULE, 1);
 	setenv("COUNTERSIGN_HSM_TOKEN", TOKEN, 1);
@@ -342,16 +348,31 @@ struct tconn {
 	WOLFSSL *ssl;
 };
 
-/* A TLS connection that has finished its handshake. */
+/* A TLS connection from src (NULL: 127.0.0.1) that has finished its
+ * handshake. */
 static struct tconn
-tls_open(WOLFSSL_CTX *ctx, int port, int rcvbuf)
+tls_open(WOLFSSL_CTX *ctx, const char *src, int port, int rcvbuf)
 {
-	struct tconn t = {.fd = tcp_connect(NULL, port, rcvbuf)};
+	struct tconn t = {.fd = tcp_connect(src, port, rcvbuf)};
 
 	assert_true(t.fd >= 0);
 	assert_non_null(t.ssl = wolfSSL_new(ctx));
 	wolfSSL_set_fd(t.ssl, t.fd);
-	assert_int_equal(wolfSSL_connect(t.ssl), WOLFSSL_SUCCESS);
+	int rc = wolfSSL_connect(t.ssl);
+	if (rc != WOLFSSL_SUCCESS) {
+		char msg[128];
+		int  e = wolfSSL_get_error(t.ssl, rc);
+		char  line[1024];
+		FILE *fp = authority_log ? fopen(authority_log, "r") : NULL;
+		while (fp != NULL && fgets(line, sizeof(line), fp) != NULL) {
+			fputs(line, stderr);
+		}
+		if (fp != NULL) {
+			fclose(fp);
+		}
+		fail_msg("TLS handshake from %s failed: %d %s", src ? src : "-",
+		    e, wolfSSL_ERR_error_string((unsigned long)e, msg));
+	}
 	return t;
 }
 
@@ -428,7 +449,11 @@ churn(struct fx *f, const char *name, unsigned n)
 	uint8_t      frame[256];
 
 	for (unsigned i = 0; i < n; i++) {
-		struct tconn t = tls_open(ctx, f->port, 0);
+		/* From 200 addresses, as from many stations: the per-source
+		 * cap is not what this measures. */
+		char src[32];
+		snprintf(src, sizeof(src), "127.0.4.%u", 1 + i % 200);
+		struct tconn t = tls_open(ctx, src, f->port, 0);
 		switch (i % 4) {
 		case 0: /* right after the handshake */
 			tls_drop(&t, false);
@@ -655,7 +680,7 @@ test_slow_reader(void **state)
 {
 	struct fx   *f   = *state;
 	WOLFSSL_CTX *ctx = client_ctx(f, "st1");
-	struct tconn t   = tls_open(ctx, f->port, 4096);
+	struct tconn t   = tls_open(ctx, NULL, f->port, 4096);
 	uint8_t      frame[256];
 	unsigned     sent = 0, worst = 0, signs = 0;
 	char         line[1024];
@@ -861,6 +886,79 @@ test_fd_limit(void **state)
 	assert_int_equal(tu_stop(pid, SIGTERM, 15000), 0);
 }
 
+/* ------------------------------------------------------------------ */
+/* A station disabled while connected                                  */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Whether a TLS connection as name gets through: handshake, SP headers
+ * exchanged (with TLS 1.3 a refused client certificate shows up as an
+ * alert on the first read).  With keep, the open connection is returned
+ * in *t; otherwise it is closed.
+ */
+static bool
+tls_gets_through(WOLFSSL_CTX *ctx, int port, struct tconn *t, bool keep)
+{
+	struct tconn c = {.fd = tcp_connect(NULL, port, 0)};
+	uint8_t      hdr[8];
+	bool         ok = false;
+
+	assert_true(c.fd >= 0);
+	assert_non_null(c.ssl = wolfSSL_new(ctx));
+	wolfSSL_set_fd(c.ssl, c.fd);
+	struct timeval tv = {.tv_sec = 5};
+	setsockopt(c.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (wolfSSL_connect(c.ssl) == WOLFSSL_SUCCESS &&
+	    wolfSSL_write(c.ssl, sp_req0, sizeof(sp_req0)) ==
+	        (int)sizeof(sp_req0) &&
+	    wolfSSL_read(c.ssl, hdr, sizeof(hdr)) == (int)sizeof(hdr)) {
+		ok = hdr[1] == 'S' && hdr[5] == 0x31;
+	}
+	if (ok && keep) {
+		*t = c;
+	} else {
+		tls_drop(&c, false);
+	}
+	return ok;
+}
+
+static void
+test_disable_while_connected(void **state)
+{
+	struct fx   *f   = *state;
+	WOLFSSL_CTX *ctx = client_ctx(f, "st1");
+	struct tconn t;
+	char         crl[700], ca[700];
+
+	assert_true(tls_gets_through(ctx, f->port, &t, true));
+	legit_signs(f);
+
+	/* Disabled: the open connection is closed at once, a new one fails
+	 * at TLS, and the CRL anyone can fetch names its certificate. */
+	expect(f, ADMIN(f, "station", "disable", "st1"), 0, NULL);
+	assert_true(wait_closed(t.fd, 3000));
+	tls_drop(&t, false);
+	assert_false(tls_gets_through(ctx, f->port, NULL, false));
+	tu_path(crl, sizeof(crl), f->dir, "crl.pem");
+	tu_path(ca, sizeof(ca), f->dir, "station-ca.pem");
+	expect(f, ADMIN(f, "ca", "crl", "-o", crl), 0, "CRL written");
+	expect(f, run(f, "/usr/bin/openssl", "crl", "-in", crl, "-CAfile", ca,
+	    "-noout", "-text", NULL), 0, "Serial Number");
+	char cmd[2200];
+	snprintf(cmd, sizeof(cmd), "openssl verify -crl_check -CAfile %s "
+	    "-CRLfile %s %s/st1.pem", ca, crl, f->dir);
+	char *argv[] = {(char *)"/bin/sh", (char *)"-c", cmd, NULL};
+	assert_int_not_equal(tu_run(argv, f->out, sizeof(f->out)), 0);
+	assert_non_null(strstr(f->out, "certificate revoked"));
+
+	/* Enabled again: through at TLS, and it signs. */
+	expect(f, ADMIN(f, "station", "enable", "st1"), 0, NULL);
+	assert_true(tls_gets_through(ctx, f->port, NULL, false));
+	legit_signs(f);
+	expect(f, ADMIN(f, "ca", "crl"), 0, "BEGIN X509 CRL");
+	wolfSSL_CTX_free(ctx);
+}
+
 int
 main(void)
 {
@@ -870,6 +968,7 @@ main(void)
 	    cmocka_unit_test(test_slow_reader),
 	    cmocka_unit_test(test_idle_and_half_open),
 	    cmocka_unit_test(test_fd_limit),
+	    cmocka_unit_test(test_disable_while_connected),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -7,6 +7,7 @@
 #include "cs_err.h"
 #include "cs_hsm.h"
 #include "cs_log.h"
+#include "cs_hex.h"
 #include "station_ca.h"
 #include "test_util.h"
 
@@ -473,6 +474,92 @@ test_issue(void **state)
 	free(csr);
 }
 
+/* A CRL revoking one of two issued certificates, checked by OpenSSL. */
+static void
+test_crl(void **state)
+{
+	struct fx          *f = *state;
+	struct station_cert a, b;
+	char                err[1024], out[8192], hex[64];
+	char               *csr = make_csr(f, "st.key", "st.csr");
+	char               *pem = NULL;
+
+	assert_int_equal(issue(f, csr, strlen(csr), "keep", "cm", 30, &a, err,
+	    sizeof(err)), CS_OK);
+	assert_int_equal(issue(f, csr, strlen(csr), "gone", "cm", 30, &b, err,
+	    sizeof(err)), CS_OK);
+	write_bytes(f, "keep.pem", a.cert_pem, strlen(a.cert_pem));
+	write_bytes(f, "gone.pem", b.cert_pem, strlen(b.cert_pem));
+	assert_true(b.serial_len >= 16 && b.serial_len <= STATION_SERIAL_MAX);
+
+	/* The serial reported is the certificate's. */
+	SH_OK(f, out, sizeof(out), "openssl x509 -in gone.pem -noout -serial");
+	cs_hex_encode(b.serial, b.serial_len, hex, sizeof(hex));
+	for (char *p = hex; *p; p++) {
+		*p = (char)(*p >= 'a' && *p <= 'f' ? *p - 32 : *p);
+	}
+	assert_non_null(strstr(out, hex));
+
+	/* An empty CRL: both verify with CRL checks. */
+	time_t now = time(NULL);
+	assert_int_equal(station_ca_crl(f->ca, NULL, 0, 1, now, &pem, err,
+	    sizeof(err)), CS_OK);
+	write_bytes(f, "empty.pem", pem, strlen(pem));
+	free(pem);
+	SH_OK(f, out, sizeof(out), "openssl crl -in empty.pem -CAfile ca.pem "
+	    "-noout -text");
+	assert_non_null(strstr(out, "verify OK"));
+	assert_non_null(strstr(out, "No Revoked Certificates"));
+	assert_non_null(strstr(out, "X509v3 CRL Number"));
+	assert_non_null(strstr(out, "X509v3 Authority Key Identifier"));
+	SH_OK(f, NULL, 0, "openssl verify -crl_check -CAfile ca.pem "
+	    "-CRLfile empty.pem keep.pem gone.pem");
+
+	/* Revoking b: only a verifies, b is "certificate revoked". */
+	struct station_revoked r = {.serial = b.serial,
+	    .serial_len = b.serial_len, .when_unix_s = (uint64_t)now};
+	assert_int_equal(station_ca_crl(f->ca, &r, 1, 2, now, &pem, err,
+	    sizeof(err)), CS_OK);
+	write_bytes(f, "crl.pem", pem, strlen(pem));
+	free(pem);
+	SH_OK(f, out, sizeof(out), "openssl crl -in crl.pem -CAfile ca.pem "
+	    "-noout -text");
+	assert_non_null(strstr(out, "verify OK"));
+	assert_non_null(strstr(out, "Next Update"));
+	SH_OK(f, NULL, 0, "openssl verify -crl_check -CAfile ca.pem "
+	    "-CRLfile crl.pem keep.pem");
+	assert_int_not_equal(sh(f, out, sizeof(out), "openssl verify "
+	    "-crl_check -CAfile ca.pem -CRLfile crl.pem gone.pem"), 0);
+	assert_non_null(strstr(out, "certificate revoked"));
+
+	/* A bad serial, and too many entries, are refused. */
+	struct station_revoked bad = {.serial = b.serial, .serial_len = 0};
+	assert_int_equal(station_ca_crl(f->ca, &bad, 1, 3, now, &pem, err,
+	    sizeof(err)), CS_EINVAL);
+	assert_null(pem);
+	assert_int_equal(station_ca_crl(f->ca, &r,
+	    STATION_CRL_MAX_REVOKED + 1, 3, now, &pem, err, sizeof(err)),
+	    CS_ETOOBIG);
+
+	/* A large CRL (lengths past 64 KiB) still verifies. */
+	struct station_revoked *many = calloc(2000, sizeof(*many));
+	assert_non_null(many);
+	for (size_t i = 0; i < 2000; i++) {
+		many[i] = r;
+	}
+	assert_int_equal(station_ca_crl(f->ca, many, 2000, 4, now, &pem, err,
+	    sizeof(err)), CS_OK);
+	free(many);
+	write_bytes(f, "big.pem", pem, strlen(pem));
+	free(pem);
+	SH_OK(f, out, sizeof(out), "openssl crl -in big.pem -CAfile ca.pem "
+	    "-noout");
+	assert_non_null(strstr(out, "verify OK"));
+	free(a.cert_pem);
+	free(b.cert_pem);
+	free(csr);
+}
+
 /* The edges of what is accepted: label variant, longest names, days. */
 static void
 test_issue_limits(void **state)
@@ -632,6 +719,7 @@ main(void)
 	        teardown),
 	    cmocka_unit_test_setup_teardown(test_open, setup_ca, teardown),
 	    cmocka_unit_test_setup_teardown(test_issue, setup_ca, teardown),
+	    cmocka_unit_test_setup_teardown(test_crl, setup_ca, teardown),
 	    cmocka_unit_test_setup_teardown(test_issue_limits, setup_ca,
 	        teardown),
 	    cmocka_unit_test_setup_teardown(test_issue_bad_csr, setup_ca,
