@@ -94,6 +94,15 @@ static const struct cs_conf_opt opts[] = {
 	OPT("console", "session_max_s", CS_CONF_UINT, console_session_max_s,
 	    CS_CONF_OPTIONAL, "28800", 1, 604800, NULL,
 	    "a console session ends this long after sign-in, seconds"),
+	OPT("console", "max_connections", CS_CONF_UINT, console_max_connections,
+	    CS_CONF_OPTIONAL, "256", 1, 100000, NULL,
+	    "console connections at once, in total"),
+	OPT("console", "max_connections_per_source", CS_CONF_UINT,
+	    console_max_connections_per_source, CS_CONF_OPTIONAL, "32", 1,
+	    100000, NULL, "console connections at once from one IP address"),
+	OPT("console", "idle_timeout_s", CS_CONF_UINT, console_idle_timeout_s,
+	    CS_CONF_OPTIONAL, "60", 1, 86400, NULL,
+	    "a console connection that moves no byte this long is closed, s"),
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))

@@ -44,6 +44,9 @@ struct authority_config {
 	char    *console_key;        /* its private key (PEM) */
 	unsigned console_session_idle_s; /* session ends when unused this long */
 	unsigned console_session_max_s;  /* session ends this long after sign-in */
+	unsigned console_max_connections;  /* HTTPS connections at once */
+	unsigned console_max_connections_per_source;
+	unsigned console_idle_timeout_s;   /* a connection idle this long ends */
 };
 
 /*

@@ -2263,6 +2263,30 @@ metrics(console *c, struct resp *r)
 		    ss.refused_fd, ss.handshake_timeouts, ss.handshake_failures,
 		    ss.send_timeouts, ss.protocol_errors);
 	}
+	{
+		struct cs_tls_gate_stats gs;
+		cs_tls_server_limits_stats(&gs);
+		fprintf(fp, "# HELP countersign_console_connections Open "
+		    "connections on the console port.\n"
+		    "# TYPE countersign_console_connections gauge\n"
+		    "countersign_console_connections %u\n"
+		    "# HELP countersign_console_connections_refused_total "
+		    "Console connections refused by max_connections or "
+		    "max_connections_per_source.\n"
+		    "# TYPE countersign_console_connections_refused_total "
+		    "counter\n"
+		    "countersign_console_connections_refused_total %" PRIu64
+		    "\n"
+		    "# HELP countersign_console_connections_dropped_total "
+		    "Console connections the authority ended, by cause.\n"
+		    "# TYPE countersign_console_connections_dropped_total "
+		    "counter\n"
+		    "countersign_console_connections_dropped_total"
+		    "{cause=\"handshake_timeout\"} %" PRIu64 "\n"
+		    "countersign_console_connections_dropped_total"
+		    "{cause=\"idle_timeout\"} %" PRIu64 "\n",
+		    gs.open, gs.refused, gs.timeouts, gs.idle);
+	}
 	fputs("# HELP countersign_commit_batch_size Jobs committed per LMDB "
 	      "write transaction of the pipeline.\n"
 	      "# TYPE countersign_commit_batch_size histogram\n", fp);
@@ -2720,6 +2744,9 @@ console_open(console **out, const struct console_opts *o, store *st,
 	    strdup(o->hsm_check_key != NULL ? o->hsm_check_key : "station-ca");
 	if (c->data_dir == NULL || c->hsm_check_key == NULL) {
 		rv = CS_ENOMEM;
+		goto fail;
+	}
+	if ((rv = cs_tls_server_limits(&o->limits)) != CS_OK) {
 		goto fail;
 	}
 	memset(&f, 0, sizeof(f));

@@ -47,6 +47,7 @@ struct console_opts {
 	                               (may be NULL) */
 	cs_srv     *stations;       /* the station port, for /metrics (may be
 	                               NULL) */
+	struct cs_tls_limits limits; /* connection budgets (cs_tls.h) */
 };
 
 /*

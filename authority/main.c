@@ -216,6 +216,12 @@ start_servers(struct daemon *d, const struct authority_config *cfg)
 		    .data_dir       = cfg->data_dir,
 		    .hsm_check_key  = cfg->hsm_station_ca_key,
 		    .rev            = d->rev,
+		    .limits         = {
+		        .handshake_ms   = cfg->handshake_timeout_ms,
+		        .idle_ms        = cfg->console_idle_timeout_s * 1000u,
+		        .max_conns      = cfg->console_max_connections,
+		        .max_per_source = cfg->console_max_connections_per_source,
+		    },
 		    .stations       = cs_rpc_server_transport(d->stations),
 		};
 		rv = console_open(&d->console, &co, d->st, d->hsm, d->pipeline,

@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <nng/nng.h>
 #include <nng/supplemental/tls/tls.h>
 
@@ -77,6 +78,31 @@ int cs_tls_config_make(nng_tls_config **out, nng_tls_mode mode,
  */
 bool cs_tls_last_handshake(char *version, size_t vlen, char *cipher,
     size_t clen);
+
+/*
+ * Budgets for the server connections nng itself accepts through this
+ * engine (the web console's HTTPS server; the station and admin ports use
+ * cs_srv.h instead): process-wide, for every server-mode configuration.
+ * Over a cap, a new connection is refused (nng closes it and goes on
+ * accepting); one that has not finished its handshake within handshake_ms
+ * or moved no byte for idle_ms is closed.  0 fields take the defaults in
+ * brackets.  Errors: CS_ENOMEM (no timer thread).
+ */
+struct cs_tls_limits {
+	unsigned handshake_ms;   /* [10000] */
+	unsigned idle_ms;        /* [60000] */
+	unsigned max_conns;      /* [256] */
+	unsigned max_per_source; /* [32] */
+};
+int cs_tls_server_limits(const struct cs_tls_limits *lim);
+
+struct cs_tls_gate_stats {
+	unsigned open;     /* connections now */
+	uint64_t refused;  /* over a cap */
+	uint64_t timeouts; /* handshake deadline */
+	uint64_t idle;     /* idle timeout */
+};
+void cs_tls_server_limits_stats(struct cs_tls_gate_stats *st);
 
 /* ------------------------------------------------------------------ */
 /* Server sessions on plain file descriptors                           */

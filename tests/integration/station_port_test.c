@@ -119,6 +119,7 @@ write_conf(struct fx *f, const char *path, const char *sub)
 	    "pin_file = %s/pin\n"
 	    "[console]\n"
 	    "listen = https://127.0.0.1:0\n"
+	    "idle_timeout_s = 3\n"
 	    "cert = %s/server.pem\n"
 	    "key = %s/server.key\n",
 	    f->dir, sub, f->sock, sub, HANDSHAKE_MS, SEND_MS, f->dir, f->dir,
@@ -959,6 +960,77 @@ test_disable_while_connected(void **state)
 	wolfSSL_CTX_free(ctx);
 }
 
+/* ------------------------------------------------------------------ */
+/* The console port's budget                                           */
+/* ------------------------------------------------------------------ */
+
+/* GET path over a fresh TLS connection; true on "HTTP/1.1 200". */
+static bool
+https_get(WOLFSSL_CTX *ctx, int port, const char *path)
+{
+	struct tconn t = tls_open(ctx, NULL, port, 0);
+	char         req[256], rsp[512];
+	int          n;
+
+	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+	    "\r\n", path);
+	wolfSSL_write(t.ssl, req, (int)strlen(req));
+	n = wolfSSL_read(t.ssl, rsp, sizeof(rsp) - 1);
+	tls_drop(&t, false);
+	return n > 12 && memcmp(rsp, "HTTP/1.1 200", 12) == 0;
+}
+
+static void
+test_console_budget(void **state)
+{
+	struct fx   *f   = *state;
+	WOLFSSL_CTX *ctx = client_ctx(f, NULL);
+	int          fds[160];
+	unsigned     fd0, fd1;
+
+	assert_true(https_get(ctx, f->console_port, "/healthz"));
+	fd0 = fds_settle(f, 0);
+
+	/* Churn: closed right after the handshake, or mid-request. */
+	for (unsigned i = 0; i < 400; i++) {
+		char src[32];
+		snprintf(src, sizeof(src), "127.0.5.%u", 1 + i % 100);
+		struct tconn t = tls_open(ctx, src, f->console_port, 0);
+		if (i % 2 == 1) {
+			wolfSSL_write(t.ssl, "GET /heal", 9);
+		}
+		tls_drop(&t, i % 4 == 3);
+	}
+	/* Connections that finished TLS and then say nothing: the idle
+	 * timeout (3 s here) closes them, and nng's own leak with them. */
+	struct tconn quiet[8];
+	for (unsigned i = 0; i < 8; i++) {
+		quiet[i] = tls_open(ctx, NULL, f->console_port, 0);
+	}
+	for (unsigned i = 0; i < 8; i++) {
+		assert_true(wait_closed(quiet[i].fd, 6000));
+		tls_drop(&quiet[i], false);
+	}
+	fd1 = fds_settle(f, fd0);
+	printf("console churn: fds %u -> %u after 400 connections\n", fd0,
+	    fd1);
+	assert_int_equal(fd1, fd0);
+
+	/* Idle TCP connections are closed at the handshake deadline; one
+	 * address over its cap (32) is refused. */
+	assert_int_equal(open_idle(fds, 100, f->console_port, 120, false),
+	    100);
+	for (unsigned i = 0; i < 40; i++) {
+		fds[100 + i] = tcp_connect("127.0.6.1", f->console_port, 0);
+	}
+	assert_true(count_closed(fds + 132, 8, 1000) == 8);
+	assert_true(https_get(ctx, f->console_port, "/healthz"));
+	assert_int_equal(count_closed(fds, 132, HANDSHAKE_MS + 5000), 132);
+	close_all(fds, 140);
+	assert_true(https_get(ctx, f->console_port, "/healthz"));
+	wolfSSL_CTX_free(ctx);
+}
+
 int
 main(void)
 {
@@ -968,6 +1040,7 @@ main(void)
 	    cmocka_unit_test(test_slow_reader),
 	    cmocka_unit_test(test_idle_and_half_open),
 	    cmocka_unit_test(test_fd_limit),
+	    cmocka_unit_test(test_console_budget),
 	    cmocka_unit_test(test_disable_while_connected),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
