@@ -2271,8 +2271,7 @@ metrics(console *c, struct resp *r)
 		    "# TYPE countersign_console_connections gauge\n"
 		    "countersign_console_connections %u\n"
 		    "# HELP countersign_console_connections_refused_total "
-		    "Console connections refused by max_connections or "
-		    "max_connections_per_source.\n"
+		    "Console connections refused by a connection cap.\n"
 		    "# TYPE countersign_console_connections_refused_total "
 		    "counter\n"
 		    "countersign_console_connections_refused_total %" PRIu64

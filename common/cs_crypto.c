@@ -244,6 +244,12 @@ fp_cache_claim(void)
 	}
 }
 
+void
+cs_crypto_thread_end(void)
+{
+	wc_ecc_fp_free();
+}
+
 static int
 verify_p256(const uint8_t *pub, const void *msg, size_t msg_len,
     const uint8_t sig[CS_SIG_LEN])

@@ -86,4 +86,11 @@ void cs_wipe(void *p, size_t len);
 /* Constant-time comparison: true when equal. */
 bool cs_ct_equal(const void *a, const void *b, size_t len);
 
+/*
+ * Call at the end of a thread that did TLS handshakes or verified ECDSA
+ * signatures through wolfCrypt: frees the thread's FP_ECC table (see
+ * cs_crypto.c), which wolfCrypt otherwise leaks when the thread ends.
+ */
+void cs_crypto_thread_end(void);
+
 #endif /* CS_CRYPTO_H */

@@ -22,6 +22,7 @@
  * the kernel, or in wolfSSL's record buffer (cs_tls_sess_pending()).
  */
 #include "cs_srv.h"
+#include "cs_crypto.h"
 #include "cs_err.h"
 #include "cs_log.h"
 
@@ -1112,6 +1113,7 @@ loop_main(void *arg)
 	while (s->conns != NULL) {
 		conn_kill(s, s->conns, NULL);
 	}
+	cs_crypto_thread_end(); /* handshakes verified on this thread */
 	return NULL;
 }
 
@@ -1193,6 +1195,7 @@ worker_main(void *arg)
 		pthread_mutex_unlock(&s->mtx);
 		wake(s);
 	}
+	cs_crypto_thread_end();
 	return NULL;
 }
 

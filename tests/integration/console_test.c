@@ -927,6 +927,12 @@ test_signing_views(void **state)
 	    "countersign_commit_batch_size_sum ",
 	    "countersign_commit_batch_size_count ",
 	    "# HELP countersign_commit_batch_size ",
+	    "countersign_station_connections ",
+	    "countersign_station_connections_max ",
+	    "countersign_station_connections_refused_total{limit=\"descriptors\"} ",
+	    "countersign_station_connections_dropped_total{cause=\"send_timeout\"} ",
+	    "countersign_console_connections ",
+	    "countersign_console_connections_dropped_total{cause=\"idle_timeout\"} ",
 	};
 	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
 		if (strstr(h.body, lines[i]) == NULL) {
