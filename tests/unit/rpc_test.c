@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <cmocka.h>
@@ -106,10 +107,10 @@ client_open(struct fixture *f, const char *cert, uint32_t timeout_ms,
 }
 
 static int
-setup_common(void **state, bool tls)
+setup_common(void **state, bool tls, bool crl)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	char            c[512], k[512], ca[512];
+	char            c[512], k[512], ca[512], cr[512];
 	cs_tls_server  *cfg = NULL;
 
 	assert_non_null(f);
@@ -124,6 +125,8 @@ setup_common(void **state, bool tls)
 		    .cert = tu_path(c, sizeof(c), f->dir, "server.pem"),
 		    .key  = tu_path(k, sizeof(k), f->dir, "server.key"),
 		    .ca   = tu_path(ca, sizeof(ca), f->dir, "ca.pem"),
+		    .crl  = crl ? tu_path(cr, sizeof(cr), f->dir,
+		        "crl-revoked.pem") : NULL,
 		};
 		assert_int_equal(cs_tls_server_make(&cfg, &files, true), CS_OK);
 		snprintf(f->url, sizeof(f->url), "tls+tcp://127.0.0.1:0");
@@ -150,13 +153,19 @@ setup_common(void **state, bool tls)
 static int
 setup_tls(void **state)
 {
-	return setup_common(state, true);
+	return setup_common(state, true, false);
+}
+
+static int
+setup_tls_crl(void **state)
+{
+	return setup_common(state, true, true);
 }
 
 static int
 setup_ipc(void **state)
 {
-	return setup_common(state, false);
+	return setup_common(state, false, false);
 }
 
 static int
@@ -523,6 +532,47 @@ test_foreign_client_cert(void **state)
 	assert_int_equal(echo_call(f->cli, 2, NULL), CS_OK);
 }
 
+/* Whether a client with cert gets an answer (within 1.5 s). */
+static bool
+cert_served(struct fixture *f, const char *cert)
+{
+	cs_rpc_client       *cli = NULL;
+	struct cs_rpc_result res;
+	bool                 ok;
+
+	if (client_open(f, cert, 1500, &cli) != CS_OK) {
+		return false;
+	}
+	ok = echo_call(cli, 1, &res) == CS_OK;
+	cs_rpc_client_close(cli);
+	return ok;
+}
+
+/* The server's TLS refuses expired, revoked and foreign certificates,
+ * and closes the connections of a name on request. */
+static void
+test_tls_refusals(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_false(cert_served(f, "expired-station"));
+	assert_false(cert_served(f, "revoked-station"));
+	assert_false(cert_served(f, "other-station"));
+	assert_true(cert_served(f, "station2"));
+
+	/* f->cli is station1's: its connection is closed, the client
+	 * reconnects by itself and is served again (still valid). */
+	assert_int_equal(echo_call(f->cli, 2, NULL), CS_OK);
+	assert_int_equal(cs_srv_close_peer_name(
+	    cs_rpc_server_transport(f->srv), "station1"), 1);
+	assert_int_equal(cs_srv_close_peer_name(
+	    cs_rpc_server_transport(f->srv), "nobody"), 0);
+	for (int i = 0; i < 50 && echo_call(f->cli, 3, NULL) != CS_OK; i++) {
+		usleep(100 * 1000);
+	}
+	assert_int_equal(echo_call(f->cli, 4, NULL), CS_OK);
+}
+
 int
 main(void)
 {
@@ -546,6 +596,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_foreign_client_cert,
 	        setup_tls, teardown),
 	    cmocka_unit_test_setup_teardown(test_reconnect, setup_tls,
+	        teardown),
+	    cmocka_unit_test_setup_teardown(test_tls_refusals, setup_tls_crl,
 	        teardown),
 	    cmocka_unit_test(test_refused_urls),
 	};
