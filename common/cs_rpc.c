@@ -505,13 +505,15 @@ dial_error(const char *url, int rv, char *err, size_t errlen)
 	case NNG_ECONNRESET:
 	case NNG_ECONNSHUT:
 	case NNG_ECLOSED:
-		/* With TLS 1.3 the server judges the client's certificate
-		 * after the client has finished its side: a refusal can look
-		 * like a hang-up during the handshake. */
+		/* A refused certificate normally arrives as an alert
+		 * (NNG_EPEERAUTH above); a bare hang-up is what the
+		 * authority does over its connection limits. */
 		snprintf(err, errlen, "the server at %s closed the connection "
-		    "during the TLS handshake: it may have refused this "
-		    "client's certificate (not issued by its CA, expired or "
-		    "revoked)", url);
+		    "during the TLS handshake: it is over a connection limit "
+		    "(too many connections from this address or in total: "
+		    "the authority logs \"connections refused\"), or it "
+		    "refused this client's certificate (not issued by its CA, "
+		    "expired or revoked)", url);
 		break;
 	case NNG_ETIMEDOUT:
 		snprintf(err, errlen, "connecting to %s timed out", url);
