@@ -162,14 +162,8 @@ setup(void **state)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	f->dir = tu_tmpdir();
-	tu_program(f->authority, sizeof(f->authority), "authority",
-	    "countersign-authority");
-	tu_program(f->admin, sizeof(f->admin), "authority",
-	    "countersign-admin");
-	tu_program(f->station, sizeof(f->station), "station",
-	    "countersign-station");
-	tu_program(f->keytool, sizeof(f->keytool), "hsm-shim",
-	    "countersign-keytool");
+	tu_programs(f->authority, f->admin, f->station, f->keytool,
+	    sizeof(f->authority));
 	tu_make_pki(f->dir);
 	tu_make_token(f->dir, TOKEN, PIN);
 	snprintf(f->conf, sizeof(f->conf), "%s/authority.conf", f->dir);

@@ -115,6 +115,16 @@ tu_program(char *buf, size_t len, const char *subdir, const char *name)
 	return buf;
 }
 
+void
+tu_programs(char *authority, char *admin, char *station, char *keytool,
+    size_t len)
+{
+	tu_program(authority, len, "authority", "countersign-authority");
+	tu_program(admin, len, "authority", "countersign-admin");
+	tu_program(station, len, "station", "countersign-station");
+	tu_program(keytool, len, "hsm-shim", "countersign-keytool");
+}
+
 int
 tu_run(char *const argv[], char *out, size_t len)
 {

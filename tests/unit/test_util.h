@@ -38,6 +38,13 @@ const char *tu_program(char *buf, size_t len, const char *subdir,
     const char *name);
 
 /*
+ * The paths of countersign-authority, countersign-admin, countersign-station
+ * and countersign-keytool, each into a buffer of len bytes.
+ */
+void tu_programs(char *authority, char *admin, char *station, char *keytool,
+    size_t len);
+
+/*
  * Run argv to completion with stdout and stderr captured into out (NUL
  * terminated, truncated to len).  Returns the exit status, or -1 if the
  * child was killed by a signal.
