@@ -27,6 +27,8 @@ struct authority_config {
 	unsigned max_connections_per_source; /* per IP address */
 	unsigned max_requests_per_connection; /* queued or running */
 	unsigned send_timeout_ms;      /* unread replies: drop the peer */
+	unsigned max_handshakes;       /* connections in their handshake */
+	unsigned idle_timeout_s;       /* open connection unused this long */
 	/* [tls] */
 	char *cert;       /* authority's certificate chain (PEM) */
 	char *key;        /* its private key (PEM) */

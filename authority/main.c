@@ -193,6 +193,8 @@ start_servers(struct daemon *d, const struct authority_config *cfg)
 	        .max_per_source  = cfg->max_connections_per_source,
 	        .max_inflight    = cfg->max_requests_per_connection,
 	        .send_timeout_ms = cfg->send_timeout_ms,
+	        .max_handshaking = cfg->max_handshakes,
+	        .idle_ms         = cfg->idle_timeout_s * 1000u,
 	    },
 	};
 	rv = cs_rpc_server_open(&d->stations, &so);

@@ -3,9 +3,10 @@
  *
  * One mutex serialises re-issues: two officers disabling two stations at
  * once each get a CRL that has both (the second re-reads the store after
- * the first's commit).  The CRL number is the issue time in seconds, or
- * the last number + 1 when that is not larger, so it only grows, also
- * across restarts.
+ * the first's commit).  The CRL number is the issue time in
+ * milliseconds (wall clock), or the last number + 1 when that is not
+ * larger: it grows within a run, and across restarts as long as the clock
+ * does not go back.
  */
 #include "revocation.h"
 
@@ -190,8 +191,11 @@ reissue(revocation *r, cs_tls_server **tls, char *err, size_t errlen)
 			    cs_strerror(rv));
 			goto out;
 		}
-		number = (uint64_t)now > r->number ? (uint64_t)now
-		                                    : r->number + 1;
+		struct timespec wall;
+		clock_gettime(CLOCK_REALTIME, &wall);
+		uint64_t ms = (uint64_t)wall.tv_sec * 1000u +
+		    (uint64_t)wall.tv_nsec / 1000000u;
+		number = ms > r->number ? ms : r->number + 1;
 		if ((rv = station_ca_crl(r->ca, rev, nrev, number, now, &pem,
 		         err, errlen)) != CS_OK ||
 		    (rv = write_atomic(r->crl_path, pem, extra, err,

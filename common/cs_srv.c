@@ -103,6 +103,10 @@ enum conn_state { ST_TLS, ST_SPHDR, ST_OPEN, ST_LINGER };
 
 struct conn {
 	struct conn    *prev, *next; /* s->conns, or s->zombies once dead */
+	struct conn    *hs_prev, *hs_next; /* s->hs_head: still handshaking */
+	bool            in_hs;
+	uint64_t        tls_gen;   /* s->tls_gen when accepted */
+	uint64_t        t_active;  /* last request or reply */
 	int             fd;
 	enum conn_state state;
 	bool            dead;      /* closed; freed when inflight is 0 */
@@ -157,6 +161,11 @@ struct cs_srv {
 	unsigned        max_conns; /* the cap after the descriptor limit */
 	size_t          queued;    /* request bytes in jobs */
 	unsigned        npaused_budget;
+	struct conn    *hs_head, *hs_tail; /* handshaking, oldest first */
+	unsigned        nhs;
+	unsigned        max_hs;    /* connections in handshake at once */
+	uint64_t        accept_paused_until; /* EMFILE without a reserve */
+	bool            listen_on;
 	struct src     *srcs[SRC_BUCKETS];
 	uint64_t        last_sweep;
 	uint64_t        log_at;
@@ -175,11 +184,13 @@ struct cs_srv {
 	pthread_cond_t  cv;
 	struct job     *done_head, *done_tail;
 	cs_tls_server  *tls;
+	uint64_t        tls_gen;    /* bumped by cs_srv_set_tls */
 	bool            stopping;
 	uint64_t        stop_at;
-	const char     *kill_name;  /* a close_peer_name request */
+	char            kill_name[128]; /* a close_peer_name request */
+	uint64_t        kill_seq;   /* requests made */
+	uint64_t        kill_done;  /* requests the loop has carried out */
 	unsigned        kill_count;
-	bool            kill_done;
 
 	struct cs_srv_stats stats;
 };
@@ -207,6 +218,13 @@ src_key(const struct sockaddr_storage *ss, uint8_t key[16])
 	} else if (ss->ss_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const void *)ss;
 		memcpy(key, &in6->sin6_addr, 16);
+		/* One host commonly holds a whole /64: count per /64,
+		 * except for v4-mapped addresses (one per IPv4 host). */
+		static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0,
+		    0, 0xff, 0xff};
+		if (memcmp(key, mapped, 12) != 0) {
+			memset(key + 8, 0, 8);
+		}
 	}
 }
 
@@ -287,6 +305,42 @@ list_push(struct conn **head, struct conn *c)
 }
 
 static void
+hs_add(cs_srv *s, struct conn *c)
+{
+	c->in_hs   = true;
+	c->hs_next = NULL;
+	c->hs_prev = s->hs_tail;
+	if (s->hs_tail != NULL) {
+		s->hs_tail->hs_next = c;
+	} else {
+		s->hs_head = c;
+	}
+	s->hs_tail = c;
+	s->nhs++;
+}
+
+static void
+hs_remove(cs_srv *s, struct conn *c)
+{
+	if (!c->in_hs) {
+		return;
+	}
+	if (c->hs_prev != NULL) {
+		c->hs_prev->hs_next = c->hs_next;
+	} else {
+		s->hs_head = c->hs_next;
+	}
+	if (c->hs_next != NULL) {
+		c->hs_next->hs_prev = c->hs_prev;
+	} else {
+		s->hs_tail = c->hs_prev;
+	}
+	c->hs_prev = c->hs_next = NULL;
+	c->in_hs   = false;
+	s->nhs--;
+}
+
+static void
 conn_free(struct conn *c)
 {
 	struct ofr *o, *next;
@@ -337,6 +391,7 @@ conn_kill(cs_srv *s, struct conn *c, const char *why)
 	}
 	src_put(s, c->src);
 	c->src = NULL;
+	hs_remove(s, c);
 	list_remove(&s->conns, c);
 	s->nconns--;
 	if (c->inflight == 0) {
@@ -451,8 +506,12 @@ conn_update_events(cs_srv *s, struct conn *c)
 		if (conn_may_read(s, c)) {
 			ev |= EPOLLIN;
 		}
+		/* EPOLLOUT only with output queued, or when a read that
+		 * may go on waits for the socket to take wolfSSL's bytes:
+		 * a paused connection must not be woken for nothing. */
 		if (c->out_head != NULL ||
-		    (c->tls != NULL && cs_tls_sess_wants_write(c->tls))) {
+		    (c->tls != NULL && cs_tls_sess_wants_write(c->tls) &&
+		     conn_may_read(s, c))) {
 			ev |= EPOLLOUT;
 		}
 	}
@@ -476,6 +535,7 @@ conn_dispatch(cs_srv *s, struct conn *c)
 		c->body = NULL;
 		return;
 	}
+	c->t_active = now_ms();
 	j->c     = c;
 	j->reqid = c->reqid;
 	j->req   = c->discard ? NULL : c->body;
@@ -621,7 +681,9 @@ conn_read_sp(cs_srv *s, struct conn *c)
 		conn_kill(s, c, "not an nng req0 peer (bad SP header)");
 		return false;
 	}
-	c->state = ST_OPEN;
+	c->state    = ST_OPEN;
+	c->t_active = now_ms();
+	hs_remove(s, c);
 	return true;
 }
 
@@ -721,6 +783,19 @@ conn_progress(cs_srv *s, struct conn *c)
 		}
 		if (rv != CS_OK) {
 			hs_failed(s, c, rv);
+			return;
+		}
+		/*
+		 * A new context (a CRL re-issued for a disabled station)
+		 * came in while this handshake ran on the old one: its
+		 * verdict is stale, and the name-based close could not see
+		 * it yet.  The peer connects again and meets the new one.
+		 */
+		pthread_mutex_lock(&s->mtx);
+		uint64_t gen = s->tls_gen;
+		pthread_mutex_unlock(&s->mtx);
+		if (gen != c->tls_gen) {
+			conn_kill(s, c, NULL);
 			return;
 		}
 		snprintf(c->tls_name, sizeof(c->tls_name), "%s",
@@ -830,6 +905,18 @@ accept_one(cs_srv *s, int fd, const struct sockaddr_storage *ss,
 		 * too, and its stall shows within send_timeout. */
 		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf,
 		    sizeof(sndbuf));
+		/* A peer that vanishes (power, NAT) is noticed by TCP. */
+		int idle = 60, intvl = 10, cnt = 3, uto = 30000;
+		(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one,
+		    sizeof(one));
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle,
+		    sizeof(idle));
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl,
+		    sizeof(intvl));
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt,
+		    sizeof(cnt));
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &uto,
+		    sizeof(uto));
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		if (e != NULL && e->n == 0) {
@@ -869,11 +956,16 @@ accept_one(cs_srv *s, int fd, const struct sockaddr_storage *ss,
 			    ntohs(in6->sin6_port));
 		}
 		pthread_mutex_lock(&s->mtx);
-		tls = cs_tls_server_hold(s->tls);
+		tls        = cs_tls_server_hold(s->tls);
+		c->tls_gen = s->tls_gen;
 		pthread_mutex_unlock(&s->mtx);
 		int rv = cs_tls_sess_new(&c->tls, tls, fd);
 		cs_tls_server_release(tls);
 		if (rv != CS_OK) {
+			if (e->n == 0) {
+				e->n = 1;
+				src_put(s, e);
+			}
 			close(fd);
 			free(c);
 			return;
@@ -882,8 +974,20 @@ accept_one(cs_srv *s, int fd, const struct sockaddr_storage *ss,
 		c->src   = e;
 		e->n++;
 	}
+	/*
+	 * Connections still in their handshake have a cap of their own;
+	 * when it is full the oldest of them makes room.  A real handshake
+	 * takes milliseconds, so a flood of idle or slow ones cannot hold
+	 * the port: it only pushes out its own.
+	 */
+	if (s->nhs >= s->max_hs && s->hs_head != NULL) {
+		STAT_ADD(s, handshake_timeouts, 1);
+		conn_kill(s, s->hs_head, NULL);
+	}
 	list_push(&s->conns, c);
 	s->nconns++;
+	hs_add(s, c);
+	c->t_active = now;
 	STAT_ADD(s, accepted, 1);
 	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
 	c->events = EPOLLIN;
@@ -931,6 +1035,16 @@ accept_ready(cs_srv *s)
 			refuse(s, &s->log_fd, now);
 			continue;
 		}
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM) {
+			/* No reserve to spend: stop watching the listener a
+			 * moment instead of spinning on it (sweep resumes). */
+			STAT_ADD(s, refused_fd, 1);
+			refuse(s, &s->log_fd, now);
+			(void)epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->lfd, NULL);
+			s->listen_on           = false;
+			s->accept_paused_until = now + 100;
+		}
 		break; /* EAGAIN, or nothing better to do */
 	}
 }
@@ -967,7 +1081,20 @@ sweep(cs_srv *s, uint64_t now)
 			STAT_ADD(s, send_timeouts, 1);
 			conn_kill(s, c, "replies not read within "
 			    "send_timeout: a slow peer loses its connection");
+		} else if (c->state == ST_OPEN && c->inflight == 0 &&
+		    c->out_head == NULL &&
+		    since(now, c->t_active) >= s->lim.idle_ms) {
+			STAT_ADD(s, idle_timeouts, 1);
+			conn_kill(s, c, NULL); /* the client reconnects */
 		}
+	}
+	if (s->reserve_fd < 0) {
+		s->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	}
+	if (!s->listen_on && !s->stopping && now >= s->accept_paused_until) {
+		struct epoll_event le = {.events = EPOLLIN, .data.ptr = &s->lfd};
+		s->listen_on = epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->lfd, &le) ==
+		    0;
 	}
 	log_refusals(s, now, false);
 }
@@ -1022,12 +1149,14 @@ collect_done(cs_srv *s)
 static void
 do_commands(cs_srv *s)
 {
-	const char *name;
+	char     name[sizeof(s->kill_name)];
+	uint64_t seq;
 
 	pthread_mutex_lock(&s->mtx);
-	name = s->kill_name;
+	seq = s->kill_seq;
+	memcpy(name, s->kill_name, sizeof(name));
 	pthread_mutex_unlock(&s->mtx);
-	if (name == NULL) {
+	if (seq == s->kill_done) {
 		return;
 	}
 	unsigned     n = 0;
@@ -1040,9 +1169,8 @@ do_commands(cs_srv *s)
 		}
 	}
 	pthread_mutex_lock(&s->mtx);
-	s->kill_name  = NULL;
 	s->kill_count = n;
-	s->kill_done  = true;
+	s->kill_done  = seq;
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mtx);
 }
@@ -1063,7 +1191,6 @@ loop_main(void *arg)
 {
 	cs_srv            *s = arg;
 	struct epoll_event evs[64];
-	bool               listening = true;
 
 	for (;;) {
 		int n = epoll_wait(s->epfd, evs, 64, SWEEP_MS);
@@ -1079,8 +1206,12 @@ loop_main(void *arg)
 			} else {
 				struct conn *c = p;
 				if (!c->dead) {
+					/* Both directions gone (or an
+					 * error): nothing can be delivered,
+					 * in any state; epoll would report
+					 * it again and again. */
 					if (evs[i].events & (EPOLLERR |
-					    EPOLLHUP) && c->state == ST_TLS) {
+					    EPOLLHUP)) {
 						conn_kill(s, c, NULL);
 						continue;
 					}
@@ -1100,10 +1231,10 @@ loop_main(void *arg)
 		uint64_t stop_at  = s->stop_at;
 		pthread_mutex_unlock(&s->mtx);
 		if (stopping) {
-			if (listening) {
+			if (s->listen_on) {
 				(void)epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->lfd,
 				    NULL);
-				listening = false;
+				s->listen_on = false;
 			}
 			if (drained(s) || now >= stop_at) {
 				break;
@@ -1337,6 +1468,12 @@ limits_defaults(struct cs_srv_limits *l)
 	if (l->max_queued == 0) {
 		l->max_queued = 32u * 1024u * 1024u;
 	}
+	if (l->max_handshaking == 0) {
+		l->max_handshaking = 256;
+	}
+	if (l->idle_ms == 0) {
+		l->idle_ms = 600000;
+	}
 }
 
 int
@@ -1410,6 +1547,9 @@ cs_srv_open(cs_srv **out, const struct cs_srv_opts *o)
 		rv = CS_EIO;
 		goto fail;
 	}
+	s->listen_on = true;
+	s->max_hs    = s->lim.max_handshaking < s->max_conns
+	    ? s->lim.max_handshaking : s->max_conns;
 	if ((s->workers = calloc(s->nworkers, sizeof(*s->workers))) == NULL) {
 		rv = CS_ENOMEM;
 		goto fail;
@@ -1450,6 +1590,7 @@ cs_srv_set_tls(cs_srv *s, cs_tls_server *tls)
 	pthread_mutex_lock(&s->mtx);
 	old    = s->tls;
 	s->tls = cs_tls_server_hold(tls);
+	s->tls_gen++;
 	pthread_mutex_unlock(&s->mtx);
 	cs_tls_server_release(old);
 }
@@ -1459,34 +1600,34 @@ cs_srv_close_peer_name(cs_srv *s, const char *name)
 {
 	struct timespec until;
 	unsigned        n = 0;
+	uint64_t        seq;
 
-	if (s == NULL || name == NULL || name[0] == '\0') {
+	if (s == NULL || name == NULL || name[0] == '\0' ||
+	    strlen(name) >= sizeof(s->kill_name)) {
 		return 0;
 	}
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += 5;
 	pthread_mutex_lock(&s->mtx);
-	/* One request at a time: wait for an earlier one to be taken. */
-	while (s->kill_name != NULL) {
+	/* One request at a time: wait for the loop to take the last one. */
+	while (s->kill_done != s->kill_seq) {
 		if (pthread_cond_timedwait(&s->cv, &s->mtx, &until) != 0) {
 			pthread_mutex_unlock(&s->mtx);
 			return 0;
 		}
 	}
-	s->kill_name = name;
-	s->kill_done = false;
+	snprintf(s->kill_name, sizeof(s->kill_name), "%s", name);
+	seq = ++s->kill_seq;
 	pthread_mutex_unlock(&s->mtx);
 	wake(s);
 	pthread_mutex_lock(&s->mtx);
-	while (!s->kill_done) {
+	while (s->kill_done < seq) {
 		if (pthread_cond_timedwait(&s->cv, &s->mtx, &until) != 0) {
 			break;
 		}
 	}
-	if (s->kill_done) {
+	if (s->kill_done >= seq) {
 		n = s->kill_count;
-	} else if (s->kill_name == name) {
-		s->kill_name = NULL; /* the loop is stuck or gone */
 	}
 	pthread_mutex_unlock(&s->mtx);
 	return n;
@@ -1515,6 +1656,8 @@ cs_srv_stats(cs_srv *s, struct cs_srv_stats *out)
 	out->protocol_errors =
 	    __atomic_load_n(&s->stats.protocol_errors, __ATOMIC_RELAXED);
 	out->requests = __atomic_load_n(&s->stats.requests, __ATOMIC_RELAXED);
+	out->idle_timeouts =
+	    __atomic_load_n(&s->stats.idle_timeouts, __ATOMIC_RELAXED);
 	/* Read without the loop's help: a snapshot, exact enough. */
 	out->open      = __atomic_load_n(&s->nconns, __ATOMIC_RELAXED);
 	out->max_conns = s->max_conns;

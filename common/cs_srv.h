@@ -16,8 +16,13 @@
  *    handed back to the loop and written when the peer reads;
  *  - a connection that has not finished its TLS handshake and SP header
  *    within handshake_ms is closed; so is one whose replies make no
- *    progress for send_timeout_ms;
- *  - connections are capped in total and per source address, and the cap
+ *    progress for send_timeout_ms, and one idle for idle_ms; connections
+ *    still in their handshake have a cap of their own, and the oldest of
+ *    them gives way to a new one (a flood only pushes out its own);
+ *  - servers never resume TLS sessions (cs_tls.c), so every connection
+ *    passes the certificate and CRL checks of the context in force;
+ *  - connections are capped in total and per source address (IPv6: per
+ *    /64), and the cap
  *    is kept below the process's descriptor limit; refused connections
  *    are closed at once, counted, and logged once per interval;
  *  - a connection has at most max_inflight requests queued or running;
@@ -49,6 +54,10 @@ struct cs_srv_limits {
 	unsigned send_timeout_ms; /* replies stalled this long: drop [5000] */
 	size_t   max_msg;         /* largest request accepted [64 KiB] */
 	size_t   max_queued;      /* request bytes queued, all peers [32 MiB] */
+	unsigned max_handshaking; /* connections still in their handshake;
+	                             when full the oldest is closed [256] */
+	unsigned idle_ms;         /* an open connection with nothing in
+	                             flight this long is closed [600000] */
 };
 
 /* Who sent a request: fixed for the life of the connection. */
@@ -90,6 +99,7 @@ struct cs_srv_stats {
 	uint64_t handshake_failures; /* TLS or SP header refused */
 	uint64_t send_timeouts;     /* dropped: replies not read */
 	uint64_t protocol_errors;   /* dropped: malformed framing */
+	uint64_t idle_timeouts;     /* closed: idle (the client reconnects) */
 	uint64_t requests;
 	unsigned open;              /* connections open now */
 	unsigned max_conns;         /* the cap in force (after the fd limit) */

@@ -721,6 +721,15 @@ tls_conn_handshake(nng_tls_engine_conn *ec)
 		}
 		return rv;
 	}
+	if (ec->cfg->mode == NNG_TLS_MODE_SERVER &&
+	    wolfSSL_session_reused(ec->ssl)) {
+		/* Off in every server context; refused should it happen. */
+		cs_log_warn("tls", "resumed session refused side=server");
+		snprintf(ec->why, sizeof(ec->why), "session resumption is not "
+		                                   "accepted");
+		ec->failed = NNG_EPEERAUTH;
+		return ec->failed;
+	}
 	ec->hs_done = true;
 	if (ec->gate != NULL) {
 		__atomic_store_n(&ec->gate->hs_done, true, __ATOMIC_RELAXED);
@@ -1085,6 +1094,23 @@ tls_config_init(nng_tls_engine_config *cfg, nng_tls_mode mode)
 	 * the (empty) nng buffer again (OPENSSL_COMPATIBLE_DEFAULTS sets
 	 * auto-retry). */
 	(void)wolfSSL_CTX_clear_mode(cfg->ctx, SSL_MODE_AUTO_RETRY);
+
+	/*
+	 * Servers never resume a session: a resumed handshake carries no
+	 * client certificate, so it would skip the certificate and CRL
+	 * checks of the context it lands on (wolfSSL's session cache is
+	 * process-wide, shared with the console's context that asks for
+	 * no certificate).  Every station handshake is a full one.
+	 */
+	if (mode == NNG_TLS_MODE_SERVER &&
+	    (wolfSSL_CTX_set_session_cache_mode(cfg->ctx,
+	         WOLFSSL_SESS_CACHE_OFF) != WOLFSSL_SUCCESS ||
+	     wolfSSL_CTX_NoTicketTLSv12(cfg->ctx) != WOLFSSL_SUCCESS ||
+	     wolfSSL_CTX_no_ticket_TLSv13(cfg->ctx) != 0 /* 0: done */)) {
+		cs_log_error("tls", "cannot turn session resumption off");
+		tls_config_fini(cfg);
+		return NNG_ENOTSUP;
+	}
 
 	/* The one policy (cs_tls.h): AEAD suites only, ECDHE under 1.2. */
 	if (wolfSSL_CTX_set_cipher_list(cfg->ctx, CS_TLS_CIPHERS) !=

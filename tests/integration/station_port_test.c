@@ -109,6 +109,7 @@ write_conf(struct fx *f, const char *path, const char *sub)
 	    "handshake_timeout_ms = %u\n"
 	    "send_timeout_ms = %u\n"
 	    "max_connections = 4096\n"
+	    "%s"
 	    "[tls]\n"
 	    "cert = %s/server.pem\n"
 	    "key = %s/server.key\n"
@@ -122,7 +123,10 @@ write_conf(struct fx *f, const char *path, const char *sub)
 	    "idle_timeout_s = 3\n"
 	    "cert = %s/server.pem\n"
 	    "key = %s/server.key\n",
-	    f->dir, sub, f->sock, sub, HANDSHAKE_MS, SEND_MS, f->dir, f->dir,
+	    f->dir, sub, f->sock, sub, HANDSHAKE_MS, SEND_MS,
+	    /* The limited authority lets idle connections pile up to its
+	     * descriptor cap; the main one evicts them past 256. */
+	    sub[0] != '\0' ? "max_handshakes = 4096\n" : "", f->dir, f->dir,
 	    f->dir, f->dir, f->dir, f->dir);
 	tu_write_file(path, text);
 }
@@ -801,7 +805,20 @@ test_idle_and_half_open(void **state)
 	assert_int_equal(open_idle(fds, 2000, f->port, 0, false), 2000);
 	assert_int_equal(open_idle(fds + 2000, 200, f->port, 40, true), 200);
 
-	/* While they are held: a station connects and signs. */
+	/* Only max_handshakes (256) of them are held: the oldest make room
+	 * for newer ones at once, long before the deadline. */
+	unsigned early = 0;
+	for (unsigned i = 0; i < 1900; i++) {
+		struct pollfd p = {.fd = fds[i], .events = POLLIN};
+		if (poll(&p, 1, 0) == 1 && wait_closed(fds[i], 10)) {
+			early++;
+		}
+	}
+	printf("idle/half-open: %u of the first 1900 closed at once to make "
+	    "room\n", early);
+	assert_true(early >= 1900 - 256);
+
+	/* Meanwhile: a station connects and signs. */
 	legit_signs(f);
 
 	/* One source over its cap: the excess is closed at once. */
@@ -1030,6 +1047,99 @@ test_console_budget(void **state)
 	wolfSSL_CTX_free(ctx);
 }
 
+/* ------------------------------------------------------------------ */
+/* No session resumption                                               */
+/* ------------------------------------------------------------------ */
+
+/* A TLS 1.2 connection offering session sess (may be NULL); true when it
+ * got through to the SP header.  *reused tells whether it resumed; *out
+ * (optional) gets the connection's session. */
+static bool
+tls12_try(WOLFSSL_CTX *ctx, int port, WOLFSSL_SESSION *sess, bool *reused,
+    WOLFSSL_SESSION **out)
+{
+	struct tconn c = {.fd = tcp_connect(NULL, port, 0)};
+	uint8_t      hdr[8];
+	bool         ok = false;
+
+	assert_true(c.fd >= 0);
+	assert_non_null(c.ssl = wolfSSL_new(ctx));
+	wolfSSL_set_fd(c.ssl, c.fd);
+	struct timeval tv = {.tv_sec = 5};
+	setsockopt(c.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (sess != NULL) {
+		wolfSSL_set_session(c.ssl, sess);
+	}
+	if (wolfSSL_connect(c.ssl) == WOLFSSL_SUCCESS) {
+		*reused = wolfSSL_session_reused(c.ssl) != 0;
+		if (out != NULL) {
+			*out = wolfSSL_get1_session(c.ssl);
+		}
+		ok = wolfSSL_write(c.ssl, sp_req0, sizeof(sp_req0)) ==
+		        (int)sizeof(sp_req0) &&
+		    wolfSSL_read(c.ssl, hdr, sizeof(hdr)) == (int)sizeof(hdr);
+	}
+	tls_drop(&c, false);
+	return ok;
+}
+
+/* A client with a TLS 1.2 context: name's certificate, or none. */
+static WOLFSSL_CTX *
+tls12_ctx(struct fx *f, const char *name)
+{
+	WOLFSSL_CTX *ctx = wolfSSL_CTX_new(wolfTLSv1_2_client_method());
+	char         p[700];
+
+	assert_non_null(ctx);
+	assert_int_equal(wolfSSL_CTX_load_verify_locations(ctx,
+	    tu_path(p, sizeof(p), f->dir, "ca.pem"), NULL), WOLFSSL_SUCCESS);
+	if (name != NULL) {
+		snprintf(p, sizeof(p), "%s/%s.pem", f->dir, name);
+		assert_int_equal(wolfSSL_CTX_use_certificate_file(ctx, p,
+		    WOLFSSL_FILETYPE_PEM), WOLFSSL_SUCCESS);
+		snprintf(p, sizeof(p), "%s/%s.key", f->dir, name);
+		assert_int_equal(wolfSSL_CTX_use_PrivateKey_file(ctx, p,
+		    WOLFSSL_FILETYPE_PEM), WOLFSSL_SUCCESS);
+	}
+	return ctx;
+}
+
+/*
+ * A session made without a client certificate (on the console, which asks
+ * for none) must not open the station port, and no session is ever
+ * resumed there: each connection passes the certificate and CRL checks.
+ */
+static void
+test_no_resumption(void **state)
+{
+	struct fx       *f      = *state;
+	WOLFSSL_CTX     *anon   = tls12_ctx(f, NULL);
+	WOLFSSL_CTX     *st1    = tls12_ctx(f, "st1");
+	WOLFSSL_SESSION *sess   = NULL;
+	bool             reused = false;
+	struct tconn     t      = tls_open(anon, NULL, f->console_port, 0);
+
+	assert_non_null(sess = wolfSSL_get1_session(t.ssl));
+	tls_drop(&t, false);
+	assert_false(tls12_try(anon, f->port, sess, &reused, NULL));
+	/* Offered by a real station, the session is ignored: a full
+	 * handshake with st1's certificate, served. */
+	assert_true(tls12_try(st1, f->port, sess, &reused, NULL));
+	assert_false(reused);
+	wolfSSL_SESSION_free(sess);
+	sess = NULL;
+
+	/* A station's own session is not resumed either: a full handshake
+	 * every time, and it is served. */
+	assert_true(tls12_try(st1, f->port, NULL, &reused, &sess));
+	assert_non_null(sess);
+	assert_true(tls12_try(st1, f->port, sess, &reused, NULL));
+	assert_false(reused);
+	wolfSSL_SESSION_free(sess);
+	wolfSSL_CTX_free(anon);
+	wolfSSL_CTX_free(st1);
+}
+
 int
 main(void)
 {
@@ -1041,6 +1151,7 @@ main(void)
 	    cmocka_unit_test(test_fd_limit),
 	    cmocka_unit_test(test_console_budget),
 	    cmocka_unit_test(test_disable_while_connected),
+	    cmocka_unit_test(test_no_resumption),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
