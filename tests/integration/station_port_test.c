@@ -728,9 +728,11 @@ test_slow_reader(void **state)
 	    worst);
 	assert_true(worst < 1000);
 
-	/* The slow peer was dropped: reading now ends in EOF or a reset. */
+	/* The slow peer is dropped once its replies back up (a slow build
+	 * may still be working through the requests already in the socket
+	 * buffers): reading then ends in EOF or a reset. */
 	assert_true(tu_wait_for_line(f->log, "replies not read within "
-	    "send_timeout", line, sizeof(line), 5000));
+	    "send_timeout", line, sizeof(line), 60000));
 	assert_true(wait_closed(t.fd, 10000));
 	wolfSSL_free(t.ssl);
 	close(t.fd);
@@ -801,22 +803,18 @@ test_idle_and_half_open(void **state)
 	unsigned   n;
 
 	assert_non_null(fds);
+	unsigned fd0 = fds_settle(f, 0);
 	t0 = now_ms();
 	assert_int_equal(open_idle(fds, 2000, f->port, 0, false), 2000);
 	assert_int_equal(open_idle(fds + 2000, 200, f->port, 40, true), 200);
 
 	/* Only max_handshakes (256) of them are held: the oldest make room
-	 * for newer ones at once, long before the deadline. */
-	unsigned early = 0;
-	for (unsigned i = 0; i < 1900; i++) {
-		struct pollfd p = {.fd = fds[i], .events = POLLIN};
-		if (poll(&p, 1, 0) == 1 && wait_closed(fds[i], 10)) {
-			early++;
-		}
-	}
-	printf("idle/half-open: %u of the first 1900 closed at once to make "
-	    "room\n", early);
-	assert_true(early >= 1900 - 256);
+	 * for newer ones at once, long before the deadline, so the
+	 * authority's descriptors stay within the cap. */
+	unsigned held = fd_count(f->pid);
+	printf("idle/half-open: the authority holds %u descriptors with 2200 "
+	    "such connections open (%u before)\n", held, fd0);
+	assert_true(held <= fd0 + 256 + 8);
 
 	/* Meanwhile: a station connects and signs. */
 	legit_signs(f);
