@@ -322,11 +322,13 @@ tcp_connect(const char *src, int port, int rcvbuf)
 	return fd;
 }
 
-/* Client context with name's certificate (NULL: none). */
+/* Client context with name's certificate (NULL: none); TLS 1.2 only
+ * with tls12, else 1.2 or 1.3. */
 static WOLFSSL_CTX *
-client_ctx(struct fx *f, const char *name)
+client_ctx_v(struct fx *f, const char *name, bool tls12)
 {
-	WOLFSSL_CTX *ctx = wolfSSL_CTX_new(wolfSSLv23_client_method());
+	WOLFSSL_CTX *ctx = wolfSSL_CTX_new(tls12 ? wolfTLSv1_2_client_method()
+	                                         : wolfSSLv23_client_method());
 	char         p[700];
 
 	assert_non_null(ctx);
@@ -341,6 +343,12 @@ client_ctx(struct fx *f, const char *name)
 		    WOLFSSL_FILETYPE_PEM), WOLFSSL_SUCCESS);
 	}
 	return ctx;
+}
+
+static WOLFSSL_CTX *
+client_ctx(struct fx *f, const char *name)
+{
+	return client_ctx_v(f, name, false);
 }
 
 struct tconn {
@@ -1085,21 +1093,7 @@ tls12_try(WOLFSSL_CTX *ctx, int port, WOLFSSL_SESSION *sess, bool *reused,
 static WOLFSSL_CTX *
 tls12_ctx(struct fx *f, const char *name)
 {
-	WOLFSSL_CTX *ctx = wolfSSL_CTX_new(wolfTLSv1_2_client_method());
-	char         p[700];
-
-	assert_non_null(ctx);
-	assert_int_equal(wolfSSL_CTX_load_verify_locations(ctx,
-	    tu_path(p, sizeof(p), f->dir, "ca.pem"), NULL), WOLFSSL_SUCCESS);
-	if (name != NULL) {
-		snprintf(p, sizeof(p), "%s/%s.pem", f->dir, name);
-		assert_int_equal(wolfSSL_CTX_use_certificate_file(ctx, p,
-		    WOLFSSL_FILETYPE_PEM), WOLFSSL_SUCCESS);
-		snprintf(p, sizeof(p), "%s/%s.key", f->dir, name);
-		assert_int_equal(wolfSSL_CTX_use_PrivateKey_file(ctx, p,
-		    WOLFSSL_FILETYPE_PEM), WOLFSSL_SUCCESS);
-	}
-	return ctx;
+	return client_ctx_v(f, name, true);
 }
 
 /*
