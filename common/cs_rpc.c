@@ -258,6 +258,110 @@ has_handler(const ProtobufCService *svc, int idx)
 	return h[idx] != NULL;
 }
 
+/* One varint from *p (at most 10 bytes); false when cut short. */
+static bool
+pb_varint(const uint8_t **p, size_t *len, uint64_t *v)
+{
+	*v = 0;
+	for (unsigned i = 0; i < 10 && *len > 0; i++) {
+		uint8_t b = *(*p)++;
+		(*len)--;
+		*v |= (uint64_t)(b & 0x7f) << (7 * i);
+		if ((b & 0x80) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static int
+strings_ok_depth(const ProtobufCMessageDescriptor *d,
+    const uint8_t *p, size_t len, const char **bad_field, unsigned depth)
+{
+	uint64_t key, v;
+
+	if (depth > 16) {
+		return CS_EPROTO;
+	}
+	while (len > 0) {
+		if (!pb_varint(&p, &len, &key)) {
+			return CS_EPROTO;
+		}
+		switch (key & 7) {
+		case 0:
+			if (!pb_varint(&p, &len, &v)) {
+				return CS_EPROTO;
+			}
+			break;
+		case 1:
+		case 5: {
+			size_t n = (key & 7) == 1 ? 8 : 4;
+			if (len < n) {
+				return CS_EPROTO;
+			}
+			p += n;
+			len -= n;
+			break;
+		}
+		case 2: {
+			if (!pb_varint(&p, &len, &v) || v > len) {
+				return CS_EPROTO;
+			}
+			const ProtobufCFieldDescriptor *f = key >> 3 > UINT32_MAX
+			    ? NULL : protobuf_c_message_descriptor_get_field(d,
+			        (unsigned)(key >> 3));
+			if (f != NULL && f->type == PROTOBUF_C_TYPE_STRING &&
+			    memchr(p, 0, (size_t)v) != NULL) {
+				*bad_field = f->name;
+				return CS_EINVAL;
+			}
+			if (f != NULL && f->type == PROTOBUF_C_TYPE_MESSAGE) {
+				int rv = strings_ok_depth(f->descriptor, p,
+				    (size_t)v, bad_field, depth + 1);
+				if (rv != CS_OK) {
+					return rv;
+				}
+			}
+			p += v;
+			len -= (size_t)v;
+			break;
+		}
+		default: /* groups (3, 4) are not proto3; others invalid */
+			return CS_EPROTO;
+		}
+	}
+	return CS_OK;
+}
+
+int
+cs_rpc_strings_ok(const ProtobufCMessageDescriptor *d, const uint8_t *p,
+    size_t len, const char **bad_field)
+{
+	return strings_ok_depth(d, p, len, bad_field, 0);
+}
+
+/* Refuse a message whose string field holds a NUL byte: protobuf-c would
+ * hand it on cut at the NUL ("ORDER\0x" read as "ORDER"). */
+static bool
+strings_whole(cs_rpc_req *c, const ProtobufCMessageDescriptor *d,
+    const uint8_t *p, size_t len)
+{
+	const char *field = "?";
+	int         rv    = cs_rpc_strings_ok(d, p, len, &field);
+
+	if (rv == CS_EINVAL) {
+		cs_rpc_req_fail(c, CS_EPROTO, "field %s of %s holds a NUL byte: "
+		    "strings are refused whole, never cut", field, d->name);
+		return false;
+	}
+	if (rv != CS_OK) {
+		cs_rpc_req_fail(c, CS_EPROTO, "malformed %s: not protobuf wire "
+		    "format", d->name);
+		return false;
+	}
+	return true;
+}
+
 /* Decode, dispatch and run one request; fills c with the outcome.  req is
  * NULL when the transport discarded a message of len bytes unread. */
 static void
@@ -274,6 +378,10 @@ dispatch(cs_rpc_server *s, const uint8_t *req, size_t len, cs_rpc_req *c,
 	if (req == NULL || len > s->max_msg + 1024u) {
 		cs_rpc_req_fail(c, CS_ETOOBIG, "request of %zu bytes exceeds "
 		    "the limit of %zu bytes", len, s->max_msg);
+		return;
+	}
+	if (!strings_whole(c, &countersign__v1__request__descriptor, req,
+	        len)) {
 		return;
 	}
 	env = countersign__v1__request__unpack(NULL, len, req);
@@ -319,6 +427,9 @@ dispatch(cs_rpc_server *s, const uint8_t *req, size_t len, cs_rpc_req *c,
 		goto out;
 	}
 	const ProtobufCMethodDescriptor *md = &svc->descriptor->methods[idx];
+	if (!strings_whole(c, md->input, env->body.data, env->body.len)) {
+		goto out;
+	}
 	in = protobuf_c_message_unpack(md->input, NULL, env->body.len,
 	    env->body.data);
 	if (in == NULL) {

@@ -124,6 +124,16 @@ const char *cs_rpc_req_peer(const cs_rpc_req *c);
 /* Milliseconds left until the caller's deadline (0 when passed). */
 uint32_t cs_rpc_req_remaining_ms(const cs_rpc_req *c);
 
+/*
+ * Check protobuf wire bytes of a message of descriptor d before decoding:
+ * CS_OK when no string field (at any depth) holds a NUL byte; CS_EINVAL
+ * with *bad_field naming the field when one does (protobuf-c would hand
+ * the string on cut at the NUL); CS_EPROTO when the bytes are not wire
+ * format.  The server applies it to every envelope and request body.
+ */
+int cs_rpc_strings_ok(const ProtobufCMessageDescriptor *d, const uint8_t *p,
+    size_t len, const char **bad_field);
+
 /* ------------------------------------------------------------------ */
 /* Client                                                              */
 /* ------------------------------------------------------------------ */

@@ -24,6 +24,8 @@
 #include "countersign/v1/authority.pb-c.h"
 #include "countersign/v1/rpc.pb-c.h"
 #include "cs_err.h"
+#include "cs_rpc.h"
+#include "cs_tls.h"
 #include "station_fixture.h"
 #include "station_session.h"
 #include "test_util.h"
@@ -1132,6 +1134,111 @@ test_no_resumption(void **state)
 	wolfSSL_CTX_free(st1);
 }
 
+/* ------------------------------------------------------------------ */
+/* Strings are checked whole                                           */
+/* ------------------------------------------------------------------ */
+
+/* Send envelope env (method, body) raw; returns the reply's status and
+ * copies its message. */
+static int
+raw_status(cs_rpc_client *cli, const char *method, size_t method_len,
+    const uint8_t *body, size_t body_len, char *msg, size_t msglen)
+{
+	uint8_t buf[1024], *p = buf;
+	nng_msg *reply = NULL;
+	int      code;
+
+	/* Request{method = 1 (string), body = 4 (bytes)} by hand, so that
+	 * the method can hold a NUL. */
+	assert_true(method_len < 120 && body_len < 512);
+	*p++ = 0x0a;
+	*p++ = (uint8_t)method_len;
+	memcpy(p, method, method_len);
+	p += method_len;
+	*p++ = 0x22;
+	*p++ = (uint8_t)(body_len & 0x7f) | (body_len > 0x7f ? 0x80 : 0);
+	if (body_len > 0x7f) {
+		*p++ = (uint8_t)(body_len >> 7);
+	}
+	memcpy(p, body, body_len);
+	p += body_len;
+	assert_int_equal(cs_rpc_call_raw(cli, buf, (size_t)(p - buf), &reply,
+	    NULL), CS_OK);
+	Countersign__V1__Response *rsp = countersign__v1__response__unpack(
+	    NULL, nng_msg_len(reply), nng_msg_body(reply));
+	assert_non_null(rsp);
+	assert_non_null(rsp->status);
+	code = (int)rsp->status->code;
+	snprintf(msg, msglen, "%s", rsp->status->message);
+	countersign__v1__response__free_unpacked(rsp, NULL);
+	nng_msg_free(reply);
+	return code;
+}
+
+/* Every string field of every station RPC, and the method name, with a
+ * NUL inside: refused as INVALID_ARGUMENT, never read cut short. */
+static void
+test_strings_whole(void **state)
+{
+	struct fx                       *f = *state;
+	const ProtobufCServiceDescriptor *svc =
+	    &countersign__v1__authority__descriptor;
+	cs_rpc_client *cli = NULL;
+	nng_tls_config *tls = NULL;
+	char  c[700], k[700], ca[700], url[64], msg[256], err[256];
+	unsigned checked = 0;
+
+	struct cs_tls_files files = {
+	    .cert = tu_path(c, sizeof(c), f->dir, "st1.pem"),
+	    .key  = tu_path(k, sizeof(k), f->dir, "st1.key"),
+	    .ca   = tu_path(ca, sizeof(ca), f->dir, "ca.pem"),
+	    .server_name = "127.0.0.1",
+	};
+	assert_int_equal(cs_tls_config_make(&tls, NNG_TLS_MODE_CLIENT,
+	    NNG_TLS_AUTH_MODE_REQUIRED, &files), CS_OK);
+	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", f->port);
+	struct cs_rpc_client_opts o = {.url = url, .tls = tls,
+	    .timeout_ms = 5000, .wait = true};
+	assert_int_equal(cs_rpc_client_open(&cli, &o, err, sizeof(err)),
+	    CS_OK);
+	nng_tls_config_free(tls);
+
+	static const char ping[] = "countersign.v1.Authority/Ping\0junk";
+	assert_int_equal(raw_status(cli, ping, sizeof(ping) - 1, NULL, 0, msg,
+	    sizeof(msg)), CS_STATUS_INVALID_ARGUMENT);
+	assert_non_null(strstr(msg, "NUL"));
+
+	for (unsigned m = 0; m < svc->n_methods; m++) {
+		const ProtobufCMessageDescriptor *in = svc->methods[m].input;
+		char method[128];
+		int  ml = snprintf(method, sizeof(method), "%s/%s", svc->name,
+		    svc->methods[m].name);
+		for (unsigned i = 0; i < in->n_fields; i++) {
+			const ProtobufCFieldDescriptor *fd = &in->fields[i];
+			if (fd->type != PROTOBUF_C_TYPE_STRING) {
+				continue;
+			}
+			/* field = "GARB-1\0x" */
+			uint8_t body[16] = {(uint8_t)(fd->id << 3 | 2), 8,
+			    'G', 'A', 'R', 'B', '-', '1', 0, 'x'};
+			assert_true(fd->id < 16);
+			int code = raw_status(cli, method, (size_t)ml, body, 10,
+			    msg, sizeof(msg));
+			if (code != CS_STATUS_INVALID_ARGUMENT ||
+			    strstr(msg, fd->name) == NULL) {
+				fail_msg("%s field %s: status %d \"%s\"", method,
+				    fd->name, code, msg);
+			}
+			checked++;
+		}
+	}
+	printf("strings: %u string fields of %u methods refused with a NUL "
+	    "inside\n", checked, svc->n_methods);
+	assert_true(checked >= 5);
+	cs_rpc_client_close(cli);
+	legit_signs(f);
+}
+
 int
 main(void)
 {
@@ -1144,6 +1251,7 @@ main(void)
 	    cmocka_unit_test(test_console_budget),
 	    cmocka_unit_test(test_disable_while_connected),
 	    cmocka_unit_test(test_no_resumption),
+	    cmocka_unit_test(test_strings_whole),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
