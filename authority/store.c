@@ -23,9 +23,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #define LOG_MOD "store"
 
@@ -82,6 +85,7 @@ static const ProtobufCMessageDescriptor *const db_desc[DB_COUNT] = {
 struct store {
 	MDB_env *env;
 	MDB_dbi  dbi[DB_COUNT];
+	int      lock_fd; /* <dir>/countersign.lock, flock'ed for our life */
 };
 
 struct store_txn {
@@ -226,6 +230,57 @@ store_id_ok(const char *s, size_t max)
 	return true;
 }
 
+/*
+ * One process per store: LMDB itself lets two processes share an
+ * environment, and two authorities on one data_dir each count quota and
+ * serials on their own (serials were issued twice).  An exclusive flock on
+ * <dir>/countersign.lock, held until store_close (or the process's end),
+ * keeps the second out; the file names the holder's PID for the message.
+ * A standby on shared storage waits on the same lock.
+ */
+static int
+store_lock(store *st, const char *dir, char *err, size_t errlen)
+{
+	char    path[4096], pid[32] = "";
+	ssize_t n;
+
+	if (snprintf(path, sizeof(path), "%s/countersign.lock", dir) >=
+	    (int)sizeof(path)) {
+		set_err(err, errlen, "store: directory name too long");
+		return CS_EINVAL;
+	}
+	if ((st->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) <
+	    0) {
+		set_err(err, errlen, "store: cannot open %s: %s", path,
+		    strerror(errno));
+		return errno == EACCES ? CS_EPERM : CS_EIO;
+	}
+	if (flock(st->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+		if (e == EWOULDBLOCK) {
+			n = pread(st->lock_fd, pid, sizeof(pid) - 1, 0);
+			pid[n > 0 ? n : 0] = '\0';
+			pid[strcspn(pid, "\n")] = '\0';
+			set_err(err, errlen, "store %s is in use by another "
+			    "process (pid %s): one authority per data_dir; stop "
+			    "that one first, or give this one its own data_dir",
+			    dir, pid[0] != '\0' ? pid : "unknown");
+			return CS_EPRECOND;
+		}
+		set_err(err, errlen, "store: cannot lock %s: %s", path,
+		    strerror(e));
+		return CS_EIO;
+	}
+	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(st->lock_fd, 0) != 0 ||
+	    pwrite(st->lock_fd, pid, (size_t)n, 0) != n) {
+		/* The lock holds all the same; only the message loses the
+		 * PID. */
+		cs_log_warn("store", "cannot write the PID into %s", path);
+	}
+	return CS_OK;
+}
+
 int
 store_open(store **out, const char *dir, size_t map_size, char *err,
     size_t errlen)
@@ -250,6 +305,10 @@ store_open(store **out, const char *dir, size_t map_size, char *err,
 	if ((st = calloc(1, sizeof(*st))) == NULL) {
 		set_err(err, errlen, "store: out of memory");
 		return CS_ENOMEM;
+	}
+	st->lock_fd = -1;
+	if ((rv = store_lock(st, dir, err, errlen)) != CS_OK) {
+		goto out;
 	}
 	if ((rc = mdb_env_create(&st->env)) != MDB_SUCCESS) {
 		st->env = NULL;
@@ -354,6 +413,9 @@ store_close(store *st)
 	}
 	if (st->env != NULL) {
 		mdb_env_close(st->env);
+	}
+	if (st->lock_fd >= 0) {
+		close(st->lock_fd); /* releases the flock */
 	}
 	free(st);
 }

@@ -1239,6 +1239,39 @@ test_strings_whole(void **state)
 	legit_signs(f);
 }
 
+/* ------------------------------------------------------------------ */
+/* One instance per store                                              */
+/* ------------------------------------------------------------------ */
+
+static void
+test_one_instance(void **state)
+{
+	struct fx *f = *state;
+	char       cmd[6000], conf2[700], pid[32];
+
+	/* The same configuration again, then the same data_dir with other
+	 * sockets: both refused at once, naming the running one. */
+	snprintf(pid, sizeof(pid), "pid %d", (int)f->pid);
+	snprintf(conf2, sizeof(conf2), "%s/other-sockets.conf", f->dir);
+	snprintf(cmd, sizeof(cmd), "sed -e 's#admin.sock#admin-2.sock#' "
+	    "-e 's#^listen = .*#listen = https://127.0.0.1:0#' %s > %s && "
+	    "timeout 20 %s -c %s; echo exit=$?; timeout 20 %s -c %s; "
+	    "echo exit=$?", f->conf, conf2, f->authority, f->conf,
+	    f->authority, conf2);
+	char *argv[] = {(char *)"/bin/sh", (char *)"-c", cmd, NULL};
+	assert_int_equal(tu_run(argv, f->out, sizeof(f->out)), 0);
+	const char *first = strstr(f->out, "in use by another process");
+	assert_non_null(first);
+	assert_non_null(strstr(first + 1, "in use by another process"));
+	assert_non_null(strstr(f->out, pid));
+	assert_null(strstr(f->out, "exit=0"));
+	assert_null(strstr(f->out, "exit=124")); /* none hung */
+
+	/* The first one serves on: its admin socket and its stations. */
+	expect(f, ADMIN(f, "order", "list"), 0, ORDER);
+	legit_signs(f);
+}
+
 int
 main(void)
 {
@@ -1252,6 +1285,7 @@ main(void)
 	    cmocka_unit_test(test_disable_while_connected),
 	    cmocka_unit_test(test_no_resumption),
 	    cmocka_unit_test(test_strings_whole),
+	    cmocka_unit_test(test_one_instance),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
