@@ -229,6 +229,28 @@ admin_csv_field(FILE *fp, const char *s, size_t len)
 	fputc('"', fp);
 }
 
+static void
+csv_kv_part(FILE *fp, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s == '\\' || *s == ';' || *s == '=') {
+			fputc('\\', fp);
+		}
+		fputc(*s, fp);
+	}
+}
+
+void
+admin_csv_kv(FILE *fp, const char *key, const char *value, bool first)
+{
+	if (!first) {
+		fputc(';', fp);
+	}
+	csv_kv_part(fp, key);
+	fputc('=', fp);
+	csv_kv_part(fp, value);
+}
+
 void
 admin_time_iso(uint64_t unix_ms, char out[ADMIN_TIME_LEN])
 {

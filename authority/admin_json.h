@@ -72,6 +72,14 @@ void admin_json_bytes(struct admin_json *j, const char *key,
  */
 void admin_csv_field(FILE *fp, const char *s, size_t len);
 
+/*
+ * One audit field into the fields cell of a CSV export, which joins them
+ * as key=value;key=value: `\`, `;` and `=` inside a key or value are
+ * written as `\\`, `\;` and `\=`, so that a value (a station's report
+ * detail, say) cannot forge another field.  first: no `;` before it.
+ */
+void admin_csv_kv(FILE *fp, const char *key, const char *value, bool first);
+
 /* Format milliseconds since the epoch as ISO-8601 UTC with milliseconds. */
 void admin_time_iso(uint64_t unix_ms, char out[ADMIN_TIME_LEN]);
 

@@ -1576,8 +1576,8 @@ event_csv(FILE *fp, const Countersign__V1__AuditEvent *e)
 		return fail("out of memory");
 	}
 	for (size_t i = 0; i < e->n_fields; i++) {
-		fprintf(m, "%s%s=%s", i > 0 ? ";" : "", e->fields[i]->key,
-		    e->fields[i]->value);
+		admin_csv_kv(m, e->fields[i]->key, e->fields[i]->value,
+		    i == 0);
 	}
 	if (fclose(m) != 0) {
 		free(kv);

@@ -1667,8 +1667,8 @@ export_line(FILE *fp, const StoredAuditEvent *e, bool csv)
 
 		if (m != NULL) {
 			for (size_t i = 0; i < e->n_fields; i++) {
-				fprintf(m, "%s%s=%s", i > 0 ? ";" : "",
-				    e->fields[i]->key, e->fields[i]->value);
+				admin_csv_kv(m, e->fields[i]->key, e->fields[i]->value,
+				    i == 0);
 			}
 			fclose(m);
 		}

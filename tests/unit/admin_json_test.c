@@ -168,6 +168,21 @@ test_csv_quoting(void **state)
 	csv(" lead;tab\t", " lead;tab\t");
 }
 
+/* A report detail cannot forge fields of the joined key=value cell. */
+static void
+test_csv_kv(void **state)
+{
+	struct cap c;
+
+	(void)state;
+	cap_open(&c);
+	admin_csv_kv(c.fp, "station", "st1", true);
+	admin_csv_kv(c.fp, "detail", "ok;outcome=programmed", false);
+	admin_csv_kv(c.fp, "k=;\\", "a\\b", false);
+	cap_check(&c, "station=st1;detail=ok\\;outcome\\=programmed;"
+	              "k\\=\\;\\\\=a\\\\b");
+}
+
 static void
 test_times(void **state)
 {
@@ -314,6 +329,7 @@ main(void)
 	    cmocka_unit_test(test_json_escape_utf8_invalid),
 	    cmocka_unit_test(test_json_writer),
 	    cmocka_unit_test(test_csv_quoting),
+	    cmocka_unit_test(test_csv_kv),
 	    cmocka_unit_test(test_times),
 	    cmocka_unit_test(test_date_valid),
 	    cmocka_unit_test(test_date_invalid),
