@@ -100,6 +100,28 @@ station_enabled(struct authority_service *svc, const char *name)
 	return rv == CS_ENOENT ? CS_EUNAUTH : rv;
 }
 
+/*
+ * The station name a request claims must be the one its connection's
+ * client certificate carries (the station CA writes the enrolled name as
+ * the CN): a station can speak only for itself.  False (and the call
+ * failed) when they differ.
+ */
+static bool
+name_is_peer(void *data, const char *name)
+{
+	const struct cs_srv_peer *peer = cs_rpc_req_peer_info(data);
+
+	if (peer->tls_name[0] == '\0' || strcmp(peer->tls_name, name) == 0) {
+		return true;
+	}
+	cs_log_warn(LOG_MOD, "station name refused claimed=%s certificate=%s "
+	    "peer=%s", name, peer->tls_name, peer->addr);
+	cs_rpc_req_fail(data, CS_EPERM, "this connection's certificate is "
+	    "station %s's: it cannot speak for station %s (check [station] "
+	    "name and cert)", peer->tls_name, name);
+	return false;
+}
+
 static void
 on_hello(Countersign__V1__Authority_Service *base,
     const Countersign__V1__HelloRequest *in,
@@ -121,9 +143,12 @@ on_hello(Countersign__V1__Authority_Service *base,
 		closure(NULL, data);
 		return;
 	}
-	/* Only enrolled, enabled stations get challenges: the table is
-	 * shared, and a peer must not fill it under made-up names.  (Every
-	 * peer here holds a certificate of the station CA.) */
+	if (!name_is_peer(data, in->station_name)) {
+		closure(NULL, data);
+		return;
+	}
+	/* Only enrolled, enabled stations get challenges.  (Every peer here
+	 * holds a certificate of the station CA.) */
 	if ((rv = station_enabled(svc, in->station_name)) != CS_OK) {
 		if (rv == CS_EPERM) {
 			/* A disabled station still trying: the officer wants
@@ -135,17 +160,20 @@ on_hello(Countersign__V1__Authority_Service *base,
 			    "err=%s", in->station_name, cs_rpc_req_peer(data),
 			    cs_strerror(rv));
 		}
-		cs_rpc_req_fail(data, rv,
-		    rv == CS_EPERM ? "station %s is disabled; ask the OEM to "
-		                     "enable it"
-		    : rv == CS_EUNAUTH
-		        ? "station %s is not enrolled; ask the OEM to enroll it"
+		/* Unknown and disabled look alike from outside: names cannot
+		 * be enumerated. */
+		cs_rpc_req_fail(data, rv == CS_EPERM || rv == CS_EUNAUTH
+		        ? CS_EPERM : rv,
+		    rv == CS_EPERM || rv == CS_EUNAUTH
+		        ? "station %s is not enrolled or is disabled; ask the "
+		          "OEM"
 		        : "cannot check station %s; try again",
 		    in->station_name);
 		closure(NULL, data);
 		return;
 	}
-	if ((rv = sessions_challenge(svc->sessions, in->station_name, ch)) !=
+	if ((rv = sessions_challenge(svc->sessions,
+	         cs_rpc_req_peer_info(data)->conn_id, in->station_name, ch)) !=
 	    CS_OK) {
 		cs_rpc_req_fail(data, rv, rv == CS_EUNAVAIL
 		        ? "too many authentications in progress; try again in "
@@ -236,7 +264,12 @@ on_authenticate(Countersign__V1__Authority_Service *base,
 		closure(NULL, data);
 		return;
 	}
-	rv = sessions_take_challenge(svc->sessions, in->station_name,
+	if (!name_is_peer(data, in->station_name)) {
+		closure(NULL, data);
+		return;
+	}
+	rv = sessions_take_challenge(svc->sessions,
+	    cs_rpc_req_peer_info(data)->conn_id, in->station_name,
 	    in->challenge.data);
 	if (rv == CS_OK) {
 		rv = check_answer(svc, in, cm, sizeof(cm), &reason);
@@ -277,8 +310,9 @@ on_authenticate(Countersign__V1__Authority_Service *base,
 	/* The token exists before the station is marked seen, so that a
 	 * disable committed in between (which revokes tokens after its
 	 * commit) cannot miss it: station_seen re-reads `enabled`. */
-	if ((rv = sessions_issue(svc->sessions, in->station_name, cm, token,
-	         &ttl)) != CS_OK ||
+	if ((rv = sessions_issue(svc->sessions,
+	         cs_rpc_req_peer_info(data)->conn_id, in->station_name, cm,
+	         token, &ttl)) != CS_OK ||
 	    (rv = pipeline_station_seen(svc->pipeline, in->station_name)) !=
 	        CS_OK) {
 		sessions_revoke(svc->sessions, in->station_name);
@@ -315,10 +349,11 @@ session_of(struct authority_service *svc, void *data,
 		return false;
 	}
 	tok = cs_rpc_req_token(data, &len);
-	if (sessions_check(svc->sessions, tok, len, &info) != CS_OK) {
+	if (sessions_check(svc->sessions, cs_rpc_req_peer_info(data)->conn_id,
+	        tok, len, &info) != CS_OK) {
 		cs_rpc_req_fail(data, CS_EUNAUTH, "no valid session: the token "
-		    "is missing, expired or revoked; authenticate again "
-		    "(Hello, Authenticate)");
+		    "is missing, expired, revoked or from another connection; "
+		    "authenticate again (Hello, Authenticate)");
 		return false;
 	}
 	memset(who, 0, sizeof(*who));

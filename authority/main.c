@@ -134,6 +134,12 @@ open_state(struct daemon *d, const struct authority_config *cfg)
 	return CS_OK;
 }
 
+static void
+forget_conn(void *arg, uint64_t conn_id)
+{
+	sessions_forget_conn(arg, conn_id);
+}
+
 static int
 start_servers(struct daemon *d, const struct authority_config *cfg)
 {
@@ -196,6 +202,9 @@ start_servers(struct daemon *d, const struct authority_config *cfg)
 	        .max_handshaking = cfg->max_handshakes,
 	        .idle_ms         = cfg->idle_timeout_s * 1000u,
 	    },
+	    /* Challenges and tokens die with their connection. */
+	    .on_close     = forget_conn,
+	    .on_close_arg = d->sessions,
 	};
 	rv = cs_rpc_server_open(&d->stations, &so);
 	cs_tls_server_release(tls); /* the server holds its own */

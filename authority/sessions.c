@@ -9,9 +9,11 @@
  * there.  Challenges, which are secrets compared directly, are compared
  * in constant time.
  *
- * One station cannot crowd out the others: it holds at most
- * SESSIONS_PER_STATION_CHALLENGES challenges and SESSIONS_PER_STATION_TOKENS
- * tokens; a new one replaces its own oldest.
+ * One peer cannot crowd out the others: everything is bound to the
+ * connection it was made on (cs_srv's connection id, never reused), a
+ * connection holds at most SESSIONS_PER_CONN_CHALLENGES challenges and
+ * one token, a new one replaces only its own, and what a closed connection
+ * held is dropped (sessions_forget_conn).
  */
 #include "sessions.h"
 
@@ -29,6 +31,7 @@
 
 struct challenge {
 	bool     used;
+	uint64_t conn;
 	uint64_t expires_ms;
 	uint64_t seq; /* issue order: ties in time are common */
 	char     station[CS_AUTH_NAME_MAX + 1];
@@ -37,6 +40,7 @@ struct challenge {
 
 struct token {
 	bool     used;
+	uint64_t conn;
 	uint64_t expires_ms;
 	uint64_t seq; /* issue order */
 	struct session_info info;
@@ -116,12 +120,12 @@ random_bytes(sessions *s, uint8_t *buf, size_t len)
 }
 
 /*
- * Locked: where a new challenge for station goes.  The station's oldest
+ * Locked: where a new challenge for conn goes.  The connection's oldest
  * when it already holds its share, else a free or expired slot; NULL when
- * every slot holds a live challenge of some station.
+ * every slot holds a live challenge of other connections.
  */
 static struct challenge *
-challenge_slot(sessions *s, const char *station, uint64_t now)
+challenge_slot(sessions *s, uint64_t conn, uint64_t now)
 {
 	struct challenge *free_slot = NULL, *oldest = NULL;
 	unsigned          mine      = 0;
@@ -136,21 +140,21 @@ challenge_slot(sessions *s, const char *station, uint64_t now)
 			}
 			continue;
 		}
-		if (strcmp(c->station, station) == 0) {
+		if (c->conn == conn) {
 			mine++;
 			if (oldest == NULL || c->seq < oldest->seq) {
 				oldest = c;
 			}
 		}
 	}
-	if (mine >= SESSIONS_PER_STATION_CHALLENGES) {
+	if (mine >= SESSIONS_PER_CONN_CHALLENGES) {
 		return oldest;
 	}
 	return free_slot;
 }
 
 int
-sessions_challenge(sessions *s, const char *station,
+sessions_challenge(sessions *s, uint64_t conn, const char *station,
     uint8_t challenge[CS_AUTH_CHALLENGE_LEN])
 {
 	uint64_t          now = mono_ms();
@@ -161,13 +165,14 @@ sessions_challenge(sessions *s, const char *station,
 		return CS_EINVAL;
 	}
 	pthread_mutex_lock(&s->mtx);
-	c = challenge_slot(s, station, now);
+	c = challenge_slot(s, conn, now);
 	if (c == NULL) {
 		pthread_mutex_unlock(&s->mtx);
 		return CS_EUNAVAIL;
 	}
 	if ((rv = random_bytes(s, c->value, sizeof(c->value))) == CS_OK) {
 		c->used       = true;
+		c->conn       = conn;
 		c->expires_ms = now + SESSIONS_CHALLENGE_TTL_S * 1000u;
 		c->seq        = ++s->seq;
 		strcpy(c->station, station);
@@ -178,7 +183,7 @@ sessions_challenge(sessions *s, const char *station,
 }
 
 int
-sessions_take_challenge(sessions *s, const char *station,
+sessions_take_challenge(sessions *s, uint64_t conn, const char *station,
     const uint8_t challenge[CS_AUTH_CHALLENGE_LEN])
 {
 	uint64_t now = mono_ms();
@@ -192,7 +197,9 @@ sessions_take_challenge(sessions *s, const char *station,
 	for (i = 0; i < SESSIONS_MAX_CHALLENGES; i++) {
 		struct challenge *c = &s->ch[i];
 
-		if (!c->used ||
+		/* Only this connection's: another's cannot be burnt from
+		 * here either. */
+		if (!c->used || c->conn != conn ||
 		    !cs_ct_equal(c->value, challenge, CS_AUTH_CHALLENGE_LEN)) {
 			continue;
 		}
@@ -208,44 +215,32 @@ sessions_take_challenge(sessions *s, const char *station,
 }
 
 /*
- * Locked: where a new token for station goes: the station's oldest when it
- * holds its share, else a free or expired slot, else the oldest of all.
+ * Locked: where a new token for conn goes: the connection's own, else a
+ * free or expired slot; NULL when every slot is another connection's live
+ * token.
  */
 static struct token *
-token_slot(sessions *s, const char *station, uint64_t now)
+token_slot(sessions *s, uint64_t conn, uint64_t now)
 {
-	struct token *free_slot = NULL, *mine_oldest = NULL, *oldest = NULL;
-	unsigned      mine      = 0;
+	struct token *free_slot = NULL;
 	size_t        i;
 
 	for (i = 0; i < SESSIONS_MAX_TOKENS; i++) {
 		struct token *t = &s->tok[i];
 
-		if (!t->used || t->expires_ms <= now) {
-			if (free_slot == NULL) {
-				free_slot = t;
-			}
-			continue;
+		if (t->used && t->conn == conn) {
+			return t;
 		}
-		if (oldest == NULL || t->seq < oldest->seq) {
-			oldest = t;
-		}
-		if (strcmp(t->info.station, station) == 0) {
-			mine++;
-			if (mine_oldest == NULL || t->seq < mine_oldest->seq) {
-				mine_oldest = t;
-			}
+		if ((!t->used || t->expires_ms <= now) && free_slot == NULL) {
+			free_slot = t;
 		}
 	}
-	if (mine >= SESSIONS_PER_STATION_TOKENS) {
-		return mine_oldest;
-	}
-	return free_slot != NULL ? free_slot : oldest;
+	return free_slot;
 }
 
 int
-sessions_issue(sessions *s, const char *station, const char *cm,
-    uint8_t token[CS_AUTH_TOKEN_LEN], unsigned *ttl_s)
+sessions_issue(sessions *s, uint64_t conn, const char *station,
+    const char *cm, uint8_t token[CS_AUTH_TOKEN_LEN], unsigned *ttl_s)
 {
 	uint64_t      now  = mono_ms();
 	struct token *slot = NULL;
@@ -256,10 +251,14 @@ sessions_issue(sessions *s, const char *station, const char *cm,
 		return CS_EINVAL;
 	}
 	pthread_mutex_lock(&s->mtx);
-	slot = token_slot(s, station, now);
+	if ((slot = token_slot(s, conn, now)) == NULL) {
+		pthread_mutex_unlock(&s->mtx);
+		return CS_EUNAVAIL;
+	}
 	if ((rv = random_bytes(s, token, CS_AUTH_TOKEN_LEN)) == CS_OK &&
 	    (rv = cs_sha256(token, CS_AUTH_TOKEN_LEN, slot->hash)) == CS_OK) {
 		slot->used       = true;
+		slot->conn       = conn;
 		slot->seq        = ++s->seq;
 		slot->expires_ms = now + (uint64_t)s->ttl_s * 1000u;
 		strcpy(slot->info.station, station);
@@ -275,7 +274,7 @@ sessions_issue(sessions *s, const char *station, const char *cm,
 }
 
 int
-sessions_check(sessions *s, const uint8_t *token, size_t len,
+sessions_check(sessions *s, uint64_t conn, const uint8_t *token, size_t len,
     struct session_info *info)
 {
 	uint8_t h[CS_SHA256_LEN];
@@ -292,7 +291,7 @@ sessions_check(sessions *s, const uint8_t *token, size_t len,
 		struct token *t = &s->tok[i];
 
 		if (t->used && memcmp(t->hash, h, sizeof(h)) == 0) {
-			if (t->expires_ms > now) {
+			if (t->expires_ms > now && t->conn == conn) {
 				if (info != NULL) {
 					*info = t->info;
 				}
@@ -329,4 +328,26 @@ sessions_revoke(sessions *s, const char *station)
 	}
 	pthread_mutex_unlock(&s->mtx);
 	return n;
+}
+
+void
+sessions_forget_conn(sessions *s, uint64_t conn)
+{
+	size_t i;
+
+	if (s == NULL) {
+		return;
+	}
+	pthread_mutex_lock(&s->mtx);
+	for (i = 0; i < SESSIONS_MAX_TOKENS; i++) {
+		if (s->tok[i].used && s->tok[i].conn == conn) {
+			memset(&s->tok[i], 0, sizeof(s->tok[i]));
+		}
+	}
+	for (i = 0; i < SESSIONS_MAX_CHALLENGES; i++) {
+		if (s->ch[i].used && s->ch[i].conn == conn) {
+			memset(&s->ch[i], 0, sizeof(s->ch[i]));
+		}
+	}
+	pthread_mutex_unlock(&s->mtx);
 }

@@ -2,8 +2,12 @@
  * sessions.h - station challenges and session tokens, in memory.
  *
  * Hello hands out a challenge (32 random bytes) that is good once, for one
- * station, for CHALLENGE_TTL_S seconds.  A successful Authenticate turns
- * it into a session token (32 random bytes) that later requests carry.
+ * station on one connection, for CHALLENGE_TTL_S seconds.  A successful
+ * Authenticate turns it into a session token (32 random bytes) that later
+ * requests on the same connection carry: a challenge or a token is worth
+ * nothing on any other connection, so no peer can use, or crowd out,
+ * another's.  A station may hold many connections (a gang line's parallel
+ * `sign` processes), each with its own challenges and token.
  * Tokens are kept only as their SHA-256 (looked up by hash), and
  * die at the TTL, when the station is disabled (sessions_revoke) or when
  * the authority restarts (a station then authenticates again).
@@ -19,12 +23,12 @@
 #include <stdint.h>
 
 #define SESSIONS_CHALLENGE_TTL_S 30u
-#define SESSIONS_MAX_CHALLENGES  1024u
-#define SESSIONS_MAX_TOKENS      4096u
-/* What one station may hold at once (gang programming runs many requests
- * on one session; a station restarting makes a new one). */
-#define SESSIONS_PER_STATION_CHALLENGES 4u
-#define SESSIONS_PER_STATION_TOKENS     16u
+#define SESSIONS_MAX_CHALLENGES  8192u
+#define SESSIONS_MAX_TOKENS      8192u
+/* What one connection may hold at once: a new challenge replaces the
+ * connection's oldest, a new token its previous one (gang programming
+ * runs many requests on one token). */
+#define SESSIONS_PER_CONN_CHALLENGES 4u
 
 typedef struct sessions sessions;
 
@@ -39,37 +43,43 @@ int  sessions_open(sessions **out, unsigned ttl_s);
 void sessions_close(sessions *s);
 
 /*
- * A fresh challenge for station (replacing the station's oldest when it
- * holds SESSIONS_PER_STATION_CHALLENGES).  When the table is full of live
- * challenges: CS_EUNAVAIL.  Errors also: CS_EINVAL, CS_ECRYPTO (no
- * randomness).
+ * A fresh challenge for station on connection conn (replacing the
+ * connection's oldest when it holds SESSIONS_PER_CONN_CHALLENGES; never
+ * another connection's).  When the table is full of live challenges:
+ * CS_EUNAVAIL.  Errors also: CS_EINVAL, CS_ECRYPTO (no randomness).
  */
-int sessions_challenge(sessions *s, const char *station,
+int sessions_challenge(sessions *s, uint64_t conn, const char *station,
     uint8_t challenge[CS_AUTH_CHALLENGE_LEN]);
 
 /*
- * Consume the challenge given to station: CS_OK once, when it was issued
- * to this station and has not expired; CS_EUNAUTH otherwise (unknown,
- * used, expired or issued to another station).
+ * Consume the challenge given to station on conn: CS_OK once, when it was
+ * issued to this station on this connection and has not expired;
+ * CS_EUNAUTH otherwise (unknown, used, expired, another station's or
+ * another connection's).
  */
-int sessions_take_challenge(sessions *s, const char *station,
+int sessions_take_challenge(sessions *s, uint64_t conn, const char *station,
     const uint8_t challenge[CS_AUTH_CHALLENGE_LEN]);
 
 /*
- * A new token for an authenticated station of CM cm.  *ttl_s receives
- * the lifetime.  A station holding SESSIONS_PER_STATION_TOKENS loses its
- * oldest; when the table is full the oldest token of all is dropped.
- * Errors: CS_EINVAL, CS_ECRYPTO.
+ * A new token for an authenticated station of CM cm on conn, replacing
+ * the connection's previous one.  *ttl_s receives the lifetime.  Errors:
+ * CS_EINVAL, CS_ECRYPTO, CS_EUNAVAIL (the table is full of live tokens of
+ * other connections; none is evicted).
  */
-int sessions_issue(sessions *s, const char *station, const char *cm,
+int sessions_issue(sessions *s, uint64_t conn, const char *station,
+    const char *cm,
     uint8_t token[CS_AUTH_TOKEN_LEN], unsigned *ttl_s);
 
 /*
- * Look a token up: CS_OK and *info when it is live, CS_EUNAUTH when not
- * (unknown, expired, revoked, wrong length).
+ * Look a token up: CS_OK and *info when it is live and was issued on
+ * conn, CS_EUNAUTH when not (unknown, expired, revoked, wrong length,
+ * another connection's).
  */
-int sessions_check(sessions *s, const uint8_t *token, size_t len,
-    struct session_info *info);
+int sessions_check(sessions *s, uint64_t conn, const uint8_t *token,
+    size_t len, struct session_info *info);
+
+/* Connection conn has ended: its challenges and token go. */
+void sessions_forget_conn(sessions *s, uint64_t conn);
 
 /* Kill every token and challenge of station (disabled).  Returns how many
  * tokens died. */

@@ -90,6 +90,8 @@ struct cs_rpc_server {
 	size_t                max_msg;
 	unsigned              nworkers;
 	struct cs_srv_limits  limits;
+	void                (*on_close)(void *, uint64_t);
+	void                 *on_close_arg;
 	ProtobufCService     *services[MAX_SERVICES];
 	size_t                nservices;
 };
@@ -117,6 +119,8 @@ cs_rpc_server_open(cs_rpc_server **out, const struct cs_rpc_server_opts *o)
 	s->max_msg  = o->max_msg ? o->max_msg : CS_RPC_MAX_MSG;
 	s->nworkers = o->workers ? o->workers : 8;
 	s->limits   = o->limits;
+	s->on_close = o->on_close;
+	s->on_close_arg = o->on_close_arg;
 	/* The transport discards bodies over max_msg plus the envelope and
 	 * still answers them (RESOURCE_EXHAUSTED). */
 	s->limits.max_msg = s->max_msg + 1024u;
@@ -354,11 +358,7 @@ strings_whole(cs_rpc_req *c, const ProtobufCMessageDescriptor *d,
 		    "strings are refused whole, never cut", field, d->name);
 		return false;
 	}
-	if (rv != CS_OK) {
-		cs_rpc_req_fail(c, CS_EPROTO, "malformed %s: not protobuf wire "
-		    "format", d->name);
-		return false;
-	}
+	/* Not wire format: protobuf-c refuses it next, with its message. */
 	return true;
 }
 
@@ -520,6 +520,8 @@ cs_rpc_server_start(cs_rpc_server *s)
 	    .limits  = s->limits,
 	    .handler = handle,
 	    .arg     = s,
+	    .on_close     = s->on_close,
+	    .on_close_arg = s->on_close_arg,
 	};
 	int rv;
 

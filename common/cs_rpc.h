@@ -62,6 +62,8 @@ struct cs_rpc_server_opts {
 	size_t               max_msg; /* largest request; 0 = CS_RPC_MAX_MSG */
 	struct cs_srv_limits limits;  /* per-peer budgets (cs_srv.h); its
 	                                 max_msg is set from max_msg */
+	void (*on_close)(void *arg, uint64_t conn_id); /* cs_srv.h; or NULL */
+	void *on_close_arg;
 };
 
 /*

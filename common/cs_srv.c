@@ -140,6 +140,8 @@ struct cs_srv {
 	struct cs_srv_limits lim;
 	cs_srv_handler  handler;
 	void           *arg;
+	void          (*on_close)(void *, uint64_t);
+	void           *on_close_arg;
 	bool            ipc;
 	char           *ipc_path;
 	int             lfd;
@@ -372,6 +374,9 @@ conn_kill(cs_srv *s, struct conn *c, const char *why)
 		    "-", why);
 	}
 	__atomic_store_n(&c->dead, true, __ATOMIC_RELEASE);
+	if (c->state == ST_OPEN && s->on_close != NULL) {
+		s->on_close(s->on_close_arg, c->peer.conn_id);
+	}
 	(void)epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	cs_tls_sess_free(c->tls);
 	c->tls = NULL;
@@ -1491,8 +1496,10 @@ cs_srv_open(cs_srv **out, const struct cs_srv_opts *o)
 		return CS_ENOMEM;
 	}
 	s->lfd = s->epfd = s->evfd = s->reserve_fd = -1;
-	s->handler = o->handler;
-	s->arg     = o->arg;
+	s->handler      = o->handler;
+	s->arg          = o->arg;
+	s->on_close     = o->on_close;
+	s->on_close_arg = o->on_close_arg;
 	s->lim     = o->limits;
 	limits_defaults(&s->lim);
 	s->nworkers = o->workers ? o->workers : 8;

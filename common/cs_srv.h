@@ -87,6 +87,11 @@ struct cs_srv_opts {
 	struct cs_srv_limits  limits;
 	cs_srv_handler        handler;
 	void                 *arg;
+	/* Called on the loop thread when a connection that reached the open
+	 * state ends (its requests may still be finishing); may be NULL.
+	 * Must be quick and must not call back into the server. */
+	void                (*on_close)(void *arg, uint64_t conn_id);
+	void                 *on_close_arg;
 };
 
 /* Counters since start, for /metrics and tests. */

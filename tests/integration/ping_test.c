@@ -34,7 +34,7 @@ write_authority_conf_cert(struct fx *f, const char *path, const char *extra,
 	snprintf(text, sizeof(text),
 	    "[authority]\n"
 	    "id = test-authority\n"
-	    "data_dir = %s/data\n"
+	    "data_dir = %s.data\n" /* one authority per store */
 	    "station_listen = tls+tcp://127.0.0.1:0\n"
 	    "admin_listen = ipc://%s.sock\n"
 	    "%s"
@@ -42,7 +42,7 @@ write_authority_conf_cert(struct fx *f, const char *path, const char *extra,
 	    "cert = %s/%s.pem\n"
 	    "key = %s/%s.key\n"
 	    "station_ca = %s/ca.pem\n",
-	    f->dir, path, extra, f->dir, cert, f->dir, cert, f->dir);
+	    path, path, extra, f->dir, cert, f->dir, cert, f->dir);
 	tu_write_file(path, text);
 }
 

@@ -1272,6 +1272,95 @@ test_one_instance(void **state)
 	legit_signs(f);
 }
 
+/* ------------------------------------------------------------------ */
+/* Sessions belong to their connection                                 */
+/* ------------------------------------------------------------------ */
+
+/* 32 `countersign-station sign` processes of one station race for the
+ * last 10 units, five times: exactly 10 win each time, and every loser
+ * is told "quota" (exit 5), never "stop the line" (exit 4). */
+static void
+test_parallel_signs(void **state)
+{
+	struct fx *f = *state;
+	char       cmd[8192], order[32], conf[700];
+
+	snprintf(conf, sizeof(conf), "%s/st1.conf", f->dir);
+	for (int round = 0; round < 5; round++) {
+		snprintf(order, sizeof(order), "PO-LAST-%d", round);
+		expect(f, ADMIN(f, "order", "create", "--id", order,
+		    "--product", "7", "--key", KEY, "--quota", "10",
+		    "--uid-len", "12"), 0, order);
+		int n = snprintf(cmd, sizeof(cmd), "for i in $(seq 1 32); do "
+		    "(%s -c %s sign --order %s --uid $(printf 'bb%%02x%%020x' "
+		    "%d $i) --out /dev/null >/dev/null 2>&1; echo \"rc=$?\") & "
+		    "done; wait", f->station, conf, order, round);
+		assert_true(n > 0 && (size_t)n < sizeof(cmd));
+		char *argv[] = {(char *)"/bin/sh", (char *)"-c", cmd, NULL};
+		assert_int_equal(tu_run(argv, f->out, sizeof(f->out)), 0);
+		unsigned ok = 0, quota = 0, other = 0;
+		for (const char *p = f->out; (p = strstr(p, "rc=")) != NULL;
+		    p += 3) {
+			int rc = atoi(p + 3);
+			ok += rc == 0;
+			quota += rc == 5;
+			other += rc != 0 && rc != 5;
+		}
+		printf("parallel signs, round %d: %u signed, %u quota, %u "
+		    "other\n", round, ok, quota, other);
+		assert_int_equal(ok, 10);
+		assert_int_equal(quota, 22);
+		assert_int_equal(other, 0);
+	}
+}
+
+/* A Hello flood in the victim's name from another station's connection:
+ * refused (a certificate speaks only for its own station), and the
+ * victim signs throughout. */
+static void
+test_hello_in_another_name(void **state)
+{
+	struct fx       *f = *state;
+	station_session *victim = tf_session(f->dir, f->port, "st1");
+	cs_rpc_client   *cli = NULL;
+	nng_tls_config  *tls = NULL;
+	char             c[700], k[700], ca[700], url[64], err[256];
+
+	/* The attacker: another enrolled, enabled station of the CM. */
+	enroll(f, f->conf, "mallory");
+	struct cs_tls_files files = {
+	    .cert = tu_path(c, sizeof(c), f->dir, "mallory.pem"),
+	    .key  = tu_path(k, sizeof(k), f->dir, "mallory.key"),
+	    .ca   = tu_path(ca, sizeof(ca), f->dir, "ca.pem"),
+	    .server_name = "127.0.0.1",
+	};
+	assert_int_equal(cs_tls_config_make(&tls, NNG_TLS_MODE_CLIENT,
+	    NNG_TLS_AUTH_MODE_REQUIRED, &files), CS_OK);
+	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", f->port);
+	struct cs_rpc_client_opts o = {.url = url, .tls = tls,
+	    .timeout_ms = 5000, .wait = true};
+	assert_int_equal(cs_rpc_client_open(&cli, &o, err, sizeof(err)),
+	    CS_OK);
+	nng_tls_config_free(tls);
+
+	for (int i = 0; i < 200; i++) {
+		Countersign__V1__HelloRequest in =
+		    COUNTERSIGN__V1__HELLO_REQUEST__INIT;
+		Countersign__V1__HelloResponse *out = NULL;
+		struct cs_rpc_result            res;
+		in.station_name = (char *)"st1";
+		assert_int_equal(cs_rpc_call(cli,
+		    &countersign__v1__authority__descriptor, "Hello", &in.base,
+		    (ProtobufCMessage **)&out, &res), CS_EPERM);
+		assert_non_null(strstr(res.message, "cannot speak for"));
+		if (i % 20 == 0) {
+			(void)sign_one(f, victim);
+		}
+	}
+	cs_rpc_client_close(cli);
+	station_session_close(victim);
+}
+
 int
 main(void)
 {
@@ -1286,6 +1375,8 @@ main(void)
 	    cmocka_unit_test(test_no_resumption),
 	    cmocka_unit_test(test_strings_whole),
 	    cmocka_unit_test(test_one_instance),
+	    cmocka_unit_test(test_parallel_signs),
+	    cmocka_unit_test(test_hello_in_another_name),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
