@@ -75,6 +75,21 @@ raise_nofile(void)
 	}
 }
 
+/*
+ * Exit status when the HSM refused the PIN (or the PIN file is open to
+ * others): retrying would hammer the PIN until a real HSM locks it, so
+ * the unit does not restart on it (RestartPreventExitStatus=78, EX_CONFIG).
+ */
+#define EXIT_PIN_REFUSED 78
+
+static void
+pin_refused_exit_msg(const char *why)
+{
+	cs_log_error("authority", "stopping for good: %s; fix the PIN (or "
+	    "its file) and start the service again; exit status %d is not "
+	    "restarted by the unit", why, EXIT_PIN_REFUSED);
+}
+
 /* Everything the daemon runs, torn down in reverse order. */
 struct daemon {
 	store         *st;
@@ -86,6 +101,7 @@ struct daemon {
 	cs_rpc_server *admin;
 	console       *console; /* NULL without a [console] section */
 	revocation    *rev;     /* the station port's CRL and TLS context */
+	bool           pin_refused; /* the HSM refused the PIN at start */
 	struct authority_service svc;
 	struct admin_service     admin_svc;
 };
@@ -118,6 +134,10 @@ open_state(struct daemon *d, const struct authority_config *cfg)
 	};
 	if ((rv = cs_hsm_open(&d->hsm, &ho, err, sizeof(err))) != CS_OK) {
 		cs_log_error("authority", "cannot open the HSM err=\"%s\"", err);
+		if (rv == CS_EPERM) {
+			pin_refused_exit_msg(err);
+			d->pin_refused = true;
+		}
 		return rv;
 	}
 	rv = station_ca_open(&d->ca, d->hsm, cfg->hsm_station_ca_key,
@@ -360,16 +380,25 @@ main(int argc, char **argv)
 
 	cs_tls_server_release(tls); /* checked; the daemon makes its own */
 	tls = NULL;
-	if (open_state(&d, &cfg) != CS_OK || start_servers(&d, &cfg) !=
-	    CS_OK) {
+	if ((rv = open_state(&d, &cfg)) != CS_OK) {
+		status = d.pin_refused ? EXIT_PIN_REFUSED : 1;
+		goto out;
+	}
+	if (start_servers(&d, &cfg) != CS_OK) {
 		goto out;
 	}
 	cs_log_info("authority", "started id=%s version=%s", cfg.id,
 	    CS_VERSION);
 	for (;;) {
-		/* Wake hourly to keep the station CRL fresh. */
-		struct timespec hour = {.tv_sec = 3600};
-		if ((sig = sigtimedwait(&sigs, NULL, &hour)) < 0) {
+		/* Wake every second: the CRL is kept fresh, and a PIN that
+		 * the HSM refused during recovery stops the daemon. */
+		struct timespec tick = {.tv_sec = 1};
+		if ((sig = sigtimedwait(&sigs, NULL, &tick)) < 0) {
+			if (cs_hsm_pin_refused(d.hsm)) {
+				pin_refused_exit_msg("the HSM refused the PIN");
+				status = EXIT_PIN_REFUSED;
+				goto out;
+			}
 			revocation_refresh(d.rev);
 			continue;
 		}

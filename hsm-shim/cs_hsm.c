@@ -106,6 +106,8 @@ struct cs_hsm {
 	unsigned           waiters;
 	unsigned           gen;    /* bumped when all sessions are replaced */
 	bool               broken; /* next borrower must recover first */
+	bool               pin_refused; /* atomic: the token refused the PIN;
+	                                   never log in with it again */
 	bool               recovering;
 	unsigned long      recover_fails; /* failed recoveries so far */
 	int                recover_rv;    /* the last one's error */
@@ -413,8 +415,11 @@ pin_load(cs_hsm *h, const struct cs_hsm_opts *o, char *err, size_t errlen)
 			goto out;
 		}
 		if ((st.st_mode & 077) != 0) {
-			cs_log_warn("hsm", "PIN file is open to group or "
-			    "others, chmod 600 it file=%s", o->pin_file);
+			rv = CS_EPERM;
+			snprintf(err, errlen, "PIN file %s may be read by group "
+			    "or others (mode %04o): chmod 600 %s", o->pin_file,
+			    (unsigned)(st.st_mode & 07777), o->pin_file);
+			goto out;
 		}
 		/* Up to one byte more than a PIN and its line end. */
 		while (n < HSM_PIN_MAX + 2) {
@@ -601,11 +606,27 @@ fail:
 	return CS_EHSM;
 }
 
+/*
+ * Log in.  A PIN error (incorrect, invalid, wrong length, expired, locked)
+ * is final: a real HSM locks its user PIN after a few wrong attempts, so
+ * once the token has refused the PIN no later recovery tries it again
+ * (cs_hsm_pin_refused() tells; an operator must act and restart).
+ */
 static int
 login(cs_hsm *h, CK_SESSION_HANDLE s, char *err, size_t errlen)
 {
-	CK_RV rv = h->p11->C_Login(s, CKU_USER, (CK_UTF8CHAR *)h->pin,
-	    h->pin_len);
+	CK_RV rv;
+
+	if (__atomic_load_n(&h->pin_refused, __ATOMIC_ACQUIRE)) {
+		snprintf(err, errlen, "the token \"%s\" refused the PIN "
+		    "before; not trying it again (fix the PIN, then restart)",
+		    h->token);
+		return CS_EPERM;
+	}
+	rv = h->p11->C_Login(s, CKU_USER, (CK_UTF8CHAR *)h->pin, h->pin_len);
+	if (ckr_to_err(rv) == CS_EPERM) {
+		__atomic_store_n(&h->pin_refused, true, __ATOMIC_RELEASE);
+	}
 
 	switch (rv) {
 	case CKR_OK:
@@ -1703,4 +1724,10 @@ cs_hsm_keygen(cs_hsm *h, const char *label, cs_alg alg,
 	rv = keygen_once(&op, label, alg, key);
 	op_end(&op, label);
 	return rv;
+}
+
+bool
+cs_hsm_pin_refused(cs_hsm *h)
+{
+	return h != NULL && __atomic_load_n(&h->pin_refused, __ATOMIC_ACQUIRE);
 }

@@ -121,4 +121,11 @@ int cs_hsm_sign(cs_hsm *h, const char *label, cs_alg expect,
 unsigned    cs_hsm_sessions(const cs_hsm *h);
 const char *cs_hsm_token(const cs_hsm *h);
 
+/*
+ * True once the token has refused the PIN (incorrect, locked, expired,
+ * wrong length): the shim never tries it again, every call that needs a
+ * login fails CS_EPERM, and the program should stop and say so.
+ */
+bool cs_hsm_pin_refused(cs_hsm *h);
+
 #endif /* CS_HSM_H */

@@ -1361,6 +1361,40 @@ test_hello_in_another_name(void **state)
 	station_session_close(victim);
 }
 
+/* ------------------------------------------------------------------ */
+/* A PIN that is never hammered                                        */
+/* ------------------------------------------------------------------ */
+
+/* A wrong PIN: one login attempt, exit 78 (the unit does not restart on
+ * it), and a message that says what to do.  A PIN file others may read:
+ * refused before any login, with the chmod. */
+static void
+test_pin_refused(void **state)
+{
+	struct fx *f = *state;
+	char       conf[700], cmd[6000];
+
+	snprintf(conf, sizeof(conf), "%s/wrong-pin.conf", f->dir);
+	write_conf(f, conf, "-pin");
+	snprintf(cmd, sizeof(cmd),
+	    "cd %s && printf '000000\\n' > wrong-pin && chmod 600 wrong-pin "
+	    "&& sed -i 's#^pin_file = .*#pin_file = %s/wrong-pin#' %s && "
+	    "timeout 20 %s -c %s 2> wrong-pin.log; echo exit=$?; "
+	    "grep -c 'C_Login failed' wrong-pin.log; cat wrong-pin.log; "
+	    "chmod 644 wrong-pin && timeout 20 %s -c %s; echo exit=$?",
+	    f->dir, f->dir, conf, f->authority, conf, f->authority, conf);
+	char *argv[] = {(char *)"/bin/sh", (char *)"-c", cmd, NULL};
+	assert_int_equal(tu_run(argv, f->out, sizeof(f->out)), 0);
+	const char *first = strstr(f->out, "exit=78\n1\n");
+	if (first == NULL) {
+		fail_msg("wanted exit 78 after one login attempt:\n%s", f->out);
+	}
+	assert_non_null(strstr(f->out, "wrong PIN"));
+	assert_non_null(strstr(f->out, "not restarted"));
+	assert_non_null(strstr(first + 1, "chmod 600"));
+	assert_non_null(strstr(first + 1, "exit=78"));
+}
+
 int
 main(void)
 {
@@ -1377,6 +1411,7 @@ main(void)
 	    cmocka_unit_test(test_one_instance),
 	    cmocka_unit_test(test_parallel_signs),
 	    cmocka_unit_test(test_hello_in_another_name),
+	    cmocka_unit_test(test_pin_refused),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
