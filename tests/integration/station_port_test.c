@@ -1160,8 +1160,10 @@ raw_status(cs_rpc_client *cli, const char *method, size_t method_len,
 	if (body_len > 0x7f) {
 		*p++ = (uint8_t)(body_len >> 7);
 	}
-	memcpy(p, body, body_len);
-	p += body_len;
+	if (body_len > 0) {
+		memcpy(p, body, body_len);
+		p += body_len;
+	}
 	assert_int_equal(cs_rpc_call_raw(cli, buf, (size_t)(p - buf), &reply,
 	    NULL), CS_OK);
 	Countersign__V1__Response *rsp = countersign__v1__response__unpack(
