@@ -109,6 +109,9 @@ static const struct cs_conf_opt opts[] = {
 	OPT("console", "idle_timeout_s", CS_CONF_UINT, console_idle_timeout_s,
 	    CS_CONF_OPTIONAL, "60", 1, 86400, NULL,
 	    "a console connection that moves no byte this long is closed, s"),
+	OPT("console", "metrics_public", CS_CONF_BOOL, console_metrics_public,
+	    CS_CONF_OPTIONAL, "false", 0, 0, NULL,
+	    "serve /metrics without a token"),
 };
 
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))

@@ -49,6 +49,7 @@ struct authority_config {
 	unsigned console_max_connections;  /* HTTPS connections at once */
 	unsigned console_max_connections_per_source;
 	unsigned console_idle_timeout_s;   /* a connection idle this long ends */
+	bool     console_metrics_public;   /* /metrics without a token */
 };
 
 /*

@@ -108,6 +108,12 @@ struct console {
 
 	struct session sess[SESSIONS_MAX]; /* under mtx */
 	unsigned       hsm_checks;         /* HSM check threads running */
+	/* /healthz answers from a check at most HEALTH_MAX_AGE_MS old. */
+	int            hz_status;
+	char          *hz_body;
+	uint64_t       hz_at_ms;
+	uint64_t       hz_hsm_calls;       /* HSM checks made, for /metrics */
+	bool           metrics_public;
 	uint64_t       fail_window_s;      /* failed sign-ins: window start */
 	unsigned       fail_count;         /* ... failures not yet audited */
 	bool           exporting;          /* an audit export is running */
@@ -2024,8 +2030,54 @@ hsm_check_main(void *arg)
 	return NULL;
 }
 
+#define HEALTH_MAX_AGE_MS 2000u
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void healthz_check(console *c, struct resp *r);
+
+/*
+ * /healthz needs no sign-in, so it must cost the HSM nothing per request:
+ * the answer comes from a check at most HEALTH_MAX_AGE_MS old, and only
+ * one request at a time makes a new one.
+ */
 static void
 healthz(console *c, struct resp *r)
+{
+	uint64_t now = mono_ms();
+
+	pthread_mutex_lock(&c->mtx);
+	if (c->hz_body != NULL && now - c->hz_at_ms < HEALTH_MAX_AGE_MS) {
+		r->status = c->hz_status;
+		r->body   = strdup(c->hz_body);
+		pthread_mutex_unlock(&c->mtx);
+		r->type = "text/plain; charset=utf-8";
+		r->len  = r->body != NULL ? strlen(r->body) : 0;
+		return;
+	}
+	pthread_mutex_unlock(&c->mtx);
+	healthz_check(c, r);
+	if (r->body != NULL && (r->status == 200 || r->status == 503)) {
+		char *copy = strdup(r->body);
+		pthread_mutex_lock(&c->mtx);
+		if (copy != NULL) {
+			free(c->hz_body);
+			c->hz_body   = copy;
+			c->hz_status = r->status;
+			c->hz_at_ms  = mono_ms();
+		}
+		pthread_mutex_unlock(&c->mtx);
+	}
+}
+
+static void
+healthz_check(console *c, struct resp *r)
 {
 	StoredKey       **keys = NULL;
 	struct hsm_check *h;
@@ -2068,6 +2120,7 @@ healthz(console *c, struct resp *r)
 		goto text;
 	}
 	c->hsm_checks++;
+	c->hz_hsm_calls++;
 	pthread_mutex_unlock(&c->mtx);
 	if (pthread_create(&t, NULL, hsm_check_main, h) != 0) {
 		pthread_mutex_lock(&c->mtx);
@@ -2263,6 +2316,13 @@ metrics(console *c, struct resp *r)
 		    ss.refused_fd, ss.handshake_timeouts, ss.handshake_failures,
 		    ss.send_timeouts, ss.protocol_errors);
 	}
+	pthread_mutex_lock(&c->mtx);
+	uint64_t hz_calls = c->hz_hsm_calls;
+	pthread_mutex_unlock(&c->mtx);
+	fprintf(fp, "# HELP countersign_healthz_hsm_checks_total HSM checks "
+	    "made for /healthz (at most one per 2 s).\n"
+	    "# TYPE countersign_healthz_hsm_checks_total counter\n"
+	    "countersign_healthz_hsm_checks_total %" PRIu64 "\n", hz_calls);
 	{
 		struct cs_tls_gate_stats gs;
 		cs_tls_server_limits_stats(&gs);
@@ -2490,8 +2550,11 @@ handle(console *c, nng_http_req *req, struct resp *r)
 		healthz(c, r);
 		return;
 	case R_METRICS:
-		metrics(c, r);
-		return;
+		if (c->metrics_public) {
+			metrics(c, r);
+			return;
+		}
+		break; /* after sign-in, below */
 	default:
 		break;
 	}
@@ -2520,6 +2583,9 @@ handle(console *c, nng_http_req *req, struct resp *r)
 		return;
 	}
 	switch (rt) {
+	case R_METRICS: /* a viewer's token (Prometheus: authorization) */
+		metrics(c, r);
+		return;
 	case R_ME:
 		api_me(&w, r);
 		return;
@@ -2735,6 +2801,7 @@ console_open(console **out, const struct console_opts *o, store *st,
 	c->pl       = pl;
 	c->ss       = ss;
 	c->rev      = o->rev;
+	c->metrics_public = o->metrics_public;
 	c->stations = o->stations;
 	c->idle_s   = o->session_idle_s;
 	c->max_s    = o->session_max_s;
@@ -2861,6 +2928,7 @@ console_close(console *c)
 	pthread_cond_destroy(&c->hcv);
 	pthread_mutex_destroy(&c->mtx);
 	free(c->data_dir);
+	free(c->hz_body);
 	free(c->hsm_check_key);
 	free(c);
 }

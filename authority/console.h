@@ -48,6 +48,7 @@ struct console_opts {
 	cs_srv     *stations;       /* the station port, for /metrics (may be
 	                               NULL) */
 	struct cs_tls_limits limits; /* connection budgets (cs_tls.h) */
+	bool        metrics_public; /* /metrics without a token */
 };
 
 /*

@@ -247,6 +247,7 @@ start_servers(struct daemon *d, const struct authority_config *cfg)
 		    .data_dir       = cfg->data_dir,
 		    .hsm_check_key  = cfg->hsm_station_ca_key,
 		    .rev            = d->rev,
+		    .metrics_public = cfg->console_metrics_public,
 		    .limits         = {
 		        .handshake_ms   = cfg->handshake_timeout_ms,
 		        .idle_ms        = cfg->console_idle_timeout_s * 1000u,

@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -896,8 +897,11 @@ test_signing_views(void **state)
 	}
 	hres_free(&h);
 
-	/* metrics: Prometheus text, no authentication */
+	/* metrics: Prometheus text, for a viewer's token only */
 	GET(f, &h, "/metrics", NULL);
+	want(&h, 401, NULL);
+	hres_free(&h);
+	GET(f, &h, "/metrics", "Authorization", bearer_viewer, NULL);
 	want(&h, 200, NULL);
 	assert_non_null(strstr(hdr(&h, "Content-Type"), "text/plain"));
 	static const char *const lines[] = {
@@ -1017,6 +1021,24 @@ test_audit_and_export(void **state)
 	expect(f, ADMIN(f, "audit", "verify"), 0, "intact");
 }
 
+/* countersign_healthz_hsm_checks_total, read from /metrics. */
+static uint64_t
+healthz_hsm_checks(struct fx *f)
+{
+	struct hres h;
+	const char *p;
+	uint64_t    n;
+
+	GET(f, &h, "/metrics", "Authorization", bearer_viewer, NULL);
+	want(&h, 200, NULL);
+	p = strstr(h.body, "\ncountersign_healthz_hsm_checks_total ");
+	assert_non_null(p);
+	n = strtoull(p + strlen("\ncountersign_healthz_hsm_checks_total "),
+	    NULL, 10);
+	hres_free(&h);
+	return n;
+}
+
 static void
 test_healthz(void **state)
 {
@@ -1028,6 +1050,23 @@ test_healthz(void **state)
 	assert_string_equal(h.body, "ok\n");
 	check_security_headers(&h);
 	hres_free(&h);
+
+	/* Back-to-back requests make at most one HSM call per 2 s. */
+	uint64_t before = healthz_hsm_checks(f);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < 80; i++) {
+		GET(f, &h, "/healthz", NULL);
+		want(&h, 200, NULL);
+		hres_free(&h);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	uint64_t calls = healthz_hsm_checks(f) - before;
+	double   secs  = (double)(t1.tv_sec - t0.tv_sec) +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	printf("healthz: 80 requests in %.1f s made %llu HSM checks\n", secs,
+	    (unsigned long long)calls);
+	assert_true(calls <= (uint64_t)(secs / 2.0) + 2);
 }
 
 /* An authority without [hsm]: the console runs, /healthz says 503. */
