@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
@@ -381,6 +382,8 @@ test_bad_input(void **state)
 	assert_non_null(strstr(f->out, "\"" TOKEN "\""));
 	tu_write_file(tu_path(path, sizeof(path), f->dir, "bad-pin"),
 	    "1111\n");
+	fails_with(f, KT(f, "--pin-file", path, "list"), 1, "chmod 600");
+	chmod(path, 0600);
 	fails_with(f, KT(f, "--pin-file", path, "list"), 1,
 	    "wrong PIN for token \"" TOKEN "\"");
 	fails_with(f, KT(f, "--pin-file", "/nonexistent/pin", "list"), 1,

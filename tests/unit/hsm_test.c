@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -273,8 +274,14 @@ test_open_bad_pin(void **state)
 	    .pin_file = tu_path(path, sizeof(path), f->dir, "wrong-pin"),
 	};
 	tu_write_file(path, "0000-wrong\n");
+	chmod(path, 0600); /* a PIN file open to others is refused */
 	assert_int_equal(cs_hsm_open(&f->h, &o, err, sizeof(err)), CS_EPERM);
 	assert_non_null(strstr(err, "wrong PIN for token \"" TOKEN "\""));
+	/* Refused before any login when group or others may read it. */
+	chmod(path, 0644);
+	assert_int_equal(cs_hsm_open(&f->h, &o, err, sizeof(err)), CS_EPERM);
+	assert_non_null(strstr(err, "chmod 600"));
+	chmod(path, 0600);
 
 	/* Missing, empty, too long. */
 	o.pin_file = tu_path(path, sizeof(path), f->dir, "no-such-pin");
@@ -282,6 +289,7 @@ test_open_bad_pin(void **state)
 	assert_non_null(strstr(err, "no-such-pin"));
 	o.pin_file = tu_path(path, sizeof(path), f->dir, "empty-pin");
 	tu_write_file(path, "\n");
+	chmod(path, 0600); /* a PIN file open to others is refused */
 	assert_int_equal(cs_hsm_open(&f->h, &o, err, sizeof(err)), CS_EINVAL);
 	assert_non_null(strstr(err, "is empty"));
 	char long_pin[400];
@@ -289,6 +297,7 @@ test_open_bad_pin(void **state)
 	long_pin[sizeof(long_pin) - 1] = '\0';
 	o.pin_file = tu_path(path, sizeof(path), f->dir, "long-pin");
 	tu_write_file(path, long_pin);
+	chmod(path, 0600); /* a PIN file open to others is refused */
 	assert_int_equal(cs_hsm_open(&f->h, &o, err, sizeof(err)), CS_EINVAL);
 
 	/* The variable is not set; both sources at once. */
@@ -304,6 +313,7 @@ test_open_bad_pin(void **state)
 	o.pin_env  = NULL;
 	o.pin_file = tu_path(path, sizeof(path), f->dir, "crlf-pin");
 	tu_write_file(path, PIN "\r\nsecond line\n");
+	chmod(path, 0600); /* a PIN file open to others is refused */
 	assert_int_equal(cs_hsm_open(&f->h, &o, err, sizeof(err)), CS_OK);
 }
 
@@ -351,6 +361,7 @@ test_open_locked_pin(void **state)
 	    .pin_file = tu_path(path, sizeof(path), f->dir, "wrong-pin"),
 	};
 	tu_write_file(path, "0000-wrong\n");
+	chmod(path, 0600); /* a PIN file open to others is refused */
 	for (int i = 0; i < 10; i++) {
 		assert_int_equal(cs_hsm_open(&f->h, &o, err, sizeof(err)),
 		    CS_EPERM);
