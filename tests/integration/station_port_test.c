@@ -1138,6 +1138,32 @@ test_no_resumption(void **state)
 /* Strings are checked whole                                           */
 /* ------------------------------------------------------------------ */
 
+/* A raw RPC client with station name's certificate, connected. */
+static cs_rpc_client *
+station_client(struct fx *f, const char *name)
+{
+	cs_rpc_client  *cli = NULL;
+	nng_tls_config *tls = NULL;
+	char            c[700], k[700], ca[700], url[64], err[256];
+
+	snprintf(c, sizeof(c), "%s/%s.pem", f->dir, name);
+	snprintf(k, sizeof(k), "%s/%s.key", f->dir, name);
+	struct cs_tls_files files = {
+	    .cert = c, .key = k,
+	    .ca   = tu_path(ca, sizeof(ca), f->dir, "ca.pem"),
+	    .server_name = "127.0.0.1",
+	};
+	assert_int_equal(cs_tls_config_make(&tls, NNG_TLS_MODE_CLIENT,
+	    NNG_TLS_AUTH_MODE_REQUIRED, &files), CS_OK);
+	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", f->port);
+	struct cs_rpc_client_opts o = {.url = url, .tls = tls,
+	    .timeout_ms = 5000, .wait = true};
+	assert_int_equal(cs_rpc_client_open(&cli, &o, err, sizeof(err)),
+	    CS_OK);
+	nng_tls_config_free(tls);
+	return cli;
+}
+
 /* Send envelope env (method, body) raw; returns the reply's status and
  * copies its message. */
 static int
@@ -1185,25 +1211,9 @@ test_strings_whole(void **state)
 	struct fx                       *f = *state;
 	const ProtobufCServiceDescriptor *svc =
 	    &countersign__v1__authority__descriptor;
-	cs_rpc_client *cli = NULL;
-	nng_tls_config *tls = NULL;
-	char  c[700], k[700], ca[700], url[64], msg[256], err[256];
-	unsigned checked = 0;
-
-	struct cs_tls_files files = {
-	    .cert = tu_path(c, sizeof(c), f->dir, "st1.pem"),
-	    .key  = tu_path(k, sizeof(k), f->dir, "st1.key"),
-	    .ca   = tu_path(ca, sizeof(ca), f->dir, "ca.pem"),
-	    .server_name = "127.0.0.1",
-	};
-	assert_int_equal(cs_tls_config_make(&tls, NNG_TLS_MODE_CLIENT,
-	    NNG_TLS_AUTH_MODE_REQUIRED, &files), CS_OK);
-	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", f->port);
-	struct cs_rpc_client_opts o = {.url = url, .tls = tls,
-	    .timeout_ms = 5000, .wait = true};
-	assert_int_equal(cs_rpc_client_open(&cli, &o, err, sizeof(err)),
-	    CS_OK);
-	nng_tls_config_free(tls);
+	cs_rpc_client *cli = station_client(f, "st1");
+	char           msg[256];
+	unsigned       checked = 0;
 
 	static const char ping[] = "countersign.v1.Authority/Ping\0junk";
 	assert_int_equal(raw_status(cli, ping, sizeof(ping) - 1, NULL, 0, msg,
@@ -1324,26 +1334,11 @@ test_hello_in_another_name(void **state)
 {
 	struct fx       *f = *state;
 	station_session *victim = tf_session(f->dir, f->port, "st1");
-	cs_rpc_client   *cli = NULL;
-	nng_tls_config  *tls = NULL;
-	char             c[700], k[700], ca[700], url[64], err[256];
+	cs_rpc_client   *cli;
 
 	/* The attacker: another enrolled, enabled station of the CM. */
 	enroll(f, f->conf, "mallory");
-	struct cs_tls_files files = {
-	    .cert = tu_path(c, sizeof(c), f->dir, "mallory.pem"),
-	    .key  = tu_path(k, sizeof(k), f->dir, "mallory.key"),
-	    .ca   = tu_path(ca, sizeof(ca), f->dir, "ca.pem"),
-	    .server_name = "127.0.0.1",
-	};
-	assert_int_equal(cs_tls_config_make(&tls, NNG_TLS_MODE_CLIENT,
-	    NNG_TLS_AUTH_MODE_REQUIRED, &files), CS_OK);
-	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", f->port);
-	struct cs_rpc_client_opts o = {.url = url, .tls = tls,
-	    .timeout_ms = 5000, .wait = true};
-	assert_int_equal(cs_rpc_client_open(&cli, &o, err, sizeof(err)),
-	    CS_OK);
-	nng_tls_config_free(tls);
+	cli = station_client(f, "mallory");
 
 	for (int i = 0; i < 200; i++) {
 		Countersign__V1__HelloRequest in =
