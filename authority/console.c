@@ -2237,6 +2237,30 @@ metrics(console *c, struct resp *r)
 		prom_label(fp, orders[i]->order_id);
 		fprintf(fp, "\"} %" PRIu64 "\n", orders[i]->issued);
 	}
+	fputs("# HELP countersign_order_remaining Units an order may still "
+	      "issue (quota - issued).\n"
+	      "# TYPE countersign_order_remaining gauge\n", fp);
+	for (size_t i = 0; i < no; i++) {
+		fputs("countersign_order_remaining{order=\"", fp);
+		prom_label(fp, orders[i]->order_id);
+		fprintf(fp, "\"} %" PRIu64 "\n",
+		    orders[i]->quota > orders[i]->issued
+		        ? orders[i]->quota - orders[i]->issued : 0);
+	}
+	{
+		uint64_t used = 0, size = 0;
+		if (store_space(c->st, &used, &size) == CS_OK) {
+			fprintf(fp, "# HELP countersign_store_used_bytes Bytes of "
+			    "the store's map in use.\n"
+			    "# TYPE countersign_store_used_bytes gauge\n"
+			    "countersign_store_used_bytes %" PRIu64 "\n"
+			    "# HELP countersign_store_free_bytes Bytes of the map "
+			    "left (map_size_mb - used).\n"
+			    "# TYPE countersign_store_free_bytes gauge\n"
+			    "countersign_store_free_bytes %" PRIu64 "\n", used,
+			    size > used ? size - used : 0);
+		}
+	}
 	fputs("# HELP countersign_sign_latency_seconds Time from a sign "
 	      "request entering the pipeline to its reply.\n"
 	      "# TYPE countersign_sign_latency_seconds histogram\n", fp);

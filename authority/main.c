@@ -102,6 +102,7 @@ struct daemon {
 	console       *console; /* NULL without a [console] section */
 	revocation    *rev;     /* the station port's CRL and TLS context */
 	bool           pin_refused; /* the HSM refused the PIN at start */
+	unsigned       fill_warned; /* store fill level last warned about */
 	struct authority_service svc;
 	struct admin_service     admin_svc;
 };
@@ -152,6 +153,29 @@ open_state(struct daemon *d, const struct authority_config *cfg)
 		return rv;
 	}
 	return CS_OK;
+}
+
+/*
+ * Warn once when the store's map passes 80 % and again at 90 % (re-armed
+ * when it drops back below): raise map_size_mb before signing stops.
+ */
+static void
+store_fill_warn(struct daemon *d)
+{
+	uint64_t used, size;
+	unsigned level = 0;
+
+	if (store_space(d->st, &used, &size) != CS_OK || size == 0) {
+		return;
+	}
+	level = used * 10 >= size * 9 ? 90u : used * 10 >= size * 8 ? 80u : 0u;
+	if (level > d->fill_warned) {
+		cs_log_warn("authority", "the store is %u%% full used_bytes=%llu "
+		    "map_bytes=%llu: raise [authority] map_size_mb and restart "
+		    "before it fills (signing then stops with \"store full\")",
+		    level, (unsigned long long)used, (unsigned long long)size);
+	}
+	d->fill_warned = level;
 }
 
 static void
@@ -401,6 +425,7 @@ main(int argc, char **argv)
 				goto out;
 			}
 			revocation_refresh(d.rev);
+			store_fill_warn(&d);
 			continue;
 		}
 		if (sig == SIGHUP) {

@@ -728,6 +728,21 @@ store_order_list_free(StoredOrder **list, size_t n)
 }
 
 int
+store_space(store *st, uint64_t *used, uint64_t *size)
+{
+	MDB_envinfo info;
+	MDB_stat    stat;
+
+	if (st == NULL || mdb_env_info(st->env, &info) != MDB_SUCCESS ||
+	    mdb_env_stat(st->env, &stat) != MDB_SUCCESS) {
+		return CS_ESTORE;
+	}
+	*used = ((uint64_t)info.me_last_pgno + 1) * stat.ms_psize;
+	*size = info.me_mapsize;
+	return CS_OK;
+}
+
+int
 store_station_put(store_txn *t, const StoredStation *s)
 {
 	return put_named(t, DB_STATIONS, s != NULL ? s->name : NULL,

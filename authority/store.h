@@ -140,6 +140,12 @@ int store_order_get(store_txn *txn, const char *order_id, StoredOrder **out);
 int store_order_list(store_txn *txn, StoredOrder ***out, size_t *n);
 void store_order_list_free(StoredOrder **list, size_t n);
 
+/*
+ * How much of the map is in use: *used bytes (pages up to the last one
+ * written) of *size (the map size, map_size_mb).  Errors: CS_ESTORE.
+ */
+int store_space(store *st, uint64_t *used, uint64_t *size);
+
 /* Insert or replace a station (key: s->name, 1..STORE_NAME_MAX). */
 int store_station_put(store_txn *txn, const StoredStation *s);
 /* Errors: CS_ENOENT, CS_EINVAL, CS_ESTORE. */

@@ -982,6 +982,14 @@ test_store_full(void **state)
 	}
 	expect(f, run(f, f->admin, "-c", conf, "audit", "verify", NULL), 0,
 	    "intact");
+	/* DevOps was warned on the way (checked every second). */
+	{
+		char line[1024];
+		assert_true(tu_wait_for_line(log, "the store is 80% full", line,
+		    sizeof(line), 5000));
+		assert_true(tu_wait_for_line(log, "the store is 90% full", line,
+		    sizeof(line), 5000));
+	}
 	assert_int_equal(tu_stop(f->pid, SIGTERM, 15000), 0);
 	f->pid  = main_pid;
 	f->port = main_port;
