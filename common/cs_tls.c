@@ -1298,6 +1298,43 @@ tls_free_pem(char *buf, size_t len)
 	}
 }
 
+/* The PEM texts named by a struct cs_tls_files (NULL where unnamed). */
+struct tls_pems {
+	char  *cert, *key, *ca, *crl;
+	size_t cert_len, key_len, ca_len, crl_len;
+};
+
+static void
+tls_pems_free(struct tls_pems *p)
+{
+	tls_free_pem(p->key, p->key_len);
+	tls_free_pem(p->cert, p->cert_len);
+	tls_free_pem(p->crl, p->crl_len);
+	tls_free_pem(p->ca, p->ca_len);
+	memset(p, 0, sizeof(*p));
+}
+
+/* Read every file f names; on failure nothing stays allocated. */
+static int
+tls_pems_read(const struct cs_tls_files *f, struct tls_pems *p)
+{
+	int rv = CS_OK;
+
+	memset(p, 0, sizeof(*p));
+	if ((f->ca != NULL &&
+	        (rv = tls_read_pem(f->ca, &p->ca, &p->ca_len)) != CS_OK) ||
+	    (f->crl != NULL &&
+	        (rv = tls_read_pem(f->crl, &p->crl, &p->crl_len)) != CS_OK) ||
+	    (f->cert != NULL &&
+	        (rv = tls_read_pem(f->cert, &p->cert, &p->cert_len)) !=
+	            CS_OK) ||
+	    (f->key != NULL &&
+	        (rv = tls_read_pem(f->key, &p->key, &p->key_len)) != CS_OK)) {
+		tls_pems_free(p);
+	}
+	return rv;
+}
+
 static int
 tls_from_nng(int rv)
 {
@@ -1317,10 +1354,9 @@ cs_tls_config_make(nng_tls_config **out, nng_tls_mode mode,
 {
 	static const struct cs_tls_files none = {0};
 	nng_tls_config                  *cfg  = NULL;
-	char  *cert = NULL, *key = NULL, *ca = NULL, *crl = NULL;
-	size_t cert_len = 0, key_len = 0, ca_len = 0, crl_len = 0;
-	int    nrv;
-	int    rv;
+	struct tls_pems                  pem  = {0};
+	int                              nrv;
+	int                              rv;
 
 	*out = NULL;
 	if (f == NULL) {
@@ -1348,38 +1384,28 @@ cs_tls_config_make(nng_tls_config **out, nng_tls_mode mode,
 		rv = tls_from_nng(nrv);
 		goto out;
 	}
-	if (f->ca != NULL) {
-		if ((rv = tls_read_pem(f->ca, &ca, &ca_len)) != CS_OK ||
-		    (f->crl != NULL &&
-		     (rv = tls_read_pem(f->crl, &crl, &crl_len)) != CS_OK)) {
-			goto out;
-		}
-		if ((nrv = nng_tls_config_ca_chain(cfg, ca, crl)) != 0) {
-			cs_log_warn(
-			    "tls",
-			    "CA certificates or CRL not accepted ca=%s "
-			    "crl=%s err=\"%s\"",
-			    f->ca, f->crl != NULL ? f->crl : "-",
-			    nng_strerror(nrv));
-			rv = tls_from_nng(nrv);
-			goto out;
-		}
+	if ((rv = tls_pems_read(f, &pem)) != CS_OK) {
+		goto out;
 	}
-	if (f->cert != NULL) {
-		if ((rv = tls_read_pem(f->cert, &cert, &cert_len)) != CS_OK ||
-		    (rv = tls_read_pem(f->key, &key, &key_len)) != CS_OK) {
-			goto out;
-		}
-		if ((nrv = nng_tls_config_own_cert(cfg, cert, key, NULL)) !=
-		    0) {
-			cs_log_warn(
-			    "tls",
-			    "certificate or key not accepted cert=%s key=%s "
-			    "err=\"%s\"",
-			    f->cert, f->key, nng_strerror(nrv));
-			rv = tls_from_nng(nrv);
-			goto out;
-		}
+	if (pem.ca != NULL &&
+	    (nrv = nng_tls_config_ca_chain(cfg, pem.ca, pem.crl)) != 0) {
+		cs_log_warn("tls",
+		            "CA certificates or CRL not accepted ca=%s "
+		            "crl=%s err=\"%s\"",
+		            f->ca, f->crl != NULL ? f->crl : "-",
+		            nng_strerror(nrv));
+		rv = tls_from_nng(nrv);
+		goto out;
+	}
+	if (pem.cert != NULL &&
+	    (nrv = nng_tls_config_own_cert(cfg, pem.cert, pem.key, NULL)) !=
+	        0) {
+		cs_log_warn("tls",
+		            "certificate or key not accepted cert=%s key=%s "
+		            "err=\"%s\"",
+		            f->cert, f->key, nng_strerror(nrv));
+		rv = tls_from_nng(nrv);
+		goto out;
 	}
 	if (f->server_name != NULL &&
 	    (nrv = nng_tls_config_server_name(cfg, f->server_name)) != 0) {
@@ -1393,10 +1419,7 @@ cs_tls_config_make(nng_tls_config **out, nng_tls_mode mode,
 	cfg  = NULL;
 	rv   = CS_OK;
 out:
-	tls_free_pem(key, key_len);
-	tls_free_pem(cert, cert_len);
-	tls_free_pem(crl, crl_len);
-	tls_free_pem(ca, ca_len);
+	tls_pems_free(&pem);
 	if (cfg != NULL) {
 		nng_tls_config_free(cfg);
 	}
@@ -1513,10 +1536,9 @@ int
 cs_tls_server_make(cs_tls_server **out, const struct cs_tls_files *f,
                    bool require_peer)
 {
-	cs_tls_server *s;
-	char          *cert = NULL, *key = NULL, *ca = NULL, *crl = NULL;
-	size_t         cert_len = 0, key_len = 0, ca_len = 0, crl_len = 0;
-	int            rv;
+	cs_tls_server  *s;
+	struct tls_pems pem;
+	int             rv;
 
 	*out = NULL;
 	if (f == NULL || f->cert == NULL || f->key == NULL ||
@@ -1535,40 +1557,27 @@ cs_tls_server_make(cs_tls_server **out, const struct cs_tls_files *f,
 		free(s);
 		return CS_ETLS;
 	}
-	if ((rv = tls_read_pem(f->cert, &cert, &cert_len)) != CS_OK ||
-	    (rv = tls_read_pem(f->key, &key, &key_len)) != CS_OK) {
+	if ((rv = tls_pems_read(f, &pem)) != CS_OK) {
 		goto out;
 	}
-	if (tls_config_own_cert(&s->cfg, cert, key, NULL) != 0) {
+	if (tls_config_own_cert(&s->cfg, pem.cert, pem.key, NULL) != 0) {
 		cs_log_warn("tls", "certificate or key not accepted cert=%s "
 		                   "key=%s",
 		            f->cert, f->key);
 		rv = CS_ETLS;
-		goto out;
+	} else if (pem.ca != NULL &&
+	           tls_config_ca_chain(&s->cfg, pem.ca, pem.crl) != 0) {
+		cs_log_warn("tls", "CA certificates or CRL not accepted "
+		                   "ca=%s crl=%s",
+		            f->ca, f->crl != NULL ? f->crl : "-");
+		rv = CS_ETLS;
+	} else {
+		(void)tls_config_auth(&s->cfg,
+		                      require_peer ? NNG_TLS_AUTH_MODE_REQUIRED
+		                                   : NNG_TLS_AUTH_MODE_NONE);
 	}
-	if (f->ca != NULL) {
-		if ((rv = tls_read_pem(f->ca, &ca, &ca_len)) != CS_OK ||
-		    (f->crl != NULL &&
-		     (rv = tls_read_pem(f->crl, &crl, &crl_len)) != CS_OK)) {
-			goto out;
-		}
-		if (tls_config_ca_chain(&s->cfg, ca, crl) != 0) {
-			cs_log_warn("tls", "CA certificates or CRL not accepted "
-			                   "ca=%s crl=%s",
-			            f->ca, f->crl != NULL ? f->crl : "-");
-			rv = CS_ETLS;
-			goto out;
-		}
-	}
-	(void)tls_config_auth(&s->cfg, require_peer
-	                                   ? NNG_TLS_AUTH_MODE_REQUIRED
-	                                   : NNG_TLS_AUTH_MODE_NONE);
-	rv = CS_OK;
+	tls_pems_free(&pem);
 out:
-	tls_free_pem(key, key_len);
-	tls_free_pem(cert, cert_len);
-	tls_free_pem(crl, crl_len);
-	tls_free_pem(ca, ca_len);
 	if (rv != CS_OK) {
 		tls_config_fini(&s->cfg);
 		free(s);
