@@ -407,9 +407,8 @@ conn_kill(cs_srv *s, struct conn *c, const char *why)
 }
 
 static void
-conn_queue_out(cs_srv *s, struct conn *c, struct ofr *o)
+conn_queue_out(struct conn *c, struct ofr *o)
 {
-	(void)s;
 	o->next = NULL;
 	if (c->out_tail != NULL) {
 		c->out_tail->next = o;
@@ -707,7 +706,7 @@ conn_start_sp(cs_srv *s, struct conn *c)
 	o->len = SP_HDR_LEN;
 	o->off = 0;
 	memcpy(o->data, hdr, SP_HDR_LEN);
-	conn_queue_out(s, c, o);
+	conn_queue_out(c, o);
 }
 
 /*
@@ -1130,7 +1129,7 @@ collect_done(cs_srv *s)
 			}
 		} else {
 			if (j->rsp != NULL) {
-				conn_queue_out(s, c, j->rsp);
+				conn_queue_out(c, j->rsp);
 			}
 			conn_progress(s, c);
 		}

@@ -916,13 +916,15 @@ test_fd_limit(void **state)
 /* ------------------------------------------------------------------ */
 
 /*
- * Whether a TLS connection as name gets through: handshake, SP headers
+ * Whether a TLS connection with ctx gets through: handshake, SP headers
  * exchanged (with TLS 1.3 a refused client certificate shows up as an
- * alert on the first read).  With keep, the open connection is returned
- * in *t; otherwise it is closed.
+ * alert on the first read).  sess (optional) is offered for resumption,
+ * *reused says whether it was, *out gets the new session; with keep the
+ * open connection is returned there, otherwise it is closed.
  */
 static bool
-tls_gets_through(WOLFSSL_CTX *ctx, int port, struct tconn *t, bool keep)
+tls_try(WOLFSSL_CTX *ctx, int port, WOLFSSL_SESSION *sess, bool *reused,
+    WOLFSSL_SESSION **out, struct tconn *keep)
 {
 	struct tconn c = {.fd = tcp_connect(NULL, port, 0)};
 	uint8_t      hdr[8];
@@ -933,18 +935,33 @@ tls_gets_through(WOLFSSL_CTX *ctx, int port, struct tconn *t, bool keep)
 	wolfSSL_set_fd(c.ssl, c.fd);
 	struct timeval tv = {.tv_sec = 5};
 	setsockopt(c.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (wolfSSL_connect(c.ssl) == WOLFSSL_SUCCESS &&
-	    wolfSSL_write(c.ssl, sp_req0, sizeof(sp_req0)) ==
-	        (int)sizeof(sp_req0) &&
-	    wolfSSL_read(c.ssl, hdr, sizeof(hdr)) == (int)sizeof(hdr)) {
-		ok = hdr[1] == 'S' && hdr[5] == 0x31;
+	if (sess != NULL) {
+		wolfSSL_set_session(c.ssl, sess);
 	}
-	if (ok && keep) {
-		*t = c;
+	if (wolfSSL_connect(c.ssl) == WOLFSSL_SUCCESS) {
+		if (reused != NULL) {
+			*reused = wolfSSL_session_reused(c.ssl) != 0;
+		}
+		if (out != NULL) {
+			*out = wolfSSL_get1_session(c.ssl);
+		}
+		ok = wolfSSL_write(c.ssl, sp_req0, sizeof(sp_req0)) ==
+		        (int)sizeof(sp_req0) &&
+		    wolfSSL_read(c.ssl, hdr, sizeof(hdr)) == (int)sizeof(hdr) &&
+		    hdr[1] == 'S' && hdr[5] == 0x31;
+	}
+	if (ok && keep != NULL) {
+		*keep = c;
 	} else {
 		tls_drop(&c, false);
 	}
 	return ok;
+}
+
+static bool
+tls_gets_through(WOLFSSL_CTX *ctx, int port, struct tconn *t, bool keep)
+{
+	return tls_try(ctx, port, NULL, NULL, NULL, keep ? t : NULL);
 }
 
 static void
@@ -1066,29 +1083,7 @@ static bool
 tls12_try(WOLFSSL_CTX *ctx, int port, WOLFSSL_SESSION *sess, bool *reused,
     WOLFSSL_SESSION **out)
 {
-	struct tconn c = {.fd = tcp_connect(NULL, port, 0)};
-	uint8_t      hdr[8];
-	bool         ok = false;
-
-	assert_true(c.fd >= 0);
-	assert_non_null(c.ssl = wolfSSL_new(ctx));
-	wolfSSL_set_fd(c.ssl, c.fd);
-	struct timeval tv = {.tv_sec = 5};
-	setsockopt(c.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (sess != NULL) {
-		wolfSSL_set_session(c.ssl, sess);
-	}
-	if (wolfSSL_connect(c.ssl) == WOLFSSL_SUCCESS) {
-		*reused = wolfSSL_session_reused(c.ssl) != 0;
-		if (out != NULL) {
-			*out = wolfSSL_get1_session(c.ssl);
-		}
-		ok = wolfSSL_write(c.ssl, sp_req0, sizeof(sp_req0)) ==
-		        (int)sizeof(sp_req0) &&
-		    wolfSSL_read(c.ssl, hdr, sizeof(hdr)) == (int)sizeof(hdr);
-	}
-	tls_drop(&c, false);
-	return ok;
+	return tls_try(ctx, port, sess, reused, out, NULL);
 }
 
 /* A client with a TLS 1.2 context: name's certificate, or none. */
