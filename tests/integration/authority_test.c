@@ -808,6 +808,7 @@ test_kill9_during_burst(void **state)
 		}
 		usleep(20000);
 	}
+	assert_true(f->pid > 0); /* never kill(0 or -1) */
 	kill(f->pid, SIGKILL);
 	tu_stop(f->pid, SIGKILL, 5000);
 	f->pid = 0;

@@ -426,6 +426,7 @@ test_authority_restart_mid_run(void **state)
 	for (i = 0; i < NDEV; i++) {
 		assert_int_equal(device_exit(f, i), 0);
 	}
+	assert_true(f->pid > 0); /* never kill(0 or -1) */
 	kill(f->pid, SIGKILL);
 	tu_stop(f->pid, SIGKILL, 5000);
 	f->pid = 0;

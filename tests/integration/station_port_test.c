@@ -70,6 +70,8 @@ struct fx {
 	char  conf[600], log[600], sock[600];
 	char  out[16384];
 	pid_t pid;
+	pid_t pid2; /* a second authority of one test, stopped even when the
+	               test fails half-way */
 	int   port;
 	int   console_port;
 	unsigned next_uid;
@@ -206,6 +208,9 @@ teardown(void **state)
 
 	if (f == NULL) {
 		return 0;
+	}
+	if (f->pid2 > 0) {
+		tu_stop(f->pid2, SIGKILL, 5000);
 	}
 	if (f->pid > 0) {
 		/* 0: drained and closed cleanly (and, under ASan, no leak). */
@@ -871,6 +876,7 @@ test_fd_limit(void **state)
 	    (char *)"ulimit -n 1024 && exec \"$0\" -c \"$1\"", f->authority,
 	    conf, NULL};
 	pid  = tu_spawn(argv, log);
+	f->pid2 = pid;
 	port = tu_wait_port(log, "tls");
 	assert_true(tu_wait_for_line(log, "connection cap lowered", line,
 	    sizeof(line), 1000));
@@ -908,6 +914,7 @@ test_fd_limit(void **state)
 	    "--uid-len", "12", NULL), 0, ORDER);
 	enroll(f, conf, "st9");
 	station_signs(f, port, "st9");
+	f->pid2 = 0;
 	assert_int_equal(tu_stop(pid, SIGTERM, 15000), 0);
 }
 

@@ -219,6 +219,11 @@ tu_stop(pid_t pid, int sig, unsigned timeout_ms)
 {
 	int status;
 
+	/* kill() of 0 or -1 would hit the test's whole process group (ctest
+	 * with it) or every process: never. */
+	if (pid <= 0) {
+		fail_msg("tu_stop: no child to stop (pid %d)", (int)pid);
+	}
 	kill(pid, sig);
 	for (unsigned waited = 0; waited < timeout_ms; waited += 10) {
 		pid_t r = waitpid(pid, &status, WNOHANG);
