@@ -983,17 +983,18 @@ test_store_full(void **state)
 	}
 	expect(f, run(f, f->admin, "-c", conf, "audit", "verify", NULL), 0,
 	    "intact");
-	/* DevOps was warned on the way (checked every second). */
 	{
+		/* DevOps was warned (checked every second: a store that fills
+		 * within one may pass 80 % unseen, never 90 %). */
 		char line[1024];
-		assert_true(tu_wait_for_line(log, "the store is 80% full", line,
-		    sizeof(line), 5000));
-		assert_true(tu_wait_for_line(log, "the store is 90% full", line,
-		    sizeof(line), 5000));
+		bool warned = tu_wait_for_line(log, "the store is 90% full",
+		    line, sizeof(line), 5000);
+		int  stopped = tu_stop(f->pid, SIGTERM, 15000);
+		f->pid  = main_pid; /* first: later cases need the main one */
+		f->port = main_port;
+		assert_true(warned);
+		assert_int_equal(stopped, 0);
 	}
-	assert_int_equal(tu_stop(f->pid, SIGTERM, 15000), 0);
-	f->pid  = main_pid;
-	f->port = main_port;
 	(void)conf;
 	(void)station_conf;
 	{
