@@ -19,11 +19,13 @@
 #include <lmdb.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/statvfs.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
@@ -86,6 +88,10 @@ struct store {
 	MDB_env *env;
 	MDB_dbi  dbi[DB_COUNT];
 	int      lock_fd; /* <dir>/countersign.lock, flock'ed for our life */
+	/* Held shared by every transaction, exclusively to resize the map
+	 * (LMDB allows that only with no transaction active). */
+	pthread_rwlock_t gate;
+	bool             gate_ok;
 };
 
 struct store_txn {
@@ -125,8 +131,13 @@ mdb_err(int rc, const char *what, const char *db)
 	case EROFS:
 		rv = CS_EPERM;
 		break;
-	case EIO:
 	case ENOSPC:
+	case EDQUOT:
+		/* The disk under the map is full: to the station the same
+		 * "store full" as a full map. */
+		rv = CS_EEXHAUSTED;
+		break;
+	case EIO:
 		rv = CS_EIO;
 		break;
 	default:
@@ -307,6 +318,12 @@ store_open(store **out, const char *dir, size_t map_size, char *err,
 		return CS_ENOMEM;
 	}
 	st->lock_fd = -1;
+	if (pthread_rwlock_init(&st->gate, NULL) != 0) {
+		free(st);
+		set_err(err, errlen, "store: out of memory");
+		return CS_ENOMEM;
+	}
+	st->gate_ok = true;
 	if ((rv = store_lock(st, dir, err, errlen)) != CS_OK) {
 		goto out;
 	}
@@ -417,6 +434,9 @@ store_close(store *st)
 	if (st->lock_fd >= 0) {
 		close(st->lock_fd); /* releases the flock */
 	}
+	if (st->gate_ok) {
+		pthread_rwlock_destroy(&st->gate);
+	}
 	free(st);
 }
 
@@ -433,8 +453,10 @@ store_txn_begin(store *st, bool write, store_txn **out)
 	if ((t = calloc(1, sizeof(*t))) == NULL) {
 		return CS_ENOMEM;
 	}
+	pthread_rwlock_rdlock(&st->gate);
 	rc = mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY, &t->txn);
 	if (rc != MDB_SUCCESS) {
+		pthread_rwlock_unlock(&st->gate);
 		free(t);
 		return mdb_err(rc, "mdb_txn_begin", NULL);
 	}
@@ -458,6 +480,7 @@ store_txn_commit(store_txn *t)
 		rc = mdb_txn_commit(t->txn);
 		rv = mdb_err(rc, "mdb_txn_commit", NULL);
 	}
+	pthread_rwlock_unlock(&t->st->gate);
 	free(t);
 	return rv;
 }
@@ -471,6 +494,7 @@ store_txn_abort(store_txn *t)
 	if (t->txn != NULL) {
 		mdb_txn_abort(t->txn);
 	}
+	pthread_rwlock_unlock(&t->st->gate);
 	free(t);
 }
 
@@ -740,6 +764,53 @@ store_space(store *st, uint64_t *used, uint64_t *size)
 	*used = ((uint64_t)info.me_last_pgno + 1) * stat.ms_psize;
 	*size = info.me_mapsize;
 	return CS_OK;
+}
+
+int
+store_room(store *st, uint64_t *map_left, uint64_t *disk_left)
+{
+	uint64_t       used, size;
+	struct statvfs vfs;
+
+	if (store_space(st, &used, &size) != CS_OK) {
+		return CS_ESTORE;
+	}
+	*map_left = size > used ? size - used : 0;
+	*disk_left = UINT64_MAX;
+	if (fstatvfs(st->lock_fd, &vfs) == 0) {
+		*disk_left = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	}
+	return CS_OK;
+}
+
+int
+store_grow(store *st, size_t map_size)
+{
+	struct timespec until;
+	uint64_t        used, size;
+	int             rc;
+
+	if (st == NULL || map_size == 0) {
+		return CS_EINVAL;
+	}
+	if (store_space(st, &used, &size) != CS_OK) {
+		return CS_ESTORE;
+	}
+	if (map_size < size) {
+		return CS_EINVAL; /* never shrunk under live data */
+	}
+	if (map_size == size) {
+		return CS_OK;
+	}
+	/* Transactions are short; wait for a moment with none. */
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
+	if (pthread_rwlock_timedwrlock(&st->gate, &until) != 0) {
+		return CS_EAGAIN;
+	}
+	rc = mdb_env_set_mapsize(st->env, map_size);
+	pthread_rwlock_unlock(&st->gate);
+	return mdb_err(rc, "mdb_env_set_mapsize", NULL);
 }
 
 int

@@ -146,6 +146,26 @@ void store_order_list_free(StoredOrder **list, size_t n);
  */
 int store_space(store *st, uint64_t *used, uint64_t *size);
 
+/*
+ * Room left: *map_left bytes of the map, *disk_left bytes free for
+ * unprivileged use on the filesystem of data_dir (UINT64_MAX when that
+ * cannot be read).  Errors: CS_ESTORE.
+ */
+int store_room(store *st, uint64_t *map_left, uint64_t *disk_left);
+
+/*
+ * Raise the map to map_size bytes while the store is open (never lower):
+ * waits up to 5 s for a moment with no transaction.  Errors: CS_EINVAL
+ * (smaller than now), CS_EAGAIN (transactions kept running), as LMDB.
+ */
+int store_grow(store *st, size_t map_size);
+
+/* What a station or an officer is told when the store is full (a full
+ * map and a full disk alike). */
+#define STORE_FULL_TODO                                                     \
+	"the OEM must raise [authority] map_size_mb and reload the "        \
+	"authority, or free disk space under data_dir"
+
 /* Insert or replace a station (key: s->name, 1..STORE_NAME_MAX). */
 int store_station_put(store_txn *txn, const StoredStation *s);
 /* Errors: CS_ENOENT, CS_EINVAL, CS_ESTORE. */
