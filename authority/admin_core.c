@@ -51,7 +51,7 @@ admin_store_msg(int rv, char *msg, size_t msglen)
 {
 	if (rv == CS_EEXHAUSTED) {
 		say(rv, msg, msglen, "the store is full: nothing was changed; "
-		    "raise [authority] map_size_mb and restart the authority");
+		    STORE_FULL_TODO);
 	} else {
 		say(rv, msg, msglen, "the store failed (%s): nothing was "
 		    "changed; see the authority's log", cs_strerror(rv));

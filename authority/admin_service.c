@@ -77,8 +77,7 @@ store_fail(void *data, int rv)
 {
 	if (rv == CS_EEXHAUSTED) {
 		cs_rpc_req_fail(data, rv, "the store is full: nothing was "
-		    "changed; raise [authority] map_size_mb and restart the "
-		    "authority");
+		    "changed; " STORE_FULL_TODO);
 	} else {
 		cs_rpc_req_fail(data, rv, "the store failed (%s): nothing was "
 		    "changed; see the authority's log", cs_strerror(rv));

@@ -67,6 +67,10 @@ static const struct cs_conf_opt opts[] = {
 	OPT("limits", "idle_timeout_s", CS_CONF_UINT, idle_timeout_s,
 	    CS_CONF_OPTIONAL, "600", 1, 86400, NULL,
 	    "an open station connection unused this long is closed, s"),
+	OPT("limits", "audit_collapse_s", CS_CONF_UINT, audit_collapse_s,
+	    CS_CONF_OPTIONAL, "60", 1, 3600, NULL,
+	    "repeated refusals/authentications of one station and reason "
+	    "are audited once per this interval, with a count, s"),
 	OPT("tls", "cert", CS_CONF_STRING, cert, CS_CONF_REQUIRED, NULL, 0, 0,
 	    NULL, "authority certificate, PEM"),
 	OPT("tls", "key", CS_CONF_STRING, key, CS_CONF_REQUIRED, NULL, 0, 0,

@@ -29,6 +29,7 @@ struct authority_config {
 	unsigned send_timeout_ms;      /* unread replies: drop the peer */
 	unsigned max_handshakes;       /* connections in their handshake */
 	unsigned idle_timeout_s;       /* open connection unused this long */
+	unsigned audit_collapse_s;     /* audit_limit.h interval */
 	/* [tls] */
 	char *cert;       /* authority's certificate chain (PEM) */
 	char *key;        /* its private key (PEM) */

@@ -59,7 +59,9 @@ need_store(struct authority_service *svc, void *data)
 
 /*
  * Audit a failed authentication (best effort: it is logged either way).
- * The actor is the peer's address: the station name is only a claim.
+ * The station name is the one in the peer's verified certificate
+ * (name_is_peer), so it is the actor; repeats of one station and reason
+ * collapse into one event per interval (pipeline_tick).
  */
 static void
 auth_refused(struct authority_service *svc, const char *station,
@@ -69,7 +71,7 @@ auth_refused(struct authority_service *svc, const char *station,
 	const char *kv[] = {"station", station, "reason", reason, "peer", peer,
 	    NULL};
 
-	snprintf(actor, sizeof(actor), "peer:%s", peer);
+	snprintf(actor, sizeof(actor), "station:%s", station);
 	cs_log_warn(LOG_MOD, "authentication refused station=%s reason=%s "
 	    "peer=%s", station, reason, peer);
 	if (pipeline_audit(svc->pipeline, actor, "auth.refused", kv) !=
@@ -315,10 +317,20 @@ on_authenticate(Countersign__V1__Authority_Service *base,
 	         token, &ttl)) != CS_OK ||
 	    (rv = pipeline_station_seen(svc->pipeline, in->station_name)) !=
 	        CS_OK) {
-		sessions_revoke(svc->sessions, in->station_name);
+		/* Disabled meanwhile: all its sessions end.  Otherwise only
+		 * the one just issued on this connection. */
+		if (rv == CS_EPERM || rv == CS_ENOENT) {
+			sessions_revoke(svc->sessions, in->station_name);
+		} else {
+			sessions_forget_conn(svc->sessions,
+			    cs_rpc_req_peer_info(data)->conn_id);
+		}
 		if (rv == CS_EPERM || rv == CS_ENOENT) {
 			cs_rpc_req_fail(data, CS_EPERM, "station %s is disabled; "
 			    "ask the OEM to enable it", in->station_name);
+		} else if (rv == CS_EEXHAUSTED) {
+			cs_rpc_req_fail(data, rv, "the authority's store is "
+			    "full; nothing was recorded; " STORE_FULL_TODO);
 		} else {
 			cs_rpc_req_fail(data, rv, "cannot open a session; try "
 			    "again");

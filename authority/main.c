@@ -171,11 +171,51 @@ store_fill_warn(struct daemon *d)
 	level = used * 10 >= size * 9 ? 90u : used * 10 >= size * 8 ? 80u : 0u;
 	if (level > d->fill_warned) {
 		cs_log_warn("authority", "the store is %u%% full used_bytes=%llu "
-		    "map_bytes=%llu: raise [authority] map_size_mb and restart "
-		    "before it fills (signing then stops with \"store full\")",
+		    "map_bytes=%llu: raise [authority] map_size_mb and reload "
+		    "(SIGHUP) before it fills (signing then stops with \"store "
+		    "full\")",
 		    level, (unsigned long long)used, (unsigned long long)size);
 	}
 	d->fill_warned = level;
+}
+
+/*
+ * SIGHUP: logs reopened, and a raised [authority] map_size_mb applied to
+ * the open store (other settings need a restart; a smaller map is
+ * ignored: LMDB never shrinks a map that holds data).
+ */
+static void
+reload(struct daemon *d, const char *path, struct authority_config *cfg)
+{
+	struct authority_config n;
+	char                    err[512] = "";
+	int                     rv;
+
+	memset(&n, 0, sizeof(n));
+	if (authority_config_load(&n, path, err, sizeof(err)) != 0) {
+		cs_log_error("authority", "reload: %s is not valid, nothing "
+		    "changed err=\"%s\"", path, err);
+		authority_config_free(&n);
+		return;
+	}
+	if (n.map_size_mb > cfg->map_size_mb) {
+		rv = store_grow(d->st, (size_t)n.map_size_mb * 1024u * 1024u);
+		if (rv == CS_OK) {
+			cs_log_info("authority", "reload: map_size_mb %u -> %u",
+			    cfg->map_size_mb, n.map_size_mb);
+			cfg->map_size_mb = n.map_size_mb;
+		} else {
+			cs_log_error("authority", "reload: the map was not grown "
+			    "to %u MiB err=\"%s\"%s", n.map_size_mb,
+			    cs_strerror(rv), rv == CS_EAGAIN ? " (transactions "
+			    "kept running for 5 s; reload again)" : "");
+		}
+	} else if (n.map_size_mb < cfg->map_size_mb) {
+		cs_log_warn("authority", "reload: map_size_mb %u is smaller "
+		    "than the map in use (%u); a map is never shrunk",
+		    n.map_size_mb, cfg->map_size_mb);
+	}
+	authority_config_free(&n);
 }
 
 static void
@@ -192,7 +232,9 @@ start_servers(struct daemon *d, const struct authority_config *cfg)
 	int            rv;
 
 	if ((rv = sessions_open(&d->sessions, cfg->session_ttl_s)) != CS_OK ||
-	    (rv = pipeline_open(&d->pipeline, d->st, d->hsm)) != CS_OK) {
+	    (rv = pipeline_open(&d->pipeline, d->st, d->hsm)) != CS_OK ||
+	    (rv = pipeline_set_collapse(d->pipeline, cfg->audit_collapse_s)) !=
+	        CS_OK) {
 		cs_log_error("authority", "cannot start err=\"%s\"",
 		    cs_strerror(rv));
 		return rv;
@@ -426,12 +468,14 @@ main(int argc, char **argv)
 			}
 			revocation_refresh(d.rev);
 			store_fill_warn(&d);
+			pipeline_tick(d.pipeline);
 			continue;
 		}
 		if (sig == SIGHUP) {
 			cs_log_open("countersign-authority", level,
 			    cfg.log_syslog);
 			cs_log_info("authority", "logs reopened");
+			reload(&d, path, &cfg);
 			continue;
 		}
 		cs_log_info("authority", "stopping signal=%s",

@@ -10,6 +10,7 @@
  */
 #include "pipeline.h"
 
+#include "audit_limit.h"
 #include "cs_crypto.h"
 #include "cs_err.h"
 #include "cs_hex.h"
@@ -63,6 +64,7 @@ struct job {
 	const char *const *kv;
 	/* JOB_SEEN */
 	const char *station;
+	bool        seen_audit; /* write station.authenticated too */
 
 	/* statistics this job adds once its transaction has committed */
 	unsigned st_issued, st_reissued, st_refused, st_discarded;
@@ -97,7 +99,15 @@ struct pipeline {
 
 	struct pipeline_stats   stats;
 	struct pipeline_metrics metrics;
+
+	audit_limit *limit; /* collapses the events peers cause at will */
+	/* The store's room as the last batch saw it: below the reserve only
+	 * device commits (and their events) are written. */
+	bool     low;
+	uint64_t low_checked_ms;
 };
+
+static void write_summaries(pipeline *p, bool all);
 
 const double pipeline_latency_le[PIPELINE_LATENCY_BUCKETS] = {0.0005,
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0};
@@ -632,7 +642,7 @@ apply_report(store_txn *txn, struct job *j)
 }
 
 static int
-apply_seen(store_txn *txn, struct job *j)
+apply_seen(pipeline *p, store_txn *txn, struct job *j)
 {
 	StoredStation *s = NULL;
 	const char    *kv[] = {"station", j->station, NULL};
@@ -649,9 +659,16 @@ apply_seen(store_txn *txn, struct job *j)
 		j->rv = CS_EPERM;
 		return CS_OK;
 	}
+	if (p->low) {
+		/* The reserve is for devices: last_seen and the event wait
+		 * until there is room; the station is served all the same. */
+		countersign__v1__stored_station__free_unpacked(s, NULL);
+		j->rv = CS_OK;
+		return CS_OK;
+	}
 	s->last_seen_unix_s = now_s();
 	snprintf(actor, sizeof(actor), "station:%s", j->station);
-	if ((rv = store_station_put(txn, s)) == CS_OK) {
+	if ((rv = store_station_put(txn, s)) == CS_OK && j->seen_audit) {
 		rv = store_audit_append(txn, actor, "station.authenticated", kv,
 		    NULL);
 	}
@@ -674,13 +691,75 @@ apply(pipeline *p, store_txn *txn, struct job *j)
 	case JOB_REPORT:
 		return apply_report(txn, j);
 	case JOB_SEEN:
-		return apply_seen(txn, j);
+		return apply_seen(p, txn, j);
 	case JOB_AUDIT:
+		if (p->low) {
+			/* Not fatal to the batch: the devices in it go on. */
+			j->rv = CS_EEXHAUSTED;
+			return CS_OK;
+		}
 		rv = store_audit_append(txn, j->actor, j->type, j->kv, NULL);
 		j->rv = rv;
 		return rv;
 	}
 	return CS_EINVAL;
+}
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/*
+ * Whether the store is into its reserve (pipeline.h): read at most every
+ * 100 ms, by the committer only.  Logged when it changes.
+ */
+static void
+check_room(pipeline *p)
+{
+	uint64_t now = now_ms(), used, size, map_left, disk_left, reserve;
+	bool     low;
+
+	if (p->low_checked_ms != 0 && now < p->low_checked_ms + 100) {
+		return;
+	}
+	p->low_checked_ms = now;
+	if (store_space(p->st, &used, &size) != CS_OK ||
+	    store_room(p->st, &map_left, &disk_left) != CS_OK) {
+		return;
+	}
+	reserve = pipeline_reserve_bytes(size);
+	low     = map_left < reserve || disk_left < reserve;
+	if (low != p->low) {
+		if (low) {
+			cs_log_warn(LOG_MOD, "the store is into its reserve "
+			    "map_left=%" PRIu64 " disk_left=%" PRIu64
+			    " reserve=%" PRIu64 ": only devices are recorded "
+			    "now; refusals and authentications are logged, not "
+			    "audited; " STORE_FULL_TODO, map_left, disk_left,
+			    reserve);
+		} else {
+			cs_log_info(LOG_MOD, "the store is out of its reserve "
+			    "map_left=%" PRIu64 " disk_left=%" PRIu64,
+			    map_left, disk_left);
+		}
+	}
+	p->low = low;
+}
+
+uint64_t
+pipeline_reserve_bytes(uint64_t map_size)
+{
+	uint64_t r = map_size / 20; /* 5 % */
+
+	if (r < PIPELINE_RESERVE_MIN) {
+		r = PIPELINE_RESERVE_MIN;
+	}
+	return r > map_size / 4 ? map_size / 4 : r;
 }
 
 /*
@@ -695,6 +774,7 @@ run_batch(pipeline *p, struct job *first, struct job *last)
 	struct job *j;
 	int         rv;
 
+	check_room(p);
 	if ((rv = store_txn_begin(p->st, true, &txn)) != CS_OK) {
 		return rv;
 	}
@@ -716,8 +796,7 @@ fail_store(struct job *j, int rv)
 	j->rv = rv == CS_EEXHAUSTED ? CS_EEXHAUSTED : CS_ESTORE;
 	if (rv == CS_EEXHAUSTED) {
 		set_msg(j->msg, j->msglen, "the authority's store is full; "
-		    "nothing was recorded and no quota spent; the OEM must raise "
-		    "[authority] map_size_mb");
+		    "nothing was recorded and no quota spent; " STORE_FULL_TODO);
 	} else {
 		set_msg(j->msg, j->msglen, "the authority's store failed (%s); "
 		    "nothing was recorded and no quota spent; try again",
@@ -980,11 +1059,16 @@ pipeline_open(pipeline **out, store *st, cs_hsm *h)
 	}
 	p->st  = st;
 	p->hsm = h;
+	if ((p->limit = audit_limit_new(0)) == NULL) {
+		free(p);
+		return CS_ENOMEM;
+	}
 	pthread_mutex_init(&p->mtx, NULL);
 	pthread_cond_init(&p->work_cv, NULL);
 	if (pthread_create(&p->committer, NULL, committer_main, p) != 0) {
 		pthread_cond_destroy(&p->work_cv);
 		pthread_mutex_destroy(&p->mtx);
+		audit_limit_free(p->limit);
 		free(p);
 		return CS_ENOMEM;
 	}
@@ -998,6 +1082,7 @@ pipeline_close(pipeline *p)
 	if (p == NULL) {
 		return;
 	}
+	write_summaries(p, true); /* what was only counted is not lost */
 	pthread_mutex_lock(&p->mtx);
 	p->stopping = true;
 	pthread_cond_signal(&p->work_cv);
@@ -1007,6 +1092,7 @@ pipeline_close(pipeline *p)
 	pthread_mutex_destroy(&p->mtx);
 	cs_wipe(p->keys, sizeof(p->keys));
 	free(p->serials);
+	audit_limit_free(p->limit);
 	free(p);
 }
 
@@ -1032,6 +1118,9 @@ refuse(pipeline *p, const struct pipeline_who *who, const char *order_id,
 	p->stats.refusals++;
 	metrics_refusal(p, reason);
 	pthread_mutex_unlock(&p->mtx);
+	if (!audit_limit_admit(p->limit, j.actor, j.type, reason, now_s())) {
+		return rv; /* counted into the interval's summary event */
+	}
 	if ((arv = submit(p, &j)) != CS_OK) {
 		/* Every refusal is on record before the station hears of it;
 		 * one that cannot be recorded is a store failure. */
@@ -1039,8 +1128,8 @@ refuse(pipeline *p, const struct pipeline_who *who, const char *order_id,
 		    "reason=%s err=\"%s\"", who->station, reason,
 		    cs_strerror(arv));
 		set_msg(msg, msglen, arv == CS_EEXHAUSTED
-		        ? "the authority's store is full; nothing was recorded; "
-		          "the OEM must raise [authority] map_size_mb"
+		        ? "the authority's store is full; nothing was recorded "
+		          "and no quota spent; " STORE_FULL_TODO
 		        : "the authority's store failed; nothing was recorded; "
 		          "try again");
 		return arv == CS_EEXHAUSTED ? CS_EEXHAUSTED : CS_EUNAVAIL;
@@ -1325,6 +1414,19 @@ pipeline_report(pipeline *p, const struct pipeline_report_req *r,
 	return CS_OK;
 }
 
+/* The "reason" of an event's key/value list, or NULL. */
+static const char *
+kv_reason(const char *const *kv)
+{
+	for (size_t i = 0; kv != NULL && kv[i] != NULL && kv[i + 1] != NULL;
+	     i += 2) {
+		if (strcmp(kv[i], "reason") == 0) {
+			return kv[i + 1];
+		}
+	}
+	return NULL;
+}
+
 int
 pipeline_audit(pipeline *p, const char *actor, const char *type,
     const char *const *kv)
@@ -1333,6 +1435,10 @@ pipeline_audit(pipeline *p, const char *actor, const char *type,
 
 	if (p == NULL || actor == NULL || type == NULL) {
 		return CS_EINVAL;
+	}
+	if (!audit_limit_admit(p->limit, actor, type, kv_reason(kv),
+	        now_s())) {
+		return CS_OK; /* counted into the interval's summary event */
 	}
 	memset(&j, 0, sizeof(j));
 	j.kind  = JOB_AUDIT;
@@ -1346,6 +1452,7 @@ int
 pipeline_station_seen(pipeline *p, const char *station)
 {
 	struct job j;
+	char       actor[STORE_AUDIT_ACTOR_MAX];
 
 	if (p == NULL || station == NULL) {
 		return CS_EINVAL;
@@ -1353,7 +1460,67 @@ pipeline_station_seen(pipeline *p, const char *station)
 	memset(&j, 0, sizeof(j));
 	j.kind    = JOB_SEEN;
 	j.station = station;
+	snprintf(actor, sizeof(actor), "station:%s", station);
+	j.seen_audit = audit_limit_admit(p->limit, actor,
+	    "station.authenticated", NULL, now_s());
 	return submit(p, &j);
+}
+
+/* Write the summaries due (all of them with all): one event each. */
+static void
+write_summaries(pipeline *p, bool all)
+{
+	struct audit_limit_sum sums[32];
+	unsigned               n;
+
+	do {
+		n = audit_limit_due(p->limit, now_s(), all, sums, 32);
+		for (unsigned i = 0; i < n; i++) {
+			char        count[24], since[24], interval[16];
+			const char *kv[] = {"reason", sums[i].reason,
+			    "collapsed", count, "since_unix_s", since,
+			    "interval_s", interval, NULL};
+			struct job  j;
+
+			snprintf(count, sizeof(count), "%" PRIu64, sums[i].count);
+			snprintf(since, sizeof(since), "%" PRIu64,
+			    sums[i].since_s);
+			snprintf(interval, sizeof(interval), "%u",
+			    audit_limit_interval(p->limit));
+			memset(&j, 0, sizeof(j));
+			j.kind  = JOB_AUDIT;
+			j.actor = sums[i].actor;
+			j.type  = sums[i].type;
+			j.kv    = sums[i].reason[0] != '\0' ? kv : kv + 2;
+			if (submit(p, &j) != CS_OK) {
+				cs_log_warn(LOG_MOD, "audit summary not written "
+				    "type=%s actor=%s collapsed=%s (the store is "
+				    "full or failing)", sums[i].type,
+				    sums[i].actor, count);
+			}
+		}
+	} while (n == 32);
+}
+
+int
+pipeline_set_collapse(pipeline *p, unsigned interval_s)
+{
+	audit_limit *l;
+
+	if (p == NULL || (l = audit_limit_new(interval_s)) == NULL) {
+		return p == NULL ? CS_EINVAL : CS_ENOMEM;
+	}
+	audit_limit_free(p->limit);
+	p->limit            = l;
+	return CS_OK;
+}
+
+void
+pipeline_tick(pipeline *p)
+{
+	if (p != NULL) {
+		write_summaries(p, false);
+	}
 }
 
 void

@@ -163,6 +163,31 @@ int pipeline_audit(pipeline *p, const char *actor, const char *type,
 /* Record that a station authenticated: last_seen and an audit event. */
 int pipeline_station_seen(pipeline *p, const char *station);
 
+/*
+ * Events that stations cause as often as they like (auth.refused,
+ * sign.refused, sign.reissued, station.authenticated) go
+ * through audit_limit.h: per actor, type and reason the first of each
+ * interval is written, the rest are counted into one summary event
+ * (fields collapsed, since_unix_s, interval_s).  pipeline_tick writes the
+ * summaries due; call it about once a second.  pipeline_close writes the
+ * pending ones.
+ */
+void pipeline_tick(pipeline *p);
+
+/* The interval of that collapsing ([limits] audit_collapse_s); call
+ * before the first request.  0 keeps AUDIT_LIMIT_INTERVAL_S. */
+int pipeline_set_collapse(pipeline *p, unsigned interval_s);
+
+/*
+ * The store's reserve: when less than pipeline_reserve_bytes(map size)
+ * is left in the map or free on data_dir's filesystem, only device
+ * commits (and their events) are written; other events are refused with
+ * CS_EEXHAUSTED and authentications no longer update last_seen.  5 % of
+ * the map, at least PIPELINE_RESERVE_MIN, at most a quarter of it.
+ */
+#define PIPELINE_RESERVE_MIN (256u * 1024u)
+uint64_t pipeline_reserve_bytes(uint64_t map_size);
+
 /* A snapshot of the counters. */
 void pipeline_stats_get(pipeline *p, struct pipeline_stats *out);
 
