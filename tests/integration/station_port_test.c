@@ -23,6 +23,7 @@
  */
 #include "countersign/v1/authority.pb-c.h"
 #include "countersign/v1/rpc.pb-c.h"
+#include "cs_crypto.h"
 #include "cs_err.h"
 #include "cs_rpc.h"
 #include "cs_tls.h"
@@ -39,6 +40,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -113,6 +115,7 @@ write_conf(struct fx *f, const char *path, const char *sub)
 	    "handshake_timeout_ms = %u\n"
 	    "send_timeout_ms = %u\n"
 	    "max_connections = 4096\n"
+	    "audit_collapse_s = 2\n"
 	    "%s"
 	    "[tls]\n"
 	    "cert = %s/server.pem\n"
@@ -746,8 +749,16 @@ test_slow_reader(void **state)
 	/* The slow peer is dropped once its replies back up (a slow build
 	 * may still be working through the requests already in the socket
 	 * buffers): reading then ends in EOF or a reset. */
-	assert_true(tu_wait_for_line(f->log, "replies not read within "
-	    "send_timeout", line, sizeof(line), 60000));
+	if (!tu_wait_for_line(f->log, "replies not read within "
+	    "send_timeout", line, sizeof(line), 60000)) {
+		/* What the authority said, and the sockets' state. */
+		char cmd[2048];
+		snprintf(cmd, sizeof(cmd), "tail -40 %s; ss -tnoi '( sport = "
+		    ":%d or dport = :%d )' | head -60", f->log, f->port, f->port);
+		char *argv[] = {(char *)"/bin/sh", (char *)"-c", cmd, NULL};
+		(void)tu_run(argv, f->out, sizeof(f->out));
+		fail_msg("the slow reader was not dropped:\n%s", f->out);
+	}
 	assert_true(wait_closed(t.fd, 10000));
 	wolfSSL_free(t.ssl);
 	close(t.fd);
@@ -1361,6 +1372,210 @@ test_hello_in_another_name(void **state)
 }
 
 /* ------------------------------------------------------------------ */
+/* Refusals cannot fill the store                                      */
+/* ------------------------------------------------------------------ */
+
+#define FLOOD_SIGNS    10000u /* refused Signs per thread, 8 threads */
+#define FLOOD_AUTHS    10000u /* bad Authenticates per thread, 2 threads */
+#define FLOOD_COLLAPSE 2u     /* audit_collapse_s in write_conf */
+
+struct flood {
+	struct fx *f;
+	bool       auth; /* bad Authenticates as "flooder", else Signs */
+	unsigned   refused, other;
+};
+
+static void *
+flood_main(void *arg)
+{
+	struct flood *w = arg;
+
+	if (!w->auth) {
+		station_session *s = tf_session(w->f->dir, w->f->port, "st1");
+		uint8_t          uid[UIDLEN] = {0xf1};
+		for (unsigned i = 0; i < FLOOD_SIGNS; i++) {
+			Countersign__V1__SignRequest in =
+			    COUNTERSIGN__V1__SIGN_REQUEST__INIT;
+			Countersign__V1__SignResponse *out = NULL;
+			struct cs_rpc_result           res;
+			in.order_id = (char *)"PO-NO-SUCH";
+			in.uid.data = uid;
+			in.uid.len  = UIDLEN;
+			int rv = station_session_call(s, "Sign", &in.base,
+			    (ProtobufCMessage **)&out, &res);
+			if (rv == CS_ENOENT || rv == CS_EPERM) {
+				w->refused++;
+			} else {
+				w->other++;
+				if (out != NULL) {
+					protobuf_c_message_free_unpacked(
+					    &out->base, NULL);
+				}
+			}
+		}
+		station_session_close(s);
+		return NULL;
+	}
+	cs_rpc_client *cli = station_client(w->f, "flooder");
+	uint8_t        sig[CS_SIG_LEN] = {1};
+	for (unsigned i = 0; i < FLOOD_AUTHS; i++) {
+		Countersign__V1__HelloRequest hin =
+		    COUNTERSIGN__V1__HELLO_REQUEST__INIT;
+		Countersign__V1__HelloResponse *hout = NULL;
+		Countersign__V1__AuthenticateRequest ain =
+		    COUNTERSIGN__V1__AUTHENTICATE_REQUEST__INIT;
+		Countersign__V1__AuthenticateResponse *aout = NULL;
+		struct cs_rpc_result res;
+		hin.station_name = (char *)"flooder";
+		if (cs_rpc_call(cli, &countersign__v1__authority__descriptor,
+		        "Hello", &hin.base, (ProtobufCMessage **)&hout,
+		        &res) != CS_OK) {
+			w->other++;
+			continue;
+		}
+		ain.station_name   = (char *)"flooder";
+		ain.challenge      = hout->challenge;
+		ain.signature.data = sig;
+		ain.signature.len  = sizeof(sig);
+		int rv = cs_rpc_call(cli, &countersign__v1__authority__descriptor,
+		    "Authenticate", &ain.base, (ProtobufCMessage **)&aout, &res);
+		protobuf_c_message_free_unpacked(&hout->base, NULL);
+		if (rv == CS_EUNAUTH) {
+			w->refused++;
+		} else {
+			w->other++;
+			if (aout != NULL) {
+				protobuf_c_message_free_unpacked(&aout->base,
+				    NULL);
+			}
+		}
+	}
+	cs_rpc_client_close(cli);
+	return NULL;
+}
+
+/* The audit chain's length, from `audit verify`. */
+static uint64_t
+audit_events(struct fx *f)
+{
+	expect(f, ADMIN(f, "audit", "verify"), 0, "intact");
+	const char *p = strstr(f->out, "intact: ");
+	assert_non_null(p);
+	return strtoull(p + 8, NULL, 10);
+}
+
+/* Over the events after seq since: how many are of type by actor with
+ * reason, and the refusals they stand for (one each, a summary its
+ * collapsed= count). */
+static void
+audit_tally(struct fx *f, uint64_t since, const char *actor,
+    const char *type, const char *reason, unsigned *events,
+    uint64_t *total)
+{
+	char s[24], want[128];
+
+	snprintf(s, sizeof(s), "%llu", (unsigned long long)since);
+	snprintf(want, sizeof(want), " %s %s", actor, type);
+	expect(f, ADMIN(f, "audit", "list", "--since", s, "--limit", "1000"),
+	    0, NULL);
+	*events = 0;
+	*total  = 0;
+	for (char *line = f->out; line != NULL && *line != '\0';) {
+		char *end = strchr(line, '\n');
+		if (end != NULL) {
+			*end = '\0';
+		}
+		if (strstr(line, want) != NULL && strstr(line, reason) != NULL) {
+			const char *c = strstr(line, " collapsed=");
+			(*events)++;
+			/* A summary stands for its count, others for one. */
+			*total += c != NULL ? strtoull(c + 11, NULL, 10) : 1;
+		}
+		line = end != NULL ? end + 1 : NULL;
+	}
+}
+
+/*
+ * 100 000 refused requests (80 000 Signs for an order that does not exist
+ * from an authenticated station, 20 000 Authenticates with a bad
+ * signature from another): the audit log grows by at most two events per
+ * station, type and reason and collapse interval (docs/authority.md), the
+ * events written one by one plus the counts of the summaries account for
+ * every refusal, a legitimate station still signs, and a disabled
+ * station's handshakes write nothing at all.
+ */
+static void
+test_refusal_flood(void **state)
+{
+	struct fx   *f = *state;
+	struct flood w[10];
+	pthread_t    th[10];
+	uint64_t     before, after, t0, total;
+	unsigned     refused = 0, other = 0, events, secs;
+
+	enroll(f, f->conf, "flooder");
+	before = audit_events(f);
+	t0     = now_ms();
+	for (int i = 0; i < 10; i++) {
+		w[i] = (struct flood){.f = f, .auth = i >= 8};
+		assert_int_equal(pthread_create(&th[i], NULL, flood_main, &w[i]),
+		    0);
+	}
+	for (int i = 0; i < 10; i++) {
+		pthread_join(th[i], NULL);
+		refused += w[i].refused;
+		other += w[i].other;
+	}
+	secs = (unsigned)((now_ms() - t0 + 999) / 1000);
+	printf("refusal flood: %u refused, %u other, in %u s\n", refused,
+	    other, secs);
+	assert_int_equal(refused, 8 * FLOOD_SIGNS + 2 * FLOOD_AUTHS);
+	legit_signs(f);
+
+	/* A disabled station: refused at TLS, nothing written. */
+	WOLFSSL_CTX *ctx = client_ctx(f, "gone");
+	for (int i = 0; i < 200; i++) {
+		int fd = tcp_connect(NULL, f->port, 0);
+		WOLFSSL *ssl = wolfSSL_new(ctx);
+		uint8_t  b[16];
+		wolfSSL_set_fd(ssl, fd);
+		/* TLS 1.3: the client may finish before the server's verdict,
+		 * which then arrives as an alert. */
+		if (wolfSSL_connect(ssl) == WOLFSSL_SUCCESS) {
+			(void)wolfSSL_write(ssl, sp_req0, sizeof(sp_req0));
+			assert_true(wolfSSL_read(ssl, b, sizeof(b)) <= 0);
+		}
+		wolfSSL_free(ssl);
+		close(fd);
+	}
+	wolfSSL_CTX_free(ctx);
+
+	/* Summaries come once an interval ended (the main loop ticks each
+	 * second). */
+	sleep(FLOOD_COLLAPSE + 2);
+	after = audit_events(f);
+	/* Groups: st1's refused Signs, st1's authentications (8 sessions +
+	 * the legitimate one), flooder's refused Authenticates; at most two
+	 * events each per interval; plus the legitimate sign's own. */
+	uint64_t bound = 3u * 2u * (secs / FLOOD_COLLAPSE + 3u) + 4u;
+	printf("refusal flood: the audit log grew by %llu events (bound "
+	    "%llu)\n", (unsigned long long)(after - before),
+	    (unsigned long long)bound);
+	assert_true(after - before <= bound);
+
+	audit_tally(f, before, "station:st1", "sign.refused",
+	    " reason=unknown-order", &events, &total);
+	printf("refusal flood: sign.refused: %u events for %llu refusals\n",
+	    events, (unsigned long long)total);
+	assert_int_equal(total, 8 * FLOOD_SIGNS);
+	audit_tally(f, before, "station:flooder", "auth.refused",
+	    " reason=bad-signature", &events, &total);
+	printf("refusal flood: auth.refused: %u events for %llu refusals\n",
+	    events, (unsigned long long)total);
+	assert_int_equal(total, 2 * FLOOD_AUTHS);
+}
+
+/* ------------------------------------------------------------------ */
 /* A PIN that is never hammered                                        */
 /* ------------------------------------------------------------------ */
 
@@ -1410,7 +1625,8 @@ main(void)
 	    cmocka_unit_test(test_one_instance),
 	    cmocka_unit_test(test_parallel_signs),
 	    cmocka_unit_test(test_hello_in_another_name),
+	    cmocka_unit_test(test_refusal_flood),
 	    cmocka_unit_test(test_pin_refused),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return tu_run_tests("station_port_test", tests, setup, teardown);
 }

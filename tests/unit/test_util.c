@@ -115,6 +115,22 @@ tu_program(char *buf, size_t len, const char *subdir, const char *name)
 	return buf;
 }
 
+bool
+tu_listed(const char *list, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (const char *p = list; *p != '\0';) {
+		const char *end = strchr(p, ',');
+		size_t      n   = end != NULL ? (size_t)(end - p) : strlen(p);
+		if (n == len && strncmp(p, name, n) == 0) {
+			return true;
+		}
+		p += n + (end != NULL);
+	}
+	return false;
+}
+
 void
 tu_programs(char *authority, char *admin, char *station, char *keytool,
     size_t len)

@@ -45,6 +45,30 @@ void tu_programs(char *authority, char *admin, char *station, char *keytool,
     size_t len);
 
 /*
+ * Whether name is one of the comma-separated names in list (a test
+ * program's CS_TESTS selection, to run some of its cases while debugging).
+ */
+bool tu_listed(const char *list, const char *name);
+
+/* cmocka_run_group_tests over the cases of tests (an array) that
+ * CS_TESTS names, or all of them without it. */
+#define tu_run_tests(group, tests, setup, teardown)                        \
+	__extension__({                                                    \
+		struct CMUnitTest picked_[sizeof(tests) / sizeof(tests[0])]; \
+		size_t            n_    = 0;                               \
+		const char       *only_ = getenv("CS_TESTS");              \
+		for (size_t i_ = 0; i_ < sizeof(tests) / sizeof(tests[0]);  \
+		     i_++) {                                               \
+			if (only_ == NULL ||                               \
+			    tu_listed(only_, tests[i_].name)) {            \
+				picked_[n_++] = tests[i_];                 \
+			}                                                  \
+		}                                                          \
+		_cmocka_run_group_tests(group, picked_, n_, setup,         \
+		    teardown);                                             \
+	})
+
+/*
  * Run argv to completion with stdout and stderr captured into out (NUL
  * terminated, truncated to len).  Returns the exit status, or -1 if the
  * child was killed by a signal.
