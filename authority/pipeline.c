@@ -1121,18 +1121,22 @@ refuse(pipeline *p, const struct pipeline_who *who, const char *order_id,
 	if (!audit_limit_admit(p->limit, j.actor, j.type, reason, now_s())) {
 		return rv; /* counted into the interval's summary event */
 	}
-	if ((arv = submit(p, &j)) != CS_OK) {
-		/* Every refusal is on record before the station hears of it;
-		 * one that cannot be recorded is a store failure. */
+	if ((arv = submit(p, &j)) == CS_EEXHAUSTED) {
+		/* The store's reserve is for devices: the refusal stands as
+		 * it is (the station must hear why), logged, not audited. */
+		cs_log_warn(LOG_MOD, "refusal not audited (the store is full "
+		    "or into its reserve) station=%s reason=%s", who->station,
+		    reason);
+	} else if (arv != CS_OK) {
+		/* Otherwise every refusal is on record before the station
+		 * hears of it; one that cannot be recorded is a store
+		 * failure. */
 		cs_log_error(LOG_MOD, "refusal not audited station=%s "
 		    "reason=%s err=\"%s\"", who->station, reason,
 		    cs_strerror(arv));
-		set_msg(msg, msglen, arv == CS_EEXHAUSTED
-		        ? "the authority's store is full; nothing was recorded "
-		          "and no quota spent; " STORE_FULL_TODO
-		        : "the authority's store failed; nothing was recorded; "
-		          "try again");
-		return arv == CS_EEXHAUSTED ? CS_EEXHAUSTED : CS_EUNAVAIL;
+		set_msg(msg, msglen, "the authority's store failed; nothing "
+		    "was recorded; try again");
+		return CS_EUNAVAIL;
 	}
 	return rv;
 }
