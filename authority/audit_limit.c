@@ -17,6 +17,7 @@ static const char *const collapsed[] = {
     "sign.refused",
     "sign.reissued",
     "station.authenticated",
+    "device.reported",
 };
 #define NCOLLAPSED (sizeof(collapsed) / sizeof(collapsed[0]))
 _Static_assert(NCOLLAPSED <= AUDIT_LIMIT_TYPES, "AUDIT_LIMIT_TYPES");
@@ -96,12 +97,34 @@ same(const struct group *g, unsigned type, const char *actor,
 	    strncmp(g->reason, reason, sizeof(g->reason) - 1) == 0;
 }
 
+/* Count one event into g, which is not written one by one. */
+static bool
+count_in(audit_limit *l, struct group *g)
+{
+	g->count++;
+	l->collapsed_total++;
+	return false;
+}
+
+static void
+open_group(struct group *g, unsigned type, const char *actor,
+    const char *reason, uint64_t now_s)
+{
+	g->used = true;
+	g->type = type;
+	field(g->actor, sizeof(g->actor), actor);
+	field(g->reason, sizeof(g->reason), reason);
+	g->since_s = now_s;
+	g->count   = 0;
+}
+
 bool
 audit_limit_admit(audit_limit *l, const char *actor, const char *type,
     const char *reason, uint64_t now_s)
 {
 	int           t = type_index(type);
-	struct group *g, *free_slot = NULL;
+	struct group *g, *free_slot = NULL, *star = NULL;
+	unsigned      mine = 0; /* this actor's groups of its own reasons */
 	bool          write;
 
 	if (l == NULL || t < 0) {
@@ -112,6 +135,18 @@ audit_limit_admit(audit_limit *l, const char *actor, const char *type,
 	pthread_mutex_lock(&l->mtx);
 	for (unsigned i = 0; i < AUDIT_LIMIT_GROUPS; i++) {
 		g = &l->groups[i];
+		if (!g->used) {
+			free_slot = free_slot != NULL ? free_slot : g;
+			continue;
+		}
+		if (strncmp(g->actor, actor, sizeof(g->actor) - 1) != 0) {
+			continue;
+		}
+		if (strcmp(g->reason, "*") == 0) {
+			star = g->type == (unsigned)t ? g : star;
+			continue;
+		}
+		mine++;
 		if (same(g, (unsigned)t, actor, reason)) {
 			if (now_s >= g->since_s + l->interval_s && g->count == 0) {
 				/* A quiet group whose interval ended (and was not
@@ -119,37 +154,38 @@ audit_limit_admit(audit_limit *l, const char *actor, const char *type,
 				g->since_s = now_s;
 				write      = true;
 			} else {
-				g->count++;
-				l->collapsed_total++;
-				write = false;
+				write = count_in(l, g);
 			}
 			pthread_mutex_unlock(&l->mtx);
 			return write;
 		}
-		if (!g->used && free_slot == NULL) {
-			free_slot = g;
-		}
 	}
-	if (free_slot != NULL) {
-		free_slot->used = true;
-		free_slot->type = (unsigned)t;
-		field(free_slot->actor, sizeof(free_slot->actor), actor);
-		field(free_slot->reason, sizeof(free_slot->reason), reason);
-		free_slot->since_s = now_s;
-		free_slot->count   = 0;
-		write              = true;
-	} else {
-		g = &l->overflow[t];
-		if (!g->used) {
-			g->used = true;
-			g->type = (unsigned)t;
-			field(g->actor, sizeof(g->actor), "*");
-			field(g->reason, sizeof(g->reason), "*");
-			g->since_s = now_s;
+	if (mine >= AUDIT_LIMIT_PER_ACTOR) {
+		/* This actor has its share: the rest of its events of this
+		 * type are counted in one group of its own (reason "*"), so
+		 * that it cannot crowd out anybody else's. */
+		if (star == NULL && free_slot != NULL) {
+			open_group(free_slot, (unsigned)t, actor, "*", now_s);
+			star = free_slot;
 		}
-		g->count++;
-		l->collapsed_total++;
+		g = star;
 		write = false;
+	} else if (free_slot != NULL) {
+		open_group(free_slot, (unsigned)t, actor, reason, now_s);
+		g     = NULL;
+		write = true;
+	} else {
+		g     = NULL;
+		write = false;
+	}
+	if (!write) {
+		if (g == NULL) {
+			g = &l->overflow[t];
+			if (!g->used) {
+				open_group(g, (unsigned)t, "*", "*", now_s);
+			}
+		}
+		(void)count_in(l, g);
 	}
 	pthread_mutex_unlock(&l->mtx);
 	return write;

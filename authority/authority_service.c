@@ -65,13 +65,21 @@ need_store(struct authority_service *svc, void *data)
  */
 static void
 auth_refused(struct authority_service *svc, const char *station,
-    const char *reason, const char *peer)
+    const char *reason, void *data)
 {
+	const char *peer  = cs_rpc_req_peer(data);
+	const char *named = cs_rpc_req_peer_info(data)->tls_name;
 	char        actor[128];
 	const char *kv[] = {"station", station, "reason", reason, "peer", peer,
 	    NULL};
 
-	snprintf(actor, sizeof(actor), "station:%s", station);
+	/* Without a certificate name (a listener without client TLS) the
+	 * name is only a claim: the address is the actor then. */
+	if (named != NULL && named[0] != '\0') {
+		snprintf(actor, sizeof(actor), "station:%s", station);
+	} else {
+		snprintf(actor, sizeof(actor), "peer:%s", peer);
+	}
 	cs_log_warn(LOG_MOD, "authentication refused station=%s reason=%s "
 	    "peer=%s", station, reason, peer);
 	if (pipeline_audit(svc->pipeline, actor, "auth.refused", kv) !=
@@ -155,8 +163,7 @@ on_hello(Countersign__V1__Authority_Service *base,
 		if (rv == CS_EPERM) {
 			/* A disabled station still trying: the officer wants
 			 * to know.  Made-up names are only logged. */
-			auth_refused(svc, in->station_name, "disabled",
-			    cs_rpc_req_peer(data));
+			auth_refused(svc, in->station_name, "disabled", data);
 		} else {
 			cs_log_warn(LOG_MOD, "hello refused station=%s peer=%s "
 			    "err=%s", in->station_name, cs_rpc_req_peer(data),
@@ -284,8 +291,7 @@ on_authenticate(Countersign__V1__Authority_Service *base,
 			/* An unknown challenge proves nothing about anyone and
 			 * costs the sender nothing: logged, not audited. */
 			if (strcmp(reason, "bad-challenge") != 0) {
-				auth_refused(svc, in->station_name, reason,
-				    cs_rpc_req_peer(data));
+				auth_refused(svc, in->station_name, reason, data);
 			} else {
 				cs_log_warn(LOG_MOD, "authentication refused "
 				    "station=%s reason=%s peer=%s",

@@ -186,6 +186,16 @@ now_s(void)
 	return (uint64_t)time(NULL);
 }
 
+/* Seconds of a clock that nobody sets back: the collapse intervals. */
+static uint64_t
+mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec;
+}
+
 static void
 day_of(uint64_t unix_s, char *buf, size_t len)
 {
@@ -541,8 +551,29 @@ outcome_state(enum pipeline_outcome oc)
 	return "issued";
 }
 
+/*
+ * A refusal inside the committer: audited like refuse()'s, through the
+ * collapsing and never into the reserve (the answer stands either way).
+ */
 static int
-apply_report(store_txn *txn, struct job *j)
+audit_refusal_limited(pipeline *p, store_txn *txn,
+    const struct pipeline_who *who, const char *order_id,
+    const uint8_t *uid, size_t uid_len, const char *reason,
+    const char *message)
+{
+	char actor[STORE_AUDIT_ACTOR_MAX];
+
+	if (p->low || !audit_limit_admit(p->limit, actor_of(actor,
+	                  sizeof(actor), who), "sign.refused", reason,
+	                  mono_s())) {
+		return CS_OK;
+	}
+	return audit_refusal(txn, who, order_id, uid, uid_len, reason,
+	    message, NULL, NULL);
+}
+
+static int
+apply_report(pipeline *p, store_txn *txn, struct job *j)
 {
 	const struct pipeline_report_req *r = j->rreq;
 	StoredOrder                      *o = NULL;
@@ -580,8 +611,8 @@ apply_report(store_txn *txn, struct job *j)
 		if (rv == CS_EPERM) {
 			j->rv = rv;
 			countersign__v1__stored_order__free_unpacked(o, NULL);
-			return audit_refusal(txn, &r->who, r->order_id, r->uid,
-			    r->uid_len, reason, j->msg, NULL, NULL);
+			return audit_refusal_limited(p, txn, &r->who,
+			    r->order_id, r->uid, r->uid_len, reason, j->msg);
 		}
 	}
 	rv = store_device_get(txn, r->order_id, r->uid, r->uid_len, &d);
@@ -604,10 +635,40 @@ apply_report(store_txn *txn, struct job *j)
 		j->rv = CS_EPERM;
 		countersign__v1__stored_device__free_unpacked(d, NULL);
 		countersign__v1__stored_order__free_unpacked(o, NULL);
-		return audit_refusal(txn, &r->who, r->order_id, r->uid,
-		    r->uid_len, "report-other-cm", j->msg, NULL, NULL);
+		return audit_refusal_limited(p, txn, &r->who, r->order_id,
+		    r->uid, r->uid_len, "report-other-cm", j->msg);
 	}
 	prev = d->state;
+	/*
+	 * A device's first report is part of its record and always written.
+	 * Reports after it are a station's to repeat at will: the same again
+	 * changes nothing and writes nothing; a changed one is collapsed
+	 * per station (device.reported reason=re-report) and never written
+	 * into the reserve.
+	 */
+	if (state_counter(o, prev) != NULL &&
+	    (strcmp(prev, state) == 0 &&
+	        strcmp(d->detail != NULL ? d->detail : "",
+	            r->detail) == 0)) {
+		countersign__v1__stored_device__free_unpacked(d, NULL);
+		countersign__v1__stored_order__free_unpacked(o, NULL);
+		j->rv = CS_OK;
+		return CS_OK;
+	}
+	if (state_counter(o, prev) != NULL &&
+	    (p->low || !audit_limit_admit(p->limit, actor_of(actor,
+	                   sizeof(actor), &r->who), "device.reported",
+	                   "re-report", mono_s()))) {
+		countersign__v1__stored_device__free_unpacked(d, NULL);
+		countersign__v1__stored_order__free_unpacked(o, NULL);
+		set_msg(j->msg, j->msglen, "UID %s of order %s was reported "
+		    "before; this report was counted, not recorded (reports "
+		    "that change a device's outcome are recorded once per %u s "
+		    "per station)", uidhex, r->order_id,
+		    audit_limit_interval(p->limit));
+		j->rv = CS_OK;
+		return CS_OK;
+	}
 	if ((c = state_counter(o, prev)) != NULL && *c > 0) {
 		(*c)--;
 	}
@@ -689,7 +750,7 @@ apply(pipeline *p, store_txn *txn, struct job *j)
 	case JOB_ISSUE:
 		return apply_issue(p, txn, j);
 	case JOB_REPORT:
-		return apply_report(txn, j);
+		return apply_report(p, txn, j);
 	case JOB_SEEN:
 		return apply_seen(p, txn, j);
 	case JOB_AUDIT:
@@ -1118,7 +1179,7 @@ refuse(pipeline *p, const struct pipeline_who *who, const char *order_id,
 	p->stats.refusals++;
 	metrics_refusal(p, reason);
 	pthread_mutex_unlock(&p->mtx);
-	if (!audit_limit_admit(p->limit, j.actor, j.type, reason, now_s())) {
+	if (!audit_limit_admit(p->limit, j.actor, j.type, reason, mono_s())) {
 		return rv; /* counted into the interval's summary event */
 	}
 	if ((arv = submit(p, &j)) == CS_EEXHAUSTED) {
@@ -1293,6 +1354,14 @@ pipeline_sign(pipeline *p, const struct pipeline_sign_req *r,
 		cs_hex_encode(r->uid, r->uid_len, uidhex, sizeof(uidhex));
 		rv = pipeline_audit(p, actor_of(actor, sizeof(actor), &r->who),
 		    "sign.reissued", kv);
+		if (rv == CS_EEXHAUSTED) {
+			/* Into the reserve: the record is served all the
+			 * same (nothing changes); only its event is missed. */
+			cs_log_warn(LOG_MOD, "re-issue not audited (the store "
+			    "is full or into its reserve) station=%s order=%s",
+			    r->who.station, r->order_id);
+			rv = CS_OK;
+		}
 		if (rv == CS_OK) {
 			pthread_mutex_lock(&p->mtx);
 			p->stats.records_reissued++;
@@ -1441,7 +1510,7 @@ pipeline_audit(pipeline *p, const char *actor, const char *type,
 		return CS_EINVAL;
 	}
 	if (!audit_limit_admit(p->limit, actor, type, kv_reason(kv),
-	        now_s())) {
+	        mono_s())) {
 		return CS_OK; /* counted into the interval's summary event */
 	}
 	memset(&j, 0, sizeof(j));
@@ -1466,7 +1535,7 @@ pipeline_station_seen(pipeline *p, const char *station)
 	j.station = station;
 	snprintf(actor, sizeof(actor), "station:%s", station);
 	j.seen_audit = audit_limit_admit(p->limit, actor,
-	    "station.authenticated", NULL, now_s());
+	    "station.authenticated", NULL, mono_s());
 	return submit(p, &j);
 }
 
@@ -1478,7 +1547,8 @@ write_summaries(pipeline *p, bool all)
 	unsigned               n;
 
 	do {
-		n = audit_limit_due(p->limit, now_s(), all, sums, 32);
+		uint64_t mono = mono_s(), wall = now_s();
+		n = audit_limit_due(p->limit, mono, all, sums, 32);
 		for (unsigned i = 0; i < n; i++) {
 			char        count[24], since[24], interval[16];
 			const char *kv[] = {"reason", sums[i].reason,
@@ -1487,8 +1557,9 @@ write_summaries(pipeline *p, bool all)
 			struct job  j;
 
 			snprintf(count, sizeof(count), "%" PRIu64, sums[i].count);
+			/* The interval began this long ago, on the wall. */
 			snprintf(since, sizeof(since), "%" PRIu64,
-			    sums[i].since_s);
+			    wall - (mono - sums[i].since_s));
 			snprintf(interval, sizeof(interval), "%u",
 			    audit_limit_interval(p->limit));
 			memset(&j, 0, sizeof(j));

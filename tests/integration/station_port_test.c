@@ -1414,6 +1414,7 @@ flood_main(void *arg)
 			}
 		}
 		station_session_close(s);
+		cs_crypto_thread_end(); /* wolfSSL's per-thread ECC cache */
 		return NULL;
 	}
 	cs_rpc_client *cli = station_client(w->f, "flooder");
@@ -1451,6 +1452,7 @@ flood_main(void *arg)
 		}
 	}
 	cs_rpc_client_close(cli);
+	cs_crypto_thread_end();
 	return NULL;
 }
 

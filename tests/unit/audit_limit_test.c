@@ -88,6 +88,36 @@ test_groups_capped(void **state)
 	audit_limit_free(l);
 }
 
+/* One actor with many reasons cannot crowd out another. */
+static void
+test_one_actor_share(void **state)
+{
+	audit_limit           *l = audit_limit_new(60);
+	struct audit_limit_sum s[64];
+	unsigned               written = 0, n;
+	uint64_t               total   = 0;
+	char                   reason[32];
+
+	(void)state;
+	for (unsigned i = 0; i < 5000; i++) {
+		snprintf(reason, sizeof(reason), "r%u", i);
+		written += audit_limit_admit(l, "station:mallory",
+		    "sign.refused", reason, 1);
+	}
+	assert_int_equal(written, AUDIT_LIMIT_PER_ACTOR);
+	assert_true(audit_limit_admit(l, "station:honest", "sign.refused",
+	    "clone", 2));
+	n = audit_limit_due(l, 100, false, s, 64);
+	for (unsigned i = 0; i < n; i++) {
+		assert_string_equal(s[i].actor, "station:mallory");
+		assert_string_equal(s[i].reason, "*");
+		total += s[i].count;
+	}
+	assert_int_equal(n, 1);
+	assert_int_equal(written + total, 5000);
+	audit_limit_free(l);
+}
+
 static void
 test_shutdown_takes_all(void **state)
 {
@@ -122,6 +152,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_first_written_rest_counted),
 	    cmocka_unit_test(test_groups_capped),
+	    cmocka_unit_test(test_one_actor_share),
 	    cmocka_unit_test(test_shutdown_takes_all),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
