@@ -28,8 +28,29 @@ struct group {
 	char     reason[AUDIT_LIMIT_FIELD_MAX];
 	unsigned type; /* index into collapsed[] */
 	uint64_t since_s;
-	uint64_t count; /* not written one by one */
+	uint64_t count;   /* not written one by one */
+	unsigned written; /* written one by one in this interval */
 };
+
+/* Reasons that point at a copied or stolen device or a station reaching
+ * beyond its CM: the first AUDIT_LIMIT_BURST of an interval are written
+ * one by one (with their UIDs), not only the first. */
+static const char *const telling[] = {
+    "clone",
+    "cm-not-allowed",
+    "report-other-cm",
+};
+
+static unsigned
+burst_of(const char *reason)
+{
+	for (size_t i = 0; i < sizeof(telling) / sizeof(telling[0]); i++) {
+		if (strcmp(reason, telling[i]) == 0) {
+			return AUDIT_LIMIT_BURST;
+		}
+	}
+	return 1;
+}
 
 struct audit_limit {
 	pthread_mutex_t mtx;
@@ -116,6 +137,7 @@ open_group(struct group *g, unsigned type, const char *actor,
 	field(g->reason, sizeof(g->reason), reason);
 	g->since_s = now_s;
 	g->count   = 0;
+	g->written = 1;
 }
 
 bool
@@ -152,7 +174,12 @@ audit_limit_admit(audit_limit *l, const char *actor, const char *type,
 				/* A quiet group whose interval ended (and was not
 				 * swept yet): this event opens a new one. */
 				g->since_s = now_s;
+				g->written = 1;
 				write      = true;
+			} else if (g->count == 0 &&
+			    g->written < burst_of(reason)) {
+				g->written++;
+				write = true;
 			} else {
 				write = count_in(l, g);
 			}

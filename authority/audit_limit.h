@@ -7,14 +7,18 @@
  * group is written when it happens and opens an interval; the ones that
  * follow within the interval are only counted, and when it ends one
  * summary event carries their count.  A group thus writes at most two
- * events per interval.  One actor has at most AUDIT_LIMIT_PER_ACTOR
+ * events per interval; groups of the reasons that point at a copied
+ * device or a station reaching beyond its CM (clone, cm-not-allowed,
+ * report-other-cm) write their first AUDIT_LIMIT_BURST one by one.  One actor has at most AUDIT_LIMIT_PER_ACTOR
  * groups of its own reasons; beyond them its events of a type are
  * counted in one group of it with reason "*" (summaries only), so one
  * actor cannot crowd out the others.  Groups are capped in all
  * (AUDIT_LIMIT_GROUPS): events of new groups beyond the cap fall into one
  * overflow group per type (actor "*"), counted and summarised the same
  * way.  Per interval the collapsed types write at most
- * 2 * AUDIT_LIMIT_GROUPS + AUDIT_LIMIT_TYPES events in all.  Intervals
+ * (AUDIT_LIMIT_BURST + 1) * AUDIT_LIMIT_GROUPS + AUDIT_LIMIT_TYPES events
+ * in all, and one actor at most (AUDIT_LIMIT_BURST + 1) *
+ * AUDIT_LIMIT_PER_ACTOR + AUDIT_LIMIT_TYPES.  Intervals
  * run on the caller's clock: give a monotonic one.
  *
  * Thread-safe: one mutex; every operation is short.
@@ -28,6 +32,7 @@
 #define AUDIT_LIMIT_INTERVAL_S 60u
 #define AUDIT_LIMIT_GROUPS     1024u
 #define AUDIT_LIMIT_PER_ACTOR  16u  /* groups of one actor's own reasons */
+#define AUDIT_LIMIT_BURST      8u   /* written one by one: clone & co. */
 #define AUDIT_LIMIT_TYPES      8u   /* distinct collapsed types */
 #define AUDIT_LIMIT_ACTOR_MAX  128u /* longer actors are cut for grouping */
 #define AUDIT_LIMIT_FIELD_MAX  64u  /* type and reason */

@@ -118,6 +118,25 @@ test_one_actor_share(void **state)
 	audit_limit_free(l);
 }
 
+/* Clone attempts: the first few of an interval with their UIDs. */
+static void
+test_telling_reasons_burst(void **state)
+{
+	audit_limit           *l = audit_limit_new(60);
+	struct audit_limit_sum s[2];
+	unsigned               written = 0;
+
+	(void)state;
+	for (int i = 0; i < 100; i++) {
+		written += audit_limit_admit(l, "station:a", "sign.refused",
+		    "clone", 5);
+	}
+	assert_int_equal(written, AUDIT_LIMIT_BURST);
+	assert_int_equal(audit_limit_due(l, 65, false, s, 2), 1);
+	assert_int_equal(s[0].count, 100 - AUDIT_LIMIT_BURST);
+	audit_limit_free(l);
+}
+
 static void
 test_shutdown_takes_all(void **state)
 {
@@ -153,6 +172,7 @@ main(void)
 	    cmocka_unit_test(test_first_written_rest_counted),
 	    cmocka_unit_test(test_groups_capped),
 	    cmocka_unit_test(test_one_actor_share),
+	    cmocka_unit_test(test_telling_reasons_burst),
 	    cmocka_unit_test(test_shutdown_takes_all),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
