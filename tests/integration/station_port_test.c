@@ -49,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -712,8 +713,9 @@ test_slow_reader(void **state)
 	assert_int_equal(wolfSSL_write(t.ssl, sp_req0, sizeof(sp_req0)),
 	    (int)sizeof(sp_req0));
 	fcntl(t.fd, F_SETFL, fcntl(t.fd, F_GETFL) | O_NONBLOCK);
-	uint64_t until = now_ms() + 10000;
-	size_t   len   = ping_frame(frame, sizeof(frame), 0);
+	uint64_t    t0 = now_ms(), until = t0 + 10000;
+	size_t      len = ping_frame(frame, sizeof(frame), 0);
+	const char *why = "10 s passed";
 	while (sent < 400000 && now_ms() < until) {
 		len = ping_frame(frame, sizeof(frame), sent);
 		int rc = wolfSSL_write(t.ssl, frame, (int)len);
@@ -722,15 +724,21 @@ test_slow_reader(void **state)
 			continue;
 		}
 		if (wolfSSL_get_error(t.ssl, rc) != WOLFSSL_ERROR_WANT_WRITE) {
+			why = "the connection failed";
 			break;
 		}
 		struct pollfd p = {.fd = t.fd, .events = POLLOUT};
 		if (poll(&p, 1, 500) == 0) {
-			break; /* the authority stopped reading from us */
+			why = "the authority stopped reading";
+			break;
 		}
 	}
-	printf("slow reader: %u pipelined Pings sent before the authority "
-	    "stopped reading\n", sent);
+	int unread = 0, unsent = 0;
+	ioctl(t.fd, FIONREAD, &unread);
+	ioctl(t.fd, TIOCOUTQ, &unsent);
+	printf("slow reader: %u pipelined Pings sent in %u ms until %s "
+	    "(%d bytes unread here, %d unsent)\n", sent,
+	    (unsigned)(now_ms() - t0), why, unread, unsent);
 	assert_true(sent >= 1000);
 
 	/* A legitimate station signs all the while. */
