@@ -1027,6 +1027,16 @@ check_full(struct fx *f, const char *conf, const char *sock, unsigned ok,
 	cs_hex_encode(refused, UIDLEN, hex, sizeof(hex));
 	expect(f, run(f, f->admin, "-c", conf, "device", "show", hex, NULL),
 	    1, "no record");
+	{
+		/* The shift lead's view: exit 5, the same words. */
+		char c[700], out[700];
+
+		station_conf(f, "small1", c, sizeof(c));
+		snprintf(out, sizeof(out), "%s/full.rec", f->dir);
+		expect(f, STATION(f, c, "sign", "--order", "PO-FULL", "--uid",
+		    hex, "--out", out), 5, "store is full");
+		assert_non_null(strstr(f->out, "disk space under data_dir"));
+	}
 	expect(f, run(f, f->admin, "-c", conf, "audit", "verify", NULL), 0,
 	    "intact");
 }
