@@ -834,6 +834,36 @@ test_recover_sessions_closed(void **state)
 }
 
 /*
+ * A token that refuses the PIN when a recovery logs in again (its PIN was
+ * changed or locked while the authority ran): exactly one login, the
+ * refusal sticks (cs_hsm_pin_refused, which the daemon turns into exit
+ * 78), and no later call tries the PIN again.
+ */
+static void
+test_recover_pin_refused(void **state)
+{
+	struct fx        *f = *state;
+	struct cs_hsm_key p;
+	uint8_t           digest[CS_SHA256_LEN] = {1}, sig[CS_SIG_LEN];
+
+	open_ok(f, 2, 0);
+	assert_int_equal(cs_hsm_keygen(f->h, "pin-p256", CS_ALG_P256, &p),
+	    CS_OK);
+	sign_verify(f->h, &p, "before");
+	assert_false(cs_hsm_pin_refused(f->h));
+	atomic_store(&t_logins, 0);
+	t_p11->C_Login = locked_login;
+	assert_int_equal(t_p11->C_CloseAllSessions(t_slot()), CKR_OK);
+	for (int i = 0; i < 20; i++) {
+		assert_int_not_equal(cs_hsm_sign(f->h, "pin-p256", CS_ALG_P256,
+		    digest, sizeof(digest), sig), CS_OK);
+	}
+	assert_true(cs_hsm_pin_refused(f->h));
+	assert_int_equal(atomic_load(&t_logins), 1);
+	*t_p11 = t_orig;
+}
+
+/*
  * SoftHSM 2.6.1 is not safe against a session being closed while another
  * thread is inside a call on it: C_Sign then uses freed memory (seen as a
  * crash in C_Sign under this very test).  A real HSM closes a session
@@ -1136,6 +1166,7 @@ main(void)
 	    T(test_concurrent),
 	    T(test_pool_timeout),
 	    T(test_recover_sessions_closed),
+	    T(test_recover_pin_refused),
 	    T(test_recover_under_load),
 	    T(test_device_removed),
 	    T(test_token_goes_away),
