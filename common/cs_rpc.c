@@ -574,6 +574,7 @@ struct cs_rpc_client {
 	size_t          token_len;
 	unsigned        pipes;  /* connections up now */
 	unsigned        drops;  /* connections closed so far */
+	nng_pipe        pipe;   /* the newest of them */
 };
 
 static void
@@ -581,15 +582,18 @@ on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	cs_rpc_client *c = arg;
 
-	(void)p;
 	pthread_mutex_lock(&c->mtx);
 	if (ev == NNG_PIPE_EV_ADD_POST) {
 		c->pipes++;
+		c->pipe = p;
 	} else if (ev == NNG_PIPE_EV_REM_POST) {
 		if (c->pipes > 0) {
 			c->pipes--;
 		}
 		c->drops++;
+		if (nng_pipe_id(c->pipe) == nng_pipe_id(p)) {
+			c->pipe = (nng_pipe)NNG_PIPE_INITIALIZER;
+		}
 	}
 	pthread_mutex_unlock(&c->mtx);
 }
@@ -893,10 +897,26 @@ fail:
 	nng_ctx_close(ctx);
 	if (rv == NNG_ETIMEDOUT) {
 		unsigned pipes, drops;
+		nng_pipe p;
 		pthread_mutex_lock(&c->mtx);
 		pipes = c->pipes;
 		drops = c->drops;
+		p     = c->pipe;
 		pthread_mutex_unlock(&c->mtx);
+		/*
+		 * No reply on a connection that nng still holds: it may be
+		 * dead without nng having noticed (nng 1.5.2's TLS stream can
+		 * miss a peer's close when no receive was queued at that
+		 * moment, and the request then waits forever).  Drop it, so
+		 * that the next call dials afresh instead of timing out on it
+		 * again.
+		 */
+		if (pipes > 0 && nng_pipe_id(p) > 0) {
+			cs_log_info("rpc", "no reply from %s within %u ms: "
+			    "closing that connection; the next call dials "
+			    "again", c->url, c->timeout_ms);
+			nng_pipe_close(p);
+		}
 		/* A connection that the server keeps closing right after the
 		 * handshake is how a TLS 1.3 server refuses a client
 		 * certificate: say so rather than "no reply". */
