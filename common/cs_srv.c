@@ -1077,9 +1077,17 @@ sweep(cs_srv *s, uint64_t now)
 		} else if (c->state != ST_OPEN &&
 		    since(now, c->t_open) >= s->lim.handshake_ms) {
 			STAT_ADD(s, handshake_timeouts, 1);
-			cs_log_debug("srv", "handshake deadline passed peer=%s "
-			    "after_ms=%u", c->addr, s->lim.handshake_ms);
-			conn_kill(s, c, NULL);
+			if (c->state == ST_SPHDR) {
+				/* Past TLS (a certificate of ours) yet no
+				 * protocol header: rare, and worth a line. */
+				conn_kill(s, c, "TLS done but no SP header "
+				    "within handshake_timeout");
+			} else {
+				cs_log_debug("srv", "handshake deadline passed "
+				    "peer=%s after_ms=%u", c->addr,
+				    s->lim.handshake_ms);
+				conn_kill(s, c, NULL);
+			}
 		} else if (c->out_head != NULL &&
 		    since(now, c->t_progress) >= s->lim.send_timeout_ms) {
 			STAT_ADD(s, send_timeouts, 1);
