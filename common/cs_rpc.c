@@ -916,6 +916,9 @@ fail:
 			    "closing that connection; the next call dials "
 			    "again", c->url, c->timeout_ms);
 			nng_pipe_close(p);
+			if (res != NULL) {
+				res->redial = true;
+			}
 		}
 		/* A connection that the server keeps closing right after the
 		 * handshake is how a TLS 1.3 server refuses a client
@@ -950,6 +953,9 @@ cs_rpc_call_raw(cs_rpc_client *c, const void *req, size_t len,
 {
 	nng_msg *m;
 
+	if (res != NULL) {
+		res->redial = false;
+	}
 	if (nng_msg_alloc(&m, len) != 0) {
 		return result(res, CS_STATUS_UNKNOWN, CS_ENOMEM,
 		    "out of memory");
@@ -972,6 +978,9 @@ cs_rpc_call(cs_rpc_client *c, const ProtobufCServiceDescriptor *svc,
 	int                        idx, rv;
 
 	*out = NULL;
+	if (res != NULL) {
+		res->redial = false;
+	}
 	idx  = find_method(svc, method);
 	if (idx < 0) {
 		return result(res, CS_STATUS_UNIMPLEMENTED, CS_EUNIMPL,

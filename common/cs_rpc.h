@@ -157,6 +157,10 @@ struct cs_rpc_client_opts {
 struct cs_rpc_result {
 	int  status;       /* wire status (cs_status); UNKNOWN if no reply */
 	char message[256]; /* server's message, or the local reason */
+	/* No reply came in time and the client closed that connection (it
+	 * may have been dead unnoticed): the next call dials afresh, and a
+	 * call that is safe to repeat may be retried at once. */
+	bool redial;
 };
 
 /*

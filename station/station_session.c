@@ -540,6 +540,19 @@ station_session_call(station_session *s, const char *method,
 	gen = auth_gen_now(s);
 	rv  = cs_rpc_call(s->cli, &countersign__v1__authority__descriptor,
 	    method, in, out, res);
+	if (rv == CS_ETIMEDOUT && res->redial) {
+		/*
+		 * The connection gave no reply and was dropped (the authority
+		 * may have closed it, idle, without nng noticing).  Every
+		 * station call is safe to repeat (a sign again returns the
+		 * same record, a report again changes nothing): once more,
+		 * on a new connection, which needs a new session.
+		 */
+		cs_log_info("session", "no reply on a stale connection, "
+		    "trying once more on a new one method=%s", method);
+		rv = cs_rpc_call(s->cli, &countersign__v1__authority__descriptor,
+		    method, in, out, res);
+	}
 	if (rv != CS_EUNAUTH) {
 		return rv;
 	}

@@ -294,6 +294,11 @@ test_client_deadline(void **state)
 	    CS_ETIMEDOUT);
 	assert_int_equal(res.status, CS_STATUS_DEADLINE_EXCEEDED);
 	assert_non_null(strstr(res.message, "no reply"));
+	/* That connection was dropped (it might have been dead); the next
+	 * call dials a new one and is answered. */
+	assert_true(res.redial);
+	assert_int_equal(echo_call(cli, 9, &res), CS_OK);
+	assert_false(res.redial);
 	cs_rpc_client_close(cli);
 	/* the server still serves */
 	assert_int_equal(echo_call(f->cli, 1, NULL), CS_OK);
