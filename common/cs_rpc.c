@@ -848,14 +848,99 @@ result(struct cs_rpc_result *res, int status, int err, const char *fmt, ...)
 	return err;
 }
 
+/*
+ * The deadline of one aio, kept here as well as in nng: nng 1.5.x's aio
+ * expiry can miss an entry (nanomsg/nng#1486; seen here as a call blocked
+ * for good after its connection was closed, its expire thread asleep with
+ * the aio in its queue).  Past the deadline (and a grace that lets nng's
+ * own timeout answer first) the aio is cancelled.
+ */
+#define AIO_GRACE_MS 200u
+
+struct aio_waiter {
+	pthread_mutex_t mtx;
+	pthread_cond_t  cv; /* on CLOCK_MONOTONIC */
+	bool            done;
+};
+
+static void
+aio_done(void *arg)
+{
+	struct aio_waiter *w = arg;
+
+	pthread_mutex_lock(&w->mtx);
+	w->done = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mtx);
+}
+
+static int
+aio_waiter_init(struct aio_waiter *w)
+{
+	pthread_condattr_t a;
+	int                rv;
+
+	w->done = false;
+	if (pthread_condattr_init(&a) != 0) {
+		return NNG_ENOMEM;
+	}
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	rv = pthread_cond_init(&w->cv, &a);
+	pthread_condattr_destroy(&a);
+	if (rv != 0) {
+		return NNG_ENOMEM;
+	}
+	if (pthread_mutex_init(&w->mtx, NULL) != 0) {
+		pthread_cond_destroy(&w->cv);
+		return NNG_ENOMEM;
+	}
+	return 0;
+}
+
+static void
+aio_waiter_fini(struct aio_waiter *w)
+{
+	pthread_cond_destroy(&w->cv);
+	pthread_mutex_destroy(&w->mtx);
+}
+
+/* Wait for aio until deadline (now_ms() clock) + grace; then cancel it.
+ * Returns the aio's result, NNG_ETIMEDOUT when it was cancelled here. */
+static int
+aio_wait_until(nng_aio *aio, struct aio_waiter *w, uint64_t deadline)
+{
+	uint64_t        until = deadline + AIO_GRACE_MS;
+	struct timespec ts = {.tv_sec = (time_t)(until / 1000u),
+	    .tv_nsec = (long)(until % 1000u) * 1000000L};
+	bool            done;
+	int             rv;
+
+	pthread_mutex_lock(&w->mtx);
+	while (!w->done &&
+	    pthread_cond_timedwait(&w->cv, &w->mtx, &ts) == 0) {
+	}
+	done = w->done;
+	pthread_mutex_unlock(&w->mtx);
+	if (!done) {
+		nng_aio_cancel(aio);
+	}
+	nng_aio_wait(aio);
+	rv = nng_aio_result(aio);
+	pthread_mutex_lock(&w->mtx);
+	w->done = false; /* for the aio's next operation */
+	pthread_mutex_unlock(&w->mtx);
+	return !done && rv == NNG_ECANCELED ? NNG_ETIMEDOUT : rv;
+}
+
 /* One round trip of raw bytes on a fresh context. */
 static int
 round_trip(cs_rpc_client *c, nng_msg *req, nng_msg **reply,
     struct cs_rpc_result *res)
 {
-	nng_ctx  ctx;
-	nng_aio *aio = NULL;
-	int      rv;
+	nng_ctx           ctx;
+	nng_aio          *aio = NULL;
+	struct aio_waiter w;
+	int               rv;
 
 	*reply = NULL;
 	if ((rv = nng_ctx_open(&ctx, c->sock)) != 0) {
@@ -863,9 +948,16 @@ round_trip(cs_rpc_client *c, nng_msg *req, nng_msg **reply,
 		return result(res, CS_STATUS_UNKNOWN, CS_ECLOSED,
 		    "client closed: %s", nng_strerror(rv));
 	}
-	if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
+	if (aio_waiter_init(&w) != 0) {
 		nng_msg_free(req);
 		nng_ctx_close(ctx);
+		return result(res, CS_STATUS_UNKNOWN, CS_ENOMEM,
+		    "out of memory");
+	}
+	if ((rv = nng_aio_alloc(&aio, aio_done, &w)) != 0) {
+		nng_msg_free(req);
+		nng_ctx_close(ctx);
+		aio_waiter_fini(&w);
 		return result(res, CS_STATUS_UNKNOWN, CS_ENOMEM,
 		    "out of memory");
 	}
@@ -874,8 +966,7 @@ round_trip(cs_rpc_client *c, nng_msg *req, nng_msg **reply,
 	nng_aio_set_timeout(aio, (nng_duration)c->timeout_ms);
 	nng_aio_set_msg(aio, req);
 	nng_ctx_send(ctx, aio);
-	nng_aio_wait(aio);
-	if ((rv = nng_aio_result(aio)) != 0) {
+	if ((rv = aio_wait_until(aio, &w, deadline)) != 0) {
 		nng_msg_free(req);
 		goto fail;
 	}
@@ -883,18 +974,19 @@ round_trip(cs_rpc_client *c, nng_msg *req, nng_msg **reply,
 	nng_aio_set_timeout(aio,
 	    (nng_duration)(now < deadline ? deadline - now : 1));
 	nng_ctx_recv(ctx, aio);
-	nng_aio_wait(aio);
-	if ((rv = nng_aio_result(aio)) != 0) {
+	if ((rv = aio_wait_until(aio, &w, deadline)) != 0) {
 		goto fail;
 	}
 	*reply = nng_aio_get_msg(aio);
 	nng_aio_free(aio);
 	nng_ctx_close(ctx);
+	aio_waiter_fini(&w);
 	return CS_OK;
 
 fail:
 	nng_aio_free(aio);
 	nng_ctx_close(ctx);
+	aio_waiter_fini(&w);
 	if (rv == NNG_ETIMEDOUT) {
 		unsigned pipes, drops;
 		nng_pipe p;
