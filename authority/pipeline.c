@@ -186,14 +186,21 @@ now_s(void)
 	return (uint64_t)time(NULL);
 }
 
-/* Seconds of a clock that nobody sets back: the collapse intervals. */
+/* Milliseconds and seconds of a clock that nobody sets back (collapse
+ * intervals, room checks). */
 static uint64_t
-mono_s(void)
+now_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec;
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t
+mono_s(void)
+{
+	return now_ms() / 1000u;
 }
 
 static void
@@ -764,15 +771,6 @@ apply(pipeline *p, store_txn *txn, struct job *j)
 		return rv;
 	}
 	return CS_EINVAL;
-}
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 /*
