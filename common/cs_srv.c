@@ -36,7 +36,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -115,6 +117,9 @@ struct conn {
 	struct src     *src;
 	uint64_t        t_open;
 	uint64_t        t_progress; /* last write progress with output due */
+	uint64_t        acked;      /* bytes the peer's TCP acknowledged */
+	uint64_t        t_acked;    /* when that last grew (or none was due) */
+	bool            outq;       /* the kernel held unacknowledged bytes */
 	uint32_t        events;    /* registered with epoll */
 	unsigned        inflight;  /* jobs queued or running */
 	/* input */
@@ -1063,6 +1068,45 @@ since(uint64_t now, uint64_t t)
 	return now > t ? now - t : 0;
 }
 
+/*
+ * Whether c's peer has acknowledged nothing of what its kernel holds for
+ * it for send_timeout.  Replies that are small go into the socket buffer
+ * for a long while before anything queues up here, so a peer that reads
+ * nothing is seen in the kernel: the bytes handed to the socket less
+ * those still in its send queue (SIOCOUTQ) are what the peer's TCP took.
+ * One ioctl per connection and sweep, only for connections with bytes
+ * out there.
+ */
+static bool
+peer_stalled(const cs_srv *s, struct conn *c, uint64_t now)
+{
+	int      q = 0;
+	uint64_t out;
+
+	if (c->state != ST_OPEN || c->tls == NULL) {
+		return false;
+	}
+	if (c->t_acked == 0) {
+		c->t_acked = now; /* first look */
+	}
+	out = cs_tls_sess_bytes_out(c->tls);
+	if (!c->outq && out == c->acked) {
+		c->t_acked = now; /* nothing out, nothing due */
+		return false;
+	}
+	if (ioctl(c->fd, SIOCOUTQ, &q) != 0 || q < 0 ||
+	    (uint64_t)q > out) {
+		return false;
+	}
+	c->outq = q > 0;
+	if (out - (uint64_t)q != c->acked || q == 0) {
+		c->acked   = out - (uint64_t)q;
+		c->t_acked = now;
+		return false;
+	}
+	return since(now, c->t_acked) >= s->lim.send_timeout_ms;
+}
+
 static void
 sweep(cs_srv *s, uint64_t now)
 {
@@ -1088,8 +1132,10 @@ sweep(cs_srv *s, uint64_t now)
 				    s->lim.handshake_ms);
 				conn_kill(s, c, NULL);
 			}
-		} else if (c->out_head != NULL &&
-		    since(now, c->t_progress) >= s->lim.send_timeout_ms) {
+		} else if ((c->out_head != NULL &&
+		               since(now, c->t_progress) >=
+		                   s->lim.send_timeout_ms) ||
+		    peer_stalled(s, c, now)) {
 			STAT_ADD(s, send_timeouts, 1);
 			conn_kill(s, c, "replies not read within "
 			    "send_timeout: a slow peer loses its connection");

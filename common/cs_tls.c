@@ -1456,6 +1456,7 @@ struct cs_tls_sess {
 	cs_tls_server      *srv;
 	int                 fd;
 	bool                want_write;
+	uint64_t            bytes_out; /* handed to the socket, in all */
 	char                peer_name[65];
 	char                version[16];
 	char                cipher[64];
@@ -1503,6 +1504,7 @@ tls_fd_send(WOLFSSL *ssl, char *buf, int sz, void *arg)
 	} while (n < 0 && errno == EINTR);
 	if (n >= 0) {
 		t->ec.sent = true;
+		t->bytes_out += (uint64_t)n;
 		return (int)n;
 	}
 	if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -1737,6 +1739,12 @@ bool
 cs_tls_sess_wants_write(const cs_tls_sess *t)
 {
 	return t->want_write;
+}
+
+uint64_t
+cs_tls_sess_bytes_out(const cs_tls_sess *t)
+{
+	return t->bytes_out;
 }
 
 bool

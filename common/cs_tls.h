@@ -175,6 +175,9 @@ bool cs_tls_sess_wants_write(const cs_tls_sess *t);
 /* True when decrypted bytes are buffered (read them before polling). */
 bool cs_tls_sess_pending(const cs_tls_sess *t);
 
+/* Bytes the session handed to its socket so far (records, alerts). */
+uint64_t cs_tls_sess_bytes_out(const cs_tls_sess *t);
+
 /*
  * After the handshake: the common name of the verified client certificate
  * ("" when none), and its version and suite ("TLSv1.3",
