@@ -513,8 +513,9 @@ connect_unix(probe *p, struct gdb_probe *g, const char *path)
 	g->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (g->fd >= 0 && set_nonblock(g->fd) == 0) {
 		/* A Unix listener with a full backlog answers EAGAIN at
-		 * once (nothing is in progress): try again until the
-		 * timeout. */
+		 * once (nothing is in progress), and a server that bound
+		 * its socket but does not listen yet (QEMU starting)
+		 * ECONNREFUSED: try again until the timeout. */
 		for (unsigned waited = 0;; waited += 10) {
 			if (connect(g->fd, (struct sockaddr *)&sa,
 			        sizeof(sa)) == 0) {
@@ -528,11 +529,22 @@ connect_unix(probe *p, struct gdb_probe *g, const char *path)
 				}
 				break;
 			}
-			if (e != EAGAIN || waited >= p->timeout_ms) {
+			if ((e != EAGAIN && e != ECONNREFUSED) ||
+			    waited >= p->timeout_ms) {
 				e = e == EAGAIN ? ETIMEDOUT : e;
 				break;
 			}
 			usleep(10000);
+			if (e == ECONNREFUSED) {
+				/* A fresh socket for the next try. */
+				close(g->fd);
+				g->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC,
+				    0);
+				if (g->fd < 0 || set_nonblock(g->fd) != 0) {
+					e = errno;
+					break;
+				}
+			}
 		}
 	} else {
 		e = errno;

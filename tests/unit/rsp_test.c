@@ -623,6 +623,47 @@ test_vflash_profile(void **state)
 	srv_stop(s, p);
 }
 
+/* The server binds its socket, then listens a moment later. */
+static void *
+listen_late(void *arg)
+{
+	struct srv *s = arg;
+
+	usleep(300 * 1000);
+	if (listen(s->lfd, 1) != 0) {
+		return NULL;
+	}
+	return serve(s);
+}
+
+/* A GDB server that bound its socket but does not listen yet (QEMU
+ * starting) is waited for within the probe's timeout; a bound socket
+ * nobody ever listens on fails with the reason once it passed. */
+static void
+test_listen_late(void **state)
+{
+	struct srv        *s = srv_start();
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char               url[700], err[256];
+	probe             *p = NULL;
+
+	(void)state;
+	close(s->lfd);
+	unlink(s->path);
+	memcpy(sa.sun_path, s->path, strlen(s->path));
+	s->lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(bind(s->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	snprintf(url, sizeof(url), "gdb+unix://%s", s->path);
+	assert_int_equal(probe_open(&p, url, 100, err, sizeof(err)),
+	    CS_EUNAVAIL);
+	assert_non_null(strstr(err, "refused"));
+	assert_int_equal(pthread_create(&s->th, NULL, listen_late, s), 0);
+	if (probe_open(&p, url, 2000, err, sizeof(err)) != CS_OK) {
+		fail_msg("probe_open: %s", err);
+	}
+	srv_stop(s, p);
+}
+
 static void
 test_connect_errors(void **state)
 {
@@ -660,6 +701,7 @@ main(void)
 	    cmocka_unit_test(test_vflash),
 	    cmocka_unit_test(test_vflash_profile),
 	    cmocka_unit_test(test_connect_errors),
+	    cmocka_unit_test(test_listen_late),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
