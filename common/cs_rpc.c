@@ -575,6 +575,8 @@ struct cs_rpc_client {
 	unsigned        pipes;  /* connections up now */
 	unsigned        drops;  /* connections closed so far */
 	nng_pipe        pipe;   /* the newest of them */
+	nng_tls_config *tls;    /* held for redials; NULL for ipc */
+	pthread_mutex_t dial_mtx; /* one redial at a time */
 };
 
 static void
@@ -749,6 +751,11 @@ cs_rpc_client_open(cs_rpc_client **out, const struct cs_rpc_client_opts *o,
 		return CS_ENOMEM;
 	}
 	pthread_mutex_init(&c->mtx, NULL);
+	pthread_mutex_init(&c->dial_mtx, NULL);
+	if (o->tls != NULL) {
+		nng_tls_config_hold(o->tls);
+		c->tls = o->tls;
+	}
 	c->timeout_ms = o->timeout_ms ? o->timeout_ms : 10000;
 	c->max_msg    = o->max_msg ? o->max_msg : CS_RPC_MAX_MSG;
 
@@ -756,6 +763,10 @@ cs_rpc_client_open(cs_rpc_client **out, const struct cs_rpc_client_opts *o,
 		snprintf(err, errlen, "cannot open socket: %s",
 		    nng_strerror(rv));
 		pthread_mutex_destroy(&c->mtx);
+		pthread_mutex_destroy(&c->dial_mtx);
+		if (c->tls != NULL) {
+			nng_tls_config_free(c->tls);
+		}
 		free(c->url);
 		free(c);
 		return CS_EIO;
@@ -810,6 +821,10 @@ cs_rpc_client_close(cs_rpc_client *c)
 	nng_close(c->sock);
 	explicit_bzero(c->token, sizeof(c->token));
 	pthread_mutex_destroy(&c->mtx);
+	pthread_mutex_destroy(&c->dial_mtx);
+	if (c->tls != NULL) {
+		nng_tls_config_free(c->tls);
+	}
 	free(c->url);
 	free(c);
 }
@@ -932,6 +947,37 @@ aio_wait_until(nng_aio *aio, struct aio_waiter *w, uint64_t deadline)
 	return !done && rv == NNG_ECANCELED ? NNG_ETIMEDOUT : rv;
 }
 
+/*
+ * No connection for a whole call: nng's dialer may have stopped dialing
+ * (seen after the server closed a connection: no redial for minutes).
+ * A new dialer takes over; the old one is closed once it runs.
+ */
+static void
+redial(cs_rpc_client *c)
+{
+	nng_dialer d;
+	bool       up;
+
+	pthread_mutex_lock(&c->dial_mtx);
+	pthread_mutex_lock(&c->mtx);
+	up = c->pipes > 0;
+	pthread_mutex_unlock(&c->mtx);
+	if (!up && nng_dialer_create(&d, c->sock, c->url) == 0) {
+		if ((c->tls == NULL || nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG,
+		                           c->tls) == 0) &&
+		    nng_dialer_start(d, NNG_FLAG_NONBLOCK) == 0) {
+			nng_dialer old = c->dialer;
+			c->dialer      = d;
+			nng_dialer_close(old);
+			cs_log_info("rpc", "no connection to %s for %u ms: "
+			    "dialing it anew", c->url, c->timeout_ms);
+		} else {
+			nng_dialer_close(d);
+		}
+	}
+	pthread_mutex_unlock(&c->dial_mtx);
+}
+
 /* One round trip of raw bytes on a fresh context. */
 static int
 round_trip(cs_rpc_client *c, nng_msg *req, nng_msg **reply,
@@ -1015,6 +1061,12 @@ fail:
 		/* A connection that the server keeps closing right after the
 		 * handshake is how a TLS 1.3 server refuses a client
 		 * certificate: say so rather than "no reply". */
+		if (pipes == 0) {
+			redial(c);
+			if (res != NULL) {
+				res->redial = true;
+			}
+		}
 		if (pipes == 0 && drops > 0) {
 			return result(res, CS_STATUS_UNAVAILABLE, CS_EUNAVAIL,
 			    "the server at %s closed the connection: if this "
