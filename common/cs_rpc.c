@@ -950,7 +950,7 @@ aio_wait_until(nng_aio *aio, struct aio_waiter *w, uint64_t deadline)
 /*
  * No connection for a whole call: nng's dialer may have stopped dialing
  * (seen after the server closed a connection: no redial for minutes).
- * A new dialer takes over; the old one is closed once it runs.
+ * A new dialer takes over (the old one stays with the socket).
  */
 static void
 redial(cs_rpc_client *c)
@@ -966,9 +966,9 @@ redial(cs_rpc_client *c)
 		if ((c->tls == NULL || nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG,
 		                           c->tls) == 0) &&
 		    nng_dialer_start(d, NNG_FLAG_NONBLOCK) == 0) {
-			nng_dialer old = c->dialer;
-			c->dialer      = d;
-			nng_dialer_close(old);
+			/* The old one is left to nng_close(): closing a
+			 * dialer stuck in a negotiation can block. */
+			c->dialer = d;
 			cs_log_info("rpc", "no connection to %s for %u ms: "
 			    "dialing it anew", c->url, c->timeout_ms);
 		} else {

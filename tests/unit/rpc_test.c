@@ -565,17 +565,16 @@ test_tls_refusals(void **state)
 	assert_false(cert_served(f, "other-station"));
 	assert_true(cert_served(f, "station2"));
 
-	/* f->cli is station1's: its connection is closed, the client
-	 * reconnects by itself and is served again (still valid). */
+	/* f->cli is station1's: its connection is closed; the name is
+	 * still valid, so a new client of station1 is served.  (Whether
+	 * f->cli's own nng dialer reconnects is nng's: it sometimes does not
+	 * after a server close, see docs/protocol.md.) */
 	assert_int_equal(echo_call(f->cli, 2, NULL), CS_OK);
 	assert_int_equal(cs_srv_close_peer_name(
 	    cs_rpc_server_transport(f->srv), "station1"), 1);
 	assert_int_equal(cs_srv_close_peer_name(
 	    cs_rpc_server_transport(f->srv), "nobody"), 0);
-	for (int i = 0; i < 50 && echo_call(f->cli, 3, NULL) != CS_OK; i++) {
-		usleep(100 * 1000);
-	}
-	assert_int_equal(echo_call(f->cli, 4, NULL), CS_OK);
+	assert_true(cert_served(f, "station1"));
 }
 
 int
