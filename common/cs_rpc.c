@@ -947,37 +947,6 @@ aio_wait_until(nng_aio *aio, struct aio_waiter *w, uint64_t deadline)
 	return !done && rv == NNG_ECANCELED ? NNG_ETIMEDOUT : rv;
 }
 
-/*
- * No connection for a whole call: nng's dialer may have stopped dialing
- * (seen after the server closed a connection: no redial for minutes).
- * A new dialer takes over (the old one stays with the socket).
- */
-static void
-redial(cs_rpc_client *c)
-{
-	nng_dialer d;
-	bool       up;
-
-	pthread_mutex_lock(&c->dial_mtx);
-	pthread_mutex_lock(&c->mtx);
-	up = c->pipes > 0;
-	pthread_mutex_unlock(&c->mtx);
-	if (!up && nng_dialer_create(&d, c->sock, c->url) == 0) {
-		if ((c->tls == NULL || nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG,
-		                           c->tls) == 0) &&
-		    nng_dialer_start(d, NNG_FLAG_NONBLOCK) == 0) {
-			/* The old one is left to nng_close(): closing a
-			 * dialer stuck in a negotiation can block. */
-			c->dialer = d;
-			cs_log_info("rpc", "no connection to %s for %u ms: "
-			    "dialing it anew", c->url, c->timeout_ms);
-		} else {
-			nng_dialer_close(d);
-		}
-	}
-	pthread_mutex_unlock(&c->dial_mtx);
-}
-
 /* One round trip of raw bytes on a fresh context. */
 static int
 round_trip(cs_rpc_client *c, nng_msg *req, nng_msg **reply,
@@ -1061,12 +1030,6 @@ fail:
 		/* A connection that the server keeps closing right after the
 		 * handshake is how a TLS 1.3 server refuses a client
 		 * certificate: say so rather than "no reply". */
-		if (pipes == 0) {
-			redial(c);
-			if (res != NULL) {
-				res->redial = true;
-			}
-		}
 		if (pipes == 0 && drops > 0) {
 			return result(res, CS_STATUS_UNAVAILABLE, CS_EUNAVAIL,
 			    "the server at %s closed the connection: if this "

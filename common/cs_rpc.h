@@ -158,8 +158,7 @@ struct cs_rpc_result {
 	int  status;       /* wire status (cs_status); UNKNOWN if no reply */
 	char message[256]; /* server's message, or the local reason */
 	/* No reply came in time and the client closed that connection (it
-	 * may have been dead unnoticed), or there was no connection and it
-	 * started dialing anew: the next call has a fresh connection, and a
+	 * may have been dead unnoticed): the next call dials afresh, and a
 	 * call that is safe to repeat may be retried at once. */
 	bool redial;
 };

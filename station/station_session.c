@@ -540,7 +540,7 @@ station_session_call(station_session *s, const char *method,
 	gen = auth_gen_now(s);
 	rv  = cs_rpc_call(s->cli, &countersign__v1__authority__descriptor,
 	    method, in, out, res);
-	if ((rv == CS_ETIMEDOUT || rv == CS_EUNAVAIL) && res->redial) {
+	if (rv == CS_ETIMEDOUT && res->redial) {
 		/*
 		 * The connection gave no reply and was dropped (the authority
 		 * may have closed it, idle, without nng noticing).  Every
