@@ -16,7 +16,8 @@
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/sha256.h>
 
-#include "admin_json.h"
+#include "admin_format.h"
+#include "cs_json.h"
 #include "admin_service.h"
 #include "authority_config.h"
 #include "countersign/v1/admin.pb-c.h"
@@ -486,15 +487,15 @@ ca_init(struct admin *a, const struct cmd *cmd, int argc, char **argv)
 	}
 	cs_hsm_close(h);
 	if (a->json) {
-		struct admin_json j;
-		admin_json_init(&j, stdout);
-		admin_json_open(&j, NULL);
-		admin_json_str(&j, "cert", cfg->station_ca);
-		admin_json_str(&j, "key_label", cfg->hsm_station_ca_key);
-		admin_json_str(&j, "token", cfg->hsm_token);
-		admin_json_str(&j, "cn", cn);
-		admin_json_u64(&j, "days", days);
-		admin_json_close(&j);
+		struct cs_json j;
+		cs_json_init(&j, stdout);
+		cs_json_open(&j, NULL);
+		cs_json_str(&j, "cert", cfg->station_ca);
+		cs_json_str(&j, "key_label", cfg->hsm_station_ca_key);
+		cs_json_str(&j, "token", cfg->hsm_token);
+		cs_json_str(&j, "cn", cn);
+		cs_json_u64(&j, "days", days);
+		cs_json_close(&j);
 		putchar('\n');
 		return EXIT_OK;
 	}
@@ -510,29 +511,29 @@ ca_init(struct admin *a, const struct cmd *cmd, int argc, char **argv)
 /* station                                                             */
 
 static void
-station_json(struct admin_json *j, const char *key,
+station_json(struct cs_json *j, const char *key,
     const Countersign__V1__StationInfo *s)
 {
-	admin_json_open(j, key);
-	admin_json_str(j, "name", s->name);
-	admin_json_str(j, "cm", s->cm);
-	admin_json_bool(j, "enabled", s->enabled);
-	admin_json_u64(j, "enrolled_unix_s", s->enrolled_unix_s);
-	admin_json_u64(j, "last_seen_unix_s", s->last_seen_unix_s);
-	admin_json_bytes(j, "cert_sha256", s->cert_sha256.data,
+	cs_json_open(j, key);
+	cs_json_str(j, "name", s->name);
+	cs_json_str(j, "cm", s->cm);
+	cs_json_bool(j, "enabled", s->enabled);
+	cs_json_u64(j, "enrolled_unix_s", s->enrolled_unix_s);
+	cs_json_u64(j, "last_seen_unix_s", s->last_seen_unix_s);
+	cs_json_bytes(j, "cert_sha256", s->cert_sha256.data,
 	    s->cert_sha256.len);
-	admin_json_bytes(j, "public_key_der", s->public_key_der.data,
+	cs_json_bytes(j, "public_key_der", s->public_key_der.data,
 	    s->public_key_der.len);
-	admin_json_close(j);
+	cs_json_close(j);
 }
 
 /* One station as a JSON document of its own, for enable/disable. */
 static void
 station_json_doc(const Countersign__V1__StationInfo *s)
 {
-	struct admin_json j;
+	struct cs_json j;
 
-	admin_json_init(&j, stdout);
+	cs_json_init(&j, stdout);
 	if (s != NULL) {
 		station_json(&j, NULL, s);
 	} else {
@@ -625,14 +626,14 @@ station_enroll(struct admin *a, const struct cmd *cmd, int argc,
 		goto out;
 	}
 	if (a->json) {
-		struct admin_json j;
-		admin_json_init(&j, stdout);
-		admin_json_open(&j, NULL);
+		struct cs_json j;
+		cs_json_init(&j, stdout);
+		cs_json_open(&j, NULL);
 		if (rep->station != NULL) {
 			station_json(&j, "station", rep->station);
 		}
-		admin_json_str(&j, "cert_file", out);
-		admin_json_close(&j);
+		cs_json_str(&j, "cert_file", out);
+		cs_json_close(&j);
 		putchar('\n');
 	} else {
 		printf("enrolled station \"%s\" of %s\n"
@@ -672,15 +673,15 @@ station_list(struct admin *a, const struct cmd *cmd, int argc, char **argv)
 		return rv;
 	}
 	if (a->json) {
-		struct admin_json j;
-		admin_json_init(&j, stdout);
-		admin_json_open(&j, NULL);
-		admin_json_array(&j, "stations");
+		struct cs_json j;
+		cs_json_init(&j, stdout);
+		cs_json_open(&j, NULL);
+		cs_json_array(&j, "stations");
 		for (size_t i = 0; i < rep->n_stations; i++) {
 			station_json(&j, NULL, rep->stations[i]);
 		}
-		admin_json_end(&j);
-		admin_json_close(&j);
+		cs_json_end(&j);
+		cs_json_close(&j);
 		putchar('\n');
 		free_reply(rep);
 		return EXIT_OK;
@@ -747,16 +748,16 @@ station_enable(struct admin *a, const struct cmd *cmd, int argc,
 /* key                                                                 */
 
 static void
-key_json(struct admin_json *j, const char *key,
+key_json(struct cs_json *j, const char *key,
     const Countersign__V1__KeyInfo *k)
 {
-	admin_json_open(j, key);
-	admin_json_str(j, "label", k->label);
-	admin_json_str(j, "algorithm", k->algorithm);
-	admin_json_bytes(j, "key_id", k->key_id.data, k->key_id.len);
-	admin_json_bytes(j, "public_key_der", k->public_key_der.data,
+	cs_json_open(j, key);
+	cs_json_str(j, "label", k->label);
+	cs_json_str(j, "algorithm", k->algorithm);
+	cs_json_bytes(j, "key_id", k->key_id.data, k->key_id.len);
+	cs_json_bytes(j, "public_key_der", k->public_key_der.data,
 	    k->public_key_der.len);
-	admin_json_close(j);
+	cs_json_close(j);
 }
 
 static void
@@ -800,8 +801,8 @@ key_add(struct admin *a, const struct cmd *cmd, int argc, char **argv)
 		return rv;
 	}
 	if (a->json) {
-		struct admin_json j;
-		admin_json_init(&j, stdout);
+		struct cs_json j;
+		cs_json_init(&j, stdout);
 		if (rep->key != NULL) {
 			key_json(&j, NULL, rep->key);
 		} else {
@@ -836,15 +837,15 @@ key_list(struct admin *a, const struct cmd *cmd, int argc, char **argv)
 		return rv;
 	}
 	if (a->json) {
-		struct admin_json j;
-		admin_json_init(&j, stdout);
-		admin_json_open(&j, NULL);
-		admin_json_array(&j, "keys");
+		struct cs_json j;
+		cs_json_init(&j, stdout);
+		cs_json_open(&j, NULL);
+		cs_json_array(&j, "keys");
 		for (size_t i = 0; i < rep->n_keys; i++) {
 			key_json(&j, NULL, rep->keys[i]);
 		}
-		admin_json_end(&j);
-		admin_json_close(&j);
+		cs_json_end(&j);
+		cs_json_close(&j);
 		putchar('\n');
 	} else {
 		printf("%-9s  %-16s  %s\n", "ALGORITHM", "KEY ID", "LABEL");
@@ -901,13 +902,13 @@ token_create(struct admin *a, const struct cmd *cmd, int argc, char **argv)
 		return rv;
 	}
 	if (a->json) {
-		struct admin_json j;
-		admin_json_init(&j, stdout);
-		admin_json_open(&j, NULL);
-		admin_json_str(&j, "token", rep->token);
-		admin_json_str(&j, "name", rep->name);
-		admin_json_str(&j, "role", rep->role);
-		admin_json_close(&j);
+		struct cs_json j;
+		cs_json_init(&j, stdout);
+		cs_json_open(&j, NULL);
+		cs_json_str(&j, "token", rep->token);
+		cs_json_str(&j, "name", rep->name);
+		cs_json_str(&j, "role", rep->role);
+		cs_json_close(&j);
 		putchar('\n');
 	} else {
 		printf("%s\n", rep->token);
@@ -951,13 +952,13 @@ token_disable(struct admin *a, const struct cmd *cmd, int argc, char **argv)
 		return rv;
 	}
 	if (a->json) {
-		struct admin_json j;
+		struct cs_json j;
 
-		admin_json_init(&j, stdout);
-		admin_json_open(&j, NULL);
-		admin_json_str(&j, "name", req.name);
-		admin_json_u64(&j, "disabled", rep->disabled);
-		admin_json_close(&j);
+		cs_json_init(&j, stdout);
+		cs_json_open(&j, NULL);
+		cs_json_str(&j, "name", req.name);
+		cs_json_u64(&j, "disabled", rep->disabled);
+		cs_json_close(&j);
 		putchar('\n');
 	} else {
 		printf("token \"%s\" disabled (%u token%s): bearer use ends now, "
@@ -989,22 +990,22 @@ token_list(struct admin *a, const struct cmd *cmd, int argc, char **argv)
 		return rv;
 	}
 	if (a->json) {
-		struct admin_json j;
-		admin_json_init(&j, stdout);
-		admin_json_open(&j, NULL);
-		admin_json_array(&j, "tokens");
+		struct cs_json j;
+		cs_json_init(&j, stdout);
+		cs_json_open(&j, NULL);
+		cs_json_array(&j, "tokens");
 		for (size_t i = 0; i < rep->n_tokens; i++) {
-			admin_json_open(&j, NULL);
-			admin_json_str(&j, "name", rep->tokens[i]->name);
-			admin_json_str(&j, "role", rep->tokens[i]->role);
-			admin_json_u64(&j, "created_unix_s",
+			cs_json_open(&j, NULL);
+			cs_json_str(&j, "name", rep->tokens[i]->name);
+			cs_json_str(&j, "role", rep->tokens[i]->role);
+			cs_json_u64(&j, "created_unix_s",
 			    rep->tokens[i]->created_unix_s);
-			admin_json_bool(&j, "disabled",
+			cs_json_bool(&j, "disabled",
 			    rep->tokens[i]->disabled);
-			admin_json_close(&j);
+			cs_json_close(&j);
 		}
-		admin_json_end(&j);
-		admin_json_close(&j);
+		cs_json_end(&j);
+		cs_json_close(&j);
 		putchar('\n');
 	} else {
 		printf("%-7s  %-10s  %-8s  %s\n", "ROLE", "CREATED", "STATE",
@@ -1028,38 +1029,38 @@ token_list(struct admin *a, const struct cmd *cmd, int argc, char **argv)
 /* order                                                               */
 
 static void
-order_json(struct admin_json *j, const char *key,
+order_json(struct cs_json *j, const char *key,
     const Countersign__V1__OrderStatus *o)
 {
 	char d[ADMIN_DATE_LEN];
 
-	admin_json_open(j, key);
-	admin_json_str(j, "order_id", o->order_id);
-	admin_json_str(j, "state", order_state(o));
-	admin_json_bool(j, "active", o->active);
-	admin_json_bool(j, "closed", o->closed);
-	admin_json_u64(j, "product_id", o->product_id);
-	admin_json_str(j, "key_label", o->key_label);
-	admin_json_u64(j, "uid_len", o->uid_len);
-	admin_json_u64(j, "quota", o->quota);
-	admin_json_u64(j, "issued", o->issued);
-	admin_json_u64(j, "confirmed", o->confirmed);
-	admin_json_u64(j, "failed", o->failed);
-	admin_json_u64(j, "remaining", o->remaining);
-	admin_json_array(j, "cms");
+	cs_json_open(j, key);
+	cs_json_str(j, "order_id", o->order_id);
+	cs_json_str(j, "state", order_state(o));
+	cs_json_bool(j, "active", o->active);
+	cs_json_bool(j, "closed", o->closed);
+	cs_json_u64(j, "product_id", o->product_id);
+	cs_json_str(j, "key_label", o->key_label);
+	cs_json_u64(j, "uid_len", o->uid_len);
+	cs_json_u64(j, "quota", o->quota);
+	cs_json_u64(j, "issued", o->issued);
+	cs_json_u64(j, "confirmed", o->confirmed);
+	cs_json_u64(j, "failed", o->failed);
+	cs_json_u64(j, "remaining", o->remaining);
+	cs_json_array(j, "cms");
 	for (size_t i = 0; i < o->n_cms; i++) {
-		admin_json_str(j, NULL, o->cms[i]);
+		cs_json_str(j, NULL, o->cms[i]);
 	}
-	admin_json_end(j);
-	admin_json_u64(j, "expires_unix_s", o->expires_unix_s);
+	cs_json_end(j);
+	cs_json_u64(j, "expires_unix_s", o->expires_unix_s);
 	if (o->expires_unix_s != 0) {
-		admin_json_str(j, "valid_through",
+		cs_json_str(j, "valid_through",
 		    expires_date(o->expires_unix_s, d));
 	}
-	admin_json_bytes(j, "firmware_sha256", o->firmware_sha256.data,
+	cs_json_bytes(j, "firmware_sha256", o->firmware_sha256.data,
 	    o->firmware_sha256.len);
-	admin_json_u64(j, "created_unix_s", o->created_unix_s);
-	admin_json_close(j);
+	cs_json_u64(j, "created_unix_s", o->created_unix_s);
+	cs_json_close(j);
 }
 
 static void
@@ -1104,8 +1105,8 @@ order_reply_print(struct admin *a, Countersign__V1__OrderReply *rep)
 		return fail("the authority's reply carried no order");
 	}
 	if (a->json) {
-		struct admin_json j;
-		admin_json_init(&j, stdout);
+		struct cs_json j;
+		cs_json_init(&j, stdout);
 		order_json(&j, NULL, rep->order);
 		putchar('\n');
 	} else {
@@ -1266,15 +1267,15 @@ order_list(struct admin *a, const struct cmd *cmd, int argc, char **argv)
 		return rv;
 	}
 	if (a->json) {
-		struct admin_json j;
-		admin_json_init(&j, stdout);
-		admin_json_open(&j, NULL);
-		admin_json_array(&j, "orders");
+		struct cs_json j;
+		cs_json_init(&j, stdout);
+		cs_json_open(&j, NULL);
+		cs_json_array(&j, "orders");
 		for (size_t i = 0; i < rep->n_orders; i++) {
 			order_json(&j, NULL, rep->orders[i]);
 		}
-		admin_json_end(&j);
-		admin_json_close(&j);
+		cs_json_end(&j);
+		cs_json_close(&j);
 		putchar('\n');
 		free_reply(rep);
 		return EXIT_OK;
@@ -1359,21 +1360,21 @@ order_one(struct admin *a, const struct cmd *cmd, int argc, char **argv)
 /* device                                                              */
 
 static void
-device_json(struct admin_json *j, const Countersign__V1__DeviceInfo *d)
+device_json(struct cs_json *j, const Countersign__V1__DeviceInfo *d)
 {
 	char t[ADMIN_TIME_LEN];
 
-	admin_json_open(j, NULL);
-	admin_json_bytes(j, "uid", d->uid.data, d->uid.len);
-	admin_json_str(j, "order_id", d->order_id);
-	admin_json_u64(j, "product_id", d->product_id);
-	admin_json_str(j, "station", d->station);
-	admin_json_u64(j, "serial", d->serial);
-	admin_json_str(j, "state", d->state);
-	admin_json_u64(j, "issued_unix_s", d->issued_unix_s);
-	admin_json_str(j, "issued", time_s(d->issued_unix_s, t));
-	admin_json_bytes(j, "record", d->record.data, d->record.len);
-	admin_json_close(j);
+	cs_json_open(j, NULL);
+	cs_json_bytes(j, "uid", d->uid.data, d->uid.len);
+	cs_json_str(j, "order_id", d->order_id);
+	cs_json_u64(j, "product_id", d->product_id);
+	cs_json_str(j, "station", d->station);
+	cs_json_u64(j, "serial", d->serial);
+	cs_json_str(j, "state", d->state);
+	cs_json_u64(j, "issued_unix_s", d->issued_unix_s);
+	cs_json_str(j, "issued", time_s(d->issued_unix_s, t));
+	cs_json_bytes(j, "record", d->record.data, d->record.len);
+	cs_json_close(j);
 }
 
 static void
@@ -1468,15 +1469,15 @@ device_show(struct admin *a, const struct cmd *cmd, int argc, char **argv)
 		goto out;
 	}
 	if (a->json) {
-		struct admin_json j;
-		admin_json_init(&j, stdout);
-		admin_json_open(&j, NULL);
-		admin_json_array(&j, "devices");
+		struct cs_json j;
+		cs_json_init(&j, stdout);
+		cs_json_open(&j, NULL);
+		cs_json_array(&j, "devices");
 		for (size_t i = 0; i < rep->n_devices; i++) {
 			device_json(&j, rep->devices[i]);
 		}
-		admin_json_end(&j);
-		admin_json_close(&j);
+		cs_json_end(&j);
+		cs_json_close(&j);
 		putchar('\n');
 	} else {
 		for (size_t i = 0; i < rep->n_devices; i++) {
@@ -1498,26 +1499,26 @@ out:
 static void
 event_json(FILE *fp, const Countersign__V1__AuditEvent *e)
 {
-	struct admin_json j;
+	struct cs_json j;
 	char              t[ADMIN_TIME_LEN];
 
 	admin_time_iso(e->time_unix_ms, t);
-	admin_json_init(&j, fp);
-	admin_json_open(&j, NULL);
-	admin_json_u64(&j, "seq", e->seq);
-	admin_json_u64(&j, "time_unix_ms", e->time_unix_ms);
-	admin_json_str(&j, "time", t);
-	admin_json_str(&j, "actor", e->actor);
-	admin_json_str(&j, "type", e->type);
-	admin_json_open(&j, "fields");
+	cs_json_init(&j, fp);
+	cs_json_open(&j, NULL);
+	cs_json_u64(&j, "seq", e->seq);
+	cs_json_u64(&j, "time_unix_ms", e->time_unix_ms);
+	cs_json_str(&j, "time", t);
+	cs_json_str(&j, "actor", e->actor);
+	cs_json_str(&j, "type", e->type);
+	cs_json_open(&j, "fields");
 	for (size_t i = 0; i < e->n_fields; i++) {
-		admin_json_str(&j, e->fields[i]->key, e->fields[i]->value);
+		cs_json_str(&j, e->fields[i]->key, e->fields[i]->value);
 	}
-	admin_json_close(&j);
-	admin_json_bytes(&j, "prev_hash", e->prev_hash.data,
+	cs_json_close(&j);
+	cs_json_bytes(&j, "prev_hash", e->prev_hash.data,
 	    e->prev_hash.len);
-	admin_json_bytes(&j, "hash", e->hash.data, e->hash.len);
-	admin_json_close(&j);
+	cs_json_bytes(&j, "hash", e->hash.data, e->hash.len);
+	cs_json_close(&j);
 	fputc('\n', fp);
 }
 
@@ -1536,7 +1537,7 @@ text_value(FILE *fp, const char *v)
 	if (plain) {
 		fputs(v, fp);
 	} else {
-		admin_json_string(fp, v, n);
+		cs_json_print_string(fp, v, n);
 	}
 }
 
@@ -1673,16 +1674,16 @@ audit_verify(struct admin *a, const struct cmd *cmd, int argc, char **argv)
 	}
 	rv = rep->intact ? EXIT_OK : EXIT_BROKEN;
 	if (a->json) {
-		struct admin_json j;
-		admin_json_init(&j, stdout);
-		admin_json_open(&j, NULL);
-		admin_json_bool(&j, "intact", rep->intact);
-		admin_json_u64(&j, "verified_up_to", rep->verified_up_to);
+		struct cs_json j;
+		cs_json_init(&j, stdout);
+		cs_json_open(&j, NULL);
+		cs_json_bool(&j, "intact", rep->intact);
+		cs_json_u64(&j, "verified_up_to", rep->verified_up_to);
 		if (!rep->intact) {
-			admin_json_u64(&j, "first_bad_seq",
+			cs_json_u64(&j, "first_bad_seq",
 			    rep->first_bad_seq);
 		}
-		admin_json_close(&j);
+		cs_json_close(&j);
 		putchar('\n');
 	} else if (rep->intact) {
 		printf("audit chain intact: %" PRIu64 " events verified\n",

@@ -16,7 +16,8 @@
 #include "console.h"
 
 #include "admin_core.h"
-#include "admin_json.h"
+#include "admin_format.h"
+#include "cs_json.h"
 #include "countersign/verify.h"
 #include "cs_crypto.h"
 #include "cs_err.h"
@@ -163,9 +164,10 @@ resp_error(struct resp *r, uint16_t status, const char *fmt, ...)
 static void
 resp_error(struct resp *r, uint16_t status, const char *fmt, ...)
 {
-	char    text[512];
-	va_list ap;
-	FILE   *fp;
+	char           text[512];
+	va_list        ap;
+	FILE          *fp;
+	struct cs_json j;
 
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
@@ -178,10 +180,12 @@ resp_error(struct resp *r, uint16_t status, const char *fmt, ...)
 	if ((fp = open_memstream(&r->body, &r->len)) == NULL) {
 		return;
 	}
-	fputs("{\"error\":", fp);
-	admin_json_string(fp, text, strlen(text));
-	fputs("}\n", fp);
-	if (fclose(fp) != 0) {
+	cs_json_init(&j, fp);
+	cs_json_open(&j, NULL);
+	cs_json_str(&j, "error", text);
+	cs_json_close(&j);
+	fputc('\n', fp);
+	if (fclose(fp) != 0 || cs_json_failed(&j)) {
 		free(r->body);
 		r->body = NULL;
 		r->len  = 0;
@@ -212,7 +216,7 @@ status_of(int rv)
 /* A JSON body being written: begin, fill through j, end. */
 struct jbody {
 	FILE             *fp;
-	struct admin_json j;
+	struct cs_json j;
 };
 
 static bool
@@ -225,7 +229,7 @@ jbody_begin(struct jbody *b, struct resp *r)
 		resp_error(r, 500, "out of memory");
 		return false;
 	}
-	admin_json_init(&b->j, b->fp);
+	cs_json_init(&b->j, b->fp);
 	return true;
 }
 
@@ -233,7 +237,7 @@ static void
 jbody_end(struct jbody *b, struct resp *r, uint16_t status)
 {
 	fputc('\n', b->fp);
-	if (fclose(b->fp) != 0) {
+	if (fclose(b->fp) != 0 || cs_json_failed(&b->j)) {
 		free(r->body);
 		r->body = NULL;
 		resp_error(r, 500, "out of memory");
@@ -244,372 +248,78 @@ jbody_end(struct jbody *b, struct resp *r, uint16_t status)
 }
 
 /* ------------------------------------------------------------------ */
-/* A strict JSON reader for request bodies: one object whose values are */
-/* strings, integers, booleans, null or arrays of strings.             */
+/* Request bodies: one JSON object (read by jansson through            */
+/* cs_json_parse_object) whose values are strings, integers, booleans, */
+/* null or arrays of strings.                                          */
 /* ------------------------------------------------------------------ */
 
-enum jtype { J_STR, J_INT, J_BOOL, J_NULL, J_ARR };
-
-struct jfield {
-	char      *key;
-	enum jtype t;
-	char      *s;     /* J_STR */
-	bool       neg;   /* J_INT */
-	uint64_t   u;     /* J_INT magnitude */
-	bool       b;     /* J_BOOL */
-	char      *arr[JSON_ARRAY_MAX];
-	size_t     n_arr;
-};
-
-struct jobj {
-	struct jfield f[JSON_FIELDS_MAX];
-	size_t        n;
-};
-
-struct jp {
-	const char *p, *end;
-	char        err[128];
-};
-
-static void
-jobj_free(struct jobj *o)
+/* Parse a request body and check its shape; NULL with err set when it is
+ * not what any route accepts. */
+static json_t *
+body_parse(const char *body, size_t len, char *err, size_t errlen)
 {
-	for (size_t i = 0; i < o->n; i++) {
-		free(o->f[i].key);
-		free(o->f[i].s);
-		for (size_t k = 0; k < o->f[i].n_arr; k++) {
-			free(o->f[i].arr[k]);
-		}
-	}
-	memset(o, 0, sizeof(*o));
-}
+	json_t     *o = cs_json_parse_object(body, len, 2, err, errlen);
+	const char *key;
+	json_t     *v, *e;
+	size_t      i;
 
-static void
-jp_ws(struct jp *j)
-{
-	while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' ||
-	    *j->p == '\n' || *j->p == '\r')) {
-		j->p++;
+	if (o == NULL) {
+		return NULL;
 	}
-}
-
-static int
-jp_fail(struct jp *j, const char *what)
-{
-	if (j->err[0] == '\0') {
-		snprintf(j->err, sizeof(j->err), "%s", what);
-	}
-	return CS_EINVAL;
-}
-
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9') {
-		return c - '0';
-	}
-	if (c >= 'a' && c <= 'f') {
-		return c - 'a' + 10;
-	}
-	if (c >= 'A' && c <= 'F') {
-		return c - 'A' + 10;
-	}
-	return -1;
-}
-
-static int
-jp_hex4(struct jp *j, unsigned *out)
-{
-	unsigned v = 0;
-
-	if (j->end - j->p < 4) {
-		return jp_fail(j, "truncated \\u escape");
-	}
-	for (int i = 0; i < 4; i++) {
-		int h = hexval((unsigned char)j->p[i]);
-		if (h < 0) {
-			return jp_fail(j, "bad \\u escape");
-		}
-		v = v * 16u + (unsigned)h;
-	}
-	j->p += 4;
-	*out = v;
-	return CS_OK;
-}
-
-/* A string (at j->p, after the quote) into a new NUL-free C string. */
-static int
-jp_string(struct jp *j, char **out)
-{
-	size_t cap = (size_t)(j->end - j->p) + 1, n = 0;
-	char  *s   = malloc(cap);
-
-	*out = NULL;
-	if (s == NULL) {
-		return jp_fail(j, "out of memory");
-	}
-	while (j->p < j->end && *j->p != '"') {
-		unsigned char c = (unsigned char)*j->p++;
-		unsigned      cp;
-
-		if (c < 0x20) {
-			free(s);
-			return jp_fail(j, "control character in a string");
-		}
-		if (c != '\\') {
-			s[n++] = (char)c;
-			continue;
-		}
-		if (j->p >= j->end) {
-			break;
-		}
-		c = (unsigned char)*j->p++;
-		switch (c) {
-		case '"': case '\\': case '/':
-			s[n++] = (char)c;
-			continue;
-		case 'b': s[n++] = '\b'; continue;
-		case 'f': s[n++] = '\f'; continue;
-		case 'n': s[n++] = '\n'; continue;
-		case 'r': s[n++] = '\r'; continue;
-		case 't': s[n++] = '\t'; continue;
-		case 'u':
-			break;
-		default:
-			free(s);
-			return jp_fail(j, "bad escape in a string");
-		}
-		if (jp_hex4(j, &cp) != CS_OK) {
-			free(s);
-			return CS_EINVAL;
-		}
-		if (cp >= 0xD800 && cp <= 0xDBFF) {
-			unsigned lo;
-			if (j->end - j->p < 2 || j->p[0] != '\\' ||
-			    j->p[1] != 'u') {
-				free(s);
-				return jp_fail(j, "lone surrogate");
-			}
-			j->p += 2;
-			if (jp_hex4(j, &lo) != CS_OK || lo < 0xDC00 ||
-			    lo > 0xDFFF) {
-				free(s);
-				return jp_fail(j, "lone surrogate");
-			}
-			cp = 0x10000u + ((cp - 0xD800u) << 10) + (lo - 0xDC00u);
-		} else if ((cp >= 0xDC00 && cp <= 0xDFFF) || cp == 0) {
-			free(s);
-			return jp_fail(j, "bad \\u escape");
-		}
-		/* UTF-8; at most 4 bytes, never more than the 6 read */
-		if (cp < 0x80) {
-			s[n++] = (char)cp;
-		} else if (cp < 0x800) {
-			s[n++] = (char)(0xC0 | (cp >> 6));
-			s[n++] = (char)(0x80 | (cp & 0x3F));
-		} else if (cp < 0x10000) {
-			s[n++] = (char)(0xE0 | (cp >> 12));
-			s[n++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-			s[n++] = (char)(0x80 | (cp & 0x3F));
-		} else {
-			s[n++] = (char)(0xF0 | (cp >> 18));
-			s[n++] = (char)(0x80 | ((cp >> 12) & 0x3F));
-			s[n++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-			s[n++] = (char)(0x80 | (cp & 0x3F));
-		}
-	}
-	if (j->p >= j->end) {
-		free(s);
-		return jp_fail(j, "unterminated string");
-	}
-	j->p++;
-	s[n] = '\0';
-	*out = s;
-	return CS_OK;
-}
-
-static int
-jp_value(struct jp *j, struct jfield *f)
-{
-	jp_ws(j);
-	if (j->p >= j->end) {
-		return jp_fail(j, "missing value");
-	}
-	if (*j->p == '"') {
-		j->p++;
-		f->t = J_STR;
-		return jp_string(j, &f->s);
-	}
-	if (*j->p == '[') {
-		j->p++;
-		f->t = J_ARR;
-		jp_ws(j);
-		if (j->p < j->end && *j->p == ']') {
-			j->p++;
-			return CS_OK;
-		}
-		for (;;) {
-			jp_ws(j);
-			if (j->p >= j->end || *j->p != '"') {
-				return jp_fail(j, "arrays may hold strings only");
-			}
-			if (f->n_arr == JSON_ARRAY_MAX) {
-				return jp_fail(j, "array too long");
-			}
-			j->p++;
-			if (jp_string(j, &f->arr[f->n_arr]) != CS_OK) {
-				return CS_EINVAL;
-			}
-			f->n_arr++;
-			jp_ws(j);
-			if (j->p < j->end && *j->p == ',') {
-				j->p++;
-				continue;
-			}
-			if (j->p < j->end && *j->p == ']') {
-				j->p++;
-				return CS_OK;
-			}
-			return jp_fail(j, "expected , or ] in an array");
-		}
-	}
-	if (j->end - j->p >= 4 && memcmp(j->p, "true", 4) == 0) {
-		j->p += 4;
-		f->t = J_BOOL;
-		f->b = true;
-		return CS_OK;
-	}
-	if (j->end - j->p >= 5 && memcmp(j->p, "false", 5) == 0) {
-		j->p += 5;
-		f->t = J_BOOL;
-		return CS_OK;
-	}
-	if (j->end - j->p >= 4 && memcmp(j->p, "null", 4) == 0) {
-		j->p += 4;
-		f->t = J_NULL;
-		return CS_OK;
-	}
-	f->t = J_INT;
-	if (*j->p == '-') {
-		f->neg = true;
-		j->p++;
-	}
-	if (j->p >= j->end || *j->p < '0' || *j->p > '9') {
-		return jp_fail(j, "unexpected character");
-	}
-	while (j->p < j->end && *j->p >= '0' && *j->p <= '9') {
-		unsigned d = (unsigned)(*j->p++ - '0');
-		if (f->u > (UINT64_MAX - d) / 10u) {
-			return jp_fail(j, "number too large");
-		}
-		f->u = f->u * 10u + d;
-	}
-	if (j->p < j->end && (*j->p == '.' || *j->p == 'e' || *j->p == 'E')) {
-		return jp_fail(j, "numbers must be integers");
-	}
-	return CS_OK;
-}
-
-/* Parse body as one JSON object.  err says what was wrong. */
-static int
-json_parse(const char *body, size_t len, struct jobj *o, char *err,
-    size_t errlen)
-{
-	struct jp j = {.p = body, .end = body + len};
-
-	memset(o, 0, sizeof(*o));
-	jp_ws(&j);
-	if (j.p >= j.end || *j.p != '{') {
-		jp_fail(&j, "the body must be a JSON object");
+	if (json_object_size(o) > JSON_FIELDS_MAX) {
+		snprintf(err, errlen, "malformed JSON: more than %u members",
+		    JSON_FIELDS_MAX);
 		goto bad;
 	}
-	j.p++;
-	jp_ws(&j);
-	if (j.p < j.end && *j.p == '}') {
-		j.p++;
-		goto done;
-	}
-	for (;;) {
-		struct jfield *f;
-
-		jp_ws(&j);
-		if (j.p >= j.end || *j.p != '"') {
-			jp_fail(&j, "expected a quoted member name");
+	json_object_foreach (o, key, v) {
+		if (json_is_real(v)) {
+			snprintf(err, errlen, "malformed JSON: numbers must be "
+			    "integers");
 			goto bad;
 		}
-		if (o->n == JSON_FIELDS_MAX) {
-			jp_fail(&j, "too many members");
+		if (json_is_object(v)) {
+			snprintf(err, errlen, "malformed JSON: \"%.64s\" may "
+			    "not be an object", key);
 			goto bad;
 		}
-		f = &o->f[o->n++];
-		j.p++;
-		if (jp_string(&j, &f->key) != CS_OK) {
+		if (!json_is_array(v)) {
+			continue;
+		}
+		if (json_array_size(v) > JSON_ARRAY_MAX) {
+			snprintf(err, errlen, "malformed JSON: an array longer "
+			    "than %u", JSON_ARRAY_MAX);
 			goto bad;
 		}
-		for (size_t i = 0; i + 1 < o->n; i++) {
-			if (strcmp(o->f[i].key, f->key) == 0) {
-				jp_fail(&j, "a member is given twice");
+		json_array_foreach (v, i, e) {
+			if (!json_is_string(e)) {
+				snprintf(err, errlen, "malformed JSON: arrays "
+				    "may hold strings only");
 				goto bad;
 			}
 		}
-		jp_ws(&j);
-		if (j.p >= j.end || *j.p != ':') {
-			jp_fail(&j, "expected :");
-			goto bad;
-		}
-		j.p++;
-		if (jp_value(&j, f) != CS_OK) {
-			goto bad;
-		}
-		jp_ws(&j);
-		if (j.p < j.end && *j.p == ',') {
-			j.p++;
-			continue;
-		}
-		if (j.p < j.end && *j.p == '}') {
-			j.p++;
-			break;
-		}
-		jp_fail(&j, "expected , or }");
-		goto bad;
 	}
-done:
-	jp_ws(&j);
-	if (j.p != j.end) {
-		jp_fail(&j, "text after the object");
-		goto bad;
-	}
-	return CS_OK;
+	return o;
 bad:
-	snprintf(err, errlen, "malformed JSON: %s", j.err);
-	jobj_free(o);
-	return CS_EINVAL;
-}
-
-static const struct jfield *
-jget(const struct jobj *o, const char *key)
-{
-	for (size_t i = 0; i < o->n; i++) {
-		if (strcmp(o->f[i].key, key) == 0) {
-			return &o->f[i];
-		}
-	}
+	json_decref(o);
 	return NULL;
 }
 
 /* Every member of o must be one of the NULL-terminated names. */
 static const char *
-junknown(const struct jobj *o, const char *const *names)
+junknown(const json_t *o, const char *const *names)
 {
-	for (size_t i = 0; i < o->n; i++) {
+	const char *key;
+	json_t     *v;
+
+	json_object_foreach ((json_t *)o, key, v) {
 		size_t k;
 		for (k = 0; names[k] != NULL; k++) {
-			if (strcmp(o->f[i].key, names[k]) == 0) {
+			if (strcmp(key, names[k]) == 0) {
 				break;
 			}
 		}
 		if (names[k] == NULL) {
-			return o->f[i].key;
+			return key;
 		}
 	}
 	return NULL;
@@ -618,12 +328,12 @@ junknown(const struct jobj *o, const char *const *names)
 /* An unsigned integer member in [0, max]; absent: def (or an error when
  * required). */
 static bool
-juint(const struct jobj *o, const char *key, uint64_t max, bool required,
+juint(const json_t *o, const char *key, uint64_t max, bool required,
     uint64_t def, uint64_t *out, struct resp *r)
 {
-	const struct jfield *f = jget(o, key);
+	const json_t *f = json_object_get(o, key);
 
-	if (f == NULL || f->t == J_NULL) {
+	if (f == NULL || json_is_null(f)) {
 		if (required) {
 			resp_error(r, 400, "\"%s\" is required", key);
 			return false;
@@ -631,21 +341,21 @@ juint(const struct jobj *o, const char *key, uint64_t max, bool required,
 		*out = def;
 		return true;
 	}
-	if (f->t != J_INT || f->neg || f->u > max) {
+	if (!json_is_integer(f) || json_integer_value(f) < 0 ||
+	    (uint64_t)json_integer_value(f) > max) {
 		resp_error(r, 400, "\"%s\" must be an integer 0..%" PRIu64, key,
 		    max);
 		return false;
 	}
-	*out = f->u;
+	*out = (uint64_t)json_integer_value(f);
 	return true;
 }
 
+/* A string member, or NULL when absent or not a string. */
 static const char *
-jstr(const struct jobj *o, const char *key)
+jstr(const json_t *o, const char *key)
 {
-	const struct jfield *f = jget(o, key);
-
-	return f != NULL && f->t == J_STR ? f->s : NULL;
+	return json_string_value(json_object_get(o, key));
 }
 
 /* ------------------------------------------------------------------ */
@@ -672,7 +382,7 @@ is_hex64(const char *s, size_t n)
 		return false;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (hexval((unsigned char)s[i]) < 0) {
+		if (cs_hex_digit((unsigned char)s[i]) < 0) {
 			return false;
 		}
 	}
@@ -1012,47 +722,47 @@ change_failed(console *c, const struct who *w, const char *action, int rv,
 /* ------------------------------------------------------------------ */
 
 static void
-order_json(struct admin_json *j, const StoredOrder *o)
+order_json(struct cs_json *j, const StoredOrder *o)
 {
 	Countersign__V1__OrderStatus os;
 
 	order_view(&os, o);
-	admin_json_open(j, NULL);
-	admin_json_str(j, "order_id", os.order_id);
-	admin_json_u64(j, "product_id", os.product_id);
-	admin_json_str(j, "key_label", os.key_label);
-	admin_json_u64(j, "quota", os.quota);
-	admin_json_u64(j, "issued", os.issued);
-	admin_json_u64(j, "confirmed", os.confirmed);
-	admin_json_u64(j, "failed", os.failed);
-	admin_json_u64(j, "remaining", os.remaining);
-	admin_json_u64(j, "uid_len", os.uid_len);
-	admin_json_bool(j, "active", os.active);
-	admin_json_bool(j, "closed", os.closed);
-	admin_json_u64(j, "expires_unix_s", os.expires_unix_s);
-	admin_json_array(j, "cms");
+	cs_json_open(j, NULL);
+	cs_json_str(j, "order_id", os.order_id);
+	cs_json_u64(j, "product_id", os.product_id);
+	cs_json_str(j, "key_label", os.key_label);
+	cs_json_u64(j, "quota", os.quota);
+	cs_json_u64(j, "issued", os.issued);
+	cs_json_u64(j, "confirmed", os.confirmed);
+	cs_json_u64(j, "failed", os.failed);
+	cs_json_u64(j, "remaining", os.remaining);
+	cs_json_u64(j, "uid_len", os.uid_len);
+	cs_json_bool(j, "active", os.active);
+	cs_json_bool(j, "closed", os.closed);
+	cs_json_u64(j, "expires_unix_s", os.expires_unix_s);
+	cs_json_array(j, "cms");
 	for (size_t i = 0; i < os.n_cms; i++) {
-		admin_json_str(j, NULL, os.cms[i]);
+		cs_json_str(j, NULL, os.cms[i]);
 	}
-	admin_json_end(j);
-	admin_json_bytes(j, "firmware_sha256", os.firmware_sha256.data,
+	cs_json_end(j);
+	cs_json_bytes(j, "firmware_sha256", os.firmware_sha256.data,
 	    os.firmware_sha256.len);
-	admin_json_u64(j, "created_unix_s", os.created_unix_s);
-	admin_json_close(j);
+	cs_json_u64(j, "created_unix_s", os.created_unix_s);
+	cs_json_close(j);
 }
 
 static void
-station_json(struct admin_json *j, const StoredStation *s, bool full)
+station_json(struct cs_json *j, const StoredStation *s, bool full)
 {
-	admin_json_open(j, NULL);
-	admin_json_str(j, "name", s->name);
-	admin_json_str(j, "cm", s->cm);
-	admin_json_bool(j, "enabled", s->enabled);
+	cs_json_open(j, NULL);
+	cs_json_str(j, "name", s->name);
+	cs_json_str(j, "cm", s->cm);
+	cs_json_bool(j, "enabled", s->enabled);
 	if (full) {
-		admin_json_u64(j, "enrolled_unix_s", s->enrolled_unix_s);
+		cs_json_u64(j, "enrolled_unix_s", s->enrolled_unix_s);
 	}
-	admin_json_u64(j, "last_seen_unix_s", s->last_seen_unix_s);
-	admin_json_close(j);
+	cs_json_u64(j, "last_seen_unix_s", s->last_seen_unix_s);
+	cs_json_close(j);
 }
 
 /* Reply with one order. */
@@ -1083,8 +793,8 @@ url_decode(const char *s, size_t n, char *out, size_t outlen,
 		if (c == '%') {
 			int h, l;
 			if (i + 2 >= n ||
-			    (h = hexval((unsigned char)s[i + 1])) < 0 ||
-			    (l = hexval((unsigned char)s[i + 2])) < 0) {
+			    (h = cs_hex_digit((unsigned char)s[i + 1])) < 0 ||
+			    (l = cs_hex_digit((unsigned char)s[i + 2])) < 0) {
 				return false;
 			}
 			c = h * 16 + l;
@@ -1187,22 +897,22 @@ api_me(const struct who *w, struct resp *r)
 	if (!jbody_begin(&b, r)) {
 		return;
 	}
-	admin_json_open(&b.j, NULL);
-	admin_json_str(&b.j, "name", w->name);
-	admin_json_str(&b.j, "role", w->role);
-	admin_json_str(&b.j, "csrf", w->csrf);
-	admin_json_close(&b.j);
+	cs_json_open(&b.j, NULL);
+	cs_json_str(&b.j, "name", w->name);
+	cs_json_str(&b.j, "role", w->role);
+	cs_json_str(&b.j, "csrf", w->csrf);
+	cs_json_close(&b.j);
 	jbody_end(&b, r, 200);
 }
 
 static void
-orders_json(struct admin_json *j, StoredOrder **list, size_t n)
+orders_json(struct cs_json *j, StoredOrder **list, size_t n)
 {
-	admin_json_array(j, "orders");
+	cs_json_array(j, "orders");
 	for (size_t i = 0; i < n; i++) {
 		order_json(j, list[i]);
 	}
-	admin_json_end(j);
+	cs_json_end(j);
 }
 
 static void
@@ -1224,9 +934,9 @@ api_orders(console *c, struct resp *r)
 		return;
 	}
 	if (jbody_begin(&b, r)) {
-		admin_json_open(&b.j, NULL);
+		cs_json_open(&b.j, NULL);
 		orders_json(&b.j, list, n);
-		admin_json_close(&b.j);
+		cs_json_close(&b.j);
 		jbody_end(&b, r, 200);
 	}
 	store_order_list_free(list, n);
@@ -1279,13 +989,13 @@ api_stations(console *c, struct resp *r)
 		return;
 	}
 	if (jbody_begin(&b, r)) {
-		admin_json_open(&b.j, NULL);
-		admin_json_array(&b.j, "stations");
+		cs_json_open(&b.j, NULL);
+		cs_json_array(&b.j, "stations");
 		for (size_t i = 0; i < n; i++) {
 			station_json(&b.j, list[i], true);
 		}
-		admin_json_end(&b.j);
-		admin_json_close(&b.j);
+		cs_json_end(&b.j);
+		cs_json_close(&b.j);
 		jbody_end(&b, r, 200);
 	}
 	store_station_list_free(list, n);
@@ -1327,35 +1037,35 @@ api_dashboard(console *c, struct resp *r)
 	if (!jbody_begin(&b, r)) {
 		goto out;
 	}
-	admin_json_open(&b.j, NULL);
+	cs_json_open(&b.j, NULL);
 	orders_json(&b.j, orders, no);
 	/* the last 60 minutes, oldest first, the current one last */
-	admin_json_array(&b.j, "rate");
+	cs_json_array(&b.j, "rate");
 	for (uint64_t k = PIPELINE_RATE_MINUTES; k-- > 0;) {
 		uint64_t mi   = minute - k;
 		size_t   slot = (size_t)(mi % PIPELINE_RATE_MINUTES);
 
-		admin_json_open(&b.j, NULL);
-		admin_json_u64(&b.j, "t", mi * 60u);
-		admin_json_u64(&b.j, "n",
+		cs_json_open(&b.j, NULL);
+		cs_json_u64(&b.j, "t", mi * 60u);
+		cs_json_u64(&b.j, "n",
 		    m->rate_minute[slot] == mi ? m->rate_n[slot] : 0);
-		admin_json_close(&b.j);
+		cs_json_close(&b.j);
 	}
-	admin_json_end(&b.j);
-	admin_json_array(&b.j, "stations");
+	cs_json_end(&b.j);
+	cs_json_array(&b.j, "stations");
 	for (size_t i = 0; i < ns; i++) {
 		station_json(&b.j, stations[i], false);
 	}
-	admin_json_end(&b.j);
-	admin_json_open(&b.j, "alerts");
-	admin_json_u64(&b.j, "clones", clones);
-	admin_json_open(&b.j, "refusals");
+	cs_json_end(&b.j);
+	cs_json_open(&b.j, "alerts");
+	cs_json_u64(&b.j, "clones", clones);
+	cs_json_open(&b.j, "refusals");
 	for (size_t i = 0; i < m->n_reasons; i++) {
-		admin_json_u64(&b.j, m->refusals[i].reason, m->refusals[i].n);
+		cs_json_u64(&b.j, m->refusals[i].reason, m->refusals[i].n);
 	}
-	admin_json_close(&b.j);
-	admin_json_close(&b.j);
-	admin_json_close(&b.j);
+	cs_json_close(&b.j);
+	cs_json_close(&b.j);
+	cs_json_close(&b.j);
 	jbody_end(&b, r, 200);
 out:
 	store_order_list_free(orders, no);
@@ -1445,28 +1155,28 @@ api_devices(console *c, const char *query, struct resp *r)
 		n = 0;
 	}
 	if (jbody_begin(&b, r)) {
-		admin_json_open(&b.j, NULL);
-		admin_json_array(&b.j, "devices");
+		cs_json_open(&b.j, NULL);
+		cs_json_array(&b.j, "devices");
 		for (size_t i = 0; i < n; i++) {
 			const StoredDevice *d = list[i];
 			uint32_t            product;
 			const char         *v = device_verify(txn, d, &product);
 
-			admin_json_open(&b.j, NULL);
-			admin_json_bytes(&b.j, "uid", d->uid.data, d->uid.len);
-			admin_json_str(&b.j, "order_id", d->order_id);
-			admin_json_u64(&b.j, "product_id", product);
-			admin_json_str(&b.j, "station", d->station);
-			admin_json_u64(&b.j, "serial", d->serial);
-			admin_json_u64(&b.j, "issued_unix_s", d->issued_unix_s);
-			admin_json_str(&b.j, "state", d->state);
-			admin_json_bytes(&b.j, "record", d->record.data,
+			cs_json_open(&b.j, NULL);
+			cs_json_bytes(&b.j, "uid", d->uid.data, d->uid.len);
+			cs_json_str(&b.j, "order_id", d->order_id);
+			cs_json_u64(&b.j, "product_id", product);
+			cs_json_str(&b.j, "station", d->station);
+			cs_json_u64(&b.j, "serial", d->serial);
+			cs_json_u64(&b.j, "issued_unix_s", d->issued_unix_s);
+			cs_json_str(&b.j, "state", d->state);
+			cs_json_bytes(&b.j, "record", d->record.data,
 			    d->record.len);
-			admin_json_str(&b.j, "verify", v);
-			admin_json_close(&b.j);
+			cs_json_str(&b.j, "verify", v);
+			cs_json_close(&b.j);
 		}
-		admin_json_end(&b.j);
-		admin_json_close(&b.j);
+		cs_json_end(&b.j);
+		cs_json_close(&b.j);
 		jbody_end(&b, r, 200);
 	}
 	store_txn_abort(txn);
@@ -1485,20 +1195,20 @@ event_field(const StoredAuditEvent *e, const char *key)
 }
 
 static void
-event_json(struct admin_json *j, const StoredAuditEvent *e)
+event_json(struct cs_json *j, const StoredAuditEvent *e)
 {
-	admin_json_open(j, NULL);
-	admin_json_u64(j, "seq", e->seq);
-	admin_json_u64(j, "time_unix_ms", e->time_unix_ms);
-	admin_json_str(j, "actor", e->actor);
-	admin_json_str(j, "type", e->type);
-	admin_json_open(j, "fields");
+	cs_json_open(j, NULL);
+	cs_json_u64(j, "seq", e->seq);
+	cs_json_u64(j, "time_unix_ms", e->time_unix_ms);
+	cs_json_str(j, "actor", e->actor);
+	cs_json_str(j, "type", e->type);
+	cs_json_open(j, "fields");
 	for (size_t i = 0; i < e->n_fields; i++) {
-		admin_json_str(j, e->fields[i]->key, e->fields[i]->value);
+		cs_json_str(j, e->fields[i]->key, e->fields[i]->value);
 	}
-	admin_json_close(j);
-	admin_json_bytes(j, "hash", e->hash.data, e->hash.len);
-	admin_json_close(j);
+	cs_json_close(j);
+	cs_json_bytes(j, "hash", e->hash.data, e->hash.len);
+	cs_json_close(j);
 }
 
 /*
@@ -1621,16 +1331,16 @@ api_audit(console *c, const char *query, struct resp *r)
 	if (!jbody_begin(&b, r)) {
 		goto out;
 	}
-	admin_json_open(&b.j, NULL);
-	admin_json_array(&b.j, "events");
+	cs_json_open(&b.j, NULL);
+	cs_json_array(&b.j, "events");
 	for (size_t i = 0; i < nkeep; i++) {
 		event_json(&b.j, keep[i]);
 	}
-	admin_json_end(&b.j);
-	admin_json_u64(&b.j, "next_after_seq", next);
-	admin_json_u64(&b.j, "verified_up_to", good);
-	admin_json_bool(&b.j, "intact", vrv == CS_OK);
-	admin_json_close(&b.j);
+	cs_json_end(&b.j);
+	cs_json_u64(&b.j, "next_after_seq", next);
+	cs_json_u64(&b.j, "verified_up_to", good);
+	cs_json_bool(&b.j, "intact", vrv == CS_OK);
+	cs_json_close(&b.j);
 	jbody_end(&b, r, 200);
 out:
 	store_audit_list_free(keep, nkeep);
@@ -1644,25 +1354,25 @@ export_line(FILE *fp, const StoredAuditEvent *e, bool csv)
 
 	admin_time_iso(e->time_unix_ms, t);
 	if (!csv) {
-		struct admin_json j;
+		struct cs_json j;
 
-		admin_json_init(&j, fp);
-		admin_json_open(&j, NULL);
-		admin_json_u64(&j, "seq", e->seq);
-		admin_json_u64(&j, "time_unix_ms", e->time_unix_ms);
-		admin_json_str(&j, "time", t);
-		admin_json_str(&j, "actor", e->actor);
-		admin_json_str(&j, "type", e->type);
-		admin_json_open(&j, "fields");
+		cs_json_init(&j, fp);
+		cs_json_open(&j, NULL);
+		cs_json_u64(&j, "seq", e->seq);
+		cs_json_u64(&j, "time_unix_ms", e->time_unix_ms);
+		cs_json_str(&j, "time", t);
+		cs_json_str(&j, "actor", e->actor);
+		cs_json_str(&j, "type", e->type);
+		cs_json_open(&j, "fields");
 		for (size_t i = 0; i < e->n_fields; i++) {
-			admin_json_str(&j, e->fields[i]->key,
+			cs_json_str(&j, e->fields[i]->key,
 			    e->fields[i]->value);
 		}
-		admin_json_close(&j);
-		admin_json_bytes(&j, "prev_hash", e->prev_hash.data,
+		cs_json_close(&j);
+		cs_json_bytes(&j, "prev_hash", e->prev_hash.data,
 		    e->prev_hash.len);
-		admin_json_bytes(&j, "hash", e->hash.data, e->hash.len);
-		admin_json_close(&j);
+		cs_json_bytes(&j, "hash", e->hash.data, e->hash.len);
+		cs_json_close(&j);
 		fputc('\n', fp);
 		return;
 	}
@@ -1789,7 +1499,7 @@ api_export(console *c, const char *query, struct resp *r)
 /* ------------------------------------------------------------------ */
 
 static void
-api_login(console *c, const struct jobj *o, struct resp *r)
+api_login(console *c, const json_t *o, struct resp *r)
 {
 	static const char *const names[] = {"token", NULL};
 	const char  *tok = jstr(o, "token");
@@ -1827,11 +1537,11 @@ api_login(console *c, const struct jobj *o, struct resp *r)
 	    "HttpOnly; Secure; SameSite=Strict; Max-Age=%u", id, c->max_s);
 	cs_wipe(id, sizeof(id));
 	if (jbody_begin(&b, r)) {
-		admin_json_open(&b.j, NULL);
-		admin_json_str(&b.j, "name", w.name);
-		admin_json_str(&b.j, "role", w.role);
-		admin_json_str(&b.j, "csrf", w.csrf);
-		admin_json_close(&b.j);
+		cs_json_open(&b.j, NULL);
+		cs_json_str(&b.j, "name", w.name);
+		cs_json_str(&b.j, "role", w.role);
+		cs_json_str(&b.j, "csrf", w.csrf);
+		cs_json_close(&b.j);
 		jbody_end(&b, r, 200);
 	}
 }
@@ -1856,7 +1566,7 @@ api_logout(console *c, nng_http_req *req, const struct who *w,
 }
 
 static void
-api_order_create(console *c, const struct who *w, const struct jobj *o,
+api_order_create(console *c, const struct who *w, const json_t *o,
     struct resp *r)
 {
 	static const char *const names[] = {"order_id", "product_id",
@@ -1864,8 +1574,10 @@ api_order_create(console *c, const struct who *w, const struct jobj *o,
 	    "firmware_sha256", NULL};
 	Countersign__V1__CreateOrderRequest in =
 	    COUNTERSIGN__V1__CREATE_ORDER_REQUEST__INIT;
-	const struct jfield *cms = jget(o, "cms");
+	const json_t        *cms = json_object_get(o, "cms");
 	const char          *bad = junknown(o, names), *fw;
+	const char          *cm[JSON_ARRAY_MAX];
+	size_t               n_cm = 0;
 	StoredOrder         *out = NULL;
 	uint8_t              fwd[CS_SHA256_LEN];
 	size_t               fwl = 0;
@@ -1888,9 +1600,12 @@ api_order_create(console *c, const struct who *w, const struct jobj *o,
 		    "strings");
 		return;
 	}
-	if (cms != NULL && cms->t != J_ARR && cms->t != J_NULL) {
+	if (cms != NULL && !json_is_array(cms) && !json_is_null(cms)) {
 		resp_error(r, 400, "\"cms\" must be an array of CM names");
 		return;
+	}
+	for (; json_is_array(cms) && n_cm < json_array_size(cms); n_cm++) {
+		cm[n_cm] = json_string_value(json_array_get(cms, n_cm));
 	}
 	fw = jstr(o, "firmware_sha256");
 	if (fw != NULL && fw[0] != '\0' &&
@@ -1905,8 +1620,8 @@ api_order_create(console *c, const struct who *w, const struct jobj *o,
 	in.quota                = quota;
 	in.uid_len              = (uint32_t)uid_len;
 	in.expires_unix_s       = expires;
-	in.n_cms                = cms != NULL ? cms->n_arr : 0;
-	in.cms                  = cms != NULL ? (char **)cms->arr : NULL;
+	in.n_cms                = n_cm;
+	in.cms                  = n_cm > 0 ? (char **)cm : NULL;
 	in.firmware_sha256.data = fwd;
 	in.firmware_sha256.len  = fwl;
 	rv = admin_order_create(c->st, w->actor, &in, &out, msg, sizeof(msg));
@@ -1920,22 +1635,24 @@ api_order_create(console *c, const struct who *w, const struct jobj *o,
 
 static void
 api_order_quota(console *c, const struct who *w, const char *id,
-    const struct jobj *o, struct resp *r)
+    const json_t *o, struct resp *r)
 {
 	static const char *const names[] = {"delta", NULL};
-	const struct jfield *d = jget(o, "delta");
+	const json_t        *d   = json_object_get(o, "delta");
 	StoredOrder         *out = NULL;
 	char                 msg[512];
 	int64_t              delta;
 	int                  rv;
 
-	if (junknown(o, names) != NULL || d == NULL || d->t != J_INT ||
-	    d->u == 0 || d->u > UINT32_MAX) {
+	if (junknown(o, names) != NULL || !json_is_integer(d) ||
+	    json_integer_value(d) == 0 ||
+	    json_integer_value(d) > (json_int_t)UINT32_MAX ||
+	    json_integer_value(d) < -(json_int_t)UINT32_MAX) {
 		resp_error(r, 400, "send {\"delta\": N}: a non-zero change, "
 		    "e.g. 100 or -20");
 		return;
 	}
-	delta = d->neg ? -(int64_t)d->u : (int64_t)d->u;
+	delta = (int64_t)json_integer_value(d);
 	rv    = admin_order_quota(c->st, w->actor, id, delta, &out, msg,
 	       sizeof(msg));
 	if (rv != CS_OK) {
@@ -2529,10 +2246,10 @@ handle(console *c, nng_http_req *req, struct resp *r)
 	size_t      blen = 0;
 	enum route  rt;
 	struct who  w;
-	struct jobj o;
+	json_t     *o;
 	char        err[192];
 
-	memset(&o, 0, sizeof(o));
+	o = NULL;
 	plen  = strcspn(uri, "?");
 	query = uri[plen] == '?' ? uri + plen + 1 : "";
 	if (plen >= sizeof(path)) {
@@ -2595,12 +2312,12 @@ handle(console *c, nng_http_req *req, struct resp *r)
 		}
 	}
 	if (rt == R_LOGIN) {
-		if (json_parse(body, blen, &o, err, sizeof(err)) != CS_OK) {
+		if ((o = body_parse(body, blen, err, sizeof(err))) == NULL) {
 			resp_error(r, 400, "%s", err);
 			return;
 		}
-		api_login(c, &o, r);
-		jobj_free(&o);
+		api_login(c, o, r);
+		json_decref(o);
 		return;
 	}
 	if (!authenticate(c, req, &w, r)) {
@@ -2657,16 +2374,16 @@ handle(console *c, nng_http_req *req, struct resp *r)
 		return;
 	}
 	if (rt == R_ORDERS || rt == R_QUOTA) {
-		if (json_parse(body, blen, &o, err, sizeof(err)) != CS_OK) {
+		if ((o = body_parse(body, blen, err, sizeof(err))) == NULL) {
 			resp_error(r, 400, "%s", err);
 			return;
 		}
 		if (rt == R_ORDERS) {
-			api_order_create(c, &w, &o, r);
+			api_order_create(c, &w, o, r);
 		} else {
-			api_order_quota(c, &w, arg, &o, r);
+			api_order_quota(c, &w, arg, o, r);
 		}
-		jobj_free(&o);
+		json_decref(o);
 		return;
 	}
 	if (rt == R_CLOSE) {

@@ -5,8 +5,8 @@
 
 #include "cs_err.h"
 
-static int
-digit(char c)
+int
+cs_hex_digit(int c)
 {
 	if (c >= '0' && c <= '9') {
 		return c - '0';
@@ -32,8 +32,8 @@ cs_hex_decode(const char *s, uint8_t *out, size_t max, size_t *len)
 		s += 2;
 	}
 	for (;;) {
-		int hi = digit(s[0]);
-		int lo = hi < 0 ? -1 : digit(s[1]);
+		int hi = cs_hex_digit(s[0]);
+		int lo = hi < 0 ? -1 : cs_hex_digit(s[1]);
 
 		if (lo < 0 || n == max) {
 			return CS_EINVAL;

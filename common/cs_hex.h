@@ -16,6 +16,9 @@
  */
 int cs_hex_decode(const char *s, uint8_t *out, size_t max, size_t *len);
 
+/* The value of one hex digit (either case), or -1. */
+int cs_hex_digit(int c);
+
 /* Lowercase hex of n bytes into out (NUL-terminated; cut to fit outlen,
  * which must be at least 1). */
 void cs_hex_encode(const uint8_t *b, size_t n, char *out, size_t outlen);

@@ -12,6 +12,7 @@
 #include "countersign/v1/authority.pb-c.h"
 #include "cs_err.h"
 #include "cs_hex.h"
+#include "cs_json.h"
 #include "cs_log.h"
 #include "probe.h"
 
@@ -136,38 +137,23 @@ count_outcome(struct job *j, enum outcome oc)
 /* ------------------------------------------------------------------ */
 
 /*
- * s as a JSON string body: quotes, backslashes, control characters.
- * Messages come from the authority and the GDB server: anything not
- * printable ASCII becomes '?', so that no peer can write escape
- * sequences to the operator's terminal or invalid UTF-8 into the JSON.
+ * s reduced to printable ASCII into out (outlen >= 1): messages come from
+ * the authority and the GDB server, and anything else becomes '?', so
+ * that no peer can write escape sequences to the operator's terminal (or,
+ * through an MES, to someone else's).
  */
-static void
-json_str(FILE *fp, const char *s)
+static const char *
+printable(const char *s, char *out, size_t outlen)
 {
-	fputc('"', fp);
-	for (; s != NULL && *s != '\0'; s++) {
+	size_t n = 0;
+
+	for (; s != NULL && *s != '\0' && n + 1 < outlen; s++) {
 		unsigned char c = (unsigned char)*s;
 
-		if (c == '"' || c == '\\') {
-			fprintf(fp, "\\%c", c);
-		} else if (c < 0x20 || c >= 0x7f) {
-			fputc('?', fp);
-		} else {
-			fputc(c, fp);
-		}
+		out[n++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
 	}
-	fputc('"', fp);
-}
-
-/* The same for text output: printable ASCII only. */
-static void
-text_str(FILE *fp, const char *s)
-{
-	for (; s != NULL && *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		fputc(c >= 0x20 && c < 0x7f ? c : '?', fp);
-	}
+	out[n] = '\0';
+	return out;
 }
 
 /* Locked: the progress line (stderr, a terminal). */
@@ -195,7 +181,7 @@ event(struct worker *w, const char *what, const uint8_t *uid,
     size_t uid_len, uint64_t serial, const char *message)
 {
 	struct job *j = w->job;
-	char        hex[65] = "";
+	char        hex[65] = "", url[512], msg[2048];
 	FILE       *fp      = j->o->events;
 
 	if (uid != NULL) {
@@ -205,35 +191,37 @@ event(struct worker *w, const char *what, const uint8_t *uid,
 	if (j->o->progress) {
 		fputs("\r\033[K", stderr);
 	}
+	printable(w->url, url, sizeof(url));
+	printable(message, msg, sizeof(msg));
 	if (j->o->json) {
-		fprintf(fp, "{\"event\":");
-		json_str(fp, what);
-		fprintf(fp, ",\"probe\":");
-		json_str(fp, w->url);
+		struct cs_json js;
+
+		cs_json_init(&js, fp);
+		cs_json_open(&js, NULL);
+		cs_json_str(&js, "event", what);
+		cs_json_str(&js, "probe", url);
 		if (uid != NULL) {
-			fprintf(fp, ",\"uid\":\"%s\"", hex);
+			cs_json_str(&js, "uid", hex);
 		}
 		if (serial != 0) {
-			fprintf(fp, ",\"serial\":%" PRIu64, serial);
+			cs_json_u64(&js, "serial", serial);
 		}
-		fprintf(fp, ",\"remaining\":%" PRIu64 ",\"done\":%u,"
-		    "\"failed\":%u", j->res.remaining, j->res.programmed,
-		    j->res.failed);
-		if (message != NULL && message[0] != '\0') {
-			fprintf(fp, ",\"message\":");
-			json_str(fp, message);
+		cs_json_u64(&js, "remaining", j->res.remaining);
+		cs_json_u64(&js, "done", j->res.programmed);
+		cs_json_u64(&js, "failed", j->res.failed);
+		if (msg[0] != '\0') {
+			cs_json_str(&js, "message", msg);
 		}
-		fprintf(fp, "}\n");
+		cs_json_close(&js);
+		fputc('\n', fp);
 	} else {
-		fprintf(fp, "%-12s probe=", what);
-		text_str(fp, w->url);
-		fprintf(fp, "%s%s", uid != NULL ? " uid=" : "", hex);
+		fprintf(fp, "%-12s probe=%s%s%s", what, url,
+		    uid != NULL ? " uid=" : "", hex);
 		if (serial != 0) {
 			fprintf(fp, " serial=%" PRIu64, serial);
 		}
-		if (message != NULL && message[0] != '\0') {
-			fputs(": ", fp);
-			text_str(fp, message);
+		if (msg[0] != '\0') {
+			fprintf(fp, ": %s", msg);
 		}
 		fputc('\n', fp);
 	}

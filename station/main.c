@@ -31,6 +31,7 @@
 #include "countersign/record.h"
 #include "countersign/v1/authority.pb-c.h"
 #include "cs_err.h"
+#include "cs_json.h"
 #include "cs_log.h"
 #include "cs_rpc.h"
 #include "cs_tls.h"
@@ -926,19 +927,6 @@ cmd_read_uid(const struct station_config *cfg, int argc, char **argv)
 	return EXIT_OK;
 }
 
-/* The characters of s inside a JSON string (dap_usb's strings are
- * printable ASCII already; only '"' and '\\' need escaping). */
-static void
-print_json_chars(const char *s)
-{
-	for (; *s != '\0'; s++) {
-		if (*s == '"' || *s == '\\') {
-			putchar('\\');
-		}
-		putchar(*s);
-	}
-}
-
 static int
 cmd_probes(const struct station_config *cfg, int argc, char **argv)
 {
@@ -985,21 +973,29 @@ cmd_probes(const struct station_config *cfg, int argc, char **argv)
 		const struct dap_usb_info *p = &info[i];
 
 		if (json) {
-			printf("{\"serial\":\"");
-			print_json_chars(p->serial);
-			printf("\",\"vid\":\"%04x\",\"pid\":\"%04x\","
-			    "\"product\":\"", p->vid, p->pid);
-			print_json_chars(p->product);
-			printf("\",\"packet_size\":%u,\"bus\":%u,"
-			    "\"address\":%u,\"url\":", p->packet_size, p->bus,
-			    p->address);
+			struct cs_json j;
+			char           hex[8], url[sizeof(p->serial) + 16];
+
+			cs_json_init(&j, stdout);
+			cs_json_open(&j, NULL);
+			cs_json_str(&j, "serial", p->serial);
+			snprintf(hex, sizeof(hex), "%04x", p->vid);
+			cs_json_str(&j, "vid", hex);
+			snprintf(hex, sizeof(hex), "%04x", p->pid);
+			cs_json_str(&j, "pid", hex);
+			cs_json_str(&j, "product", p->product);
+			cs_json_u64(&j, "packet_size", p->packet_size);
+			cs_json_u64(&j, "bus", p->bus);
+			cs_json_u64(&j, "address", p->address);
 			if (p->serial[0] != '\0') {
-				printf("\"cmsis-dap://");
-				print_json_chars(p->serial);
-				printf("\"}\n");
+				snprintf(url, sizeof(url), "cmsis-dap://%s",
+				    p->serial);
+				cs_json_str(&j, "url", url);
 			} else {
-				printf("null}\n");
+				cs_json_null(&j, "url");
 			}
+			cs_json_close(&j);
+			putchar('\n');
 		} else {
 			printf("%-24s %04x:%04x  %-32s %4u  %s%s\n",
 			    p->serial[0] != '\0' ? p->serial : "(no serial)",
@@ -1224,14 +1220,21 @@ cmd_run(const struct station_config *cfg, int argc, char **argv)
 		return EXIT_ERROR;
 	}
 	if (jo.json) {
-		printf("{\"event\":\"summary\",\"programmed\":%u,\"failed\":%u,"
-		    "\"refused\":%u,\"remaining\":%" PRIu64 ","
-		    "\"quota_exhausted\":%s,\"authority_lost\":%s,"
-		    "\"short_of_count\":%u,\"unreported\":%u}\n",
-		    res.programmed, res.failed, res.refused, res.remaining,
-		    res.quota_exhausted ? "true" : "false",
-		    res.authority_lost ? "true" : "false", res.short_of_count,
-		    res.unreported);
+		struct cs_json j;
+
+		cs_json_init(&j, stdout);
+		cs_json_open(&j, NULL);
+		cs_json_str(&j, "event", "summary");
+		cs_json_u64(&j, "programmed", res.programmed);
+		cs_json_u64(&j, "failed", res.failed);
+		cs_json_u64(&j, "refused", res.refused);
+		cs_json_u64(&j, "remaining", res.remaining);
+		cs_json_bool(&j, "quota_exhausted", res.quota_exhausted);
+		cs_json_bool(&j, "authority_lost", res.authority_lost);
+		cs_json_u64(&j, "short_of_count", res.short_of_count);
+		cs_json_u64(&j, "unreported", res.unreported);
+		cs_json_close(&j);
+		putchar('\n');
 	}
 	fprintf(stderr, "%s: %u programmed, %u failed, %u refused; %" PRIu64
 	    " left in order %s\n",

@@ -1,10 +1,9 @@
 /*
- * admin_json_test.c - the text formats of countersign-admin: the JSON
- * string escaper (controls, quotes, UTF-8 pass-through, every kind of
- * malformed UTF-8), the JSON writer's commas, RFC 4180 CSV quoting, the
+ * admin_format_test.c - the text formats of countersign-admin other than
+ * JSON (tests/unit/json_test.c has those): RFC 4180 CSV quoting, the
  * expiry date parser and the strict number, delta and hex parsers.
  */
-#include "admin_json.h"
+#include "admin_format.h"
 #include "cs_err.h"
 #include "cs_hex.h"
 
@@ -41,105 +40,6 @@ cap_check(struct cap *c, const char *want)
 	assert_int_equal(fclose(c->fp), 0);
 	assert_string_equal(c->buf, want);
 	free(c->buf);
-}
-
-static void
-esc(const char *in, size_t len, const char *want)
-{
-	struct cap c;
-
-	cap_open(&c);
-	admin_json_string(c.fp, in, len);
-	cap_check(&c, want);
-}
-
-#define ESC(lit, want) esc(lit, sizeof(lit) - 1, want)
-
-static void
-test_json_escape_ascii(void **state)
-{
-	(void)state;
-	ESC("", "\"\"");
-	ESC("plain text", "\"plain text\"");
-	ESC("a\"b\\c", "\"a\\\"b\\\\c\"");
-	ESC("/", "\"/\"");
-	ESC("\n\r\t\b\f", "\"\\u000a\\u000d\\u0009\\u0008\\u000c\"");
-	ESC("\x01\x1f\x20\x7f", "\"\\u0001\\u001f \x7f\"");
-	/* An embedded NUL is data, not the end. */
-	ESC("a\0b", "\"a\\u0000b\"");
-}
-
-static void
-test_json_escape_utf8_valid(void **state)
-{
-	(void)state;
-	ESC("caf\xc3\xa9", "\"caf\xc3\xa9\"");                 /* U+00E9 */
-	ESC("\xe2\x82\xac", "\"\xe2\x82\xac\"");               /* U+20AC */
-	ESC("\xed\x9f\xbf", "\"\xed\x9f\xbf\"");               /* U+D7FF */
-	ESC("\xee\x80\x80", "\"\xee\x80\x80\"");               /* U+E000 */
-	ESC("\xf0\x9f\x98\x80", "\"\xf0\x9f\x98\x80\"");       /* U+1F600 */
-	ESC("\xf4\x8f\xbf\xbf", "\"\xf4\x8f\xbf\xbf\"");       /* U+10FFFF */
-	ESC("\xc2\x80", "\"\xc2\x80\"");                       /* U+0080 */
-}
-
-static void
-test_json_escape_utf8_invalid(void **state)
-{
-	(void)state;
-	/* Lone continuation byte, and 0xff / 0xfe that never occur. */
-	ESC("\x80", "\"\\ufffd\"");
-	ESC("a\xff" "b\xfe", "\"a\\ufffdb\\ufffd\"");
-	/* Overlong forms of '/' and of U+0000. */
-	ESC("\xc0\xaf", "\"\\ufffd\\ufffd\"");
-	ESC("\xc1\x80", "\"\\ufffd\\ufffd\"");
-	ESC("\xe0\x80\xaf", "\"\\ufffd\\ufffd\\ufffd\"");
-	ESC("\xf0\x80\x80\xaf", "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");
-	/* UTF-16 surrogates encoded as UTF-8 (CESU). */
-	ESC("\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\"");
-	ESC("\xed\xbf\xbf", "\"\\ufffd\\ufffd\\ufffd\"");
-	/* Past U+10FFFF, and lead bytes 0xf5.. that cannot start one. */
-	ESC("\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");
-	ESC("\xf5\x80\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");
-	/* Truncated sequences, at the end and before ASCII; the byte
-	 * after a bad lead is examined again on its own. */
-	ESC("\xe2\x82", "\"\\ufffd\\ufffd\"");
-	ESC("\xc3", "\"\\ufffd\"");
-	ESC("\xc3x", "\"\\ufffdx\"");
-	ESC("\xe2\x82\xc3\xa9", "\"\\ufffd\\ufffd\xc3\xa9\"");
-	/* The length limit is respected: a valid sequence cut by len. */
-	esc("\xc3\xa9", 1, "\"\\ufffd\"");
-}
-
-static void
-test_json_writer(void **state)
-{
-	struct admin_json j;
-	struct cap        c;
-	const uint8_t     b[] = {0x00, 0xab, 0x10};
-
-	(void)state;
-	cap_open(&c);
-	admin_json_init(&j, c.fp);
-	admin_json_open(&j, NULL);
-	admin_json_str(&j, "s", "x\"y");
-	admin_json_u64(&j, "u", UINT64_MAX);
-	admin_json_i64(&j, "i", -5);
-	admin_json_bool(&j, "t", true);
-	admin_json_bytes(&j, "b", b, sizeof(b));
-	admin_json_bytes(&j, "e", NULL, 0);
-	admin_json_array(&j, "a");
-	admin_json_str(&j, NULL, "1");
-	admin_json_open(&j, NULL);
-	admin_json_close(&j);
-	admin_json_array(&j, NULL);
-	admin_json_end(&j);
-	admin_json_end(&j);
-	admin_json_open(&j, "o");
-	admin_json_close(&j);
-	admin_json_close(&j);
-	cap_check(&c, "{\"s\":\"x\\\"y\",\"u\":18446744073709551615,"
-	              "\"i\":-5,\"t\":true,\"b\":\"00ab10\",\"e\":\"\","
-	              "\"a\":[\"1\",{},[]],\"o\":{}}");
 }
 
 static void
@@ -324,10 +224,6 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_json_escape_ascii),
-	    cmocka_unit_test(test_json_escape_utf8_valid),
-	    cmocka_unit_test(test_json_escape_utf8_invalid),
-	    cmocka_unit_test(test_json_writer),
 	    cmocka_unit_test(test_csv_quoting),
 	    cmocka_unit_test(test_csv_kv),
 	    cmocka_unit_test(test_times),
