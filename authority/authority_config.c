@@ -50,7 +50,7 @@ static const struct cs_conf_opt opts[] = {
 	    handshake_timeout_ms, CS_CONF_OPTIONAL, "10000", 100, 600000, NULL,
 	    "a connection must finish its TLS handshake this soon, ms"),
 	OPT("limits", "max_connections", CS_CONF_UINT, max_connections,
-	    CS_CONF_OPTIONAL, "1024", 1, 1000000, NULL,
+	    CS_CONF_OPTIONAL, "1024", 1, 65536, NULL,
 	    "station connections at once, in total"),
 	OPT("limits", "max_connections_per_source", CS_CONF_UINT,
 	    max_connections_per_source, CS_CONF_OPTIONAL, "64", 1, 1000000,

@@ -231,7 +231,8 @@ start_servers(struct daemon *d, const struct authority_config *cfg)
 	char           err[512] = "", crl_path[4096];
 	int            rv;
 
-	if ((rv = sessions_open(&d->sessions, cfg->session_ttl_s)) != CS_OK ||
+	if ((rv = sessions_open(&d->sessions, cfg->session_ttl_s,
+	    cfg->max_connections)) != CS_OK ||
 	    (rv = pipeline_open(&d->pipeline, d->st, d->hsm)) != CS_OK ||
 	    (rv = pipeline_set_collapse(d->pipeline, cfg->audit_collapse_s)) !=
 	        CS_OK) {

@@ -1,13 +1,10 @@
 /*
  * sessions.c - challenges and session tokens (sessions.h).
  *
- * Small fixed tables scanned linearly: a few thousand stations at most,
- * and a scan of 4096 hashes costs microseconds next to an HSM signature.
- * Tokens are looked up by their SHA-256: how long a comparison of hashes
- * takes tells an attacker nothing usable about any token (finding a token
- * from its hash prefix is a preimage problem), so a plain memcmp is safe
- * there.  Challenges, which are secrets compared directly, are compared
- * in constant time.
+ * One table entry per connection, found by the connection id: a token is
+ * only ever valid on the connection it was issued on, so a lookup never
+ * needs to search the others.  Tokens are kept as their SHA-256 and,
+ * like challenges, compared in constant time.
  *
  * One peer cannot crowd out the others: everything is bound to the
  * connection it was made on (cs_srv's connection id, never reused), a
@@ -31,7 +28,6 @@
 
 struct challenge {
 	bool     used;
-	uint64_t conn;
 	uint64_t expires_ms;
 	uint64_t seq; /* issue order: ties in time are common */
 	char     station[CS_AUTH_NAME_MAX + 1];
@@ -40,20 +36,34 @@ struct challenge {
 
 struct token {
 	bool     used;
-	uint64_t conn;
 	uint64_t expires_ms;
-	uint64_t seq; /* issue order */
 	struct session_info info;
 	uint8_t  hash[CS_SHA256_LEN]; /* SHA-256 of the token */
 };
 
+/* What one connection holds; conn 0 marks a free slot (cs_srv's
+ * connection ids start at 1 and are never reused). */
+struct entry {
+	uint64_t         conn;
+	struct challenge ch[SESSIONS_PER_CONN_CHALLENGES];
+	struct token     tok;
+};
+
+/*
+ * An open-addressing table keyed by connection id, at most half full:
+ * room for one entry per connection the server may hold at once, so a
+ * connection always finds its own place and no peer can fill the table
+ * for the others.
+ */
 struct sessions {
-	pthread_mutex_t  mtx;
-	WC_RNG           rng;
-	unsigned         ttl_s;
-	uint64_t         seq;
-	struct challenge ch[SESSIONS_MAX_CHALLENGES];
-	struct token     tok[SESSIONS_MAX_TOKENS];
+	pthread_mutex_t mtx;
+	WC_RNG          rng;
+	unsigned        ttl_s;
+	uint64_t        seq;
+	size_t          mask;  /* slots - 1, slots a power of two */
+	size_t          count; /* entries in use */
+	size_t          limit; /* max_conns */
+	struct entry   *e;
 };
 
 static uint64_t
@@ -78,22 +88,34 @@ name_ok(const char *s)
 }
 
 int
-sessions_open(sessions **out, unsigned ttl_s)
+sessions_open(sessions **out, unsigned ttl_s, unsigned max_conns)
 {
 	sessions *s;
+	size_t    slots = 16;
 
-	if (out == NULL || ttl_s == 0) {
+	if (out == NULL || ttl_s == 0 || max_conns == 0 ||
+	    max_conns > SESSIONS_MAX_CONNS) {
 		return CS_EINVAL;
+	}
+	while (slots < 2u * (size_t)max_conns) {
+		slots *= 2;
 	}
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		return CS_ENOMEM;
 	}
+	if ((s->e = calloc(slots, sizeof(*s->e))) == NULL) {
+		free(s);
+		return CS_ENOMEM;
+	}
 	if (wc_InitRng(&s->rng) != 0) {
+		free(s->e);
 		free(s);
 		return CS_ECRYPTO;
 	}
 	pthread_mutex_init(&s->mtx, NULL);
 	s->ttl_s = ttl_s;
+	s->mask  = slots - 1;
+	s->limit = max_conns;
 	*out     = s;
 	return CS_OK;
 }
@@ -106,6 +128,8 @@ sessions_close(sessions *s)
 	}
 	wc_FreeRng(&s->rng);
 	pthread_mutex_destroy(&s->mtx);
+	cs_wipe(s->e, (s->mask + 1) * sizeof(*s->e));
+	free(s->e);
 	cs_wipe(s, sizeof(*s));
 	free(s);
 }
@@ -119,38 +143,96 @@ random_bytes(sessions *s, uint8_t *buf, size_t len)
 	    : CS_ECRYPTO;
 }
 
+/* Home slot of conn (ids are sequential: mix them). */
+static size_t
+home(const sessions *s, uint64_t conn)
+{
+	return (size_t)((conn * 0x9e3779b97f4a7c15u) >> 17) & s->mask;
+}
+
+/* Locked: conn's entry, or NULL. */
+static struct entry *
+find(sessions *s, uint64_t conn)
+{
+	if (conn == 0) {
+		return NULL; /* 0 marks free slots */
+	}
+	for (size_t i = home(s, conn);; i = (i + 1) & s->mask) {
+		if (s->e[i].conn == conn) {
+			return &s->e[i];
+		}
+		if (s->e[i].conn == 0) {
+			return NULL;
+		}
+	}
+}
+
+/* Locked: conn's entry, made when it has none; NULL only when more
+ * connections than max_conns hold one (the server never allows that). */
+static struct entry *
+find_or_add(sessions *s, uint64_t conn)
+{
+	size_t i;
+
+	for (i = home(s, conn); s->e[i].conn != 0; i = (i + 1) & s->mask) {
+		if (s->e[i].conn == conn) {
+			return &s->e[i];
+		}
+	}
+	if (s->count >= s->limit) {
+		return NULL;
+	}
+	s->count++;
+	memset(&s->e[i], 0, sizeof(s->e[i]));
+	s->e[i].conn = conn;
+	return &s->e[i];
+}
+
+/* Locked: remove e, moving later entries of its probe run back so that
+ * every lookup still finds them (no tombstones). */
+static void
+remove_entry(sessions *s, struct entry *e)
+{
+	size_t hole = (size_t)(e - s->e), i = hole;
+
+	for (;;) {
+		i = (i + 1) & s->mask;
+		if (s->e[i].conn == 0) {
+			break;
+		}
+		size_t h = home(s, s->e[i].conn);
+		/* Move i into the hole unless its home lies cyclically in
+		 * (hole, i]. */
+		if ((i > hole && (h <= hole || h > i)) ||
+		    (i < hole && h <= hole && h > i)) {
+			s->e[hole] = s->e[i];
+			hole       = i;
+		}
+	}
+	cs_wipe(&s->e[hole], sizeof(s->e[hole]));
+	s->count--;
+}
+
 /*
- * Locked: where a new challenge for conn goes.  The connection's oldest
- * when it already holds its share, else a free or expired slot; NULL when
- * every slot holds a live challenge of other connections.
+ * Locked: where a new challenge of e goes: a free or expired one, else
+ * the oldest (a connection's own share is all it can replace).
  */
 static struct challenge *
-challenge_slot(sessions *s, uint64_t conn, uint64_t now)
+challenge_slot(struct entry *e, uint64_t now)
 {
-	struct challenge *free_slot = NULL, *oldest = NULL;
-	unsigned          mine      = 0;
-	size_t            i;
+	struct challenge *oldest = &e->ch[0];
 
-	for (i = 0; i < SESSIONS_MAX_CHALLENGES; i++) {
-		struct challenge *c = &s->ch[i];
+	for (size_t i = 0; i < SESSIONS_PER_CONN_CHALLENGES; i++) {
+		struct challenge *c = &e->ch[i];
 
 		if (!c->used || c->expires_ms <= now) {
-			if (free_slot == NULL) {
-				free_slot = c;
-			}
-			continue;
+			return c;
 		}
-		if (c->conn == conn) {
-			mine++;
-			if (oldest == NULL || c->seq < oldest->seq) {
-				oldest = c;
-			}
+		if (c->seq < oldest->seq) {
+			oldest = c;
 		}
 	}
-	if (mine >= SESSIONS_PER_CONN_CHALLENGES) {
-		return oldest;
-	}
-	return free_slot;
+	return oldest;
 }
 
 int
@@ -158,21 +240,21 @@ sessions_challenge(sessions *s, uint64_t conn, const char *station,
     uint8_t challenge[CS_AUTH_CHALLENGE_LEN])
 {
 	uint64_t          now = mono_ms();
-	struct challenge *c   = NULL;
+	struct entry     *e;
+	struct challenge *c;
 	int               rv;
 
-	if (s == NULL || !name_ok(station) || challenge == NULL) {
+	if (s == NULL || conn == 0 || !name_ok(station) || challenge == NULL) {
 		return CS_EINVAL;
 	}
 	pthread_mutex_lock(&s->mtx);
-	c = challenge_slot(s, conn, now);
-	if (c == NULL) {
+	if ((e = find_or_add(s, conn)) == NULL) {
 		pthread_mutex_unlock(&s->mtx);
 		return CS_EUNAVAIL;
 	}
+	c = challenge_slot(e, now);
 	if ((rv = random_bytes(s, c->value, sizeof(c->value))) == CS_OK) {
 		c->used       = true;
-		c->conn       = conn;
 		c->expires_ms = now + SESSIONS_CHALLENGE_TTL_S * 1000u;
 		c->seq        = ++s->seq;
 		strcpy(c->station, station);
@@ -186,20 +268,22 @@ int
 sessions_take_challenge(sessions *s, uint64_t conn, const char *station,
     const uint8_t challenge[CS_AUTH_CHALLENGE_LEN])
 {
-	uint64_t now = mono_ms();
-	size_t   i;
-	int      rv = CS_EUNAUTH;
+	uint64_t      now = mono_ms();
+	struct entry *e;
+	int           rv = CS_EUNAUTH;
 
 	if (s == NULL || !name_ok(station) || challenge == NULL) {
 		return CS_EUNAUTH;
 	}
 	pthread_mutex_lock(&s->mtx);
-	for (i = 0; i < SESSIONS_MAX_CHALLENGES; i++) {
-		struct challenge *c = &s->ch[i];
+	/* Only this connection's: another's cannot be burnt from here
+	 * either. */
+	e = find(s, conn);
+	for (size_t i = 0; e != NULL && i < SESSIONS_PER_CONN_CHALLENGES;
+	    i++) {
+		struct challenge *c = &e->ch[i];
 
-		/* Only this connection's: another's cannot be burnt from
-		 * here either. */
-		if (!c->used || c->conn != conn ||
+		if (!c->used ||
 		    !cs_ct_equal(c->value, challenge, CS_AUTH_CHALLENGE_LEN)) {
 			continue;
 		}
@@ -207,67 +291,43 @@ sessions_take_challenge(sessions *s, uint64_t conn, const char *station,
 		if (c->expires_ms > now && strcmp(c->station, station) == 0) {
 			rv = CS_OK;
 		}
-		memset(c, 0, sizeof(*c));
+		cs_wipe(c, sizeof(*c));
 		break;
 	}
 	pthread_mutex_unlock(&s->mtx);
 	return rv;
 }
 
-/*
- * Locked: where a new token for conn goes: the connection's own, else a
- * free or expired slot; NULL when every slot is another connection's live
- * token.
- */
-static struct token *
-token_slot(sessions *s, uint64_t conn, uint64_t now)
-{
-	struct token *free_slot = NULL;
-	size_t        i;
-
-	for (i = 0; i < SESSIONS_MAX_TOKENS; i++) {
-		struct token *t = &s->tok[i];
-
-		if (t->used && t->conn == conn) {
-			return t;
-		}
-		if ((!t->used || t->expires_ms <= now) && free_slot == NULL) {
-			free_slot = t;
-		}
-	}
-	return free_slot;
-}
-
 int
 sessions_issue(sessions *s, uint64_t conn, const char *station,
     const char *cm, uint8_t token[CS_AUTH_TOKEN_LEN], unsigned *ttl_s)
 {
-	uint64_t      now  = mono_ms();
-	struct token *slot = NULL;
+	uint64_t      now = mono_ms();
+	struct entry *e;
+	struct token *t;
 	int           rv;
 
-	if (s == NULL || !name_ok(station) || cm == NULL ||
+	if (s == NULL || conn == 0 || !name_ok(station) || cm == NULL ||
 	    strlen(cm) > CS_AUTH_NAME_MAX || token == NULL) {
 		return CS_EINVAL;
 	}
 	pthread_mutex_lock(&s->mtx);
-	if ((slot = token_slot(s, conn, now)) == NULL) {
+	if ((e = find_or_add(s, conn)) == NULL) {
 		pthread_mutex_unlock(&s->mtx);
 		return CS_EUNAVAIL;
 	}
+	t = &e->tok; /* the connection's previous token, if any, goes */
 	if ((rv = random_bytes(s, token, CS_AUTH_TOKEN_LEN)) == CS_OK &&
-	    (rv = cs_sha256(token, CS_AUTH_TOKEN_LEN, slot->hash)) == CS_OK) {
-		slot->used       = true;
-		slot->conn       = conn;
-		slot->seq        = ++s->seq;
-		slot->expires_ms = now + (uint64_t)s->ttl_s * 1000u;
-		strcpy(slot->info.station, station);
-		strcpy(slot->info.cm, cm);
+	    (rv = cs_sha256(token, CS_AUTH_TOKEN_LEN, t->hash)) == CS_OK) {
+		t->used       = true;
+		t->expires_ms = now + (uint64_t)s->ttl_s * 1000u;
+		strcpy(t->info.station, station);
+		strcpy(t->info.cm, cm);
 		if (ttl_s != NULL) {
 			*ttl_s = s->ttl_s;
 		}
 	} else {
-		memset(slot, 0, sizeof(*slot));
+		cs_wipe(t, sizeof(*t));
 	}
 	pthread_mutex_unlock(&s->mtx);
 	return rv;
@@ -277,28 +337,23 @@ int
 sessions_check(sessions *s, uint64_t conn, const uint8_t *token, size_t len,
     struct session_info *info)
 {
-	uint8_t h[CS_SHA256_LEN];
-	uint64_t now = mono_ms();
-	size_t   i;
-	int      rv = CS_EUNAUTH;
+	uint8_t       h[CS_SHA256_LEN];
+	uint64_t      now = mono_ms();
+	struct entry *e;
+	int           rv = CS_EUNAUTH;
 
 	if (s == NULL || token == NULL || len != CS_AUTH_TOKEN_LEN ||
 	    cs_sha256(token, len, h) != CS_OK) {
 		return CS_EUNAUTH;
 	}
 	pthread_mutex_lock(&s->mtx);
-	for (i = 0; i < SESSIONS_MAX_TOKENS; i++) {
-		struct token *t = &s->tok[i];
-
-		if (t->used && memcmp(t->hash, h, sizeof(h)) == 0) {
-			if (t->expires_ms > now && t->conn == conn) {
-				if (info != NULL) {
-					*info = t->info;
-				}
-				rv = CS_OK;
-			}
-			break;
+	e = find(s, conn);
+	if (e != NULL && e->tok.used && e->tok.expires_ms > now &&
+	    cs_ct_equal(e->tok.hash, h, sizeof(h))) {
+		if (info != NULL) {
+			*info = e->tok.info;
 		}
+		rv = CS_OK;
 	}
 	pthread_mutex_unlock(&s->mtx);
 	return rv;
@@ -308,22 +363,26 @@ unsigned
 sessions_revoke(sessions *s, const char *station)
 {
 	unsigned n = 0;
-	size_t   i;
 
 	if (s == NULL || station == NULL) {
 		return 0;
 	}
 	pthread_mutex_lock(&s->mtx);
-	for (i = 0; i < SESSIONS_MAX_TOKENS; i++) {
-		if (s->tok[i].used &&
-		    strcmp(s->tok[i].info.station, station) == 0) {
-			memset(&s->tok[i], 0, sizeof(s->tok[i]));
+	for (size_t i = 0; i <= s->mask; i++) {
+		struct entry *e = &s->e[i];
+
+		if (e->conn == 0) {
+			continue;
+		}
+		if (e->tok.used && strcmp(e->tok.info.station, station) == 0) {
+			cs_wipe(&e->tok, sizeof(e->tok));
 			n++;
 		}
-	}
-	for (i = 0; i < SESSIONS_MAX_CHALLENGES; i++) {
-		if (s->ch[i].used && strcmp(s->ch[i].station, station) == 0) {
-			memset(&s->ch[i], 0, sizeof(s->ch[i]));
+		for (size_t k = 0; k < SESSIONS_PER_CONN_CHALLENGES; k++) {
+			if (e->ch[k].used &&
+			    strcmp(e->ch[k].station, station) == 0) {
+				cs_wipe(&e->ch[k], sizeof(e->ch[k]));
+			}
 		}
 	}
 	pthread_mutex_unlock(&s->mtx);
@@ -333,21 +392,14 @@ sessions_revoke(sessions *s, const char *station)
 void
 sessions_forget_conn(sessions *s, uint64_t conn)
 {
-	size_t i;
+	struct entry *e;
 
 	if (s == NULL) {
 		return;
 	}
 	pthread_mutex_lock(&s->mtx);
-	for (i = 0; i < SESSIONS_MAX_TOKENS; i++) {
-		if (s->tok[i].used && s->tok[i].conn == conn) {
-			memset(&s->tok[i], 0, sizeof(s->tok[i]));
-		}
-	}
-	for (i = 0; i < SESSIONS_MAX_CHALLENGES; i++) {
-		if (s->ch[i].used && s->ch[i].conn == conn) {
-			memset(&s->ch[i], 0, sizeof(s->ch[i]));
-		}
+	if ((e = find(s, conn)) != NULL) {
+		remove_entry(s, e);
 	}
 	pthread_mutex_unlock(&s->mtx);
 }

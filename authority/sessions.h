@@ -23,8 +23,9 @@
 #include <stdint.h>
 
 #define SESSIONS_CHALLENGE_TTL_S 30u
-#define SESSIONS_MAX_CHALLENGES  8192u
-#define SESSIONS_MAX_TOKENS      8192u
+/* The most connections a table is made for ([limits] max_connections
+ * cannot be set higher). */
+#define SESSIONS_MAX_CONNS       65536u
 /* What one connection may hold at once: a new challenge replaces the
  * connection's oldest, a new token its previous one (gang programming
  * runs many requests on one token). */
@@ -38,15 +39,20 @@ struct session_info {
 	char cm[CS_AUTH_NAME_MAX + 1];
 };
 
-/* ttl_s: lifetime of tokens.  Errors: CS_ENOMEM, CS_EINVAL. */
-int  sessions_open(sessions **out, unsigned ttl_s);
+/*
+ * ttl_s: lifetime of tokens; max_conns: the most connections the station
+ * port holds at once (each has room for its challenges and its token, so
+ * none can be crowded out).  Errors: CS_ENOMEM, CS_EINVAL.
+ */
+int  sessions_open(sessions **out, unsigned ttl_s, unsigned max_conns);
 void sessions_close(sessions *s);
 
 /*
  * A fresh challenge for station on connection conn (replacing the
  * connection's oldest when it holds SESSIONS_PER_CONN_CHALLENGES; never
- * another connection's).  When the table is full of live challenges:
- * CS_EUNAVAIL.  Errors also: CS_EINVAL, CS_ECRYPTO (no randomness).
+ * another connection's).  CS_EUNAVAIL only when more than max_conns
+ * connections hold something (the server never lets that many in).
+ * Errors also: CS_EINVAL, CS_ECRYPTO (no randomness).
  */
 int sessions_challenge(sessions *s, uint64_t conn, const char *station,
     uint8_t challenge[CS_AUTH_CHALLENGE_LEN]);
@@ -63,8 +69,8 @@ int sessions_take_challenge(sessions *s, uint64_t conn, const char *station,
 /*
  * A new token for an authenticated station of CM cm on conn, replacing
  * the connection's previous one.  *ttl_s receives the lifetime.  Errors:
- * CS_EINVAL, CS_ECRYPTO, CS_EUNAVAIL (the table is full of live tokens of
- * other connections; none is evicted).
+ * CS_EINVAL, CS_ECRYPTO, CS_EUNAVAIL (as for sessions_challenge; nothing
+ * of another connection is ever evicted).
  */
 int sessions_issue(sessions *s, uint64_t conn, const char *station,
     const char *cm,

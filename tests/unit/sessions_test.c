@@ -23,7 +23,7 @@ test_challenge_once_and_bound(void **state)
 	uint8_t   a[CS_AUTH_CHALLENGE_LEN], b[CS_AUTH_CHALLENGE_LEN];
 
 	(void)state;
-	assert_int_equal(sessions_open(&s, 60), CS_OK);
+	assert_int_equal(sessions_open(&s, 60, 64), CS_OK);
 	assert_int_equal(sessions_challenge(s, 1, "st1", a), CS_OK);
 	assert_int_equal(sessions_challenge(s, 1, "st1", b), CS_OK);
 	assert_memory_not_equal(a, b, sizeof(a));
@@ -52,7 +52,7 @@ test_token_lifecycle(void **state)
 	unsigned            ttl = 0;
 
 	(void)state;
-	assert_int_equal(sessions_open(&s, 3), CS_OK);
+	assert_int_equal(sessions_open(&s, 3, 64), CS_OK);
 	assert_int_equal(sessions_issue(s, 1, "st1", "acme", t1, &ttl), CS_OK);
 	assert_int_equal(ttl, 3);
 	assert_int_equal(sessions_issue(s, 2, "st2", "beta", t2, NULL), CS_OK);
@@ -103,7 +103,7 @@ test_per_conn_caps(void **state)
 	unsigned            i, live = 0;
 
 	(void)state;
-	assert_int_equal(sessions_open(&s, 60), CS_OK);
+	assert_int_equal(sessions_open(&s, 60, 64), CS_OK);
 	assert_int_equal(sessions_issue(s, 1, "good", "acme", other, NULL),
 	    CS_OK);
 	for (i = 0; i < 5000; i++) {
@@ -133,6 +133,69 @@ test_per_conn_caps(void **state)
 	sessions_close(s);
 }
 
+/*
+ * As many connections as the port admits, each with its full share: all
+ * of them are served, churn (connections ending in any order, the table
+ * reorganising itself) loses nobody, and one more is refused rather than
+ * served at another's cost.
+ */
+static void
+test_table_full_and_churn(void **state)
+{
+	enum { N = 300 };
+	sessions *s;
+	uint8_t   tok[N + 1][CS_AUTH_TOKEN_LEN];
+	uint8_t   ch[CS_AUTH_CHALLENGE_LEN];
+	uint64_t  next = 1000;
+	uint64_t  conn[N + 1];
+
+	(void)state;
+	assert_int_equal(sessions_open(&s, 60, N), CS_OK);
+	for (unsigned i = 1; i <= N; i++) {
+		conn[i] = next++;
+		for (unsigned k = 0; k < SESSIONS_PER_CONN_CHALLENGES; k++) {
+			assert_int_equal(sessions_challenge(s, conn[i], "st",
+			    ch), CS_OK);
+		}
+		assert_int_equal(sessions_issue(s, conn[i], "st", "acme",
+		    tok[i], NULL), CS_OK);
+	}
+	/* One more connection than the port admits: refused, nobody's
+	 * share taken. */
+	assert_int_equal(sessions_challenge(s, next, "st", ch), CS_EUNAVAIL);
+	assert_int_equal(sessions_issue(s, next, "st", "acme", tok[0], NULL),
+	    CS_EUNAVAIL);
+	/* Churn: end every third connection in a scattered order, give the
+	 * slots to new ones, and check every live token each round. */
+	for (unsigned round = 0; round < 20; round++) {
+		for (unsigned i = 1 + round % 3; i <= N; i += 3) {
+			sessions_forget_conn(s, conn[i]);
+			conn[i] = next++;
+			assert_int_equal(sessions_issue(s, conn[i], "st", "acme",
+			    tok[i], NULL), CS_OK);
+		}
+		for (unsigned i = 1; i <= N; i++) {
+			assert_int_equal(sessions_check(s, conn[i], tok[i],
+			    CS_AUTH_TOKEN_LEN, NULL), CS_OK);
+			/* A token never works on another connection. */
+			assert_int_equal(sessions_check(s, conn[i % N + 1],
+			    tok[i], CS_AUTH_TOKEN_LEN, NULL), CS_EUNAUTH);
+		}
+	}
+	/* Ended connections' tokens are gone; forgetting twice is
+	 * harmless; connection id 0 is never anyone's. */
+	sessions_forget_conn(s, conn[1]);
+	sessions_forget_conn(s, conn[1]);
+	sessions_forget_conn(s, 0);
+	assert_int_equal(sessions_check(s, conn[1], tok[1], CS_AUTH_TOKEN_LEN,
+	    NULL), CS_EUNAUTH);
+	assert_int_equal(sessions_check(s, 0, tok[2], CS_AUTH_TOKEN_LEN,
+	    NULL), CS_EUNAUTH);
+	assert_int_equal(sessions_challenge(s, next, "st", ch), CS_OK);
+	assert_int_equal(sessions_revoke(s, "st"), N - 1);
+	sessions_close(s);
+}
+
 int
 main(void)
 {
@@ -140,6 +203,7 @@ main(void)
 	    cmocka_unit_test(test_challenge_once_and_bound),
 	    cmocka_unit_test(test_token_lifecycle),
 	    cmocka_unit_test(test_per_conn_caps),
+	    cmocka_unit_test(test_table_full_and_churn),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
