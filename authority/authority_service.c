@@ -542,16 +542,20 @@ on_report(Countersign__V1__Authority_Service *base,
 		closure(NULL, data);
 		return;
 	}
-	/* The detail goes into the audit log: printable ASCII only, cut. */
+	/* The detail goes into the audit log: printable ASCII, refused
+	 * whole otherwise, never rewritten or cut. */
 	dlen = in->detail != NULL ? strlen(in->detail) : 0;
-	if (dlen > AUTHORITY_MAX_DETAIL) {
-		dlen = AUTHORITY_MAX_DETAIL;
+	for (i = 0; i < dlen && in->detail[i] >= 0x20 && in->detail[i] < 0x7f;
+	    i++) {
 	}
-	for (i = 0; i < dlen; i++) {
-		char c = in->detail[i];
-
-		req.detail[i] = (c >= 0x20 && c < 0x7f) ? c : '?';
+	if (dlen > AUTHORITY_MAX_DETAIL || i < dlen) {
+		cs_rpc_req_fail(data, CS_EINVAL, "detail must be at most %u "
+		    "printable ASCII characters (0x20-0x7e); nothing was "
+		    "recorded", AUTHORITY_MAX_DETAIL);
+		closure(NULL, data);
+		return;
 	}
+	memcpy(req.detail, in->detail, dlen);
 	rv = pipeline_report(svc->pipeline, &req, &o, msg, sizeof(msg));
 	if (rv != CS_OK) {
 		cs_rpc_req_fail(data, rv, "%s", msg);

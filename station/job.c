@@ -132,6 +132,10 @@ count_outcome(struct job *j, enum outcome oc)
 	pthread_mutex_unlock(&j->mtx);
 }
 
+/* Longest detail of a Report: the authority's limit
+ * (AUTHORITY_MAX_DETAIL). */
+#define REPORT_DETAIL_MAX 255u
+
 /* ------------------------------------------------------------------ */
 /* Events                                                              */
 /* ------------------------------------------------------------------ */
@@ -404,13 +408,16 @@ report(struct worker *w, const uint8_t *uid, size_t uid_len,
 	    COUNTERSIGN__V1__REPORT_REQUEST__INIT;
 	Countersign__V1__ReportResponse *out = NULL;
 	struct cs_rpc_result             res;
+	char                             text[REPORT_DETAIL_MAX + 1];
 	int                              rv;
 
 	in.order_id = (char *)w->job->o->order_id;
 	in.uid.data = (uint8_t *)uid;
 	in.uid.len  = uid_len;
 	in.outcome  = outcome;
-	in.detail   = (char *)(detail != NULL ? detail : "");
+	/* The reason often quotes a GDB server or probe: the authority
+	 * takes printable ASCII up to its limit, so shorten it here. */
+	in.detail   = (char *)printable(detail, text, sizeof(text));
 	/* Not cut short by a stop request: the authority must hear how a
 	 * device it signed for ended. */
 	rv = call_patiently(w, "Report", &in.base, (ProtobufCMessage **)&out,

@@ -1230,6 +1230,50 @@ raw_status(cs_rpc_client *cli, const char *method, size_t method_len,
 	return code;
 }
 
+/* A Report's detail goes into the audit log as it came or not at all:
+ * control bytes or more than 255 characters are refused, never rewritten
+ * or cut; a good one is kept byte for byte. */
+static void
+report_details(struct fx *f)
+{
+	station_session *s = tf_session(f->dir, f->port, "st1");
+	Countersign__V1__ReportRequest   in =
+	    COUNTERSIGN__V1__REPORT_REQUEST__INIT;
+	Countersign__V1__ReportResponse *out = NULL;
+	struct cs_rpc_result             res;
+	uint8_t                          uid[UIDLEN] = {0xa5, 0x5a};
+	char                             long_[300];
+	const char *bad[] = {"flash\nerror", "a\x01b", "caf\xc3\xa9",
+	    "tab\there", long_};
+	unsigned                         n;
+
+	sign_one(f, s); /* the device to report on */
+	n       = f->next_uid;
+	uid[8]  = (uint8_t)(n >> 24);
+	uid[9]  = (uint8_t)(n >> 16);
+	uid[10] = (uint8_t)(n >> 8);
+	uid[11] = (uint8_t)n;
+	memset(long_, 'x', 256);
+	long_[256]  = '\0';
+	in.order_id = (char *)ORDER;
+	in.uid.data = uid;
+	in.uid.len  = UIDLEN;
+	in.outcome  = COUNTERSIGN__V1__OUTCOME__OUTCOME_FAILED;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		in.detail = (char *)bad[i];
+		assert_int_equal(station_session_call(s, "Report", &in.base,
+		    (ProtobufCMessage **)&out, &res), CS_EINVAL);
+		assert_int_equal(res.status, CS_STATUS_INVALID_ARGUMENT);
+		assert_non_null(strstr(res.message, "detail must be"));
+	}
+	long_[255] = '\0'; /* 255 printable characters: kept */
+	in.detail  = long_;
+	assert_int_equal(station_session_call(s, "Report", &in.base,
+	    (ProtobufCMessage **)&out, &res), CS_OK);
+	protobuf_c_message_free_unpacked(&out->base, NULL);
+	station_session_close(s);
+}
+
 /* Every string field of every station RPC, and the method name, with a
  * NUL inside: refused as INVALID_ARGUMENT, never read cut short. */
 static void
@@ -1275,6 +1319,7 @@ test_strings_whole(void **state)
 	    "inside\n", checked, svc->n_methods);
 	assert_true(checked >= 5);
 	cs_rpc_client_close(cli);
+	report_details(f);
 	legit_signs(f);
 }
 
