@@ -81,6 +81,18 @@ struct serial_slot {
 	uint64_t next;
 };
 
+/* More than [authority] workers (at most 256) can ever fill. */
+#define PIPELINE_INFLIGHT_MAX  512u
+/* How long a duplicate waits for the first request of its device. */
+#define PIPELINE_INFLIGHT_WAIT_S 30
+
+struct inflight {
+	bool    used;
+	char    order_id[STORE_ORDER_ID_MAX + 1];
+	uint8_t uid[STORE_UID_MAX];
+	size_t  uid_len;
+};
+
 struct pipeline {
 	store          *st;
 	cs_hsm         *hsm;
@@ -101,6 +113,11 @@ struct pipeline {
 	struct pipeline_metrics metrics;
 
 	audit_limit *limit; /* collapses the events peers cause at will */
+	/* Sign requests between their checks and their commit, by order and
+	 * UID: a second request for the same device waits for the first
+	 * and is then served its record, so duplicates cost no signature. */
+	struct inflight inflight[PIPELINE_INFLIGHT_MAX];
+	pthread_cond_t  inflight_cv; /* an entry was released */
 	/* The store's room as the last batch saw it: below the reserve only
 	 * device commits (and their events) are written. */
 	bool     low;
@@ -375,6 +392,27 @@ audit_refusal(store_txn *txn, const struct pipeline_who *who,
 	    "sign.refused", kv, NULL);
 }
 
+/*
+ * A refusal inside the committer: audited like refuse()'s, through the
+ * collapsing and never into the reserve (the answer stands either way).
+ */
+static int
+audit_refusal_limited(pipeline *p, store_txn *txn,
+    const struct pipeline_who *who, const char *order_id,
+    const uint8_t *uid, size_t uid_len, const char *reason,
+    const char *message, const char *extra_k, const char *extra_v)
+{
+	char actor[STORE_AUDIT_ACTOR_MAX];
+
+	if (p->low || !audit_limit_admit(p->limit, actor_of(actor,
+	                  sizeof(actor), who), "sign.refused", reason,
+	                  mono_s())) {
+		return CS_OK;
+	}
+	return audit_refusal(txn, who, order_id, uid, uid_len, reason,
+	    message, extra_k, extra_v);
+}
+
 static int
 apply_issue(pipeline *p, store_txn *txn, struct job *j)
 {
@@ -387,7 +425,6 @@ apply_issue(pipeline *p, store_txn *txn, struct job *j)
 	char         serial[24], product[16], first[STORE_ORDER_ID_MAX + 1];
 	int          rv, frv;
 
-	(void)p;
 	cs_hex_encode(r->uid, r->uid_len, uidhex, sizeof(uidhex));
 	actor_of(actor, sizeof(actor), &r->who);
 	/* Everything the read stage checked may have changed while the HSM
@@ -441,8 +478,12 @@ apply_issue(pipeline *p, store_txn *txn, struct job *j)
 		j->sres->remaining  =
 		    o->quota > o->issued ? o->quota - o->issued : 0;
 		countersign__v1__stored_device__free_unpacked(d, NULL);
-		rv = store_audit_append(txn, actor, "sign.reissued", kv, NULL);
-		if (rv != CS_OK) {
+		/* Collapsed like every re-issue, and never into the
+		 * reserve. */
+		if (!p->low && audit_limit_admit(p->limit, actor,
+		        "sign.reissued", NULL, mono_s()) &&
+		    (rv = store_audit_append(txn, actor, "sign.reissued", kv,
+		         NULL)) != CS_OK) {
 			goto fatal;
 		}
 		j->st_reissued  = 1;
@@ -513,8 +554,8 @@ refuse:
 	j->sres->remaining = o != NULL && o->quota > o->issued
 	    ? o->quota - o->issued
 	    : 0;
-	frv = audit_refusal(txn, &r->who, r->order_id, r->uid, r->uid_len,
-	    reason, j->msg, rv == CS_EEXIST ? "first_order" : NULL,
+	frv = audit_refusal_limited(p, txn, &r->who, r->order_id, r->uid,
+	    r->uid_len, reason, j->msg, rv == CS_EEXIST ? "first_order" : NULL,
 	    rv == CS_EEXIST ? first : NULL);
 	if (o != NULL) {
 		countersign__v1__stored_order__free_unpacked(o, NULL);
@@ -558,27 +599,6 @@ outcome_state(enum pipeline_outcome oc)
 	return "issued";
 }
 
-/*
- * A refusal inside the committer: audited like refuse()'s, through the
- * collapsing and never into the reserve (the answer stands either way).
- */
-static int
-audit_refusal_limited(pipeline *p, store_txn *txn,
-    const struct pipeline_who *who, const char *order_id,
-    const uint8_t *uid, size_t uid_len, const char *reason,
-    const char *message)
-{
-	char actor[STORE_AUDIT_ACTOR_MAX];
-
-	if (p->low || !audit_limit_admit(p->limit, actor_of(actor,
-	                  sizeof(actor), who), "sign.refused", reason,
-	                  mono_s())) {
-		return CS_OK;
-	}
-	return audit_refusal(txn, who, order_id, uid, uid_len, reason,
-	    message, NULL, NULL);
-}
-
 static int
 apply_report(pipeline *p, store_txn *txn, struct job *j)
 {
@@ -619,7 +639,8 @@ apply_report(pipeline *p, store_txn *txn, struct job *j)
 			j->rv = rv;
 			countersign__v1__stored_order__free_unpacked(o, NULL);
 			return audit_refusal_limited(p, txn, &r->who,
-			    r->order_id, r->uid, r->uid_len, reason, j->msg);
+			    r->order_id, r->uid, r->uid_len, reason, j->msg,
+			    NULL, NULL);
 		}
 	}
 	rv = store_device_get(txn, r->order_id, r->uid, r->uid_len, &d);
@@ -643,7 +664,7 @@ apply_report(pipeline *p, store_txn *txn, struct job *j)
 		countersign__v1__stored_device__free_unpacked(d, NULL);
 		countersign__v1__stored_order__free_unpacked(o, NULL);
 		return audit_refusal_limited(p, txn, &r->who, r->order_id,
-		    r->uid, r->uid_len, "report-other-cm", j->msg);
+		    r->uid, r->uid_len, "report-other-cm", j->msg, NULL, NULL);
 	}
 	prev = d->state;
 	/*
@@ -1124,7 +1145,9 @@ pipeline_open(pipeline **out, store *st, cs_hsm *h)
 	}
 	pthread_mutex_init(&p->mtx, NULL);
 	pthread_cond_init(&p->work_cv, NULL);
+	pthread_cond_init(&p->inflight_cv, NULL);
 	if (pthread_create(&p->committer, NULL, committer_main, p) != 0) {
+		pthread_cond_destroy(&p->inflight_cv);
 		pthread_cond_destroy(&p->work_cv);
 		pthread_mutex_destroy(&p->mtx);
 		audit_limit_free(p->limit);
@@ -1147,6 +1170,7 @@ pipeline_close(pipeline *p)
 	pthread_cond_signal(&p->work_cv);
 	pthread_mutex_unlock(&p->mtx);
 	pthread_join(p->committer, NULL);
+	pthread_cond_destroy(&p->inflight_cv);
 	pthread_cond_destroy(&p->work_cv);
 	pthread_mutex_destroy(&p->mtx);
 	cs_wipe(p->keys, sizeof(p->keys));
@@ -1313,10 +1337,77 @@ out:
 	return rv;
 }
 
+/* p->mtx held: the in-flight entry of r's device, or NULL. */
+static struct inflight *
+inflight_find(pipeline *p, const struct pipeline_sign_req *r)
+{
+	for (size_t i = 0; i < PIPELINE_INFLIGHT_MAX; i++) {
+		struct inflight *e = &p->inflight[i];
+
+		if (e->used && e->uid_len == r->uid_len &&
+		    memcmp(e->uid, r->uid, r->uid_len) == 0 &&
+		    strcmp(e->order_id, r->order_id) == 0) {
+			return e;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Mark r's device as being signed for, first waiting (at most
+ * PIPELINE_INFLIGHT_WAIT_S) while another request for it is between its
+ * checks and its commit; the checks that follow then find its record.
+ * Returns the entry to release, or NULL when none was taken (the wait
+ * ran out, or the table is full): the request then goes on unguarded,
+ * which costs at most a signature, never a second record.
+ */
+static struct inflight *
+inflight_claim(pipeline *p, const struct pipeline_sign_req *r)
+{
+	struct inflight *e = NULL;
+	struct timespec  until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += PIPELINE_INFLIGHT_WAIT_S;
+	pthread_mutex_lock(&p->mtx);
+	while (inflight_find(p, r) != NULL) {
+		if (pthread_cond_timedwait(&p->inflight_cv, &p->mtx, &until) !=
+		    0) {
+			pthread_mutex_unlock(&p->mtx);
+			return NULL;
+		}
+	}
+	for (size_t i = 0; i < PIPELINE_INFLIGHT_MAX && e == NULL; i++) {
+		if (!p->inflight[i].used) {
+			e          = &p->inflight[i];
+			e->used    = true;
+			e->uid_len = r->uid_len;
+			memcpy(e->uid, r->uid, r->uid_len);
+			snprintf(e->order_id, sizeof(e->order_id), "%s",
+			    r->order_id);
+		}
+	}
+	pthread_mutex_unlock(&p->mtx);
+	return e;
+}
+
+static void
+inflight_release(pipeline *p, struct inflight *e)
+{
+	if (e == NULL) {
+		return;
+	}
+	pthread_mutex_lock(&p->mtx);
+	e->used = false;
+	pthread_cond_broadcast(&p->inflight_cv);
+	pthread_mutex_unlock(&p->mtx);
+}
+
 int
 pipeline_sign(pipeline *p, const struct pipeline_sign_req *r,
     struct pipeline_sign_res *res, char *msg, size_t msglen)
 {
+	struct inflight        *claim = NULL;
 	StoredOrder            *o = NULL;
 	StoredKey              *k = NULL;
 	struct cs_hsm_key       key;
@@ -1336,7 +1427,8 @@ pipeline_sign(pipeline *p, const struct pipeline_sign_req *r,
 		set_msg(msg, msglen, "malformed sign request");
 		return CS_EINVAL;
 	}
-	rv = sign_checks(p, r, &o, &k, res, &done, &reason, msg, msglen);
+	claim = inflight_claim(p, r);
+	rv    = sign_checks(p, r, &o, &k, res, &done, &reason, msg, msglen);
 	if (rv != CS_OK) {
 		if (strcmp(reason, "store") != 0) {
 			rv = refuse(p, &r->who, r->order_id, r->uid, r->uid_len,
@@ -1425,6 +1517,7 @@ pipeline_sign(pipeline *p, const struct pipeline_sign_req *r,
 	j.msglen = msglen;
 	rv       = submit(p, &j);
 out:
+	inflight_release(p, claim);
 	if (o != NULL) {
 		countersign__v1__stored_order__free_unpacked(o, NULL);
 	}

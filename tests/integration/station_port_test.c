@@ -21,6 +21,7 @@
  * can do what a well-behaved client never does.  Every loop is bounded in
  * count and time.
  */
+#include "countersign/v1/admin.pb-c.h"
 #include "countersign/v1/authority.pb-c.h"
 #include "countersign/v1/rpc.pb-c.h"
 #include "cs_crypto.h"
@@ -1556,6 +1557,118 @@ audit_tally(struct fx *f, uint64_t since, const char *actor,
 	}
 }
 
+/* ------------------------------------------------------------------ */
+/* The same device asked for many times at once                        */
+/* ------------------------------------------------------------------ */
+
+#define DUP_UIDS    4u
+#define DUP_THREADS 8u
+#define DUP_ROUNDS  25u /* Signs per thread and UID */
+
+/* The authority's HSM signature count, from the Admin RPC's Stats. */
+static uint64_t
+hsm_signatures(struct fx *f)
+{
+	Countersign__V1__StatsRequest in = COUNTERSIGN__V1__STATS_REQUEST__INIT;
+	Countersign__V1__StatsReply  *out = NULL;
+	struct cs_rpc_result          res;
+	cs_rpc_client                *c = NULL;
+	char                          url[700], err[256];
+	uint64_t                      n;
+
+	snprintf(url, sizeof(url), "ipc://%s", f->sock);
+	struct cs_rpc_client_opts o = {.url = url, .timeout_ms = 10000,
+	    .wait = true};
+	assert_int_equal(cs_rpc_client_open(&c, &o, err, sizeof(err)), CS_OK);
+	assert_int_equal(cs_rpc_call(c, &countersign__v1__admin__descriptor,
+	    "Stats", &in.base, (ProtobufCMessage **)&out, &res), CS_OK);
+	n = out->hsm_signatures;
+	protobuf_c_message_free_unpacked(&out->base, NULL);
+	cs_rpc_client_close(c);
+	return n;
+}
+
+struct dup {
+	struct fx *f;
+	unsigned   issued, reissued, failed;
+};
+
+static void *
+dup_main(void *arg)
+{
+	struct dup      *w = arg;
+	station_session *s = tf_session(w->f->dir, w->f->port, "st1");
+
+	for (unsigned i = 0; i < DUP_ROUNDS * DUP_UIDS; i++) {
+		Countersign__V1__SignRequest in =
+		    COUNTERSIGN__V1__SIGN_REQUEST__INIT;
+		Countersign__V1__SignResponse *out = NULL;
+		struct cs_rpc_result           res;
+		uint8_t uid[UIDLEN] = {0xd0, 0x0b, 0x1e, 0, 0, 0, 0, 0, 0, 0, 0,
+		    (uint8_t)(i % DUP_UIDS)};
+
+		in.order_id = (char *)ORDER;
+		in.uid.data = uid;
+		in.uid.len  = UIDLEN;
+		if (station_session_call(s, "Sign", &in.base,
+		        (ProtobufCMessage **)&out, &res) != CS_OK) {
+			w->failed++;
+			continue;
+		}
+		if (out->reissued) {
+			w->reissued++;
+		} else {
+			w->issued++;
+		}
+		protobuf_c_message_free_unpacked(&out->base, NULL);
+	}
+	station_session_close(s);
+	cs_crypto_thread_end();
+	return NULL;
+}
+
+/*
+ * 8 sessions ask for the same 4 new devices 25 times each, all at once: 4
+ * records are issued, every other answer is the same record again, the
+ * HSM signs 4 times (a duplicate waits for the first request of its
+ * device instead of costing a signature), and the re-issues write a
+ * bounded number of audit events, the ones raced at commit included.
+ */
+static void
+test_duplicate_signs(void **state)
+{
+	struct fx *f = *state;
+	pthread_t  th[DUP_THREADS];
+	struct dup w[DUP_THREADS];
+	unsigned   issued = 0, reissued = 0, failed = 0, events;
+	uint64_t   since = audit_events(f), sig0 = hsm_signatures(f), total;
+
+	for (unsigned i = 0; i < DUP_THREADS; i++) {
+		w[i] = (struct dup){.f = f};
+		assert_int_equal(pthread_create(&th[i], NULL, dup_main, &w[i]),
+		    0);
+	}
+	for (unsigned i = 0; i < DUP_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		issued += w[i].issued;
+		reissued += w[i].reissued;
+		failed += w[i].failed;
+	}
+	printf("duplicates: issued %u, re-issued %u, failed %u, HSM "
+	    "signatures %llu\n", issued, reissued, failed,
+	    (unsigned long long)(hsm_signatures(f) - sig0));
+	assert_int_equal(failed, 0);
+	assert_int_equal(issued, DUP_UIDS);
+	assert_int_equal(reissued, DUP_THREADS * DUP_ROUNDS * DUP_UIDS -
+	    DUP_UIDS);
+	assert_int_equal(hsm_signatures(f) - sig0, DUP_UIDS);
+	audit_tally(f, since, "station:st1", "sign.reissued", "", &events,
+	    &total);
+	printf("duplicates: %u sign.reissued events written\n", events);
+	assert_true(events <= 2);
+	legit_signs(f);
+}
+
 /*
  * 100 000 refused requests (80 000 Signs for an order that does not exist
  * from an authenticated station, 20 000 Authenticates with a bad
@@ -1697,6 +1810,7 @@ main(void)
 	    cmocka_unit_test(test_disable_while_connected),
 	    cmocka_unit_test(test_no_resumption),
 	    cmocka_unit_test(test_strings_whole),
+	    cmocka_unit_test(test_duplicate_signs),
 	    cmocka_unit_test(test_one_instance),
 	    cmocka_unit_test(test_parallel_signs),
 	    cmocka_unit_test(test_hello_in_another_name),
