@@ -858,15 +858,6 @@ usage(FILE *fp)
 	    "walks through a key ceremony.\n");
 }
 
-/* An environment variable; an empty one counts as unset. */
-static const char *
-env(const char *name)
-{
-	const char *v = getenv(name);
-
-	return v != NULL && v[0] != '\0' ? v : NULL;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -884,13 +875,18 @@ main(int argc, char **argv)
 	};
 	struct kt kt = {
 	    .cli      = {.prog = PROG, .usage_code = KT_USAGE},
-	    .module   = env("COUNTERSIGN_HSM_MODULE"),
-	    .token    = env("COUNTERSIGN_HSM_TOKEN"),
-	    .pin_file = env("COUNTERSIGN_HSM_PIN_FILE"),
+	    .module   = getenv("COUNTERSIGN_HSM_MODULE"),
+	    .token    = getenv("COUNTERSIGN_HSM_TOKEN"),
+	    .pin_file = getenv("COUNTERSIGN_HSM_PIN_FILE"),
 	};
 	cs_log_level level = CS_LOG_WARN;
 	int          opt, rv;
 
+	/* An empty variable counts as unset. */
+	kt.module   = kt.module != NULL && *kt.module ? kt.module : NULL;
+	kt.token    = kt.token != NULL && *kt.token ? kt.token : NULL;
+	kt.pin_file = kt.pin_file != NULL && *kt.pin_file ? kt.pin_file
+	                                                  : NULL;
 	if (getenv("COUNTERSIGN_HSM_PIN") != NULL) {
 		kt.pin_env = "COUNTERSIGN_HSM_PIN";
 	}

@@ -270,9 +270,15 @@ station_cli_order_id(struct station_cli *st, const struct cs_cli_cmd *cmd,
 }
 
 int
-station_cli_uid(struct station_cli *st, const struct cs_cli_cmd *cmd,
-    const char *hex, uint8_t uid[STATION_UID_MAX], size_t *len)
+station_cli_order_uid(struct station_cli *st, const struct cs_cli_cmd *cmd,
+    const struct station_args *a, uint8_t uid[STATION_UID_MAX], size_t *len)
 {
+	const char *hex = a->uid;
+	int         rv;
+
+	if ((rv = station_cli_order_id(st, cmd, a->order)) != EXIT_OK) {
+		return rv;
+	}
 	if (hex == NULL) {
 		return cs_cli_usage(&st->cli, cmd, "--uid is required");
 	}

@@ -108,9 +108,11 @@ int station_cli_number(struct station_cli *st,
 int station_cli_order_id(struct station_cli *st,
     const struct cs_cli_cmd *cmd, const char *id);
 
-/* --uid into uid/len, or a usage error that says what a UID looks like. */
-int station_cli_uid(struct station_cli *st, const struct cs_cli_cmd *cmd,
-    const char *hex, uint8_t uid[STATION_UID_MAX], size_t *len);
+/* --order (as station_cli_order_id) and --uid into uid/len, as sign and
+ * report take them; or a usage error that says what a UID looks like. */
+int station_cli_order_uid(struct station_cli *st,
+    const struct cs_cli_cmd *cmd, const struct station_args *a,
+    uint8_t uid[STATION_UID_MAX], size_t *len);
 
 /* Open the session with the authority; prints why not and returns the
  * exit code (a refusal here is about the station: EXIT_DENIED). */

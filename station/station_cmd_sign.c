@@ -362,8 +362,7 @@ station_cmd_sign(void *ctx, const struct cs_cli_cmd *cmd, int argc,
 	    STATION_CONFIG, &a)) != EXIT_OK || a.help) {
 		return rv;
 	}
-	if ((rv = station_cli_order_id(st, cmd, a.order)) != EXIT_OK ||
-	    (rv = station_cli_uid(st, cmd, a.uid, uid, &uid_len)) !=
+	if ((rv = station_cli_order_uid(st, cmd, &a, uid, &uid_len)) !=
 	    EXIT_OK ||
 	    (rv = record_out_begin(st, &o, a.out)) != EXIT_OK) {
 		return rv;
@@ -445,8 +444,7 @@ station_cmd_report(void *ctx, const struct cs_cli_cmd *cmd, int argc,
 	    STATION_CONFIG, &a)) != EXIT_OK || a.help) {
 		return rv;
 	}
-	if ((rv = station_cli_order_id(st, cmd, a.order)) != EXIT_OK ||
-	    (rv = station_cli_uid(st, cmd, a.uid, uid, &uid_len)) !=
+	if ((rv = station_cli_order_uid(st, cmd, &a, uid, &uid_len)) !=
 	    EXIT_OK ||
 	    (rv = parse_outcome(st, cmd, a.outcome, &outcome)) != EXIT_OK) {
 		return rv;
