@@ -23,21 +23,19 @@
  * both share one initialisation and one login: this file never sees the
  * PIN.  This is a benchmark, not a test: ctest does not run it.
  */
+#include "cs_cli.h"
 #include "cs_crypto.h"
 #include "cs_err.h"
 #include "cs_hsm.h"
 #include "cs_log.h"
+#include "hsm_bench_loop.h"
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <getopt.h>
-#include <pthread.h>
-#include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* Last: it defines lowercase macros (value, count, parameter, ...). */
 #include <p11-kit/pkcs11.h>
@@ -46,7 +44,8 @@
 #define MAX_THREADS 2
 
 struct bench {
-	const char *module, *token, *pin_file, *label;
+	struct cs_cli cli;
+	const char   *module, *token, *pin_file, *label;
 	cs_alg      alg;
 	cs_hsm     *h;
 
@@ -56,40 +55,6 @@ struct bench {
 	unsigned          nraw;
 	CK_OBJECT_HANDLE  key;
 };
-
-/* Holds the workers back until all exist, so that they start together. */
-struct gate {
-	pthread_mutex_t mtx;
-	pthread_cond_t  cv;
-	bool            open;
-};
-
-struct worker {
-	pthread_t     tid;
-	struct bench *b;
-	bool          raw;
-	unsigned      index;
-	atomic_bool  *stop;
-	struct gate  *go;
-	unsigned long count;
-	int           err;
-};
-
-static int
-fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int
-fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, PROG ": error: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return 1;
-}
 
 static void
 usage(FILE *fp)
@@ -128,22 +93,26 @@ raw_open(struct bench *b)
 
 	/* The same file the shim loaded: the same instance of the module. */
 	if ((b->dl = dlopen(b->module, RTLD_NOW | RTLD_LOCAL)) == NULL) {
-		return fail("cannot load %s: %s", b->module, dlerror());
+		return cs_cli_error(&b->cli, 1, "cannot load %s: %s",
+		    b->module, dlerror());
 	}
 	*(void **)&get = dlsym(b->dl, "C_GetFunctionList");
 	if (get == NULL || get(&b->p11) != CKR_OK) {
-		return fail("%s has no usable C_GetFunctionList", b->module);
+		return cs_cli_error(&b->cli, 1, "%s has no usable "
+		    "C_GetFunctionList", b->module);
 	}
 	memset(&args, 0, sizeof(args));
 	args.flags = CKF_OS_LOCKING_OK;
 	rv         = b->p11->C_Initialize(&args);
 	if (rv != CKR_CRYPTOKI_ALREADY_INITIALIZED && rv != CKR_OK) {
-		return fail("C_Initialize: 0x%lx", (unsigned long)rv);
+		return cs_cli_error(&b->cli, 1, "C_Initialize: 0x%lx",
+		    (unsigned long)rv);
 	}
 	memset(want, ' ', sizeof(want));
 	memcpy(want, b->token, strlen(b->token));
 	if ((rv = b->p11->C_GetSlotList(CK_TRUE, slots, &n)) != CKR_OK) {
-		return fail("C_GetSlotList: 0x%lx", (unsigned long)rv);
+		return cs_cli_error(&b->cli, 1, "C_GetSlotList: 0x%lx",
+		    (unsigned long)rv);
 	}
 	for (CK_ULONG i = 0; i < n && !have_slot; i++) {
 		CK_TOKEN_INFO ti;
@@ -154,7 +123,8 @@ raw_open(struct bench *b)
 		}
 	}
 	if (!have_slot) {
-		return fail("no token \"%s\" for the raw loop", b->token);
+		return cs_cli_error(&b->cli, 1, "no token \"%s\" for the raw "
+		    "loop", b->token);
 	}
 	for (b->nraw = 0; b->nraw < MAX_THREADS; b->nraw++) {
 		/* Read/write, like the pool's: only the shim differs. */
@@ -162,7 +132,8 @@ raw_open(struct bench *b)
 		    CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
 		    &b->raw[b->nraw]);
 		if (rv != CKR_OK) {
-			return fail("C_OpenSession: 0x%lx", (unsigned long)rv);
+			return cs_cli_error(&b->cli, 1, "C_OpenSession: "
+			    "0x%lx", (unsigned long)rv);
 		}
 	}
 	/* The shim logged the application in; these sessions share it. */
@@ -174,10 +145,12 @@ raw_open(struct bench *b)
 	    (rv = b->p11->C_FindObjects(b->raw[0], &b->key, 1, &found)) !=
 		CKR_OK ||
 	    (rv = b->p11->C_FindObjectsFinal(b->raw[0])) != CKR_OK) {
-		return fail("finding the key: 0x%lx", (unsigned long)rv);
+		return cs_cli_error(&b->cli, 1, "finding the key: 0x%lx",
+		    (unsigned long)rv);
 	}
 	if (found != 1) {
-		return fail("the raw loop cannot see key \"%s\"", b->label);
+		return cs_cli_error(&b->cli, 1, "the raw loop cannot see key "
+		    "\"%s\"", b->label);
 	}
 	return 0;
 }
@@ -197,99 +170,29 @@ raw_close(struct bench *b)
 /* ------------------------------------------------------------------ */
 /* The measurement                                                     */
 
-static void *
-work(void *arg)
-{
-	struct worker    *w = arg;
-	struct bench     *b = w->b;
-	CK_SESSION_HANDLE s = b->raw[w->index];
-	CK_MECHANISM      mech = {CKM_ECDSA, NULL, 0};
-	uint8_t           msg[CS_SHA256_LEN], sig[CS_SIG_LEN];
-
-	if (b->alg == CS_ALG_ED25519) {
-		mech.mechanism = CKM_EDDSA;
-	}
-	memset(msg, 0x5a + (int)w->index, sizeof(msg));
-	pthread_mutex_lock(&w->go->mtx);
-	while (!w->go->open) {
-		pthread_cond_wait(&w->go->cv, &w->go->mtx);
-	}
-	pthread_mutex_unlock(&w->go->mtx);
-	if (w->raw) {
-		while (!atomic_load_explicit(w->stop, memory_order_relaxed)) {
-			CK_ULONG n  = sizeof(sig);
-			CK_RV    rv = b->p11->C_SignInit(s, &mech, b->key);
-			if (rv == CKR_OK) {
-				rv = b->p11->C_Sign(s, msg, sizeof(msg), sig,
-				    &n);
-			}
-			if (rv != CKR_OK) {
-				w->err = CS_EHSM;
-				break;
-			}
-			w->count++;
-		}
-	} else {
-		while (!atomic_load_explicit(w->stop, memory_order_relaxed)) {
-			int rv = cs_hsm_sign(b->h, b->label, b->alg, msg,
-			    sizeof(msg), sig);
-			if (rv != CS_OK) {
-				w->err = rv;
-				break;
-			}
-			w->count++;
-		}
-	}
-	return NULL;
-}
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* One measurement: threads signing for ms; adds to *count and *secs. */
+/*
+ * One signature the bare way, on the calling thread's own session.  The
+ * mechanism is set up per call, which costs next to nothing beside a
+ * signature; both loops pay the same indirect call (hsm_bench_measure).
+ */
 static int
-measure(struct bench *b, bool raw, unsigned threads, unsigned ms,
-    unsigned long *count, double *secs)
+raw_sign(void *arg, unsigned thread, const uint8_t *msg, size_t len,
+    uint8_t sig[CS_SIG_LEN])
 {
-	struct worker   w[MAX_THREADS];
-	struct gate     go = {.mtx = PTHREAD_MUTEX_INITIALIZER,
-            .cv = PTHREAD_COND_INITIALIZER};
-	atomic_bool     stop = false;
-	struct timespec ts   = {(time_t)(ms / 1000),
-            (long)(ms % 1000) * 1000000L};
-	unsigned        started = 0;
-	int             err     = CS_OK;
+	struct bench     *b    = arg;
+	CK_SESSION_HANDLE s    = b->raw[thread];
+	CK_MECHANISM      mech = {b->alg == CS_ALG_ED25519 ? CKM_EDDSA
+	                                                   : CKM_ECDSA,
+	         NULL, 0};
+	CK_ULONG          n    = CS_SIG_LEN;
+	CK_RV             rv   = b->p11->C_SignInit(s, &mech, b->key);
 
-	for (unsigned i = 0; i < threads; i++, started++) {
-		w[i] = (struct worker){.b = b, .raw = raw, .index = i,
-		    .stop = &stop, .go = &go};
-		if (pthread_create(&w[i].tid, NULL, work, &w[i]) != 0) {
-			err = CS_ENOMEM;
-			atomic_store(&stop, true);
-			break;
-		}
+	if (rv == CKR_OK) {
+		/* PKCS#11 takes the message as non-const; C_Sign reads it. */
+		rv = b->p11->C_Sign(s, (CK_BYTE_PTR)msg, (CK_ULONG)len, sig,
+		    &n);
 	}
-	pthread_mutex_lock(&go.mtx);
-	go.open = true;
-	pthread_cond_broadcast(&go.cv);
-	pthread_mutex_unlock(&go.mtx);
-	double t0 = now_s();
-	while (err == CS_OK && nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-	}
-	atomic_store(&stop, true);
-	for (unsigned i = 0; i < started; i++) {
-		pthread_join(w[i].tid, NULL);
-		*count += w[i].count;
-		err = err != CS_OK ? err : w[i].err;
-	}
-	*secs += now_s() - t0;
-	return err;
+	return rv == CKR_OK ? CS_OK : CS_EHSM;
 }
 
 static int
@@ -298,6 +201,8 @@ run(struct bench *b, unsigned seconds, unsigned rounds)
 	double   rate[MAX_THREADS + 1][2]; /* [threads][raw, shim] */
 	double   worst = 0;
 	unsigned ms    = seconds * 1000u / rounds;
+	struct hsm_bench_shim shim = {.h = b->h, .label = b->label,
+	    .alg = b->alg};
 
 	printf(PROG ": token \"%s\" key \"%s\" alg=%s seconds=%u "
 	    "rounds=%u\n", b->token, b->label, cs_alg_name(b->alg), seconds,
@@ -310,11 +215,15 @@ run(struct bench *b, unsigned seconds, unsigned rounds)
 		for (unsigned r = 0; r < rounds; r++) {
 			for (unsigned k = 0; k < 2; k++) {
 				bool raw = (k == 0) == (r % 2 == 0);
-				int  rv  = measure(b, raw, t, ms,
-				      &count[raw ? 0 : 1], &secs[raw ? 0 : 1]);
+				int  rv  = raw ? hsm_bench_measure(t, ms,
+				      raw_sign, b, &count[0], &secs[0])
+				               : hsm_bench_measure(t, ms,
+				      hsm_bench_shim_sign, &shim, &count[1],
+				      &secs[1]);
 				if (rv != CS_OK) {
-					return fail("signing failed in the %s "
-					    "loop: %s", raw ? "raw" : "shim",
+					return cs_cli_error(&b->cli, 1,
+					    "signing failed in the %s loop: "
+					    "%s", raw ? "raw" : "shim",
 					    cs_strerror(rv));
 				}
 			}
@@ -373,6 +282,7 @@ main(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	struct bench b = {
+	    .cli      = {.prog = PROG, .usage_code = 2},
 	    .module   = env("COUNTERSIGN_HSM_MODULE"),
 	    .token    = env("COUNTERSIGN_HSM_TOKEN"),
 	    .pin_file = env("COUNTERSIGN_HSM_PIN_FILE"),
@@ -399,31 +309,37 @@ main(int argc, char **argv)
 			break;
 		case 'a':
 			if (cs_alg_parse(optarg, &b.alg) != CS_OK) {
-				return fail("--alg takes p256 or ed25519");
+				return cs_cli_usage(&b.cli, NULL, "--alg "
+				    "takes p256 or ed25519");
 			}
 			break;
 		case 's':
 			if (!parse_uint(optarg, 1, 3600, &seconds)) {
-				return fail("--seconds takes 1 to 3600");
+				return cs_cli_usage(&b.cli, NULL, "--seconds "
+				    "takes 1 to 3600");
 			}
 			break;
 		case 'r':
 			if (!parse_uint(optarg, 1, 100, &rounds)) {
-				return fail("--rounds takes 1 to 100");
+				return cs_cli_usage(&b.cli, NULL, "--rounds "
+				    "takes 1 to 100");
 			}
 			break;
 		case 'h':
 			usage(stdout);
 			return 0;
 		default:
-			usage(stderr);
-			return 2;
+			return cs_cli_usage(&b.cli, NULL, "bad option");
 		}
 	}
 	if (b.module == NULL || b.token == NULL || b.pin_file == NULL ||
-	    b.label == NULL || optind != argc) {
-		usage(stderr);
-		return 2;
+	    b.label == NULL) {
+		return cs_cli_usage(&b.cli, NULL, "--module, --token, "
+		    "--pin-file and --label are required (or their "
+		    "COUNTERSIGN_HSM_* variables)");
+	}
+	if ((rv = cs_cli_positional(&b.cli, NULL, argc, argv, 0)) != 0) {
+		return rv;
 	}
 	cs_log_open(PROG, CS_LOG_WARN, false);
 	struct cs_hsm_opts o = {
@@ -433,7 +349,7 @@ main(int argc, char **argv)
 	    .sessions = MAX_THREADS,
 	};
 	if ((rv = cs_hsm_open(&b.h, &o, err, sizeof(err))) != CS_OK) {
-		return fail("%s", err);
+		return cs_cli_error(&b.cli, 1, "%s", err);
 	}
 	rv = cs_hsm_key(b.h, b.label, &key);
 	if (rv == CS_ENOENT) {
@@ -443,12 +359,13 @@ main(int argc, char **argv)
 		rv = cs_hsm_keygen(b.h, b.label, b.alg, &key);
 	}
 	if (rv != CS_OK) {
-		rv = fail("key \"%s\": %s", b.label, cs_strerror(rv));
+		rv = cs_cli_error(&b.cli, 1, "key \"%s\": %s", b.label,
+		    cs_strerror(rv));
 		goto out;
 	}
 	if (b.alg != CS_ALG_NONE && key.alg != b.alg) {
-		rv = fail("key \"%s\" is %s, not %s", b.label,
-		    cs_alg_name(key.alg), cs_alg_name(b.alg));
+		rv = cs_cli_error(&b.cli, 1, "key \"%s\" is %s, not %s",
+		    b.label, cs_alg_name(key.alg), cs_alg_name(b.alg));
 		goto out;
 	}
 	b.alg = key.alg;

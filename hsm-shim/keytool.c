@@ -4,23 +4,22 @@
  * the keys, export public keys (PEM, DER, or a C header that firmware
  * compiles in), sign a file, check a key end to end, measure signing
  * speed.  Everything goes through the HSM shim (cs_hsm.h); this file is
- * the command line and the output formats.
+ * the command line (one cs_cli command table) and the output formats.
  *
  * The PIN is never taken from the command line (it would show in ps and
  * in shell history): it comes from a file or from the environment.
  * Exit status: 0 success, 1 failure, 2 usage error.
  */
+#include "cs_cli.h"
 #include "cs_crypto.h"
 #include "cs_err.h"
 #include "cs_hsm.h"
 #include "cs_log.h"
+#include "hsm_bench_loop.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <pthread.h>
-#include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,90 +30,34 @@
 #define PROG "countersign-keytool"
 
 #define KT_FILE_MAX    ((size_t)64 << 20) /* files signed, bytes */
-#define KT_THREADS_MAX 64
 #define KT_SECONDS_MAX 3600
 #define KT_OUT_MAX     4096 /* any export fits */
 
+enum kt_exit { KT_OK = 0, KT_FAIL = 1, KT_USAGE = 2 };
+
 /* Global options, after the environment fallbacks were applied. */
 struct kt {
-	const char *module;
-	const char *token;
-	const char *pin_file;
-	const char *pin_env; /* name of the variable, when no PIN file */
-	cs_hsm     *h;
+	struct cs_cli cli;
+	const char   *module;
+	const char   *token;
+	const char   *pin_file;
+	const char   *pin_env; /* name of the variable, when no PIN file */
+	cs_hsm       *h;
 };
 
-static int
-fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-/* Print "countersign-keytool: error: ..." and return the failure status. */
-static int
-fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, PROG ": error: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return 1;
-}
-
-static int
-usage_fail(const char *cmd, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* Same for usage errors: status 2 and a pointer to --help. */
-static int
-usage_fail(const char *cmd, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, PROG ": error: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\n(see " PROG " %s%s--help)\n",
-	    cmd != NULL ? cmd : "", cmd != NULL ? " " : "");
-	return 2;
-}
-
-static void
-usage(FILE *fp)
-{
-	fprintf(fp,
-	    "usage: " PROG " [GLOBAL OPTIONS] COMMAND [ARGS]\n"
-	    "\n"
-	    "The security officer's tool for Countersign's signing keys.  "
-	    "Private keys\nare made inside the PKCS#11 HSM and never leave "
-	    "it.\n"
-	    "\n"
-	    "Commands:\n"
-	    "  keygen     generate a key pair in the HSM\n"
-	    "  list       list the signing keys on the token\n"
-	    "  export     write a public key as PEM, DER or a C header\n"
-	    "  sign       sign a file\n"
-	    "  sign-test  sign with a key and verify the result in software\n"
-	    "  bench      measure signatures per second\n"
-	    "\n"
-	    "Global options (before the command):\n"
-	    "  --module PATH    PKCS#11 module        "
-	    "[$COUNTERSIGN_HSM_MODULE]\n"
-	    "  --token LABEL    token label           "
-	    "[$COUNTERSIGN_HSM_TOKEN]\n"
-	    "  --pin-file FILE  file with the user PIN "
-	    "[$COUNTERSIGN_HSM_PIN_FILE]\n"
-	    "                   (without one: the PIN itself in "
-	    "$COUNTERSIGN_HSM_PIN)\n"
-	    "  -v, --verbose    log what the HSM shim does\n"
-	    "  -h, --help       this help; COMMAND --help for a command's\n"
-	    "  -V, --version    print the version\n"
-	    "\n"
-	    "The PIN is never accepted on the command line.  Exit status: 0 "
-	    "success,\n1 failure, 2 usage error.  docs/key-ceremony.md "
-	    "walks through a key ceremony.\n");
-}
+/*
+ * What a command's options said (NULL or the default when absent).  Each
+ * command lists the options it takes in its own getopt tables; kt_begin()
+ * knows an option by its letter: l a f o i t s h.
+ */
+struct kt_args {
+	const char *label;
+	cs_alg      alg; /* --alg, or CS_ALG_NONE */
+	const char *format;
+	const char *out; /* export --output, sign --out */
+	const char *in;
+	const char *threads, *seconds;
+};
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
@@ -128,24 +71,98 @@ hex(const uint8_t *p, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+/*
+ * The start every command shares: parse argv into a, answer --help, refuse
+ * stray arguments and an unknown --alg.  Returns 0 to go on, or the exit
+ * status with *done set (the help was printed, or the error).
+ */
+static int
+kt_begin(struct kt *kt, const struct cs_cli_cmd *cmd, int argc,
+    char **argv, const char *shortopts, const struct option *longopts,
+    struct kt_args *a, bool *done)
+{
+	const char *alg = NULL;
+	bool        bad = false, help = false;
+	int         opt, rv;
+
+	memset(a, 0, sizeof(*a));
+	a->alg = CS_ALG_NONE;
+	*done  = true;
+	while ((opt = getopt_long(argc, argv, shortopts, longopts, NULL)) !=
+	    -1) {
+		switch (opt) {
+		case 'l':
+			a->label = optarg;
+			break;
+		case 'a':
+			alg = optarg;
+			break;
+		case 'f':
+			a->format = optarg;
+			break;
+		case 'o':
+			a->out = optarg;
+			break;
+		case 'i':
+			a->in = optarg;
+			break;
+		case 't':
+			a->threads = optarg;
+			break;
+		case 's':
+			a->seconds = optarg;
+			break;
+		case 'h':
+			help = true;
+			break;
+		default:
+			bad = true; /* getopt said what */
+			break;
+		}
+	}
+	if (bad || help) {
+		return cs_cli_other_opt(&kt->cli, cmd, bad ? '?' : 'h');
+	}
+	if ((rv = cs_cli_positional(&kt->cli, cmd, argc, argv, 0)) != 0) {
+		return rv;
+	}
+	if (alg != NULL && cs_alg_parse(alg, &a->alg) != CS_OK) {
+		return cs_cli_usage(&kt->cli, cmd, "unknown algorithm \"%s\": "
+		    "use p256 or ed25519", alg);
+	}
+	*done = false;
+	return KT_OK;
+}
+
+/* --label, which every command but list needs. */
+static int
+kt_need_label(struct kt *kt, const struct cs_cli_cmd *cmd,
+    const struct kt_args *a)
+{
+	if (a->label == NULL) {
+		return cs_cli_usage(&kt->cli, cmd, "--label is required");
+	}
+	return KT_OK;
+}
+
 /* Open the HSM with the global options; prints why on failure. */
 static int
-kt_open(struct kt *kt, const char *cmd, unsigned sessions)
+kt_open(struct kt *kt, const struct cs_cli_cmd *cmd, unsigned sessions)
 {
 	char err[1024];
-	int  rv;
 
 	if (kt->module == NULL) {
-		return usage_fail(cmd, "no PKCS#11 module: give --module PATH "
-		    "or set COUNTERSIGN_HSM_MODULE");
+		return cs_cli_usage(&kt->cli, cmd, "no PKCS#11 module: give "
+		    "--module PATH or set COUNTERSIGN_HSM_MODULE");
 	}
 	if (kt->token == NULL) {
-		return usage_fail(cmd, "no token: give --token LABEL or set "
-		    "COUNTERSIGN_HSM_TOKEN");
+		return cs_cli_usage(&kt->cli, cmd, "no token: give --token "
+		    "LABEL or set COUNTERSIGN_HSM_TOKEN");
 	}
 	if (kt->pin_file == NULL && kt->pin_env == NULL) {
-		return usage_fail(cmd, "no PIN: give --pin-file FILE or set "
-		    "COUNTERSIGN_HSM_PIN_FILE (or COUNTERSIGN_HSM_PIN)");
+		return cs_cli_usage(&kt->cli, cmd, "no PIN: give --pin-file "
+		    "FILE or set COUNTERSIGN_HSM_PIN_FILE (or "
+		    "COUNTERSIGN_HSM_PIN)");
 	}
 	struct cs_hsm_opts o = {
 	    .module   = kt->module,
@@ -154,13 +171,13 @@ kt_open(struct kt *kt, const char *cmd, unsigned sessions)
 	    .pin_env  = kt->pin_file == NULL ? kt->pin_env : NULL,
 	    .sessions = sessions,
 	};
-	if ((rv = cs_hsm_open(&kt->h, &o, err, sizeof(err))) != CS_OK) {
-		return fail("%s", err);
+	if (cs_hsm_open(&kt->h, &o, err, sizeof(err)) != CS_OK) {
+		return cs_cli_error(&kt->cli, KT_FAIL, "%s", err);
 	}
-	return 0;
+	return KT_OK;
 }
 
-/* Explain a failed operation on key label; returns 1. */
+/* Explain a failed operation on key label; returns KT_FAIL. */
 static int
 key_fail(struct kt *kt, int rv, const char *label, const char *what)
 {
@@ -168,27 +185,32 @@ key_fail(struct kt *kt, int rv, const char *label, const char *what)
 
 	switch (rv) {
 	case CS_ENOENT:
-		return fail("no key labelled \"%s\" on token \"%s\" (" PROG
-		    " list shows the keys)", label, token);
+		return cs_cli_error(&kt->cli, KT_FAIL, "no key labelled "
+		    "\"%s\" on token \"%s\" (" PROG " list shows the keys)",
+		    label, token);
 	case CS_EINVAL:
-		return fail("key \"%s\" on token \"%s\" cannot %s: it is not "
-		    "a p256 or ed25519 signing key", label, token, what);
+		return cs_cli_error(&kt->cli, KT_FAIL, "key \"%s\" on token "
+		    "\"%s\" cannot %s: it is not a p256 or ed25519 signing "
+		    "key", label, token, what);
 	case CS_EPRECOND:
-		return fail("the label \"%s\" is ambiguous on token \"%s\": "
-		    "several keys carry it; remove or relabel all but one "
-		    "with the HSM's own tools", label, token);
+		return cs_cli_error(&kt->cli, KT_FAIL, "the label \"%s\" is "
+		    "ambiguous on token \"%s\": several keys carry it; remove "
+		    "or relabel all but one with the HSM's own tools", label,
+		    token);
 	case CS_ETIMEDOUT:
-		return fail("no HSM session became free in time to %s", what);
+		return cs_cli_error(&kt->cli, KT_FAIL, "no HSM session became "
+		    "free in time to %s", what);
 	case CS_EPERM:
-		return fail("token \"%s\" no longer accepts the PIN; check "
-		    "the PIN file", token);
+		return cs_cli_error(&kt->cli, KT_FAIL, "token \"%s\" no "
+		    "longer accepts the PIN; check the PIN file", token);
 	case CS_EHSM:
-		return fail("the HSM failed while trying to %s with key "
-		    "\"%s\" (the PKCS#11 error is logged above); check that "
-		    "token \"%s\" is present and retry", what, label, token);
+		return cs_cli_error(&kt->cli, KT_FAIL, "the HSM failed while "
+		    "trying to %s with key \"%s\" (the PKCS#11 error is "
+		    "logged above); check that token \"%s\" is present and "
+		    "retry", what, label, token);
 	default:
-		return fail("cannot %s with key \"%s\": %s", what, label,
-		    cs_strerror(rv));
+		return cs_cli_error(&kt->cli, KT_FAIL, "cannot %s with key "
+		    "\"%s\": %s", what, label, cs_strerror(rv));
 	}
 }
 
@@ -203,36 +225,41 @@ kt_key(struct kt *kt, const char *label, cs_alg expect, const char *what,
 		return key_fail(kt, rv, label, what);
 	}
 	if (expect != CS_ALG_NONE && key->alg != expect) {
-		return fail("key \"%s\" is a %s key, not %s (check --alg)",
-		    label, cs_alg_name(key->alg), cs_alg_name(expect));
+		return cs_cli_error(&kt->cli, KT_FAIL, "key \"%s\" is a %s "
+		    "key, not %s (check --alg)", label, cs_alg_name(key->alg),
+		    cs_alg_name(expect));
 	}
-	return 0;
+	return KT_OK;
 }
 
 /* Read a whole file of at most KT_FILE_MAX bytes; *data is malloc'ed. */
 static int
-read_file(const char *path, uint8_t **data, size_t *len)
+read_file(struct kt *kt, const char *path, uint8_t **data, size_t *len)
 {
 	struct stat st;
 	uint8_t    *buf = NULL;
 	size_t      n   = 0;
 	int         fd  = open(path, O_RDONLY | O_CLOEXEC);
+	int         rv  = KT_FAIL;
 
 	if (fd < 0) {
-		return fail("cannot open %s: %s", path, strerror(errno));
+		return cs_cli_error(&kt->cli, KT_FAIL, "cannot open %s: %s",
+		    path, strerror(errno));
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return fail("%s is not a regular file", path);
+		cs_cli_error(&kt->cli, KT_FAIL, "%s is not a regular file",
+		    path);
+		goto out;
 	}
 	if ((size_t)st.st_size > KT_FILE_MAX) {
-		close(fd);
-		return fail("%s is larger than %zu MiB, the most this tool "
-		    "signs", path, KT_FILE_MAX >> 20);
+		cs_cli_error(&kt->cli, KT_FAIL, "%s is larger than %zu MiB, "
+		    "the most this tool signs", path, KT_FILE_MAX >> 20);
+		goto out;
 	}
 	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
-		close(fd);
-		return fail("out of memory reading %s", path);
+		cs_cli_error(&kt->cli, KT_FAIL, "out of memory reading %s",
+		    path);
+		goto out;
 	}
 	while (n < (size_t)st.st_size) {
 		ssize_t r = read(fd, buf + n, (size_t)st.st_size - n);
@@ -240,40 +267,45 @@ read_file(const char *path, uint8_t **data, size_t *len)
 			continue;
 		}
 		if (r <= 0) {
-			free(buf);
-			close(fd);
-			return fail("cannot read %s: %s", path,
-			    r < 0 ? strerror(errno) : "file shrank");
+			cs_cli_error(&kt->cli, KT_FAIL, "cannot read %s: %s",
+			    path, r < 0 ? strerror(errno) : "file shrank");
+			goto out;
 		}
 		n += (size_t)r;
 	}
-	close(fd);
 	*data = buf;
 	*len  = n;
-	return 0;
+	buf   = NULL;
+	rv    = KT_OK;
+out:
+	free(buf);
+	close(fd);
+	return rv;
 }
 
 /* Write data to path (or stdout for NULL). */
 static int
-write_out(const char *path, const void *data, size_t len)
+write_out(struct kt *kt, const char *path, const void *data, size_t len)
 {
 	FILE *fp = path != NULL ? fopen(path, "wb") : stdout;
 
 	if (fp == NULL) {
-		return fail("cannot create %s: %s", path, strerror(errno));
+		return cs_cli_error(&kt->cli, KT_FAIL, "cannot create %s: %s",
+		    path, strerror(errno));
 	}
 	size_t w = fwrite(data, 1, len, fp);
 	int    c = path != NULL ? fclose(fp) : fflush(fp);
 	if (w != len || c != 0) {
-		return fail("cannot write %s: %s",
+		return cs_cli_error(&kt->cli, KT_FAIL, "cannot write %s: %s",
 		    path != NULL ? path : "standard output", strerror(errno));
 	}
-	return 0;
+	return KT_OK;
 }
 
-/* Parse a number in [min, max]; false if it is not one. */
-static bool
-parse_uint(const char *s, long min, long max, long *out)
+/* Parse a number in [min, max] for opt, or a usage error. */
+static int
+parse_uint(struct kt *kt, const struct cs_cli_cmd *cmd, const char *opt,
+    const char *s, long min, long max, long *out)
 {
 	char *end;
 	long  v;
@@ -281,33 +313,18 @@ parse_uint(const char *s, long min, long max, long *out)
 	errno = 0;
 	v     = strtol(s, &end, 10);
 	if (errno != 0 || end == s || *end != '\0' || v < min || v > max) {
-		return false;
+		return cs_cli_usage(&kt->cli, cmd, "%s takes %ld to %ld", opt,
+		    min, max);
 	}
 	*out = v;
-	return true;
-}
-
-/* Options every key command shares. */
-struct key_args {
-	const char *label;
-	cs_alg      alg; /* --alg, or CS_ALG_NONE */
-};
-
-static int
-parse_alg(const char *cmd, const char *s, cs_alg *alg)
-{
-	if (cs_alg_parse(s, alg) != CS_OK) {
-		return usage_fail(cmd, "unknown algorithm \"%s\": use p256 or "
-		    "ed25519", s);
-	}
-	return 0;
+	return KT_OK;
 }
 
 /* ------------------------------------------------------------------ */
 /* keygen                                                              */
 
 static int
-cmd_keygen(struct kt *kt, int argc, char **argv)
+cmd_keygen(void *ctx, const struct cs_cli_cmd *cmd, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 	    {"label", required_argument, NULL, 'l'},
@@ -315,112 +332,71 @@ cmd_keygen(struct kt *kt, int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
+	struct kt        *kt = ctx;
+	struct kt_args    a;
 	struct cs_hsm_key key;
-	const char       *label = NULL;
-	cs_alg            alg   = CS_ALG_P256;
 	char              id[2 * CS_KEY_ID_LEN + 1];
-	int               opt, rv;
+	bool              done;
+	int               rv;
 
-	optind = 0;
-	while ((opt = getopt_long(argc, argv, "l:a:h", longopts, NULL)) !=
-	    -1) {
-		switch (opt) {
-		case 'l':
-			label = optarg;
-			break;
-		case 'a':
-			if ((rv = parse_alg("keygen", optarg, &alg)) != 0) {
-				return rv;
-			}
-			break;
-		case 'h':
-			printf("usage: " PROG " [GLOBAL OPTIONS] keygen "
-			    "--label LABEL\n       [--alg p256|ed25519]\n\n"
-			    "Generates a key pair on the token.  The private "
-			    "key is a token object,\nprivate, sensitive, "
-			    "never extractable, and may only sign.  The "
-			    "label\n(1-64 printable ASCII characters) names "
-			    "the key for life: an existing\nlabel is refused, "
-			    "a key is never replaced.  --alg defaults to "
-			    "p256\n(ECDSA P-256 with SHA-256).  Prints the "
-			    "key id.\n");
-			return 0;
-		default:
-			return usage_fail("keygen", "bad option");
-		}
-	}
-	if (optind != argc) {
-		return usage_fail("keygen", "unexpected argument \"%s\"",
-		    argv[optind]);
-	}
-	if (label == NULL) {
-		return usage_fail("keygen", "--label is required");
-	}
-	if ((rv = kt_open(kt, "keygen", 1)) != 0) {
+	if ((rv = kt_begin(kt, cmd, argc, argv, "l:a:h", longopts, &a,
+	    &done)) != KT_OK || done) {
 		return rv;
 	}
-	rv = cs_hsm_keygen(kt->h, label, alg, &key);
+	if (a.alg == CS_ALG_NONE) {
+		a.alg = CS_ALG_P256;
+	}
+	if ((rv = kt_need_label(kt, cmd, &a)) != KT_OK ||
+	    (rv = kt_open(kt, cmd, 1)) != KT_OK) {
+		return rv;
+	}
+	rv = cs_hsm_keygen(kt->h, a.label, a.alg, &key);
 	switch (rv) {
 	case CS_OK:
 		break;
 	case CS_EEXIST:
-		return fail("a key labelled \"%s\" already exists on token "
-		    "\"%s\"; keys are never replaced: choose another label",
-		    label, kt->token);
+		return cs_cli_error(&kt->cli, KT_FAIL, "a key labelled \"%s\" "
+		    "already exists on token \"%s\"; keys are never replaced: "
+		    "choose another label", a.label, kt->token);
 	case CS_EINVAL:
-		return fail("cannot generate \"%s\": a label is 1-64 "
-		    "printable ASCII characters, and the token must support "
-		    "%s keys", label, cs_alg_name(alg));
+		return cs_cli_error(&kt->cli, KT_FAIL, "cannot generate "
+		    "\"%s\": a label is 1-64 printable ASCII characters, and "
+		    "the token must support %s keys", a.label,
+		    cs_alg_name(a.alg));
 	default:
-		return key_fail(kt, rv, label, "generate a key");
+		return key_fail(kt, rv, a.label, "generate a key");
 	}
 	hex(key.key_id, sizeof(key.key_id), id);
 	printf("generated %s key \"%s\" on token \"%s\"\nkey id: %s\n",
 	    cs_alg_name(key.alg), key.label, kt->token, id);
-	return 0;
+	return KT_OK;
 }
 
 /* ------------------------------------------------------------------ */
 /* list                                                                */
 
 static int
-cmd_list(struct kt *kt, int argc, char **argv)
+cmd_list(void *ctx, const struct cs_cli_cmd *cmd, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
+	struct kt         *kt   = ctx;
+	struct kt_args     a;
 	struct cs_hsm_key *keys = NULL;
 	size_t             n    = 0;
-	int                opt, rv, width = 5;
+	bool               done;
+	int                rv, width = 5;
 
-	optind = 0;
-	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'h':
-			printf("usage: " PROG " [GLOBAL OPTIONS] list\n\n"
-			    "Lists the private keys on the token that may "
-			    "sign: label, algorithm,\nkey id (the first 8 "
-			    "bytes of SHA-256 over the public key's\n"
-			    "SubjectPublicKeyInfo DER), and whether the "
-			    "private key is sensitive\nand extractable.  Keys "
-			    "of other algorithms show as \"other\".\n");
-			return 0;
-		default:
-			return usage_fail("list", "bad option");
-		}
-	}
-	if (optind != argc) {
-		return usage_fail("list", "unexpected argument \"%s\"",
-		    argv[optind]);
-	}
-	if ((rv = kt_open(kt, "list", 1)) != 0) {
+	if ((rv = kt_begin(kt, cmd, argc, argv, "h", longopts, &a, &done)) !=
+	    KT_OK || done || (rv = kt_open(kt, cmd, 1)) != KT_OK) {
 		return rv;
 	}
 	if ((rv = cs_hsm_list(kt->h, &keys, &n)) != CS_OK) {
-		return fail("cannot list the keys on token \"%s\": %s (the "
-		    "PKCS#11 error is logged above)", kt->token,
-		    cs_strerror(rv));
+		return cs_cli_error(&kt->cli, KT_FAIL, "cannot list the keys "
+		    "on token \"%s\": %s (the PKCS#11 error is logged above)",
+		    kt->token, cs_strerror(rv));
 	}
 	for (size_t i = 0; i < n; i++) {
 		int w = (int)strlen(keys[i].label);
@@ -444,7 +420,7 @@ cmd_list(struct kt *kt, int argc, char **argv)
 		    kt->token);
 	}
 	free(keys);
-	return 0;
+	return KT_OK;
 }
 
 /* ------------------------------------------------------------------ */
@@ -541,8 +517,9 @@ c_header(const struct cs_hsm_key *key, const char *token, char *out,
 	return CS_OK;
 }
 
+
 static int
-cmd_export(struct kt *kt, int argc, char **argv)
+cmd_export(void *ctx, const struct cs_cli_cmd *cmd, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 	    {"label", required_argument, NULL, 'l'},
@@ -551,79 +528,52 @@ cmd_export(struct kt *kt, int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
+	struct kt        *kt = ctx;
+	struct kt_args    a;
 	struct cs_hsm_key key;
-	const char       *label = NULL, *format = "pem", *path = NULL;
 	char              out[KT_OUT_MAX];
-	size_t            n  = 0;
-	int               rv = CS_OK, opt;
+	size_t            n = 0;
+	bool              done;
+	int               rv;
 
-	optind = 0;
-	while ((opt = getopt_long(argc, argv, "l:f:o:h", longopts, NULL)) !=
-	    -1) {
-		switch (opt) {
-		case 'l':
-			label = optarg;
-			break;
-		case 'f':
-			format = optarg;
-			break;
-		case 'o':
-			path = optarg;
-			break;
-		case 'h':
-			printf("usage: " PROG " [GLOBAL OPTIONS] export "
-			    "--label LABEL\n       [--format "
-			    "pem|der|c-header] [-o FILE]\n\n"
-			    "Writes the public key of LABEL to FILE (default: "
-			    "standard output):\n"
-			    "  pem       SubjectPublicKeyInfo, PEM (default; "
-			    "what openssl and the\n            authority "
-			    "read)\n"
-			    "  der       SubjectPublicKeyInfo, DER\n"
-			    "  c-header  a C header for firmware: "
-			    "CS_TRUST_KEY_ALG, cs_trust_key_id[8],\n"
-			    "            cs_trust_public_key[] (see "
-			    "docs/key-ceremony.md)\n");
-			return 0;
-		default:
-			return usage_fail("export", "bad option");
-		}
-	}
-	if (optind != argc) {
-		return usage_fail("export", "unexpected argument \"%s\"",
-		    argv[optind]);
-	}
-	if (label == NULL) {
-		return usage_fail("export", "--label is required");
-	}
-	if (strcmp(format, "pem") != 0 && strcmp(format, "der") != 0 &&
-	    strcmp(format, "c-header") != 0) {
-		return usage_fail("export", "unknown format \"%s\": use pem, "
-		    "der or c-header", format);
-	}
-	if (strcmp(format, "der") == 0 && path == NULL &&
-	    isatty(STDOUT_FILENO)) {
-		return usage_fail("export", "DER is binary: give -o FILE");
-	}
-	if ((rv = kt_open(kt, "export", 1)) != 0 ||
-	    (rv = kt_key(kt, label, CS_ALG_NONE, "export", &key)) != 0) {
+	if ((rv = kt_begin(kt, cmd, argc, argv, "l:f:o:h", longopts, &a,
+	    &done)) != KT_OK || done ||
+	    (rv = kt_need_label(kt, cmd, &a)) != KT_OK) {
 		return rv;
 	}
-	if (strcmp(format, "pem") == 0) {
+	if (a.format == NULL) {
+		a.format = "pem";
+	}
+	if (strcmp(a.format, "pem") != 0 && strcmp(a.format, "der") != 0 &&
+	    strcmp(a.format, "c-header") != 0) {
+		return cs_cli_usage(&kt->cli, cmd, "unknown format \"%s\": "
+		    "use pem, der or c-header", a.format);
+	}
+	if (strcmp(a.format, "der") == 0 && a.out == NULL &&
+	    isatty(STDOUT_FILENO)) {
+		return cs_cli_usage(&kt->cli, cmd, "DER is binary: give -o "
+		    "FILE");
+	}
+	if ((rv = kt_open(kt, cmd, 1)) != KT_OK ||
+	    (rv = kt_key(kt, a.label, CS_ALG_NONE, "export", &key)) !=
+	    KT_OK) {
+		return rv;
+	}
+	if (strcmp(a.format, "pem") == 0) {
 		rv = cs_pem_encode("PUBLIC KEY", key.spki, key.spki_len, out,
 		    sizeof(out));
 		n = strlen(out);
-	} else if (strcmp(format, "der") == 0) {
+	} else if (strcmp(a.format, "der") == 0) {
 		memcpy(out, key.spki, key.spki_len);
 		n = key.spki_len;
 	} else {
 		rv = c_header(&key, kt->token, out, sizeof(out), &n);
 	}
 	if (rv != CS_OK) {
-		return fail("cannot encode the public key: %s",
-		    cs_strerror(rv));
+		return cs_cli_error(&kt->cli, KT_FAIL, "cannot encode the "
+		    "public key: %s", cs_strerror(rv));
 	}
-	return write_out(path, out, n);
+	return write_out(kt, a.out, out, n);
 }
 
 /* ------------------------------------------------------------------ */
@@ -644,8 +594,8 @@ sign_checked(struct kt *kt, const struct cs_hsm_key *key, const void *msg,
 
 	if (key->alg == CS_ALG_P256) {
 		if ((rv = cs_sha256(msg, len, digest)) != CS_OK) {
-			return fail("cannot hash the input: %s",
-			    cs_strerror(rv));
+			return cs_cli_error(&kt->cli, KT_FAIL, "cannot hash "
+			    "the input: %s", cs_strerror(rv));
 		}
 		what     = digest;
 		what_len = sizeof(digest);
@@ -656,15 +606,15 @@ sign_checked(struct kt *kt, const struct cs_hsm_key *key, const void *msg,
 	}
 	rv = cs_verify(key->alg, key->pub, key->pub_len, msg, len, sig);
 	if (rv != CS_OK) {
-		return fail("the HSM's signature with key \"%s\" does not "
-		    "verify against its public key (%s); do not use this key",
-		    key->label, cs_strerror(rv));
+		return cs_cli_error(&kt->cli, KT_FAIL, "the HSM's signature "
+		    "with key \"%s\" does not verify against its public key "
+		    "(%s); do not use this key", key->label, cs_strerror(rv));
 	}
-	return 0;
+	return KT_OK;
 }
 
 static int
-cmd_sign(struct kt *kt, int argc, char **argv)
+cmd_sign(void *ctx, const struct cs_cli_cmd *cmd, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 	    {"label", required_argument, NULL, 'l'},
@@ -674,83 +624,47 @@ cmd_sign(struct kt *kt, int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
+	struct kt        *kt = ctx;
+	struct kt_args    a;
 	struct cs_hsm_key key;
-	const char       *label = NULL, *in = NULL, *outp = NULL;
-	cs_alg            expect = CS_ALG_NONE;
-	uint8_t          *data   = NULL;
+	uint8_t          *data = NULL;
 	uint8_t           sig[CS_SIG_LEN], der[80];
 	size_t            len = 0, der_len = 0;
 	char              id[2 * CS_KEY_ID_LEN + 1];
-	int               opt, rv;
+	bool              done;
+	int               rv;
 
-	optind = 0;
-	while ((opt = getopt_long(argc, argv, "l:i:o:a:h", longopts, NULL)) !=
-	    -1) {
-		switch (opt) {
-		case 'l':
-			label = optarg;
-			break;
-		case 'i':
-			in = optarg;
-			break;
-		case 'o':
-			outp = optarg;
-			break;
-		case 'a':
-			if ((rv = parse_alg("sign", optarg, &expect)) != 0) {
-				return rv;
-			}
-			break;
-		case 'h':
-			printf("usage: " PROG " [GLOBAL OPTIONS] sign --label "
-			    "LABEL\n       --in FILE --out SIG [--alg "
-			    "p256|ed25519]\n\n"
-			    "Signs FILE (at most 64 MiB) in the HSM.  p256: "
-			    "ECDSA over SHA-256 of the\nfile, SIG is DER, so "
-			    "that\n"
-			    "  openssl dgst -sha256 -verify pub.pem "
-			    "-signature SIG FILE\nchecks it.  ed25519: "
-			    "PureEdDSA over the file, SIG is the raw 64 "
-			    "bytes\n  openssl pkeyutl -verify -pubin -inkey "
-			    "pub.pem -rawin -in FILE -sigfile SIG\nchecks it.  "
-			    "--alg refuses a key of any other algorithm.\n"
-			    "The signature is verified against the public key "
-			    "before it is written.\n");
-			return 0;
-		default:
-			return usage_fail("sign", "bad option");
-		}
-	}
-	if (optind != argc) {
-		return usage_fail("sign", "unexpected argument \"%s\"",
-		    argv[optind]);
-	}
-	if (label == NULL || in == NULL || outp == NULL) {
-		return usage_fail("sign", "--label, --in and --out are "
-		    "required");
-	}
-	if ((rv = read_file(in, &data, &len)) != 0) {
+	if ((rv = kt_begin(kt, cmd, argc, argv, "l:i:o:a:h", longopts, &a,
+	    &done)) != KT_OK || done) {
 		return rv;
 	}
-	if ((rv = kt_open(kt, "sign", 1)) != 0 ||
-	    (rv = kt_key(kt, label, expect, "sign", &key)) != 0 ||
-	    (rv = sign_checked(kt, &key, data, len, sig)) != 0) {
+	if (a.label == NULL || a.in == NULL || a.out == NULL) {
+		return cs_cli_usage(&kt->cli, cmd, "--label, --in and --out "
+		    "are required");
+	}
+	if ((rv = read_file(kt, a.in, &data, &len)) != KT_OK) {
+		return rv;
+	}
+	if ((rv = kt_open(kt, cmd, 1)) != KT_OK ||
+	    (rv = kt_key(kt, a.label, a.alg, "sign", &key)) != KT_OK ||
+	    (rv = sign_checked(kt, &key, data, len, sig)) != KT_OK) {
 		goto out;
 	}
 	if (key.alg == CS_ALG_P256) {
 		if (cs_ecdsa_raw_to_der(sig, der, sizeof(der), &der_len) !=
 		    CS_OK) {
-			rv = fail("cannot encode the signature");
+			rv = cs_cli_error(&kt->cli, KT_FAIL, "cannot encode "
+			    "the signature");
 			goto out;
 		}
-		rv = write_out(outp, der, der_len);
+		rv = write_out(kt, a.out, der, der_len);
 	} else {
-		rv = write_out(outp, sig, sizeof(sig));
+		rv = write_out(kt, a.out, sig, sizeof(sig));
 	}
-	if (rv == 0) {
+	if (rv == KT_OK) {
 		hex(key.key_id, sizeof(key.key_id), id);
-		printf("signed %s with %s key \"%s\" (key id %s): %s\n", in,
-		    cs_alg_name(key.alg), label, id, outp);
+		printf("signed %s with %s key \"%s\" (key id %s): %s\n", a.in,
+		    cs_alg_name(key.alg), a.label, id, a.out);
 	}
 out:
 	free(data);
@@ -758,7 +672,8 @@ out:
 }
 
 static int
-cmd_sign_test(struct kt *kt, int argc, char **argv)
+cmd_sign_test(void *ctx, const struct cs_cli_cmd *cmd, int argc,
+    char **argv)
 {
 	static const struct option longopts[] = {
 	    {"label", required_argument, NULL, 'l'},
@@ -766,112 +681,46 @@ cmd_sign_test(struct kt *kt, int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
+	struct kt        *kt = ctx;
+	struct kt_args    a;
 	struct cs_hsm_key key;
-	const char       *label  = NULL;
-	cs_alg            expect = CS_ALG_NONE;
 	uint8_t           sig[CS_SIG_LEN];
 	char              msg[128], id[2 * CS_KEY_ID_LEN + 1];
 	struct timespec   now;
-	int               opt, rv;
+	bool              done;
+	int               rv;
 
-	optind = 0;
-	while ((opt = getopt_long(argc, argv, "l:a:h", longopts, NULL)) !=
-	    -1) {
-		switch (opt) {
-		case 'l':
-			label = optarg;
-			break;
-		case 'a':
-			if ((rv = parse_alg("sign-test", optarg, &expect)) !=
-			    0) {
-				return rv;
-			}
-			break;
-		case 'h':
-			printf("usage: " PROG " [GLOBAL OPTIONS] sign-test "
-			    "--label LABEL\n       [--alg p256|ed25519]\n\n"
-			    "Signs a fresh test message with the key in the "
-			    "HSM and verifies the\nsignature in software "
-			    "(wolfCrypt) with the exported public key; a\n"
-			    "tampered copy must then fail to verify.  Prints "
-			    "the key id.\n");
-			return 0;
-		default:
-			return usage_fail("sign-test", "bad option");
-		}
-	}
-	if (optind != argc) {
-		return usage_fail("sign-test", "unexpected argument \"%s\"",
-		    argv[optind]);
-	}
-	if (label == NULL) {
-		return usage_fail("sign-test", "--label is required");
-	}
-	if ((rv = kt_open(kt, "sign-test", 1)) != 0 ||
-	    (rv = kt_key(kt, label, expect, "sign", &key)) != 0) {
+	if ((rv = kt_begin(kt, cmd, argc, argv, "l:a:h", longopts, &a,
+	    &done)) != KT_OK || done ||
+	    (rv = kt_need_label(kt, cmd, &a)) != KT_OK ||
+	    (rv = kt_open(kt, cmd, 1)) != KT_OK ||
+	    (rv = kt_key(kt, a.label, a.alg, "sign", &key)) != KT_OK) {
 		return rv;
 	}
 	clock_gettime(CLOCK_REALTIME, &now);
 	snprintf(msg, sizeof(msg), "countersign sign-test %lld.%09ld pid %d",
 	    (long long)now.tv_sec, now.tv_nsec, (int)getpid());
-	if ((rv = sign_checked(kt, &key, msg, strlen(msg), sig)) != 0) {
+	if ((rv = sign_checked(kt, &key, msg, strlen(msg), sig)) != KT_OK) {
 		return rv;
 	}
 	sig[CS_SIG_LEN / 2] ^= 0x01;
 	if (cs_verify(key.alg, key.pub, key.pub_len, msg, strlen(msg),
 		sig) != CS_ECRYPTO) {
-		return fail("a tampered signature was not rejected: the "
-		    "software verifier is broken");
+		return cs_cli_error(&kt->cli, KT_FAIL, "a tampered signature "
+		    "was not rejected: the software verifier is broken");
 	}
 	hex(key.key_id, sizeof(key.key_id), id);
 	printf("sign-test OK: key \"%s\" alg=%s key_id=%s (signed in the "
-	    "HSM, verified with wolfCrypt)\n", label, cs_alg_name(key.alg),
+	    "HSM, verified with wolfCrypt)\n", a.label, cs_alg_name(key.alg),
 	    id);
-	return 0;
+	return KT_OK;
 }
 
 /* ------------------------------------------------------------------ */
 /* bench                                                               */
 
-struct bench_worker {
-	pthread_t          tid;
-	struct kt         *kt;
-	struct cs_hsm_key *key;
-	atomic_bool       *stop;
-	uint8_t            msg[CS_SHA256_LEN];
-	unsigned long      count;
-	int                err;
-};
-
-static void *
-bench_run(void *arg)
-{
-	struct bench_worker *w = arg;
-	uint8_t              sig[CS_SIG_LEN];
-
-	while (!atomic_load_explicit(w->stop, memory_order_relaxed)) {
-		int rv = cs_hsm_sign(w->kt->h, w->key->label, w->key->alg,
-		    w->msg, sizeof(w->msg), sig);
-		if (rv != CS_OK) {
-			w->err = rv;
-			break;
-		}
-		w->count++;
-	}
-	return NULL;
-}
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int
-cmd_bench(struct kt *kt, int argc, char **argv)
+cmd_bench(void *ctx, const struct cs_cli_cmd *cmd, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 	    {"label", required_argument, NULL, 'l'},
@@ -881,113 +730,133 @@ cmd_bench(struct kt *kt, int argc, char **argv)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct bench_worker w[KT_THREADS_MAX];
-	struct cs_hsm_key   key;
-	atomic_bool         stop    = false;
-	const char         *label   = NULL;
-	cs_alg              expect  = CS_ALG_NONE;
-	long                threads = 1, seconds = 3;
-	unsigned long       total   = 0;
-	int                 opt, rv, err = CS_OK;
-	int                 started = 0;
+	struct kt            *kt = ctx;
+	struct kt_args        a;
+	struct cs_hsm_key     key;
+	struct hsm_bench_shim shim;
+	long                  threads = 1, seconds = 3;
+	unsigned long         total   = 0;
+	double                dt      = 0;
+	bool                  done;
+	int                   rv;
 
-	optind = 0;
-	while ((opt = getopt_long(argc, argv, "l:t:s:a:h", longopts, NULL)) !=
-	    -1) {
-		switch (opt) {
-		case 'l':
-			label = optarg;
-			break;
-		case 't':
-			if (!parse_uint(optarg, 1, KT_THREADS_MAX, &threads)) {
-				return usage_fail("bench", "--threads takes 1 "
-				    "to %d", KT_THREADS_MAX);
-			}
-			break;
-		case 's':
-			if (!parse_uint(optarg, 1, KT_SECONDS_MAX, &seconds)) {
-				return usage_fail("bench", "--seconds takes 1 "
-				    "to %d", KT_SECONDS_MAX);
-			}
-			break;
-		case 'a':
-			if ((rv = parse_alg("bench", optarg, &expect)) != 0) {
-				return rv;
-			}
-			break;
-		case 'h':
-			printf("usage: " PROG " [GLOBAL OPTIONS] bench "
-			    "--label LABEL [--threads N]\n       [--seconds "
-			    "S] [--alg p256|ed25519]\n\n"
-			    "Signs as fast as it can from N threads (default "
-			    "1), each with its own\nHSM session, for S "
-			    "seconds (default 3), and prints signatures "
-			    "per\nsecond.  countersign-hsm-bench compares the "
-			    "shim with bare PKCS#11 calls.\n");
-			return 0;
-		default:
-			return usage_fail("bench", "bad option");
-		}
-	}
-	if (optind != argc) {
-		return usage_fail("bench", "unexpected argument \"%s\"",
-		    argv[optind]);
-	}
-	if (label == NULL) {
-		return usage_fail("bench", "--label is required");
-	}
-	if ((rv = kt_open(kt, "bench", (unsigned)threads)) != 0 ||
-	    (rv = kt_key(kt, label, expect, "sign", &key)) != 0) {
+	if ((rv = kt_begin(kt, cmd, argc, argv, "l:t:s:a:h", longopts, &a,
+	    &done)) != KT_OK || done ||
+	    (a.threads != NULL && (rv = parse_uint(kt, cmd, "--threads",
+	    a.threads, 1, HSM_BENCH_THREADS_MAX, &threads)) != KT_OK) ||
+	    (a.seconds != NULL && (rv = parse_uint(kt, cmd, "--seconds",
+	    a.seconds, 1, KT_SECONDS_MAX, &seconds)) != KT_OK) ||
+	    (rv = kt_need_label(kt, cmd, &a)) != KT_OK ||
+	    (rv = kt_open(kt, cmd, (unsigned)threads)) != KT_OK ||
+	    (rv = kt_key(kt, a.label, a.alg, "sign", &key)) != KT_OK) {
 		return rv;
 	}
-	memset(w, 0, sizeof(w));
-	double t0 = now_s();
-	for (long i = 0; i < threads; i++) {
-		w[i].kt   = kt;
-		w[i].key  = &key;
-		w[i].stop = &stop;
-		memset(w[i].msg, (int)i, sizeof(w[i].msg));
-		if (pthread_create(&w[i].tid, NULL, bench_run, &w[i]) != 0) {
-			err = CS_ENOMEM;
-			break;
-		}
-		started++;
-	}
-	struct timespec ts = {(time_t)seconds, 0};
-	if (err == CS_OK) {
-		while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-		}
-	}
-	atomic_store(&stop, true);
-	for (int i = 0; i < started; i++) {
-		pthread_join(w[i].tid, NULL);
-		total += w[i].count;
-		err = err != CS_OK ? err : w[i].err;
-	}
-	double dt = now_s() - t0;
-	if (err != CS_OK) {
-		return key_fail(kt, err, label, "sign");
+	shim = (struct hsm_bench_shim){.h = kt->h, .label = key.label,
+	    .alg = key.alg};
+	if ((rv = hsm_bench_measure((unsigned)threads,
+	    (unsigned)seconds * 1000u, hsm_bench_shim_sign, &shim, &total,
+	    &dt)) != CS_OK) {
+		return key_fail(kt, rv, a.label, "sign");
 	}
 	printf("bench: key \"%s\" alg=%s threads=%ld seconds=%.2f "
-	    "signatures=%lu rate=%.0f/s\n", label, cs_alg_name(key.alg),
+	    "signatures=%lu rate=%.0f/s\n", a.label, cs_alg_name(key.alg),
 	    threads, dt, total, (double)total / dt);
-	return 0;
+	return KT_OK;
 }
 
 /* ------------------------------------------------------------------ */
 /* main                                                                */
 
-static const struct {
-	const char *name;
-	int (*fn)(struct kt *, int, char **);
-} commands[] = {
-    {"keygen", cmd_keygen},
-    {"list", cmd_list},
-    {"export", cmd_export},
-    {"sign", cmd_sign},
-    {"sign-test", cmd_sign_test},
-    {"bench", cmd_bench},
+static const struct cs_cli_cmd commands[] = {
+    {"keygen", "--label LABEL\n      [--alg p256|ed25519]",
+	"generate a key pair in the HSM",
+	"The private key is a token object, private, sensitive, never\n"
+	"extractable, and may only sign.  The label (1-64 printable ASCII\n"
+	"characters) names the key for life: an existing label is refused, "
+	"a\nkey is never replaced.  --alg defaults to p256 (ECDSA P-256 "
+	"with\nSHA-256).  Prints the key id.\n",
+	cmd_keygen},
+    {"list", "", "list the signing keys on the token",
+	"Lists the private keys on the token that may sign: label, "
+	"algorithm,\nkey id (the first 8 bytes of SHA-256 over the public "
+	"key's\nSubjectPublicKeyInfo DER), and whether the private key is "
+	"sensitive\nand extractable.  Keys of other algorithms show as "
+	"\"other\".\n",
+	cmd_list},
+    {"export", "--label LABEL\n      [--format pem|der|c-header] [-o FILE]",
+	"write a public key as PEM, DER or a C header",
+	"Writes the public key of LABEL to FILE (default: standard "
+	"output):\n"
+	"  pem       SubjectPublicKeyInfo, PEM (default; what openssl and "
+	"the\n            authority read)\n"
+	"  der       SubjectPublicKeyInfo, DER\n"
+	"  c-header  a C header for firmware: CS_TRUST_KEY_ALG, "
+	"cs_trust_key_id[8],\n"
+	"            cs_trust_public_key[] (see docs/key-ceremony.md)\n",
+	cmd_export},
+    {"sign", "--label LABEL\n      --in FILE --out SIG [--alg p256|ed25519]",
+	"sign a file",
+	"Signs FILE (at most 64 MiB) in the HSM.  p256: ECDSA over SHA-256 "
+	"of the\nfile, SIG is DER, so that\n"
+	"  openssl dgst -sha256 -verify pub.pem -signature SIG FILE\n"
+	"checks it.  ed25519: PureEdDSA over the file, SIG is the raw 64 "
+	"bytes\n"
+	"  openssl pkeyutl -verify -pubin -inkey pub.pem -rawin -in FILE "
+	"-sigfile SIG\n"
+	"checks it.  --alg refuses a key of any other algorithm.\n"
+	"The signature is verified against the public key before it is "
+	"written.\n",
+	cmd_sign},
+    {"sign-test", "--label LABEL\n      [--alg p256|ed25519]",
+	"sign with a key and verify the result in software",
+	"Signs a fresh test message with the key in the HSM and verifies "
+	"the\nsignature in software (wolfCrypt) with the exported public "
+	"key; a\ntampered copy must then fail to verify.  Prints the key "
+	"id.\n",
+	cmd_sign_test},
+    {"bench", "--label LABEL [--threads N]\n      [--seconds S] "
+	"[--alg p256|ed25519]",
+	"measure signatures per second",
+	"Signs as fast as it can from N threads (default 1, at most 64), "
+	"each\nwith its own HSM session, for S seconds (default 3), and "
+	"prints\nsignatures per second.  countersign-hsm-bench compares the "
+	"shim with\nbare PKCS#11 calls.\n",
+	cmd_bench},
 };
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: " PROG " [GLOBAL OPTIONS] COMMAND [ARGS]\n"
+	    "\n"
+	    "The security officer's tool for Countersign's signing keys.  "
+	    "Private keys\nare made inside the PKCS#11 HSM and never leave "
+	    "it.\n"
+	    "\n"
+	    "Commands:\n");
+	cs_cli_list(fp, commands, NCOMMANDS);
+	fprintf(fp,
+	    "\n"
+	    "Global options (before the command):\n"
+	    "  --module PATH    PKCS#11 module        "
+	    "[$COUNTERSIGN_HSM_MODULE]\n"
+	    "  --token LABEL    token label           "
+	    "[$COUNTERSIGN_HSM_TOKEN]\n"
+	    "  --pin-file FILE  file with the user PIN "
+	    "[$COUNTERSIGN_HSM_PIN_FILE]\n"
+	    "                   (without one: the PIN itself in "
+	    "$COUNTERSIGN_HSM_PIN)\n"
+	    "  -v, --verbose    log what the HSM shim does\n"
+	    "  -h, --help       this help; COMMAND --help for a command's\n"
+	    "  -V, --version    print the version\n"
+	    "\n"
+	    "The PIN is never accepted on the command line.  Exit status: 0 "
+	    "success,\n1 failure, 2 usage error.  docs/key-ceremony.md "
+	    "walks through a key ceremony.\n");
+}
 
 int
 main(int argc, char **argv)
@@ -1005,6 +874,7 @@ main(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	struct kt kt = {
+	    .cli      = {.prog = PROG, .usage_code = KT_USAGE},
 	    .module   = getenv("COUNTERSIGN_HSM_MODULE"),
 	    .token    = getenv("COUNTERSIGN_HSM_TOKEN"),
 	    .pin_file = getenv("COUNTERSIGN_HSM_PIN_FILE"),
@@ -1038,31 +908,23 @@ main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
-			return 0;
+			return KT_OK;
 		case 'V':
 			printf(PROG " %s\n", CS_VERSION);
-			return 0;
+			return KT_OK;
 		case 'P':
-			return usage_fail(NULL, "the PIN is never taken from "
-			    "the command line (it would show in ps and in "
-			    "shell history): use --pin-file FILE or "
+			return cs_cli_usage(&kt.cli, NULL, "the PIN is never "
+			    "taken from the command line (it would show in ps "
+			    "and in shell history): use --pin-file FILE or "
 			    "COUNTERSIGN_HSM_PIN_FILE");
 		default:
-			return usage_fail(NULL, "bad global option");
+			return cs_cli_usage(&kt.cli, NULL, "bad global "
+			    "option");
 		}
-	}
-	if (optind >= argc) {
-		usage(stderr);
-		return 2;
 	}
 	cs_log_open(PROG, level, false);
-	const char *cmd = argv[optind];
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-		if (strcmp(cmd, commands[i].name) == 0) {
-			rv = commands[i].fn(&kt, argc - optind, argv + optind);
-			cs_hsm_close(kt.h);
-			return rv;
-		}
-	}
-	return usage_fail(NULL, "unknown command \"%s\"", cmd);
+	rv = cs_cli_dispatch(&kt.cli, commands, NCOMMANDS, &kt, argc - optind,
+	    argv + optind);
+	cs_hsm_close(kt.h);
+	return rv;
 }

@@ -40,8 +40,8 @@ csr_path_for(const char *key, char *out, size_t len)
 	return m < 0 || (size_t)m >= len ? CS_EINVAL : CS_OK;
 }
 
-static int
-write_all(int fd, const void *buf, size_t len)
+int
+station_write_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;
 
@@ -102,7 +102,8 @@ station_init(const struct station_config *cfg, char *csr_path,
 		ECC_PRIVATEKEY_TYPE)) <= 0) {
 		goto crypto;
 	}
-	if ((rv = write_all(fd, pem, (size_t)n)) != CS_OK || fsync(fd) != 0) {
+	if ((rv = station_write_all(fd, pem, (size_t)n)) != CS_OK ||
+	    fsync(fd) != 0) {
 		snprintf(err, errlen, "cannot write %s: %s", cfg->key,
 		    strerror(errno));
 		rv = CS_EIO;
@@ -130,7 +131,7 @@ station_init(const struct station_config *cfg, char *csr_path,
 	}
 	csr_fd = open(csr_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
 	    0644);
-	if (csr_fd < 0 || write_all(csr_fd, pem, (size_t)n) != CS_OK) {
+	if (csr_fd < 0 || station_write_all(csr_fd, pem, (size_t)n) != CS_OK) {
 		snprintf(err, errlen, "cannot write %s: %s", csr_path,
 		    strerror(errno));
 		rv = CS_EIO;

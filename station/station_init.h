@@ -24,4 +24,12 @@
 int station_init(const struct station_config *cfg, char *csr_path,
     size_t csr_len, char *err, size_t errlen);
 
+/*
+ * Write all len bytes of buf to fd, going on after a short write or an
+ * interrupted one.  Errors: CS_EIO (errno says why when write() failed).
+ * Used for the key and CSR here and for the record that
+ * `countersign-station sign` writes.
+ */
+int station_write_all(int fd, const void *buf, size_t len);
+
 #endif /* STATION_INIT_H */

@@ -21,7 +21,7 @@
 
 #define TOKEN "officer-token"
 #define PIN   "2468-pin"
-#define ERR   "countersign-keytool: error: "
+#define ERR   "error: "
 
 struct fx {
 	char *dir;

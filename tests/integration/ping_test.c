@@ -344,7 +344,7 @@ test_help_and_version(void **state)
 	assert_non_null(strstr(out, "ping"));
 	char *e[] = {f->station, (char *)"frobnicate", NULL};
 	assert_int_equal(tu_run(e, out, sizeof(out)), 2);
-	assert_non_null(strstr(out, "unknown command 'frobnicate'"));
+	assert_non_null(strstr(out, "unknown command \"frobnicate\""));
 }
 
 int
