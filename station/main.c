@@ -69,7 +69,8 @@ static const struct cs_cli_cmd commands[] = {
 	"--order ID --uid HEX --outcome OUTCOME [--detail TEXT]",
 	"tell how programming ended: programmed, failed or verify-failed",
 	"Tells the authority how programming UID ended (OUTCOME is "
-	"programmed,\nfailed or verify-failed; --detail at most 1024 bytes) "
+	"programmed,\nfailed or verify-failed; --detail at most 255 printable "
+	"ASCII characters) "
 	"and prints the\norder's counters.  Exit codes: countersign-station "
 	"--help.\n",
 	station_cmd_report},

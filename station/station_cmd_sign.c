@@ -25,8 +25,23 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Longest --detail of a report; a line or two for the audit log. */
-#define DETAIL_MAX 1024u
+/* Longest --detail of a report: the authority's limit
+ * (AUTHORITY_MAX_DETAIL); printable ASCII only, as it requires. */
+#define DETAIL_MAX 255u
+
+/* Whether s is what the authority keeps: printable ASCII, not too long. */
+static bool
+detail_ok(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n] != '\0'; n++) {
+		if (s[n] < 0x20 || s[n] > 0x7e || n == DETAIL_MAX) {
+			return false;
+		}
+	}
+	return true;
+}
 
 /* ------------------------------------------------------------------ */
 /* init, ping                                                          */
@@ -449,9 +464,10 @@ station_cmd_report(void *ctx, const struct cs_cli_cmd *cmd, int argc,
 	    (rv = parse_outcome(st, cmd, a.outcome, &outcome)) != EXIT_OK) {
 		return rv;
 	}
-	if (a.detail != NULL && strlen(a.detail) > DETAIL_MAX) {
-		return cs_cli_usage(&st->cli, cmd, "--detail is longer than "
-		    "%u bytes", DETAIL_MAX);
+	if (a.detail != NULL && !detail_ok(a.detail)) {
+		return cs_cli_usage(&st->cli, cmd, "--detail must be at most %u "
+		    "printable ASCII characters (no line breaks or tabs)",
+		    DETAIL_MAX);
 	}
 	if ((rv = station_cli_session(st, &s)) != EXIT_OK) {
 		return rv;
