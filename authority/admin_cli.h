@@ -74,6 +74,16 @@ int admin_cli_num(struct admin *a, const struct cs_cli_cmd *cmd,
 bool admin_cli_args_done(struct admin *a, const struct cs_cli_cmd *cmd,
     int argc, char **argv, const char *optstring, int want, int *rv);
 
+/*
+ * The same for a command with one option besides --help, required and
+ * not empty: --NAME VALUE (also -SHORT VALUE when short_name is not 0),
+ * and no positional arguments.  *value is left as it was unless the
+ * option is given.
+ */
+bool admin_cli_one_opt_done(struct admin *a, const struct cs_cli_cmd *cmd,
+    int argc, char **argv, const char *name, char short_name, char **value,
+    int *rv);
+
 /* ------------------------------------------------------------------ */
 /* Configuration and the authority (admin_main.c)                      */
 

@@ -42,31 +42,15 @@ int
 admin_cmd_key_add(void *ctx, const struct cs_cli_cmd *cmd, int argc,
     char **argv)
 {
-	static const struct option longopts[] = {
-	    {"label", required_argument, NULL, 'l'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	Countersign__V1__AddKeyRequest req =
 	    COUNTERSIGN__V1__ADD_KEY_REQUEST__INIT;
 	Countersign__V1__KeyReply *rep = NULL;
 	struct admin              *a   = ctx;
-	int                        opt, rv;
+	int                        rv;
 
-	while ((opt = getopt_long(argc, argv, "l:h", longopts, NULL)) != -1) {
-		if (opt != 'l') {
-			return cs_cli_other_opt(&a->cli, cmd, opt);
-		}
-		req.label = optarg;
-	}
-	if ((rv = cs_cli_positional(&a->cli, cmd, argc, argv, 0)) !=
-	    ADMIN_EXIT_OK) {
-		return rv;
-	}
-	if (req.label[0] == '\0') {
-		return cs_cli_usage(&a->cli, cmd, "--label is required");
-	}
-	if ((rv = admin_cli_call(a, "AddKey", &req, &rep)) != ADMIN_EXIT_OK) {
+	if (admin_cli_one_opt_done(a, cmd, argc, argv, "label", 'l',
+	    &req.label, &rv) ||
+	    (rv = admin_cli_call(a, "AddKey", &req, &rep)) != ADMIN_EXIT_OK) {
 		goto out;
 	}
 	if (a->cli.json) {
@@ -190,32 +174,15 @@ int
 admin_cmd_token_disable(void *ctx, const struct cs_cli_cmd *cmd, int argc,
     char **argv)
 {
-	static const struct option longopts[] = {
-	    {"name", required_argument, NULL, 'n'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
 	Countersign__V1__DisableTokenRequest req =
 	    COUNTERSIGN__V1__DISABLE_TOKEN_REQUEST__INIT;
 	Countersign__V1__DisableTokenReply *rep = NULL;
 	struct admin                       *a   = ctx;
-	int                                 opt, rv;
+	int                                 rv;
 
-	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		if (opt != 'n') {
-			return cs_cli_other_opt(&a->cli, cmd, opt);
-		}
-		req.name = optarg;
-	}
-	if ((rv = cs_cli_positional(&a->cli, cmd, argc, argv, 0)) !=
-	    ADMIN_EXIT_OK) {
-		return rv;
-	}
-	/* The request's default name is "", not NULL. */
-	if (req.name[0] == '\0') {
-		return cs_cli_usage(&a->cli, cmd, "--name is required");
-	}
-	if ((rv = admin_cli_call(a, "DisableToken", &req, &rep)) !=
+	if (admin_cli_one_opt_done(a, cmd, argc, argv, "name", 0, &req.name,
+	    &rv) ||
+	    (rv = admin_cli_call(a, "DisableToken", &req, &rep)) !=
 	    ADMIN_EXIT_OK) {
 		goto out;
 	}

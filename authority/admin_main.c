@@ -84,6 +84,43 @@ admin_cli_args_done(struct admin *a, const struct cs_cli_cmd *cmd,
 	return *rv != ADMIN_EXIT_OK;
 }
 
+/* getopt's code for the one option (any value but 'h' and the short
+ * name, which is a char). */
+#define ONE_OPT 0x100
+
+bool
+admin_cli_one_opt_done(struct admin *a, const struct cs_cli_cmd *cmd,
+    int argc, char **argv, const char *name, char short_name, char **value,
+    int *rv)
+{
+	const struct option longopts[] = {
+	    {name, required_argument, NULL, ONE_OPT},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	char optstring[4] = {short_name, ':', 'h', '\0'};
+	int  opt;
+
+	while ((opt = getopt_long(argc, argv,
+	    short_name != 0 ? optstring : "h", longopts, NULL)) != -1) {
+		if (opt != ONE_OPT && (short_name == 0 || opt != short_name)) {
+			*rv = cs_cli_other_opt(&a->cli, cmd, opt);
+			return true;
+		}
+		*value = optarg;
+	}
+	if ((*rv = cs_cli_positional(&a->cli, cmd, argc, argv, 0)) !=
+	    ADMIN_EXIT_OK) {
+		return true;
+	}
+	/* Unset strings of a request are "", not NULL. */
+	if (*value == NULL || (*value)[0] == '\0') {
+		*rv = cs_cli_usage(&a->cli, cmd, "--%s is required", name);
+		return true;
+	}
+	return false;
+}
+
 /* ------------------------------------------------------------------ */
 /* Configuration and connection                                        */
 
