@@ -4,11 +4,18 @@
  * Runs in the foreground (systemd supervises it), logs to stderr (the
  * journal) or syslog, and stops cleanly on SIGTERM/SIGINT: it stops
  * accepting connections, lets requests in flight finish, then exits.
+ * Command-line and configuration errors, before logging starts, are
+ * printed through cs_cli like those of the other programs.
+ *
+ * Exit status: 0 stopped cleanly (or --check-config passed), 1 bad
+ * configuration or could not start, 2 usage error, 78 the HSM refused the
+ * PIN (see EXIT_PIN_REFUSED).
  */
 #include "admin_service.h"
 #include "authority_config.h"
 #include "authority_service.h"
 #include "console.h"
+#include "cs_cli.h"
 #include "cs_err.h"
 #include "cs_hsm.h"
 #include "cs_log.h"
@@ -27,14 +34,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define PROG           "countersign-authority"
 #define DEFAULT_CONFIG "/etc/countersign/authority.conf"
 #define DRAIN_MS       10000u
+#define EXIT_FAIL      1
+#define EXIT_USAGE     2
 
 static void
 usage(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: countersign-authority [-c FILE] [--check-config]\n"
+	    "usage: " PROG " [-c FILE] [--check-config]\n"
 	    "\n"
 	    "The Countersign signing authority: answers stations over mutual\n"
 	    "TLS and signs device records with the OEM key in the HSM.\n"
@@ -43,7 +53,11 @@ usage(FILE *fp)
 	    "      --check-config  check the configuration and the TLS files\n"
 	    "                      it names, print \"configuration OK\", exit\n"
 	    "  -h, --help          this help\n"
-	    "  -V, --version       print the version\n");
+	    "  -V, --version       print the version\n"
+	    "\n"
+	    "Exit status: 0 stopped cleanly or configuration OK, 1 bad\n"
+	    "configuration or cannot start, 2 usage error, 78 the HSM "
+	    "refused the\nPIN (not restarted).\n");
 }
 
 /* Make the station listener's TLS context: client certificates required. */
@@ -365,6 +379,7 @@ main(int argc, char **argv)
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
 	};
+	const struct cs_cli      cli = {.prog = PROG, .usage_code = EXIT_USAGE};
 	struct authority_config  cfg;
 	struct daemon            d;
 	const char              *path  = DEFAULT_CONFIG;
@@ -373,7 +388,7 @@ main(int argc, char **argv)
 	char                     err[512];
 	cs_log_level             level = CS_LOG_INFO;
 	sigset_t                 sigs;
-	int                      opt, sig, rv, status = 1;
+	int                      opt, sig, rv, status = EXIT_FAIL;
 
 	memset(&d, 0, sizeof(d));
 
@@ -389,30 +404,28 @@ main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		case 'V':
-			printf("countersign-authority %s\n", CS_VERSION);
+			printf(PROG " %s\n", CS_VERSION);
 			return 0;
 		default:
-			usage(stderr);
-			return 2;
+			/* getopt said which */
+			return cs_cli_usage(&cli, NULL, "bad option");
 		}
 	}
 	if (optind != argc) {
-		fprintf(stderr, "countersign-authority: unexpected argument "
-		    "'%s'\n", argv[optind]);
-		usage(stderr);
-		return 2;
+		return cs_cli_usage(&cli, NULL, "unexpected argument \"%s\"",
+		    argv[optind]);
 	}
 	if ((rv = authority_config_load(&cfg, path, err, sizeof(err))) != 0) {
-		fprintf(stderr, "%s\n", err);
-		return 1;
+		return cs_cli_error(&cli, EXIT_FAIL, "%s", err);
 	}
 	cs_log_level_parse(cfg.log_level, &level);
-	cs_log_open("countersign-authority", level, cfg.log_syslog);
+	cs_log_open(PROG, level, cfg.log_syslog);
 
 	if ((rv = station_tls(&cfg, &tls)) != CS_OK) {
 		/* cs_tls logged which file and why */
-		fprintf(stderr, "%s: [tls] files cannot be used: %s (see the "
-		    "log line above)\n", path, cs_strerror(rv));
+		cs_cli_error(&cli, EXIT_FAIL, "%s: [tls] files cannot be "
+		    "used: %s (see the log line above)", path,
+		    cs_strerror(rv));
 		goto out;
 	}
 	if (check && cfg.console_cert != NULL) {
@@ -424,8 +437,9 @@ main(int argc, char **argv)
 
 		if ((rv = cs_tls_config_make(&ctls, NNG_TLS_MODE_SERVER,
 		         NNG_TLS_AUTH_MODE_NONE, &cf)) != CS_OK) {
-			fprintf(stderr, "%s: [console] files cannot be used: %s "
-			    "(see the log line above)\n", path, cs_strerror(rv));
+			cs_cli_error(&cli, EXIT_FAIL, "%s: [console] files "
+			    "cannot be used: %s (see the log line above)", path,
+			    cs_strerror(rv));
 			goto out;
 		}
 		nng_tls_config_free(ctls);
@@ -449,7 +463,7 @@ main(int argc, char **argv)
 	cs_tls_server_release(tls); /* checked; the daemon makes its own */
 	tls = NULL;
 	if ((rv = open_state(&d, &cfg)) != CS_OK) {
-		status = d.pin_refused ? EXIT_PIN_REFUSED : 1;
+		status = d.pin_refused ? EXIT_PIN_REFUSED : EXIT_FAIL;
 		goto out;
 	}
 	if (start_servers(&d, &cfg) != CS_OK) {
@@ -473,8 +487,7 @@ main(int argc, char **argv)
 			continue;
 		}
 		if (sig == SIGHUP) {
-			cs_log_open("countersign-authority", level,
-			    cfg.log_syslog);
+			cs_log_open(PROG, level, cfg.log_syslog);
 			cs_log_info("authority", "logs reopened");
 			reload(&d, path, &cfg);
 			continue;
