@@ -178,36 +178,57 @@ console_api_stations(console *c, const struct console_req *q,
 	store_station_list_free(list, n);
 }
 
+bool
+console_overview_get(console *c, struct console_overview *v,
+    struct resp *r)
+{
+	store_txn *txn;
+	int        rv;
+
+	memset(v, 0, sizeof(*v));
+	if ((v->m = malloc(sizeof(*v->m))) == NULL) {
+		resp_error(r, 500, "out of memory");
+		return false;
+	}
+	pipeline_metrics_get(c->pl, v->m);
+	if (!console_read_begin(c, &txn, r)) {
+		console_overview_free(v);
+		return false;
+	}
+	if ((rv = store_order_list(txn, &v->orders, &v->no)) != CS_OK ||
+	    (rv = store_station_list(txn, &v->stations, &v->ns)) != CS_OK) {
+		store_txn_abort(txn);
+		console_overview_free(v);
+		resp_error(r, 500, "cannot read the store (%s)", cs_strerror(rv));
+		return false;
+	}
+	store_txn_abort(txn);
+	return true;
+}
+
+void
+console_overview_free(struct console_overview *v)
+{
+	store_order_list_free(v->orders, v->no);
+	store_station_list_free(v->stations, v->ns);
+	free(v->m);
+	memset(v, 0, sizeof(*v));
+}
+
 void
 console_api_dashboard(console *c, const struct console_req *q,
     struct resp *r)
 {
-	StoredOrder            **orders   = NULL;
-	StoredStation          **stations = NULL;
+	struct console_overview  v;
 	struct pipeline_metrics *m;
-	store_txn               *txn;
 	struct jbody             b;
-	size_t                   no = 0, ns = 0;
 	uint64_t                 minute = console_now_s() / 60u, clones = 0;
-	int                      rv;
 
 	(void)q;
-	if ((m = malloc(sizeof(*m))) == NULL) {
-		resp_error(r, 500, "out of memory");
+	if (!console_overview_get(c, &v, r)) {
 		return;
 	}
-	pipeline_metrics_get(c->pl, m);
-	if (!console_read_begin(c, &txn, r)) {
-		free(m);
-		return;
-	}
-	if ((rv = store_order_list(txn, &orders, &no)) != CS_OK ||
-	    (rv = store_station_list(txn, &stations, &ns)) != CS_OK) {
-		store_txn_abort(txn);
-		resp_error(r, 500, "cannot read the store (%s)", cs_strerror(rv));
-		goto out;
-	}
-	store_txn_abort(txn);
+	m = v.m;
 	for (size_t i = 0; i < m->n_reasons; i++) {
 		if (strcmp(m->refusals[i].reason, "clone") == 0) {
 			clones = m->refusals[i].n;
@@ -217,7 +238,7 @@ console_api_dashboard(console *c, const struct console_req *q,
 		goto out;
 	}
 	cs_json_open(&b.j, NULL);
-	orders_json(&b.j, orders, no);
+	orders_json(&b.j, v.orders, v.no);
 	/* the last 60 minutes, oldest first, the current one last */
 	cs_json_array(&b.j, "rate");
 	for (uint64_t k = PIPELINE_RATE_MINUTES; k-- > 0;) {
@@ -232,8 +253,8 @@ console_api_dashboard(console *c, const struct console_req *q,
 	}
 	cs_json_end(&b.j);
 	cs_json_array(&b.j, "stations");
-	for (size_t i = 0; i < ns; i++) {
-		station_json(&b.j, stations[i], false);
+	for (size_t i = 0; i < v.ns; i++) {
+		station_json(&b.j, v.stations[i], false);
 	}
 	cs_json_end(&b.j);
 	cs_json_open(&b.j, "alerts");
@@ -247,9 +268,7 @@ console_api_dashboard(console *c, const struct console_req *q,
 	cs_json_close(&b.j);
 	jbody_end(&b, r, 200);
 out:
-	store_order_list_free(orders, no);
-	store_station_list_free(stations, ns);
-	free(m);
+	console_overview_free(&v);
 }
 
 /* Verify a stored record as a device would: against the order's key and

@@ -182,6 +182,22 @@ void console_audit(console *c, const char *actor, const char *type,
 console_handler console_login, console_logout, console_me;
 
 /* console_api.c: orders, stations, devices, the dashboard. */
+
+/* What the dashboard and /metrics show: the pipeline's counters (since
+ * start) and the store's orders and stations (one read transaction). */
+struct console_overview {
+	struct pipeline_metrics *m;
+	StoredOrder            **orders;
+	size_t                   no;
+	StoredStation          **stations;
+	size_t                   ns;
+};
+
+/* Fill v; false with r a 500 (v then holds nothing to free). */
+bool console_overview_get(console *c, struct console_overview *v,
+    struct resp *r);
+void console_overview_free(struct console_overview *v);
+
 console_handler console_api_dashboard, console_api_orders,
     console_api_order, console_api_order_create, console_api_order_quota,
     console_api_order_close, console_api_stations,

@@ -225,36 +225,21 @@ prom_label(FILE *fp, const char *s)
 void
 console_metrics(console *c, const struct console_req *q, struct resp *r)
 {
-	StoredOrder            **orders   = NULL;
-	StoredStation          **stations = NULL;
+	struct console_overview  v;
 	struct pipeline_metrics *m;
 	struct pipeline_stats    ps;
-	store_txn               *txn;
-	size_t                   no = 0, ns = 0, active = 0;
+	size_t                   active = 0;
 	uint64_t                 cum;
 	struct stat              sb;
 	char                     path[4096];
 	FILE                    *fp;
-	int                      rv;
 
 	(void)q;
-	if ((m = malloc(sizeof(*m))) == NULL) {
-		resp_error(r, 500, "out of memory");
+	if (!console_overview_get(c, &v, r)) {
 		return;
 	}
-	pipeline_metrics_get(c->pl, m);
+	m = v.m;
 	pipeline_stats_get(c->pl, &ps);
-	if (!console_read_begin(c, &txn, r)) {
-		free(m);
-		return;
-	}
-	if ((rv = store_order_list(txn, &orders, &no)) != CS_OK ||
-	    (rv = store_station_list(txn, &stations, &ns)) != CS_OK) {
-		store_txn_abort(txn);
-		resp_error(r, 500, "cannot read the store (%s)", cs_strerror(rv));
-		goto out;
-	}
-	store_txn_abort(txn);
 	free(r->body);
 	r->body = NULL;
 	if ((fp = open_memstream(&r->body, &r->len)) == NULL) {
@@ -264,20 +249,20 @@ console_metrics(console *c, const struct console_req *q, struct resp *r)
 	fputs("# HELP countersign_records_issued_total Records issued, per "
 	      "order (durable, from the store).\n"
 	      "# TYPE countersign_records_issued_total counter\n", fp);
-	for (size_t i = 0; i < no; i++) {
+	for (size_t i = 0; i < v.no; i++) {
 		fputs("countersign_records_issued_total{order=\"", fp);
-		prom_label(fp, orders[i]->order_id);
-		fprintf(fp, "\"} %" PRIu64 "\n", orders[i]->issued);
+		prom_label(fp, v.orders[i]->order_id);
+		fprintf(fp, "\"} %" PRIu64 "\n", v.orders[i]->issued);
 	}
 	fputs("# HELP countersign_order_remaining Units an order may still "
 	      "issue (quota - issued).\n"
 	      "# TYPE countersign_order_remaining gauge\n", fp);
-	for (size_t i = 0; i < no; i++) {
+	for (size_t i = 0; i < v.no; i++) {
 		fputs("countersign_order_remaining{order=\"", fp);
-		prom_label(fp, orders[i]->order_id);
+		prom_label(fp, v.orders[i]->order_id);
 		fprintf(fp, "\"} %" PRIu64 "\n",
-		    orders[i]->quota > orders[i]->issued
-		        ? orders[i]->quota - orders[i]->issued : 0);
+		    v.orders[i]->quota > v.orders[i]->issued
+		        ? v.orders[i]->quota - v.orders[i]->issued : 0);
 	}
 	{
 		uint64_t used = 0, size = 0;
@@ -327,8 +312,8 @@ console_metrics(console *c, const struct console_req *q, struct resp *r)
 	    "# TYPE countersign_lmdb_bytes gauge\n"
 	    "countersign_lmdb_bytes %lld\n",
 	    stat(path, &sb) == 0 ? (long long)sb.st_size : 0LL);
-	for (size_t i = 0; i < ns; i++) {
-		active += stations[i]->enabled ? 1u : 0u;
+	for (size_t i = 0; i < v.ns; i++) {
+		active += v.stations[i]->enabled ? 1u : 0u;
 	}
 	fprintf(fp, "# HELP countersign_stations_active Enrolled stations that "
 	    "are enabled.\n"
@@ -426,7 +411,5 @@ console_metrics(console *c, const struct console_req *q, struct resp *r)
 	r->status = 200;
 	r->type   = "text/plain; version=0.0.4; charset=utf-8";
 out:
-	store_order_list_free(orders, no);
-	store_station_list_free(stations, ns);
-	free(m);
+	console_overview_free(&v);
 }
