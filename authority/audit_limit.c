@@ -18,6 +18,10 @@ static const char *const collapsed[] = {
     "sign.reissued",
     "station.authenticated",
     "device.reported",
+    /* A console token can cause these at will too (a viewer POSTing
+     * changes, a script signing in per request). */
+    "console.refused",
+    "console.signin",
 };
 #define NCOLLAPSED (sizeof(collapsed) / sizeof(collapsed[0]))
 _Static_assert(NCOLLAPSED <= AUDIT_LIMIT_TYPES, "AUDIT_LIMIT_TYPES");

@@ -82,7 +82,8 @@ struct console {
 	/* /healthz answers from a check at most HEALTH_MAX_AGE_MS old. */
 	int            hz_status;
 	char          *hz_body;
-	uint64_t       hz_at_ms;
+	uint64_t       hz_at_ms;           /* start of the last check */
+	bool           hz_refreshing;      /* a request is making one */
 	uint64_t       hz_hsm_calls;       /* HSM checks made, for /metrics */
 	bool           metrics_public;
 	uint64_t       fail_window_s;      /* failed sign-ins: window start */

@@ -74,17 +74,27 @@ static void healthz_check(console *c, struct resp *r);
 
 /*
  * /healthz needs no sign-in, so it must cost the HSM nothing per request:
- * the answer comes from a check at most HEALTH_MAX_AGE_MS old, and only
- * one request at a time makes a new one.
+ * one request at a time refreshes the answer, at most once per
+ * HEALTH_MAX_AGE_MS (counted from the start of the previous check); every
+ * other request is answered from the last check, waiting for the first
+ * one only when there is none yet.
  */
 void
 console_healthz(console *c, const struct console_req *q, struct resp *r)
 {
-	uint64_t now = mono_ms();
+	struct timespec dl;
+	uint64_t        now;
 
 	(void)q;
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += HSM_CHECK_MS / 1000u + 1;
 	pthread_mutex_lock(&c->mtx);
-	if (c->hz_body != NULL && now - c->hz_at_ms < HEALTH_MAX_AGE_MS) {
+	while (c->hz_refreshing && c->hz_body == NULL &&
+	    pthread_cond_timedwait(&c->hcv, &c->mtx, &dl) == 0) {
+	}
+	now = mono_ms();
+	if (c->hz_body != NULL &&
+	    (c->hz_refreshing || now - c->hz_at_ms < HEALTH_MAX_AGE_MS)) {
 		r->status = c->hz_status;
 		r->body   = strdup(c->hz_body);
 		pthread_mutex_unlock(&c->mtx);
@@ -92,19 +102,31 @@ console_healthz(console *c, const struct console_req *q, struct resp *r)
 		r->len  = r->body != NULL ? strlen(r->body) : 0;
 		return;
 	}
+	if (c->hz_refreshing) {
+		pthread_mutex_unlock(&c->mtx);
+		r->status = 503;
+		r->body   = strdup("unavailable: the first health check has "
+		      "not finished\n");
+		r->type   = "text/plain; charset=utf-8";
+		r->len    = r->body != NULL ? strlen(r->body) : 0;
+		return;
+	}
+	c->hz_refreshing = true;
+	c->hz_at_ms      = now;
 	pthread_mutex_unlock(&c->mtx);
 	healthz_check(c, r);
+	pthread_mutex_lock(&c->mtx);
 	if (r->body != NULL && (r->status == 200 || r->status == 503)) {
 		char *copy = strdup(r->body);
-		pthread_mutex_lock(&c->mtx);
 		if (copy != NULL) {
 			free(c->hz_body);
 			c->hz_body   = copy;
 			c->hz_status = r->status;
-			c->hz_at_ms  = mono_ms();
 		}
-		pthread_mutex_unlock(&c->mtx);
 	}
+	c->hz_refreshing = false;
+	pthread_cond_broadcast(&c->hcv);
+	pthread_mutex_unlock(&c->mtx);
 }
 
 static void

@@ -1579,16 +1579,35 @@ pipeline_report(pipeline *p, const struct pipeline_report_req *r,
 }
 
 /* The "reason" of an event's key/value list, or NULL. */
+/* The value of key in kv, or NULL. */
 static const char *
-kv_reason(const char *const *kv)
+kv_get(const char *const *kv, const char *key)
 {
 	for (size_t i = 0; kv != NULL && kv[i] != NULL && kv[i + 1] != NULL;
 	     i += 2) {
-		if (strcmp(kv[i], "reason") == 0) {
+		if (strcmp(kv[i], key) == 0) {
 			return kv[i + 1];
 		}
 	}
 	return NULL;
+}
+
+/*
+ * What an event is collapsed by, besides actor and type: its reason, and
+ * its action when it names one (a console refusal of order.close is not
+ * the same story as one of order.quota).
+ */
+static const char *
+kv_group(const char *const *kv, char *buf, size_t len)
+{
+	const char *reason = kv_get(kv, "reason"), *action = kv_get(kv,
+	    "action");
+
+	if (action == NULL) {
+		return reason;
+	}
+	snprintf(buf, len, "%s %s", reason != NULL ? reason : "", action);
+	return buf;
 }
 
 int
@@ -1596,12 +1615,13 @@ pipeline_audit(pipeline *p, const char *actor, const char *type,
     const char *const *kv)
 {
 	struct job j;
+	char       group[AUDIT_LIMIT_FIELD_MAX];
 
 	if (p == NULL || actor == NULL || type == NULL) {
 		return CS_EINVAL;
 	}
-	if (!audit_limit_admit(p->limit, actor, type, kv_reason(kv),
-	        mono_s())) {
+	if (!audit_limit_admit(p->limit, actor, type, kv_group(kv, group,
+	        sizeof(group)), mono_s())) {
 		return CS_OK; /* counted into the interval's summary event */
 	}
 	memset(&j, 0, sizeof(j));
@@ -1642,11 +1662,26 @@ write_summaries(pipeline *p, bool all)
 		n = audit_limit_due(p->limit, mono, all, sums, 32);
 		for (unsigned i = 0; i < n; i++) {
 			char        count[24], since[24], interval[16];
-			const char *kv[] = {"reason", sums[i].reason,
-			    "collapsed", count, "since_unix_s", since,
-			    "interval_s", interval, NULL};
+			/* The group is "reason" or "reason action"
+			 * (kv_group): written back as the two fields. */
+			char       *reason = sums[i].reason;
+			char       *action = strchr(reason, ' ');
+			const char *kv[12], **k = kv;
 			struct job  j;
 
+			if (action != NULL) {
+				*action++ = '\0';
+			}
+			if (reason[0] != '\0') {
+				*k++ = "reason", *k++ = reason;
+			}
+			if (action != NULL) {
+				*k++ = "action", *k++ = action;
+			}
+			*k++ = "collapsed", *k++ = count;
+			*k++ = "since_unix_s", *k++ = since;
+			*k++ = "interval_s", *k++ = interval;
+			*k   = NULL;
 			snprintf(count, sizeof(count), "%" PRIu64, sums[i].count);
 			/* The interval began this long ago, on the wall. */
 			snprintf(since, sizeof(since), "%" PRIu64,
@@ -1657,7 +1692,7 @@ write_summaries(pipeline *p, bool all)
 			j.kind  = JOB_AUDIT;
 			j.actor = sums[i].actor;
 			j.type  = sums[i].type;
-			j.kv    = sums[i].reason[0] != '\0' ? kv : kv + 2;
+			j.kv    = kv;
 			if (submit(p, &j) != CS_OK) {
 				cs_log_warn(LOG_MOD, "audit summary not written "
 				    "type=%s actor=%s collapsed=%s (the store is "

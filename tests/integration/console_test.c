@@ -24,6 +24,7 @@
 #include <nng/nng.h>
 #include <nng/supplemental/http/http.h>
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -659,6 +660,24 @@ test_viewer_refused(void **state)
 	audit_has(f, "console.refused", "console:bob", "\"action\":\"order.quota\"");
 	audit_has(f, "console.refused", "console:bob", "\"action\":\"order.close\"");
 	audit_has(f, "console.refused", "console:bob", "\"reason\":\"role\"");
+	/* A token can repeat a refused change, or sign in, as often as it
+	 * likes: the events are collapsed (one written per token, reason
+	 * and action, the rest counted into a summary), so the store does
+	 * not fill. */
+	unsigned refused0 = audit_count(f, "console.refused");
+	unsigned signin0  = audit_count(f, "console.signin");
+	for (int i = 0; i < 60; i++) {
+		http(f, &h, "POST", "/api/orders/PO-S/quota", JSON,
+		    "{\"delta\":5}", 11, "Authorization", bearer_viewer, NULL);
+		want(&h, 403, "viewer");
+		hres_free(&h);
+		login(f, f->viewer, cookie, sizeof(cookie), csrf);
+	}
+	printf("collapsing: 60 refused changes and 60 sign-ins wrote %u and "
+	    "%u events\n", audit_count(f, "console.refused") - refused0,
+	    audit_count(f, "console.signin") - signin0);
+	assert_true(audit_count(f, "console.refused") - refused0 <= 1);
+	assert_true(audit_count(f, "console.signin") - signin0 <= 1);
 	/* nothing changed */
 	GET(f, &h, "/api/orders/PO-S", "Authorization", bearer_viewer, NULL);
 	want(&h, 200, "\"quota\":10");
@@ -1042,6 +1061,29 @@ healthz_hsm_checks(struct fx *f)
 	return n;
 }
 
+#define HZ_THREADS  8
+#define HZ_REQUESTS 40
+
+struct hz_load {
+	struct fx f; /* a copy with a connection of its own */
+	unsigned  not_ok;
+};
+
+static void *
+hz_main(void *arg)
+{
+	struct hz_load *w = arg;
+	struct hres     h;
+
+	for (int i = 0; i < HZ_REQUESTS; i++) {
+		GET(&w->f, &h, "/healthz", NULL);
+		w->not_ok += h.status != 200;
+		hres_free(&h);
+	}
+	nng_http_conn_close(w->f.conn);
+	return NULL;
+}
+
 static void
 test_healthz(void **state)
 {
@@ -1070,6 +1112,35 @@ test_healthz(void **state)
 	printf("healthz: 80 requests in %.1f s made %llu HSM checks\n", secs,
 	    (unsigned long long)calls);
 	assert_true(calls <= (uint64_t)(secs / 2.0) + 2);
+
+	/* The same from 8 connections at once, starting on a stale answer:
+	 * every request answered 200 (from the last check while another
+	 * request refreshes it), still at most one HSM call per 2 s. */
+	pthread_t      th[HZ_THREADS];
+	struct hz_load w[HZ_THREADS];
+	usleep(2100 * 1000);
+	before = healthz_hsm_checks(f);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < HZ_THREADS; i++) {
+		w[i] = (struct hz_load){.f = *f};
+		w[i].f.conn = NULL;
+		assert_int_equal(pthread_create(&th[i], NULL, hz_main, &w[i]),
+		    0);
+	}
+	unsigned bad = 0;
+	for (int i = 0; i < HZ_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		bad += w[i].not_ok;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	calls = healthz_hsm_checks(f) - before;
+	secs  = (double)(t1.tv_sec - t0.tv_sec) +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	printf("healthz: %d x %d concurrent requests in %.1f s made %llu HSM "
+	    "checks, %u not 200\n", HZ_THREADS, HZ_REQUESTS, secs,
+	    (unsigned long long)calls, bad);
+	assert_int_equal(bad, 0);
+	assert_true(calls >= 1 && calls <= (uint64_t)(secs / 2.0) + 1);
 }
 
 /* An authority without [hsm]: the console runs, /healthz says 503. */
