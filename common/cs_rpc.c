@@ -502,7 +502,8 @@ handle(void *arg, const struct cs_srv_peer *peer, const uint8_t *req,
 		    cs_status_name(cs_err_to_status(c.err)), c.message);
 	} else {
 		cs_log_debug("rpc", "request method=%s peer=%s ms=%llu",
-		    method, peer->addr, (unsigned long long)(rpc_now_ms() - t0));
+		    method, peer->addr,
+		    (unsigned long long)(rpc_now_ms() - t0));
 	}
 	free(c.out);
 }

@@ -125,8 +125,8 @@ sweep(cs_srv *s, uint64_t now)
 			if (c->state == ST_SPHDR) {
 				/* Past TLS (a certificate of ours) yet no
 				 * protocol header: rare, and worth a line. */
-				srv_conn_kill(s, c, "TLS done but no SP header "
-				    "within handshake_timeout");
+				srv_conn_kill(s, c, "TLS done but no SP "
+				    "header within handshake_timeout");
 			} else {
 				cs_log_debug("srv", "handshake deadline passed "
 				    "peer=%s after_ms=%u", c->addr,

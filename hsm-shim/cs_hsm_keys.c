@@ -346,8 +346,8 @@ cs_hsm_sign(cs_hsm *h, const char *label, cs_alg expect, const uint8_t *msg,
 	struct hsm_op op;
 	int           rv;
 
-	if (h == NULL || hsm_label_len(label) == 0 || (msg == NULL && len > 0) ||
-	    sig == NULL || len > HSM_MSG_MAX) {
+	if (h == NULL || hsm_label_len(label) == 0 ||
+	    (msg == NULL && len > 0) || sig == NULL || len > HSM_MSG_MAX) {
 		return CS_EINVAL;
 	}
 	for (int attempt = 0;; attempt++) {

@@ -78,9 +78,11 @@ hsm_p11_initialize(cs_hsm *h, char *err, size_t errlen)
 	}
 	if (rv != CKR_OK) {
 		cs_log_error("hsm", "C_Initialize failed ckr=%s(0x%lx) "
-		    "module=%s", hsm_ckr_name(rv), (unsigned long)rv, h->module);
+		    "module=%s", hsm_ckr_name(rv), (unsigned long)rv,
+		    h->module);
 		snprintf(err, errlen, "PKCS#11 module %s failed to initialise "
-		    "(%s); check its configuration", h->module, hsm_ckr_name(rv));
+		    "(%s); check its configuration", h->module,
+		    hsm_ckr_name(rv));
 		return CS_EHSM;
 	}
 	h->owns_init = true;
