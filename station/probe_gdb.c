@@ -17,8 +17,11 @@
  * is stored, hex is checked digit by digit, and a peer that breaks the
  * framing mid-packet loses the connection (we cannot resynchronise
  * safely in the middle of a flash write).
+ *
+ * This file holds the handshake and the probe operations; the packet layer
+ * and connecting are in probe_gdb_rsp.c.
  */
-#include "probe_impl.h"
+#include "probe_gdb_impl.h"
 
 #include "cs_err.h"
 
@@ -36,17 +39,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define RSP_PKT_DEFAULT 4096u  /* payload limit before qSupported */
-#define RSP_PKT_MIN     64u
-#define RSP_PKT_MAX     65536u /* largest PacketSize we accept */
-#define RSP_RETRIES     3      /* resends after a '-' */
-#define RSP_MAP_MAX     65536u /* memory-map XML */
-#define RSP_REGIONS     16u
-#define RSP_OUTPUT_MAX  1024   /* 'O' console packets per command */
-#define RSP_CMD_OVERHEAD 32u   /* "M" / "X" / "vFlashWrite:" + addr, len */
-
-enum rsp_server { SRV_QEMU, SRV_OPENOCD, SRV_JLINK, SRV_PYOCD, SRV_BMP };
-
 static const char *const server_names[] = {"qemu", "openocd", "jlink",
     "pyocd", "bmp"};
 
@@ -55,509 +47,6 @@ static const char *const server_names[] = {"qemu", "openocd", "jlink",
 static const char *const server_reset[] = {"system_reset", "reset halt",
     "reset", "reset halt", NULL};
 
-struct rsp_region {
-	uint32_t start, len, blocksize;
-};
-
-struct gdb_probe {
-	int               fd;
-	enum rsp_server   server;
-	bool              noack;
-	bool              dead;     /* connection gone: every call fails */
-	size_t            limit;    /* payload limit (PacketSize) */
-	bool              map_offered;
-	struct rsp_region flash[RSP_REGIONS];
-	size_t            n_flash;
-	int               x_ok;     /* X writes: 0 unknown, 1 yes, -1 no */
-	bool              flash_open;
-	bool              has_method; /* the target profile said how */
-	bool              use_vflash; /* then: its [program] method */
-	uint8_t           in[4096];
-	size_t            in_pos, in_len;
-	char              pkt[RSP_PKT_MAX + 1]; /* decoded reply, NUL ended */
-	size_t            pkt_len;
-	char              raw[RSP_PKT_MAX + 1]; /* received payload */
-	char              out[RSP_PKT_MAX + 8]; /* framed outgoing packet */
-	char              cmd[RSP_PKT_MAX + 1]; /* payload being built */
-};
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9') {
-		return c - '0';
-	}
-	if (c >= 'a' && c <= 'f') {
-		return c - 'a' + 10;
-	}
-	if (c >= 'A' && c <= 'F') {
-		return c - 'A' + 10;
-	}
-	return -1;
-}
-
-static const char hexdig[] = "0123456789abcdef";
-
-/* The connection is unusable from now on. */
-static int
-rsp_lost(probe *p, struct gdb_probe *g, int rv, const char *what)
-{
-	g->dead = true;
-	if (rv == CS_ECLOSED) {
-		return probe_fail(p, rv, "GDB server closed the connection "
-		    "during %s", what);
-	}
-	return rv;
-}
-
-/* One byte from the peer before deadline. */
-static int
-rsp_getc(probe *p, struct gdb_probe *g, uint64_t deadline,
-    const char *what, int *c)
-{
-	while (g->in_pos == g->in_len) {
-		struct pollfd pfd = {.fd = g->fd, .events = POLLIN};
-		uint64_t      now = now_ms();
-		ssize_t       n;
-		int           r;
-
-		if (now >= deadline) {
-			return probe_fail(p, CS_ETIMEDOUT, "GDB server did not "
-			    "answer %s in time", what);
-		}
-		r = poll(&pfd, 1, (int)(deadline - now));
-		if (r < 0 && errno == EINTR) {
-			continue;
-		}
-		if (r < 0) {
-			return rsp_lost(p, g, probe_fail(p, CS_ECLOSED,
-			    "poll: %s", strerror(errno)), what);
-		}
-		if (r == 0) {
-			continue;
-		}
-		n = recv(g->fd, g->in, sizeof(g->in), MSG_DONTWAIT);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
-			continue;
-		}
-		if (n <= 0) {
-			return rsp_lost(p, g, CS_ECLOSED, what);
-		}
-		g->in_pos = 0;
-		g->in_len = (size_t)n;
-	}
-	*c = g->in[g->in_pos++];
-	return CS_OK;
-}
-
-static int
-rsp_send_raw(probe *p, struct gdb_probe *g, const void *buf, size_t len,
-    uint64_t deadline, const char *what)
-{
-	const char *b = buf;
-
-	while (len > 0) {
-		struct pollfd pfd = {.fd = g->fd, .events = POLLOUT};
-		uint64_t      now = now_ms();
-		ssize_t       n;
-
-		if (now >= deadline) {
-			return probe_fail(p, CS_ETIMEDOUT, "GDB server does not "
-			    "take %s in time", what);
-		}
-		if (poll(&pfd, 1, (int)(deadline - now)) <= 0) {
-			continue;
-		}
-		n = send(g->fd, b, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
-			continue;
-		}
-		if (n <= 0) {
-			return rsp_lost(p, g, CS_ECLOSED, what);
-		}
-		b += n;
-		len -= (size_t)n;
-	}
-	return CS_OK;
-}
-
-/* Send payload (already escaped where needed) as one packet and wait for
- * its ack, resending on '-'. */
-static int
-rsp_send(probe *p, struct gdb_probe *g, const char *payload, size_t len,
-    const char *what)
-{
-	uint64_t deadline = now_ms() + p->timeout_ms;
-	uint8_t  sum      = 0;
-	int      rv, c;
-
-	if (len > g->limit) {
-		return probe_fail(p, CS_EINTERNAL, "packet for %s longer than "
-		    "PacketSize", what);
-	}
-	g->out[0] = '$';
-	memcpy(g->out + 1, payload, len);
-	for (size_t i = 0; i < len; i++) {
-		sum = (uint8_t)(sum + (uint8_t)payload[i]);
-	}
-	g->out[len + 1] = '#';
-	g->out[len + 2] = hexdig[sum >> 4];
-	g->out[len + 3] = hexdig[sum & 15];
-	for (int attempt = 0; attempt <= RSP_RETRIES; attempt++) {
-		if ((rv = rsp_send_raw(p, g, g->out, len + 4, deadline,
-		    what)) != CS_OK) {
-			return rv;
-		}
-		if (g->noack) {
-			return CS_OK;
-		}
-		do {
-			if ((rv = rsp_getc(p, g, deadline, what, &c)) !=
-			    CS_OK) {
-				return rv;
-			}
-		} while (c != '+' && c != '-');
-		if (c == '+') {
-			return CS_OK;
-		}
-	}
-	return rsp_lost(p, g, probe_fail(p, CS_EPROTO, "GDB server rejected "
-	    "%s %d times (checksum errors on the line)", what,
-	    RSP_RETRIES + 1), what);
-}
-
-/* Undo '}' escapes and '*' run-length encoding of raw[0..n) into pkt. */
-static int
-rsp_decode(probe *p, struct gdb_probe *g, size_t n, const char *what)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		char c = g->raw[i];
-
-		if (c == '}') {
-			if (++i == n) {
-				goto bad;
-			}
-			c = (char)(g->raw[i] ^ 0x20);
-		} else if (c == '*') {
-			size_t rep;
-
-			/* "x*N": N - 29 more copies of x; N is printable. */
-			if (o == 0 || ++i == n || g->raw[i] < 29 + 3 ||
-			    g->raw[i] > 126) {
-				goto bad;
-			}
-			rep = (size_t)(g->raw[i] - 29);
-			if (rep > g->limit - o) {
-				goto big;
-			}
-			memset(g->pkt + o, g->pkt[o - 1], rep);
-			o += rep;
-			continue;
-		}
-		if (o == g->limit) {
-			goto big;
-		}
-		g->pkt[o++] = c;
-	}
-	g->pkt[o]  = '\0';
-	g->pkt_len = o;
-	return CS_OK;
-bad:
-	return rsp_lost(p, g, probe_fail(p, CS_EPROTO, "GDB server's reply "
-	    "to %s has a broken escape or repeat count", what), what);
-big:
-	return rsp_lost(p, g, probe_fail(p, CS_EPROTO, "GDB server's reply "
-	    "to %s expands beyond PacketSize (%zu)", what, g->limit), what);
-}
-
-/* Receive one packet into pkt (NAK and retry on a bad checksum). */
-static int
-rsp_recv_until(probe *p, struct gdb_probe *g, uint64_t deadline,
-    const char *what)
-{
-	size_t n;
-	int    rv, c, h, l;
-
-	for (int attempt = 0;; attempt++) {
-		uint8_t sum = 0;
-
-		n = 0;
-		do {
-			if ((rv = rsp_getc(p, g, deadline, what, &c)) !=
-			    CS_OK) {
-				return rv;
-			}
-		} while (c != '$');
-		for (;;) {
-			if ((rv = rsp_getc(p, g, deadline, what, &c)) !=
-			    CS_OK) {
-				return rv;
-			}
-			if (c == '#') {
-				break;
-			}
-			if (n == g->limit) {
-				return rsp_lost(p, g, probe_fail(p, CS_EPROTO,
-				    "GDB server's reply to %s is longer than "
-				    "PacketSize (%zu)", what, g->limit), what);
-			}
-			sum        = (uint8_t)(sum + c);
-			g->raw[n++] = (char)c;
-		}
-		if ((rv = rsp_getc(p, g, deadline, what, &h)) != CS_OK ||
-		    (rv = rsp_getc(p, g, deadline, what, &l)) != CS_OK) {
-			return rv;
-		}
-		if (hexval(h) < 0 || hexval(l) < 0) {
-			return rsp_lost(p, g, probe_fail(p, CS_EPROTO,
-			    "GDB server's reply to %s has a malformed "
-			    "checksum", what), what);
-		}
-		if ((uint8_t)(hexval(h) << 4 | hexval(l)) == sum) {
-			break;
-		}
-		if (g->noack || attempt == RSP_RETRIES) {
-			return rsp_lost(p, g, probe_fail(p, CS_EPROTO,
-			    "GDB server's reply to %s has a bad checksum%s",
-			    what, g->noack ? " (no-ack mode)" : " again"),
-			    what);
-		}
-		if ((rv = rsp_send_raw(p, g, "-", 1, deadline, what)) !=
-		    CS_OK) {
-			return rv;
-		}
-	}
-	/* The packet is good even if its ack cannot be sent: QEMU sends
-	 * W (semihosting exit) and closes at once.  A lost connection shows
-	 * up as CS_ECLOSED on the next call (dead is set). */
-	if (!g->noack &&
-	    (rv = rsp_send_raw(p, g, "+", 1, deadline, what)) != CS_OK &&
-	    rv != CS_ECLOSED) {
-		return rv;
-	}
-	p->err[0] = '\0';
-	return rsp_decode(p, g, n, what);
-}
-
-static int
-rsp_recv(probe *p, struct gdb_probe *g, const char *what)
-{
-	return rsp_recv_until(p, g, now_ms() + p->timeout_ms, what);
-}
-
-/* Send a NUL-terminated command and receive its reply. */
-static int
-rsp_cmd(probe *p, struct gdb_probe *g, const char *cmd, const char *what)
-{
-	int rv;
-
-	if ((rv = rsp_send(p, g, cmd, strlen(cmd), what)) != CS_OK) {
-		return rv;
-	}
-	return rsp_recv(p, g, what);
-}
-
-/* pkt is "Exx": the target refused. */
-static bool
-rsp_is_error(const struct gdb_probe *g)
-{
-	return g->pkt_len == 3 && g->pkt[0] == 'E' && hexval(g->pkt[1]) >= 0 &&
-	    hexval(g->pkt[2]) >= 0;
-}
-
-/* The reply must be "OK". */
-static int
-rsp_want_ok(probe *p, struct gdb_probe *g, const char *what, uint32_t addr)
-{
-	if (g->pkt_len == 2 && memcmp(g->pkt, "OK", 2) == 0) {
-		return CS_OK;
-	}
-	if (rsp_is_error(g)) {
-		return probe_fail(p, CS_EIO, "%s at 0x%08x failed: GDB server "
-		    "answered %s", what, addr, g->pkt);
-	}
-	if (g->pkt_len == 0) {
-		return probe_fail(p, CS_EPROTO, "GDB server does not support "
-		    "%s", what);
-	}
-	return probe_fail(p, CS_EPROTO, "GDB server answered %s with "
-	    "'%.32s' instead of OK", what, g->pkt);
-}
-
-static int
-rsp_alive(probe *p, struct gdb_probe *g)
-{
-	if (g->dead) {
-		return probe_fail(p, CS_ECLOSED, "the connection to the GDB "
-		    "server is gone (%s)", p->err[0] != '\0' ? "see the earlier "
-		    "error" : "the program exited");
-	}
-	return CS_OK;
-}
-
-/* ---------------------------------------------------------------- */
-/* Connecting. */
-
-static int
-set_nonblock(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-
-	return fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ? -1 : 0;
-}
-
-/* Wait for a non-blocking connect to finish; 0 or an errno value. */
-static int
-wait_connect(int fd, unsigned timeout_ms)
-{
-	struct pollfd pfd = {.fd = fd, .events = POLLOUT};
-	int           e   = 0;
-	socklen_t     el  = sizeof(e);
-	int           r;
-
-	do {
-		r = poll(&pfd, 1, (int)timeout_ms);
-	} while (r < 0 && errno == EINTR);
-	if (r == 0) {
-		return ETIMEDOUT;
-	}
-	if (r < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el) < 0) {
-		return errno;
-	}
-	return e;
-}
-
-static int
-connect_tcp(probe *p, struct gdb_probe *g, const char *where)
-{
-	char             host[256], *port;
-	struct addrinfo  hints, *res = NULL, *ai;
-	int              e = 0, one = 1;
-
-	if (snprintf(host, sizeof(host), "%s", where) >= (int)sizeof(host) ||
-	    (port = strrchr(host, ':')) == NULL || port == host ||
-	    port[1] == '\0') {
-		return probe_fail(p, CS_EADDR, "gdb://%s: expected host:port",
-		    where);
-	}
-	*port++ = '\0';
-	if (host[0] == '[' && port[-2] == ']') {
-		port[-2] = '\0';
-		memmove(host, host + 1, strlen(host));
-	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family   = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	if ((e = getaddrinfo(host, port, &hints, &res)) != 0) {
-		return probe_fail(p, CS_EADDR, "gdb://%s: %s", where,
-		    gai_strerror(e));
-	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		g->fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
-		    ai->ai_protocol);
-		if (g->fd < 0) {
-			e = errno;
-			continue;
-		}
-		if (set_nonblock(g->fd) == 0 &&
-		    (connect(g->fd, ai->ai_addr, ai->ai_addrlen) == 0 ||
-		    (errno == EINPROGRESS &&
-		    (e = wait_connect(g->fd, p->timeout_ms)) == 0))) {
-			break;
-		}
-		if (e == 0) {
-			e = errno;
-		}
-		close(g->fd);
-		g->fd = -1;
-	}
-	freeaddrinfo(res);
-	if (g->fd < 0) {
-		return probe_fail(p, e == ETIMEDOUT ? CS_ETIMEDOUT : CS_EUNAVAIL,
-		    "cannot connect to the GDB server at %s: %s", where,
-		    strerror(e));
-	}
-	/* Every exchange is a small request and a small answer: without
-	 * this, Nagle + delayed ACK cost ~40 ms per round trip. */
-	setsockopt(g->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	return CS_OK;
-}
-
-static int
-connect_unix(probe *p, struct gdb_probe *g, const char *path)
-{
-	struct sockaddr_un sa;
-	int                e;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	if (path[0] != '/' || strlen(path) >= sizeof(sa.sun_path)) {
-		return probe_fail(p, CS_EADDR, "gdb+unix://%s: expected an "
-		    "absolute socket path shorter than %zu bytes", path,
-		    sizeof(sa.sun_path));
-	}
-	memcpy(sa.sun_path, path, strlen(path));
-	/* Non-blocking before connect: a listener with a full backlog must
-	 * not hold us past the probe's timeout. */
-	g->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (g->fd >= 0 && set_nonblock(g->fd) == 0) {
-		/* A Unix listener with a full backlog answers EAGAIN at
-		 * once (nothing is in progress), and a server that bound
-		 * its socket but does not listen yet (QEMU starting)
-		 * ECONNREFUSED: try again until the timeout. */
-		for (unsigned waited = 0;; waited += 10) {
-			if (connect(g->fd, (struct sockaddr *)&sa,
-			        sizeof(sa)) == 0) {
-				return CS_OK;
-			}
-			e = errno;
-			if (e == EINPROGRESS) {
-				if ((e = wait_connect(g->fd, p->timeout_ms)) ==
-				    0) {
-					return CS_OK;
-				}
-				break;
-			}
-			if ((e != EAGAIN && e != ECONNREFUSED) ||
-			    waited >= p->timeout_ms) {
-				e = e == EAGAIN ? ETIMEDOUT : e;
-				break;
-			}
-			usleep(10000);
-			if (e == ECONNREFUSED) {
-				/* A fresh socket for the next try. */
-				close(g->fd);
-				g->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC,
-				    0);
-				if (g->fd < 0 || set_nonblock(g->fd) != 0) {
-					e = errno;
-					break;
-				}
-			}
-		}
-	} else {
-		e = errno;
-	}
-	if (g->fd >= 0) {
-		close(g->fd);
-		g->fd = -1;
-	}
-	return probe_fail(p, CS_EUNAVAIL, "cannot connect to the GDB server "
-	    "at %s: %s", path, strerror(e));
-}
-
-/* ---------------------------------------------------------------- */
 /* Handshake. */
 
 /* Parse the value "0x..." of attr="..." inside tag; false if absent. */
@@ -672,7 +161,7 @@ static int
 want_stop(probe *p, struct gdb_probe *g, const char *what)
 {
 	if (g->pkt_len >= 3 && (g->pkt[0] == 'S' || g->pkt[0] == 'T') &&
-	    hexval(g->pkt[1]) >= 0 && hexval(g->pkt[2]) >= 0) {
+	    rsp_hexval(g->pkt[1]) >= 0 && rsp_hexval(g->pkt[2]) >= 0) {
 		return CS_OK;
 	}
 	return probe_fail(p, CS_EPROTO, "GDB server answered %s with '%.32s', "
@@ -757,8 +246,8 @@ gdb_open_common(probe *p, const struct probe_url *u, bool is_unix)
 			    "openocd, jlink, pyocd, bmp)");
 		}
 	}
-	rv = is_unix ? connect_unix(p, g, u->where)
-	             : connect_tcp(p, g, u->where);
+	rv = is_unix ? rsp_connect_unix(p, g, u->where)
+	             : rsp_connect_tcp(p, g, u->where);
 	if (rv != CS_OK) {
 		return rv;
 	}
@@ -792,7 +281,8 @@ gdb_close(probe *p)
 		/* Detach: the server lets the device go (QEMU and OpenOCD
 		 * resume it).  Best effort: we are leaving anyway. */
 		if (!g->dead && rsp_send(p, g, "D", 1, "detach") == CS_OK) {
-			(void)rsp_recv_until(p, g, now_ms() + 1000, "detach");
+			(void)rsp_recv_until(p, g, rsp_now_ms() + 1000,
+			    "detach");
 		}
 		close(g->fd);
 	}
@@ -834,8 +324,8 @@ gdb_read(probe *p, uint32_t addr, void *buf, size_t len)
 			    n, addr, g->pkt_len);
 		}
 		for (size_t i = 0; i < got; i++) {
-			int h = hexval(g->pkt[2 * i]);
-			int l = hexval(g->pkt[2 * i + 1]);
+			int h = rsp_hexval(g->pkt[2 * i]);
+			int l = rsp_hexval(g->pkt[2 * i + 1]);
 
 			if (h < 0 || l < 0) {
 				return probe_fail(p, CS_EPROTO, "GDB server "
@@ -923,8 +413,10 @@ write_mem(probe *p, struct gdb_probe *g, uint32_t addr, const uint8_t *b,
 			hdr = snprintf(g->cmd, sizeof(g->cmd), "M%x,%zx:", addr,
 			    n);
 			for (size_t i = 0; i < n; i++) {
-				g->cmd[hdr + 2 * (int)i]     = hexdig[b[i] >> 4];
-				g->cmd[hdr + 2 * (int)i + 1] = hexdig[b[i] & 15];
+				g->cmd[hdr + 2 * (int)i] =
+				    rsp_hexdig[b[i] >> 4];
+				g->cmd[hdr + 2 * (int)i + 1] =
+				    rsp_hexdig[b[i] & 15];
 			}
 			plen = (size_t)hdr + 2 * n;
 		}
@@ -1071,8 +563,8 @@ monitor(probe *p, struct gdb_probe *g, const char *cmd)
 	int    rv;
 
 	for (const char *s = cmd; *s != '\0'; s++) {
-		g->cmd[n++] = hexdig[(uint8_t)*s >> 4];
-		g->cmd[n++] = hexdig[(uint8_t)*s & 15];
+		g->cmd[n++] = rsp_hexdig[(uint8_t)*s >> 4];
+		g->cmd[n++] = rsp_hexdig[(uint8_t)*s & 15];
 	}
 	if ((rv = rsp_send(p, g, g->cmd, n, "monitor command")) != CS_OK) {
 		return rv;
@@ -1122,8 +614,8 @@ qemu_check_reset(probe *p, struct gdb_probe *g)
 		}
 		pc = 0;
 		for (int k = 3; k >= 0; k--) {
-			int h = hexval(g->pkt[15 * 8 + 2 * k]);
-			int l = hexval(g->pkt[15 * 8 + 2 * k + 1]);
+			int h = rsp_hexval(g->pkt[15 * 8 + 2 * k]);
+			int l = rsp_hexval(g->pkt[15 * 8 + 2 * k + 1]);
 
 			if (h < 0 || l < 0) {
 				return probe_fail(p, CS_EPROTO, "GDB server "
@@ -1179,11 +671,11 @@ wait_stop(probe *p, struct gdb_probe *g, uint64_t deadline,
 		if (g->pkt[0] == 'O' && g->pkt_len > 1) {
 			continue; /* console output */
 		}
-		if (g->pkt_len < 3 || hexval(g->pkt[1]) < 0 ||
-		    hexval(g->pkt[2]) < 0) {
+		if (g->pkt_len < 3 || rsp_hexval(g->pkt[1]) < 0 ||
+		    rsp_hexval(g->pkt[2]) < 0) {
 			break;
 		}
-		code = hexval(g->pkt[1]) << 4 | hexval(g->pkt[2]);
+		code = rsp_hexval(g->pkt[1]) << 4 | rsp_hexval(g->pkt[2]);
 		switch (g->pkt[0]) {
 		case 'S':
 		case 'T':
@@ -1221,18 +713,18 @@ gdb_run(probe *p, unsigned timeout_ms, struct probe_stop *stop)
 	if ((rv = rsp_send(p, g, "c", 1, "continue")) != CS_OK) {
 		return rv;
 	}
-	rv = wait_stop(p, g, now_ms() + timeout_ms, stop);
+	rv = wait_stop(p, g, rsp_now_ms() + timeout_ms, stop);
 	if (rv != CS_ETIMEDOUT) {
 		return rv;
 	}
 	/* Still running: interrupt (a bare 0x03, not a packet). */
 	stop->timed_out = true;
 	p->err[0]       = '\0';
-	if ((rv = rsp_send_raw(p, g, "\003", 1, now_ms() + p->timeout_ms,
+	if ((rv = rsp_send_raw(p, g, "\003", 1, rsp_now_ms() + p->timeout_ms,
 	    "interrupt")) != CS_OK) {
 		return rv;
 	}
-	return wait_stop(p, g, now_ms() + p->timeout_ms, stop);
+	return wait_stop(p, g, rsp_now_ms() + p->timeout_ms, stop);
 }
 
 /* The profile's [program] method decides between vFlash and plain
