@@ -158,6 +158,26 @@ sweep(cs_srv *s, uint64_t now)
 	srv_log_refusals(s, now, false);
 }
 
+/*
+ * Free the connections killed since the last call that no job holds.
+ * Called only between epoll batches: a batch may hold events of a
+ * connection killed while the batch was handled (the oldest handshake
+ * evicted by an accept, say), and those must still find its struct.
+ */
+static void
+reap(cs_srv *s)
+{
+	struct conn *c, *next;
+
+	for (c = s->zombies; c != NULL; c = next) {
+		next = c->next;
+		if (c->inflight == 0) {
+			srv_list_remove(&s->zombies, c);
+			srv_conn_free(c);
+		}
+	}
+}
+
 /* Take finished jobs back: queue their replies, free what they held. */
 static void
 collect_done(cs_srv *s)
@@ -177,11 +197,7 @@ collect_done(cs_srv *s)
 		}
 		c->inflight--;
 		if (c->dead) {
-			free(j->rsp);
-			if (c->inflight == 0) {
-				srv_list_remove(&s->zombies, c);
-				srv_conn_free(c);
-			}
+			free(j->rsp); /* c itself goes in reap() */
 		} else {
 			if (j->rsp != NULL) {
 				srv_conn_queue_out(c, j->rsp);
@@ -285,6 +301,7 @@ loop_main(void *arg)
 			s->last_sweep = now;
 			sweep(s, now);
 		}
+		reap(s);
 		pthread_mutex_lock(&s->mtx);
 		bool     stopping = s->stopping;
 		uint64_t stop_at  = s->stop_at;
@@ -303,6 +320,7 @@ loop_main(void *arg)
 	while (s->conns != NULL) {
 		srv_conn_kill(s, s->conns, NULL);
 	}
+	reap(s);
 	cs_crypto_thread_end(); /* handshakes verified on this thread */
 	return NULL;
 }
@@ -748,6 +766,7 @@ cs_srv_close(cs_srv *s, unsigned drain_ms)
 	/* Every job is in the done list now (workers drained the queue,
 	 * skipping dead connections' work): release them and the zombies. */
 	collect_done(s);
+	reap(s);
 	if (s->lfd >= 0) {
 		close(s->lfd);
 	}

@@ -181,8 +181,9 @@ srv_conn_free(struct conn *c)
 
 /*
  * End connection c now: its socket, TLS state, buffers and source count
- * go at once; the struct stays (on the zombie list) while jobs of it are
- * queued or running.
+ * go at once; the struct stays on the zombie list until the loop reaps it
+ * (srv_reap): events of the batch being handled may still point at it,
+ * and jobs of it may be queued or running.
  */
 void
 srv_conn_kill(cs_srv *s, struct conn *c, const char *why)
@@ -223,11 +224,7 @@ srv_conn_kill(cs_srv *s, struct conn *c, const char *why)
 	hs_remove(s, c);
 	srv_list_remove(&s->conns, c);
 	s->nconns--;
-	if (c->inflight == 0) {
-		srv_conn_free(c);
-	} else {
-		list_push(&s->zombies, c);
-	}
+	list_push(&s->zombies, c);
 }
 
 void

@@ -181,8 +181,10 @@ void srv_conn_free(struct conn *c);
 
 /*
  * End connection c now: its socket, TLS state, buffers and source count
- * go at once; the struct stays (on the zombie list) while jobs of it are
- * queued or running.  why, if not NULL, is logged.
+ * go at once; the struct stays on the zombie list until the loop frees
+ * it between event batches (events of the batch being handled may still
+ * point at it) and no job of it is queued or running.  why, if not NULL,
+ * is logged.
  */
 void srv_conn_kill(cs_srv *s, struct conn *c, const char *why);
 

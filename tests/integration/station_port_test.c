@@ -879,6 +879,50 @@ test_idle_and_half_open(void **state)
 	legit_signs(f);
 }
 
+/*
+ * The handshake cap full, then connections opened and closed in turns:
+ * each accept evicts the oldest handshake while the same epoll batch may
+ * still hold an event of it (a connection the peer just closed).  The
+ * authority freed such a connection inside the batch and crashed within
+ * a few hundred turns (use after free); it must serve on.
+ */
+static void
+test_eviction_churn(void **state)
+{
+	struct fx *f = *state;
+	enum { HELD = 256, TURNS = 3000 };
+	int        q[HELD];
+	unsigned   head = 0;
+
+	for (unsigned i = 0; i < HELD; i++) {
+		char src[32];
+		snprintf(src, sizeof(src), "127.0.4.%u", 1 + i % 5);
+		q[i] = tcp_connect(src, f->port, 0);
+		assert_true(q[i] >= 0);
+	}
+	for (unsigned i = 0; i < TURNS; i++) {
+		char src[32];
+		snprintf(src, sizeof(src), "127.0.4.%u", 1 + i % 5);
+		int fd = tcp_connect(src, f->port, 0);
+		close(q[head]);
+		q[head] = fd;
+		head    = (head + 1) % HELD;
+		if (i % 500 == 0) {
+			assert_int_equal(kill(f->pid, 0), 0);
+		}
+	}
+	for (unsigned i = 0; i < HELD; i++) {
+		if (q[i] >= 0) {
+			close(q[i]);
+		}
+	}
+	usleep(300 * 1000);
+	assert_int_equal(kill(f->pid, 0), 0);
+	printf("eviction churn: %u turns with the handshake cap full, the "
+	    "authority serves on\n", TURNS);
+	legit_signs(f);
+}
+
 /* ------------------------------------------------------------------ */
 /* A descriptor limit of 1 024                                         */
 /* ------------------------------------------------------------------ */
@@ -1805,6 +1849,7 @@ main(void)
 	    cmocka_unit_test(test_cipher_policy),
 	    cmocka_unit_test(test_slow_reader),
 	    cmocka_unit_test(test_idle_and_half_open),
+	    cmocka_unit_test(test_eviction_churn),
 	    cmocka_unit_test(test_fd_limit),
 	    cmocka_unit_test(test_console_budget),
 	    cmocka_unit_test(test_disable_while_connected),
