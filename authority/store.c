@@ -599,10 +599,11 @@ get_msg(store_txn *t, enum store_db db, const void *key, size_t klen,
 	return decode(db, &k, &v, out);
 }
 
-static void
-free_msgs(ProtobufCMessage **list, size_t n)
+void
+store_list_free(void *msgs, size_t n)
 {
-	size_t i;
+	ProtobufCMessage **list = msgs;
+	size_t             i;
 
 	if (list == NULL) {
 		return;
@@ -685,7 +686,7 @@ out:
 	if (cur != NULL) {
 		mdb_cursor_close(cur);
 	}
-	free_msgs(list, cnt);
+	store_list_free(list, cnt);
 	return rv;
 }
 
@@ -748,7 +749,7 @@ store_order_list(store_txn *t, StoredOrder ***out, size_t *n)
 void
 store_order_list_free(StoredOrder **list, size_t n)
 {
-	free_msgs((ProtobufCMessage **)list, n);
+	store_list_free(list, n);
 }
 
 int
@@ -835,7 +836,7 @@ store_station_list(store_txn *t, StoredStation ***out, size_t *n)
 void
 store_station_list_free(StoredStation **list, size_t n)
 {
-	free_msgs((ProtobufCMessage **)list, n);
+	store_list_free(list, n);
 }
 
 int
@@ -860,7 +861,7 @@ store_key_list(store_txn *t, StoredKey ***out, size_t *n)
 void
 store_key_list_free(StoredKey **list, size_t n)
 {
-	free_msgs((ProtobufCMessage **)list, n);
+	store_list_free(list, n);
 }
 
 int
@@ -961,7 +962,7 @@ store_token_list(store_txn *t, StoredToken ***out, size_t *n)
 void
 store_token_list_free(StoredToken **list, size_t n)
 {
-	free_msgs((ProtobufCMessage **)list, n);
+	store_list_free(list, n);
 }
 
 /* devices key: order_id NUL uid; returns its length. */
@@ -1086,7 +1087,7 @@ store_device_list_order(store_txn *t, const char *order_id,
 void
 store_device_list_free(StoredDevice **list, size_t n)
 {
-	free_msgs((ProtobufCMessage **)list, n);
+	store_list_free(list, n);
 }
 
 /* uids key: product_id (BE) uid; returns its length. */
@@ -1542,5 +1543,5 @@ out:
 void
 store_audit_list_free(StoredAuditEvent **events, size_t n)
 {
-	free_msgs((ProtobufCMessage **)events, n);
+	store_list_free(events, n);
 }
