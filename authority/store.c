@@ -316,9 +316,11 @@ store_open(store **out, const char *dir, size_t map_size, char *err,
 		goto out;
 	}
 	for (i = 0; i < DB_COUNT; i++) {
-		rc = mdb_dbi_open(txn, store_db_names[i], MDB_CREATE, &st->dbi[i]);
+		rc = mdb_dbi_open(txn, store_db_names[i], MDB_CREATE,
+		    &st->dbi[i]);
 		if (rc != MDB_SUCCESS) {
-			rv = store_mdb_err(rc, "mdb_dbi_open", store_db_names[i]);
+			rv = store_mdb_err(rc, "mdb_dbi_open",
+			    store_db_names[i]);
 			set_err(err, errlen, "store: %s: database %s: %s",
 			    dir, store_db_names[i], mdb_strerror(rc));
 			goto out;
@@ -598,7 +600,8 @@ store_list_where(store_txn *t, enum store_db db, const void *seek,
 	}
 	if ((rc = mdb_cursor_open(t->txn, t->st->dbi[db], &cur)) !=
 	    MDB_SUCCESS) {
-		return store_mdb_err(rc, "mdb_cursor_open", store_db_names[db]);
+		return store_mdb_err(rc, "mdb_cursor_open",
+		    store_db_names[db]);
 	}
 	k.mv_data = (void *)seek;
 	k.mv_size = seek_len;

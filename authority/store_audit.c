@@ -86,7 +86,8 @@ store_audit_append(store_txn *t, const char *actor, const char *type,
 	/* The previous event: its seq and the hash it ends with. */
 	if ((rc = mdb_cursor_open(t->txn, t->st->dbi[DB_AUDIT], &cur)) !=
 	    MDB_SUCCESS) {
-		return store_txn_fail(t, store_mdb_err(rc, "mdb_cursor_open", "audit"));
+		return store_txn_fail(t, store_mdb_err(rc, "mdb_cursor_open",
+		    "audit"));
 	}
 	rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
 	/* k and v stay valid until the next write; the cursor is done. */
@@ -101,7 +102,8 @@ store_audit_append(store_txn *t, const char *actor, const char *type,
 		    store_get_be64(k.mv_data) == UINT64_MAX) {
 			cs_log_error(LOG_MOD, "malformed last audit event "
 			    "db=audit key=%s len=%zu",
-			    store_key_hex(hex, sizeof(hex), k.mv_data, k.mv_size),
+			    store_key_hex(hex, sizeof(hex), k.mv_data,
+			    k.mv_size),
 			    v.mv_size);
 			rv = CS_ESTORE;
 			goto out;
@@ -109,7 +111,8 @@ store_audit_append(store_txn *t, const char *actor, const char *type,
 		seq = store_get_be64(k.mv_data) + 1;
 		memcpy(prev, h, sizeof(prev));
 	} else {
-		rv = store_txn_fail(t, store_mdb_err(rc, "mdb_cursor_get", "audit"));
+		rv = store_txn_fail(t, store_mdb_err(rc, "mdb_cursor_get",
+		    "audit"));
 		goto out;
 	}
 

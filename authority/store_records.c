@@ -138,7 +138,8 @@ store_token_put(store_txn *t, const uint8_t hash[STORE_HASH_LEN],
 	    !store_str_ok(tok->name, STORE_NAME_MAX)) {
 		return CS_EINVAL;
 	}
-	return store_put_msg(t, DB_TOKENS, hash, STORE_HASH_LEN, &tok->base, 0);
+	return store_put_msg(t, DB_TOKENS, hash, STORE_HASH_LEN, &tok->base,
+	    0);
 }
 
 int
@@ -177,7 +178,8 @@ store_token_disable(store_txn *t, const char *name, unsigned *found,
 	 * worth the subtlety for a handful of tokens. */
 	if ((rc = mdb_cursor_open(t->txn, t->st->dbi[DB_TOKENS], &cur)) !=
 	    MDB_SUCCESS) {
-		return store_txn_fail(t, store_mdb_err(rc, "mdb_cursor_open", "tokens"));
+		return store_txn_fail(t, store_mdb_err(rc, "mdb_cursor_open",
+		    "tokens"));
 	}
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == MDB_SUCCESS;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
@@ -336,12 +338,14 @@ store_device_list_order(store_txn *t, const char *order_id,
 {
 	struct prefix_arg a;
 
-	if (out == NULL || n == NULL || !store_str_ok(order_id, STORE_ORDER_ID_MAX)) {
+	if (out == NULL || n == NULL || !store_str_ok(order_id,
+	    STORE_ORDER_ID_MAX)) {
 		return CS_EINVAL;
 	}
 	a.p   = (const uint8_t *)order_id;
 	a.len = strlen(order_id) + 1; /* with its NUL */
-	return store_list_where(t, DB_DEVICES, a.p, a.len, match_prefix, &a, out,
+	return store_list_where(t, DB_DEVICES, a.p, a.len, match_prefix, &a,
+	    out,
 	    n);
 }
 
@@ -375,8 +379,8 @@ store_uid_put(store_txn *t, uint32_t product_id, const uint8_t *uid,
 	}
 	if (!store_uid_ok(uid, uid_len) ||
 	    !store_str_ok(order_id, STORE_ORDER_ID_MAX) || station == NULL ||
-	    strnlen(station, STORE_NAME_MAX + 1) > STORE_NAME_MAX || cm == NULL ||
-	    strnlen(cm, STORE_NAME_MAX + 1) > STORE_NAME_MAX) {
+	    strnlen(station, STORE_NAME_MAX + 1) > STORE_NAME_MAX ||
+	    cm == NULL || strnlen(cm, STORE_NAME_MAX + 1) > STORE_NAME_MAX) {
 		return CS_EINVAL;
 	}
 	u.order_id = (char *)order_id;
@@ -400,6 +404,7 @@ store_uid_get(store_txn *t, uint32_t product_id, const uint8_t *uid,
 	if (out == NULL || !store_uid_ok(uid, uid_len)) {
 		return CS_EINVAL;
 	}
-	return store_get_msg(t, DB_UIDS, key, uid_key(key, product_id, uid, uid_len),
+	return store_get_msg(t, DB_UIDS, key, uid_key(key, product_id, uid,
+	    uid_len),
 	    out);
 }
