@@ -6,7 +6,6 @@
  */
 #include "admin_core.h"
 
-#include "admin_service.h"
 #include "cs_crypto.h"
 #include "cs_err.h"
 #include "cs_hex.h"

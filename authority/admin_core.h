@@ -29,6 +29,9 @@
 #define ADMIN_TOKEN_BYTES 32u
 #define ADMIN_TOKEN_HEX   (2u * ADMIN_TOKEN_BYTES)
 
+/* Longest list of CMs in an order. */
+#define ADMIN_MAX_CMS 32u
+
 /* Roles of admin tokens. */
 #define ADMIN_ROLE_VIEWER  "viewer"
 #define ADMIN_ROLE_OFFICER "officer"

@@ -20,6 +20,7 @@
 
 #include <inttypes.h>
 #include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,285 +31,352 @@
 
 #define ACTOR_MAX 96u
 
+/* The wire form of stored events [0, n): arrays allocated in one go. */
+struct audit_views {
+	Countersign__V1__AuditEvent               *ev;
+	Countersign__V1__AuditEvent              **ptrs;
+	Countersign__V1__AuditEvent__FieldsEntry  *fe;
+	Countersign__V1__AuditEvent__FieldsEntry **fptrs;
+};
+
+/*
+ * One call of an Admin method.  Every handler has the same shape (see
+ * ADMIN_HANDLER below): the caller's credentials are checked, the
+ * method's run_<method> fills the reply or returns an error with msg
+ * saying what was wrong and what to do, the reply (or the error) is sent,
+ * and then what the reply pointed into, kept here, is freed.  So a run
+ * function states only what its method does.
+ */
+struct admin_call {
+	struct admin_service *svc;
+	void                 *data; /* the cs_rpc request */
+	char                  actor[ACTOR_MAX];
+	char                  msg[512];
+	store_txn            *txn;  /* a read transaction, ended at the end */
+	/* What the reply points into. */
+	ProtobufCMessage     *kept; /* one stored message */
+	void                 *list; /* a store listing of n messages */
+	size_t                n;
+	void                 *views; /* the reply's views of the listing */
+	void                **ptrs;
+	union {
+		Countersign__V1__OrderStatus order;
+		Countersign__V1__StationInfo station;
+		Countersign__V1__KeyInfo     key;
+	} one;                       /* the reply's view of one record */
+	struct audit_views   audit;
+	struct station_cert  cert;   /* EnrollStation's new certificate */
+	struct cs_hsm_key    hsm_key; /* AddKey's key */
+	char                *text;   /* heap text, freed */
+	char                 token[ADMIN_TOKEN_HEX + 1]; /* wiped */
+};
+
 static uint64_t
 now_s(void)
 {
 	return (uint64_t)time(NULL);
 }
 
-/*
- * Is the caller allowed?  Fills actor.  Fails the call otherwise (and the
- * handler calls its closure with NULL).
- */
-static bool
-admin_peer(void *data, char *actor, size_t len)
+static int
+say(struct admin_call *c, int rv, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Say why the call fails; returns rv. */
+static int
+say(struct admin_call *c, int rv, const char *fmt, ...)
 {
-	const struct cs_srv_peer *peer = cs_rpc_req_peer_info(data);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->msg, sizeof(c->msg), fmt, ap);
+	va_end(ap);
+	return rv;
+}
+
+/* The call fails for a store error: say what it means; returns rv. */
+static int
+store_said(struct admin_call *c, int rv)
+{
+	admin_store_msg(rv, c->msg, sizeof(c->msg));
+	return rv;
+}
+
+/*
+ * Is the caller allowed?  Fills actor; CS_EPERM (and msg) otherwise.
+ */
+static int
+admin_peer(struct admin_call *c)
+{
+	const struct cs_srv_peer *peer = cs_rpc_req_peer_info(c->data);
 	uint64_t                  uid  = UINT64_MAX;
 	struct passwd             pw, *res = NULL;
 	char                      buf[1024];
 
 	if (!peer->has_cred) {
-		cs_rpc_req_fail(data, CS_EPERM, "the admin API is served on the "
-		    "local ipc socket only");
-		return false;
+		return say(c, CS_EPERM, "the admin API is served on the local "
+		    "ipc socket only");
 	}
 	uid = peer->uid;
 	if (uid != 0 && uid != (uint64_t)geteuid()) {
 		cs_log_warn(LOG_MOD, "admin call refused uid=%" PRIu64, uid);
-		cs_rpc_req_fail(data, CS_EPERM, "uid %" PRIu64 " may not "
-		    "administer this authority: run countersign-admin as root "
-		    "or as the authority's user (uid %u)", uid,
-		    (unsigned)geteuid());
-		return false;
+		return say(c, CS_EPERM, "uid %" PRIu64 " may not administer "
+		    "this authority: run countersign-admin as root or as the "
+		    "authority's user (uid %u)", uid, (unsigned)geteuid());
 	}
 	if (getpwuid_r((uid_t)uid, &pw, buf, sizeof(buf), &res) == 0 &&
 	    res != NULL) {
-		snprintf(actor, len, "admin:%s", pw.pw_name);
+		snprintf(c->actor, sizeof(c->actor), "admin:%s", pw.pw_name);
 	} else {
-		snprintf(actor, len, "admin:uid=%" PRIu64, uid);
+		snprintf(c->actor, sizeof(c->actor), "admin:uid=%" PRIu64, uid);
 	}
-	return true;
+	return CS_OK;
 }
 
-/* Fail the call for a store error and say what it means. */
+/* Start a call: nothing kept yet; then check the caller. */
+static int
+admin_call_begin(struct admin_call *c, Countersign__V1__Admin_Service *base,
+    void *data)
+{
+	memset(c, 0, sizeof(*c));
+	c->svc  = (struct admin_service *)base;
+	c->data = data;
+	return admin_peer(c);
+}
+
 static void
-store_fail(void *data, int rv)
+audit_views_free(struct audit_views *v)
 {
-	if (rv == CS_EEXHAUSTED) {
-		cs_rpc_req_fail(data, rv, "the store is full: nothing was "
-		    "changed; " STORE_FULL_TODO);
+	free(v->fptrs);
+	free(v->fe);
+	free(v->ptrs);
+	free(v->ev);
+}
+
+static void
+end_txn(struct admin_call *c)
+{
+	if (c->txn != NULL) {
+		store_txn_abort(c->txn);
+		c->txn = NULL;
+	}
+}
+
+/*
+ * End a call: send out (rv CS_OK) or fail it with msg, then free what
+ * the reply pointed into.
+ */
+static void
+admin_call_end(struct admin_call *c, int rv, const ProtobufCMessage *out,
+    ProtobufCClosure closure)
+{
+	if (rv == CS_OK) {
+		closure(out, c->data);
 	} else {
-		cs_rpc_req_fail(data, rv, "the store failed (%s): nothing was "
-		    "changed; see the authority's log", cs_strerror(rv));
+		cs_rpc_req_fail(c->data, rv, "%s", c->msg);
+		closure(NULL, c->data);
 	}
+	end_txn(c);
+	if (c->kept != NULL) {
+		protobuf_c_message_free_unpacked(c->kept, NULL);
+	}
+	store_list_free(c->list, c->n);
+	free(c->ptrs);
+	free(c->views);
+	audit_views_free(&c->audit);
+	free(c->cert.cert_pem);
+	free(c->text);
+	cs_wipe(c->token, sizeof(c->token));
 }
 
 static int
-read_txn(struct admin_service *svc, void *data, store_txn **txn)
+read_txn(struct admin_call *c)
 {
-	int rv = store_txn_begin(svc->st, false, txn);
+	int rv = store_txn_begin(c->svc->st, false, &c->txn);
 
 	if (rv != CS_OK) {
-		store_fail(data, rv);
+		c->txn = NULL;
+		return store_said(c, rv);
 	}
-	return rv;
+	return CS_OK;
 }
 
-static int
-write_txn(struct admin_service *svc, void *data, store_txn **txn)
-{
-	int rv = store_txn_begin(svc->st, true, txn);
+/*
+ * Store rec and its audit event (type, kv) in one write transaction,
+ * unless exists finds a record under its name there already: then
+ * CS_EEXIST and exists's message.  Returns CS_OK once committed.
+ */
+typedef int (*admin_exists_fn)(struct admin_call *c, store_txn *txn,
+    const void *rec);
+typedef int (*admin_put_fn)(store_txn *txn, const void *rec);
 
-	if (rv != CS_OK) {
-		store_fail(data, rv);
+static int
+put_new(struct admin_call *c, const void *rec, admin_exists_fn exists,
+    admin_put_fn put, const char *type, const char *const *kv)
+{
+	store_txn *txn;
+	int        rv;
+
+	if ((rv = store_txn_begin(c->svc->st, true, &txn)) != CS_OK) {
+		return store_said(c, rv);
 	}
-	return rv;
+	if ((rv = exists(c, txn, rec)) != CS_OK) {
+		store_txn_abort(txn);
+		return rv;
+	}
+	if ((rv = put(txn, rec)) != CS_OK ||
+	    (rv = store_audit_append(txn, c->actor, type, kv, NULL)) !=
+	        CS_OK) {
+		store_txn_abort(txn);
+		return store_said(c, rv);
+	}
+	if ((rv = store_txn_commit(txn)) != CS_OK) {
+		return store_said(c, rv);
+	}
+	return CS_OK;
 }
 
-/* Commit; on failure the call fails.  Returns rv. */
+/* The reply's n views, of size bytes each and zeroed, in c->ptrs. */
 static int
-commit(store_txn *txn, void *data)
+make_views(struct admin_call *c, size_t n, size_t size)
 {
-	int rv = store_txn_commit(txn);
+	size_t i;
 
-	if (rv != CS_OK) {
-		store_fail(data, rv);
+	if (n == 0) {
+		return CS_OK;
 	}
-	return rv;
+	if ((c->views = calloc(n, size)) == NULL ||
+	    (c->ptrs = calloc(n, sizeof(*c->ptrs))) == NULL) {
+		return say(c, CS_ENOMEM, "out of memory");
+	}
+	for (i = 0; i < n; i++) {
+		c->ptrs[i] = (char *)c->views + i * size;
+	}
+	return CS_OK;
+}
+
+/*
+ * Keep list (n messages; rv says how the store's listing in c->txn went,
+ * which ends here) and make the reply's views of it, size bytes each.
+ */
+static int
+listed(struct admin_call *c, int rv, void *list, size_t n, size_t size)
+{
+	end_txn(c);
+	c->list = list;
+	c->n    = n;
+	if (rv != CS_OK) {
+		return store_said(c, rv);
+	}
+	return make_views(c, n, size);
 }
 
 /* ------------------------------------------------------------------ */
 /* Orders                                                              */
 /* ------------------------------------------------------------------ */
 
-static void
-reply_order(Countersign__V1__OrderReply_Closure closure, void *data,
-    const StoredOrder *o)
+/* The reply's view of stored order o, which is kept for it. */
+static Countersign__V1__OrderStatus *
+show_order(struct admin_call *c, StoredOrder *o)
 {
-	Countersign__V1__OrderReply  out = COUNTERSIGN__V1__ORDER_REPLY__INIT;
-	Countersign__V1__OrderStatus os;
-
-	order_view(&os, o);
-	out.order = &os;
-	closure(&out, data);
+	c->kept = &o->base;
+	order_view(&c->one.order, o);
+	return &c->one.order;
 }
 
-/* Report a failed change from admin_core: its message, its code. */
-static void
-core_fail(void *data, int rv, const char *msg)
-{
-	cs_rpc_req_fail(data, rv, "%s", msg);
-}
-
-static void
-on_create_order(Countersign__V1__Admin_Service *base,
+static int
+run_create_order(struct admin_call *c,
     const Countersign__V1__CreateOrderRequest *in,
-    Countersign__V1__OrderReply_Closure closure, void *data)
-{
-	struct admin_service *svc = (struct admin_service *)base;
-	StoredOrder          *o   = NULL;
-	char                  actor[ACTOR_MAX], msg[512];
-	int                   rv;
-
-	if (!admin_peer(data, actor, sizeof(actor))) {
-		closure(NULL, data);
-		return;
-	}
-	rv = admin_order_create(svc->st, actor, in, &o, msg, sizeof(msg));
-	if (rv != CS_OK) {
-		core_fail(data, rv, msg);
-		closure(NULL, data);
-		return;
-	}
-	reply_order(closure, data, o);
-	countersign__v1__stored_order__free_unpacked(o, NULL);
-}
-
-static void
-on_list_orders(Countersign__V1__Admin_Service *base,
-    const Countersign__V1__ListOrdersRequest *in,
-    Countersign__V1__ListOrdersReply_Closure closure, void *data)
-{
-	struct admin_service          *svc = (struct admin_service *)base;
-	Countersign__V1__ListOrdersReply out =
-	    COUNTERSIGN__V1__LIST_ORDERS_REPLY__INIT;
-	Countersign__V1__OrderStatus    *views = NULL, **ptrs = NULL;
-	StoredOrder                    **list  = NULL;
-	store_txn                       *txn;
-	char                             actor[ACTOR_MAX];
-	size_t                           n = 0, i;
-	int                              rv;
-
-	(void)in;
-	if (!admin_peer(data, actor, sizeof(actor)) ||
-	    read_txn(svc, data, &txn) != CS_OK) {
-		closure(NULL, data);
-		return;
-	}
-	rv = store_order_list(txn, &list, &n);
-	store_txn_abort(txn);
-	if (rv != CS_OK) {
-		store_fail(data, rv);
-		closure(NULL, data);
-		return;
-	}
-	if (n > 0 && ((views = calloc(n, sizeof(*views))) == NULL ||
-	                 (ptrs = calloc(n, sizeof(*ptrs))) == NULL)) {
-		cs_rpc_req_fail(data, CS_ENOMEM, "out of memory");
-		closure(NULL, data);
-		goto out;
-	}
-	for (i = 0; i < n; i++) {
-		order_view(&views[i], list[i]);
-		ptrs[i] = &views[i];
-	}
-	out.n_orders = n;
-	out.orders   = ptrs;
-	closure(&out, data);
-out:
-	free(ptrs);
-	free(views);
-	store_order_list_free(list, n);
-}
-
-/* Read order id for a handler; fails the call when missing. */
-static StoredOrder *
-get_order(store_txn *txn, void *data, const char *order_id)
+    Countersign__V1__OrderReply *out)
 {
 	StoredOrder *o = NULL;
 	int          rv;
 
-	if (!store_id_ok(order_id, STORE_ORDER_ID_MAX)) {
-		cs_rpc_req_fail(data, CS_EINVAL, "an order id is required");
-		return NULL;
+	if ((rv = admin_order_create(c->svc->st, c->actor, in, &o, c->msg,
+	         sizeof(c->msg))) == CS_OK) {
+		out->order = show_order(c, o);
 	}
-	rv = store_order_get(txn, order_id, &o);
-	if (rv == CS_ENOENT) {
-		cs_rpc_req_fail(data, CS_ENOENT, "no order %s (countersign-admin "
-		    "order list)", order_id);
-		return NULL;
-	}
-	if (rv != CS_OK) {
-		store_fail(data, rv);
-		return NULL;
-	}
-	return o;
+	return rv;
 }
 
-static void
-on_show_order(Countersign__V1__Admin_Service *base,
+static int
+run_list_orders(struct admin_call *c,
+    const Countersign__V1__ListOrdersRequest *in,
+    Countersign__V1__ListOrdersReply *out)
+{
+	StoredOrder **list = NULL;
+	size_t        n    = 0, i;
+	int           rv;
+
+	(void)in;
+	if ((rv = read_txn(c)) != CS_OK) {
+		return rv;
+	}
+	rv = store_order_list(c->txn, &list, &n);
+	if ((rv = listed(c, rv, list, n, sizeof(**out->orders))) != CS_OK) {
+		return rv;
+	}
+	out->n_orders = n;
+	out->orders   = (Countersign__V1__OrderStatus **)c->ptrs;
+	for (i = 0; i < n; i++) {
+		order_view(out->orders[i], list[i]);
+	}
+	return CS_OK;
+}
+
+static int
+run_show_order(struct admin_call *c,
     const Countersign__V1__ShowOrderRequest *in,
-    Countersign__V1__OrderReply_Closure closure, void *data)
+    Countersign__V1__OrderReply *out)
 {
-	struct admin_service *svc = (struct admin_service *)base;
-	StoredOrder          *o;
-	store_txn            *txn;
-	char                  actor[ACTOR_MAX];
+	StoredOrder *o = NULL;
+	int          rv;
 
-	if (!admin_peer(data, actor, sizeof(actor)) ||
-	    read_txn(svc, data, &txn) != CS_OK) {
-		closure(NULL, data);
-		return;
+	if ((rv = read_txn(c)) != CS_OK) {
+		return rv;
 	}
-	o = get_order(txn, data, in->order_id);
-	store_txn_abort(txn);
-	if (o == NULL) {
-		closure(NULL, data);
-		return;
+	if (!store_id_ok(in->order_id, STORE_ORDER_ID_MAX)) {
+		return say(c, CS_EINVAL, "an order id is required");
 	}
-	reply_order(closure, data, o);
-	countersign__v1__stored_order__free_unpacked(o, NULL);
+	rv = store_order_get(c->txn, in->order_id, &o);
+	if (rv == CS_ENOENT) {
+		return say(c, rv, "no order %s (countersign-admin order list)",
+		    in->order_id);
+	}
+	if (rv != CS_OK) {
+		return store_said(c, rv);
+	}
+	out->order = show_order(c, o);
+	return CS_OK;
 }
 
-static void
-on_adjust_quota(Countersign__V1__Admin_Service *base,
+static int
+run_adjust_quota(struct admin_call *c,
     const Countersign__V1__AdjustQuotaRequest *in,
-    Countersign__V1__OrderReply_Closure closure, void *data)
+    Countersign__V1__OrderReply *out)
 {
-	struct admin_service *svc = (struct admin_service *)base;
-	StoredOrder          *o   = NULL;
-	char                  actor[ACTOR_MAX], msg[512];
-	int                   rv;
+	StoredOrder *o = NULL;
+	int          rv;
 
-	if (!admin_peer(data, actor, sizeof(actor))) {
-		closure(NULL, data);
-		return;
+	if ((rv = admin_order_quota(c->svc->st, c->actor, in->order_id,
+	         in->delta, &o, c->msg, sizeof(c->msg))) == CS_OK) {
+		out->order = show_order(c, o);
 	}
-	rv = admin_order_quota(svc->st, actor, in->order_id, in->delta, &o,
-	    msg, sizeof(msg));
-	if (rv != CS_OK) {
-		core_fail(data, rv, msg);
-		closure(NULL, data);
-		return;
-	}
-	reply_order(closure, data, o);
-	countersign__v1__stored_order__free_unpacked(o, NULL);
+	return rv;
 }
 
-static void
-on_close_order(Countersign__V1__Admin_Service *base,
+static int
+run_close_order(struct admin_call *c,
     const Countersign__V1__CloseOrderRequest *in,
-    Countersign__V1__OrderReply_Closure closure, void *data)
+    Countersign__V1__OrderReply *out)
 {
-	struct admin_service *svc = (struct admin_service *)base;
-	StoredOrder          *o   = NULL;
-	char                  actor[ACTOR_MAX], msg[512];
-	int                   rv;
+	StoredOrder *o = NULL;
+	int          rv;
 
-	if (!admin_peer(data, actor, sizeof(actor))) {
-		closure(NULL, data);
-		return;
+	if ((rv = admin_order_close(c->svc->st, c->actor, in->order_id, &o,
+	         c->msg, sizeof(c->msg))) == CS_OK) {
+		out->order = show_order(c, o);
 	}
-	rv = admin_order_close(svc->st, actor, in->order_id, &o, msg,
-	    sizeof(msg));
-	if (rv != CS_OK) {
-		core_fail(data, rv, msg);
-		closure(NULL, data);
-		return;
-	}
-	reply_order(closure, data, o);
-	countersign__v1__stored_order__free_unpacked(o, NULL);
+	return rv;
 }
 
 /* ------------------------------------------------------------------ */
@@ -328,203 +396,156 @@ station_view(Countersign__V1__StationInfo *si, const StoredStation *s)
 	si->public_key_der   = s->public_key_der;
 }
 
-static void
-on_enroll_station(Countersign__V1__Admin_Service *base,
-    const Countersign__V1__EnrollStationRequest *in,
-    Countersign__V1__EnrollStationReply_Closure closure, void *data)
+/* put_new's check for EnrollStation: the name was taken meanwhile. */
+static int
+station_exists(struct admin_call *c, store_txn *txn, const void *rec)
 {
-	struct admin_service *svc = (struct admin_service *)base;
-	Countersign__V1__EnrollStationReply out =
-	    COUNTERSIGN__V1__ENROLL_STATION_REPLY__INIT;
-	Countersign__V1__StationInfo si;
-	StoredStation                s    = COUNTERSIGN__V1__STORED_STATION__INIT;
-	StoredStation               *prev = NULL;
-	struct station_cert          cert;
-	store_txn                   *txn  = NULL;
-	char                         actor[ACTOR_MAX], err[256];
-	char                         fp[2 * CS_SHA256_LEN + 1];
-	unsigned                     days = in->days;
-	int                          rv;
+	const StoredStation *s    = rec;
+	StoredStation       *prev = NULL;
 
-	memset(&cert, 0, sizeof(cert));
-	if (!admin_peer(data, actor, sizeof(actor))) {
-		closure(NULL, data);
-		return;
+	if (store_station_get(txn, s->name, &prev) != CS_OK) {
+		return CS_OK;
 	}
+	countersign__v1__stored_station__free_unpacked(prev, NULL);
+	return say(c, CS_EEXIST, "station %s was enrolled meanwhile",
+	    s->name);
+}
+
+static int
+station_put(store_txn *txn, const void *rec)
+{
+	return store_station_put(txn, rec);
+}
+
+/* Refuse a taken station name (before the HSM does any work). */
+static int
+station_name_free(struct admin_call *c, const char *name)
+{
+	StoredStation *prev = NULL;
+	int            rv;
+
+	if ((rv = read_txn(c)) != CS_OK) {
+		return rv;
+	}
+	rv = store_station_get(c->txn, name, &prev);
+	end_txn(c);
+	if (rv != CS_OK) {
+		return CS_OK;
+	}
+	countersign__v1__stored_station__free_unpacked(prev, NULL);
+	return say(c, CS_EEXIST, "station %s is already enrolled; enroll a "
+	    "replacement under a new name and disable this one", name);
+}
+
+static int
+run_enroll_station(struct admin_call *c,
+    const Countersign__V1__EnrollStationRequest *in,
+    Countersign__V1__EnrollStationReply *out)
+{
+	struct station_cert *cert = &c->cert;
+	StoredStation        s    = COUNTERSIGN__V1__STORED_STATION__INIT;
+	char                 err[256], fp[2 * CS_SHA256_LEN + 1];
+	unsigned             days = in->days;
+	int                  rv;
+
 	if (!store_id_ok(in->name, STORE_NAME_MAX) ||
 	    !store_id_ok(in->cm, STORE_NAME_MAX)) {
-		cs_rpc_req_fail(data, CS_EINVAL, "station name and CM are 1..%u "
+		return say(c, CS_EINVAL, "station name and CM are 1..%u "
 		    "printable characters without spaces", STORE_NAME_MAX);
-		closure(NULL, data);
-		return;
 	}
 	if (days == 0) {
 		days = STATION_CERT_DAYS_DEFAULT;
 	}
 	if (days > STATION_CERT_DAYS_MAX) {
-		cs_rpc_req_fail(data, CS_EINVAL, "a station certificate is valid "
-		    "for at most %u days", STATION_CERT_DAYS_MAX);
-		closure(NULL, data);
-		return;
+		return say(c, CS_EINVAL, "a station certificate is valid for "
+		    "at most %u days", STATION_CERT_DAYS_MAX);
 	}
-	if (svc->ca == NULL) {
-		cs_rpc_req_fail(data, CS_EPRECOND, "this authority has no station "
-		    "CA: configure [hsm] and run countersign-admin ca init");
-		closure(NULL, data);
-		return;
+	if (c->svc->ca == NULL) {
+		return say(c, CS_EPRECOND, "this authority has no station CA: "
+		    "configure [hsm] and run countersign-admin ca init");
 	}
-	/* Refuse a taken name before the HSM does any work. */
-	if (read_txn(svc, data, &txn) != CS_OK) {
-		closure(NULL, data);
-		return;
-	}
-	rv = store_station_get(txn, in->name, &prev);
-	store_txn_abort(txn);
-	if (rv == CS_OK) {
-		countersign__v1__stored_station__free_unpacked(prev, NULL);
-		cs_rpc_req_fail(data, CS_EEXIST, "station %s is already enrolled; "
-		    "enroll a replacement under a new name and disable this one",
-		    in->name);
-		closure(NULL, data);
-		return;
+	if ((rv = station_name_free(c, in->name)) != CS_OK) {
+		return rv;
 	}
 	err[0] = '\0';
-	rv = station_ca_issue(svc->ca, (const char *)in->csr_pem.data,
-	    in->csr_pem.len, in->name, in->cm, days, &cert, err, sizeof(err));
+	rv = station_ca_issue(c->svc->ca, (const char *)in->csr_pem.data,
+	    in->csr_pem.len, in->name, in->cm, days, cert, err, sizeof(err));
 	if (rv != CS_OK) {
-		cs_rpc_req_fail(data, rv, "cannot issue a certificate: %s",
+		return say(c, rv, "cannot issue a certificate: %s",
 		    err[0] != '\0' ? err : cs_strerror(rv));
-		closure(NULL, data);
-		return;
 	}
 	s.name                = in->name;
 	s.cm                  = in->cm;
 	s.enabled             = true;
 	s.enrolled_unix_s     = now_s();
-	s.cert_sha256.data    = cert.cert_sha256;
-	s.cert_sha256.len     = sizeof(cert.cert_sha256);
-	s.public_key_der.data = cert.spki;
-	s.public_key_der.len  = cert.spki_len;
-	s.cert_serial.data    = cert.serial;
-	s.cert_serial.len     = cert.serial_len;
-	cs_hex_encode(cert.cert_sha256, sizeof(cert.cert_sha256), fp,
+	s.cert_sha256.data    = cert->cert_sha256;
+	s.cert_sha256.len     = sizeof(cert->cert_sha256);
+	s.public_key_der.data = cert->spki;
+	s.public_key_der.len  = cert->spki_len;
+	s.cert_serial.data    = cert->serial;
+	s.cert_serial.len     = cert->serial_len;
+	cs_hex_encode(cert->cert_sha256, sizeof(cert->cert_sha256), fp,
 	    sizeof(fp));
-	if (write_txn(svc, data, &txn) != CS_OK) {
-		closure(NULL, data);
-		goto out;
-	}
-	rv = store_station_get(txn, in->name, &prev);
-	if (rv == CS_OK) {
-		countersign__v1__stored_station__free_unpacked(prev, NULL);
-		cs_rpc_req_fail(data, CS_EEXIST, "station %s was enrolled "
-		    "meanwhile", in->name);
-		store_txn_abort(txn);
-		closure(NULL, data);
-		goto out;
-	}
 	{
 		const char *kv[] = {"station", in->name, "cm", in->cm,
 		    "cert_sha256", fp, NULL};
 
-		if ((rv = store_station_put(txn, &s)) != CS_OK ||
-		    (rv = store_audit_append(txn, actor, "station.enrolled", kv,
-		         NULL)) != CS_OK) {
-			store_fail(data, rv);
-			store_txn_abort(txn);
-			closure(NULL, data);
-			goto out;
+		if ((rv = put_new(c, &s, station_exists, station_put,
+		         "station.enrolled", kv)) != CS_OK) {
+			return rv;
 		}
 	}
-	if (commit(txn, data) != CS_OK) {
-		closure(NULL, data);
-		goto out;
-	}
 	cs_log_info(LOG_MOD, "station enrolled station=%s cm=%s cert=%s by=%s",
-	    in->name, in->cm, fp, actor);
-	station_view(&si, &s);
-	out.cert_pem.data = (uint8_t *)cert.cert_pem;
-	out.cert_pem.len  = strlen(cert.cert_pem);
-	out.station       = &si;
-	closure(&out, data);
-out:
-	free(cert.cert_pem);
+	    in->name, in->cm, fp, c->actor);
+	station_view(&c->one.station, &s);
+	out->cert_pem.data = (uint8_t *)cert->cert_pem;
+	out->cert_pem.len  = strlen(cert->cert_pem);
+	out->station       = &c->one.station;
+	return CS_OK;
 }
 
-static void
-on_list_stations(Countersign__V1__Admin_Service *base,
+static int
+run_list_stations(struct admin_call *c,
     const Countersign__V1__ListStationsRequest *in,
-    Countersign__V1__ListStationsReply_Closure closure, void *data)
+    Countersign__V1__ListStationsReply *out)
 {
-	struct admin_service            *svc = (struct admin_service *)base;
-	Countersign__V1__ListStationsReply out =
-	    COUNTERSIGN__V1__LIST_STATIONS_REPLY__INIT;
-	Countersign__V1__StationInfo      *views = NULL, **ptrs = NULL;
-	StoredStation                    **list  = NULL;
-	store_txn                         *txn;
-	char                               actor[ACTOR_MAX];
-	size_t                             n = 0, i;
-	int                                rv;
+	StoredStation **list = NULL;
+	size_t          n    = 0, i;
+	int             rv;
 
 	(void)in;
-	if (!admin_peer(data, actor, sizeof(actor)) ||
-	    read_txn(svc, data, &txn) != CS_OK) {
-		closure(NULL, data);
-		return;
+	if ((rv = read_txn(c)) != CS_OK) {
+		return rv;
 	}
-	rv = store_station_list(txn, &list, &n);
-	store_txn_abort(txn);
-	if (rv != CS_OK) {
-		store_fail(data, rv);
-		closure(NULL, data);
-		return;
+	rv = store_station_list(c->txn, &list, &n);
+	if ((rv = listed(c, rv, list, n, sizeof(**out->stations))) != CS_OK) {
+		return rv;
 	}
-	if (n > 0 && ((views = calloc(n, sizeof(*views))) == NULL ||
-	                 (ptrs = calloc(n, sizeof(*ptrs))) == NULL)) {
-		cs_rpc_req_fail(data, CS_ENOMEM, "out of memory");
-		closure(NULL, data);
-		goto out;
-	}
+	out->n_stations = n;
+	out->stations   = (Countersign__V1__StationInfo **)c->ptrs;
 	for (i = 0; i < n; i++) {
-		station_view(&views[i], list[i]);
-		ptrs[i] = &views[i];
+		station_view(out->stations[i], list[i]);
 	}
-	out.n_stations = n;
-	out.stations   = ptrs;
-	closure(&out, data);
-out:
-	free(ptrs);
-	free(views);
-	store_station_list_free(list, n);
+	return CS_OK;
 }
 
-static void
-on_set_station_enabled(Countersign__V1__Admin_Service *base,
+static int
+run_set_station_enabled(struct admin_call *c,
     const Countersign__V1__SetStationEnabledRequest *in,
-    Countersign__V1__StationReply_Closure closure, void *data)
+    Countersign__V1__StationReply *out)
 {
-	struct admin_service        *svc = (struct admin_service *)base;
-	Countersign__V1__StationReply out = COUNTERSIGN__V1__STATION_REPLY__INIT;
-	Countersign__V1__StationInfo si;
-	StoredStation               *s = NULL;
-	char                         actor[ACTOR_MAX], msg[512];
-	int                          rv;
+	StoredStation *s = NULL;
+	int            rv;
 
-	if (!admin_peer(data, actor, sizeof(actor))) {
-		closure(NULL, data);
-		return;
+	if ((rv = admin_station_set_enabled(c->svc->st, c->svc->sessions,
+	         c->svc->rev, c->actor, in->name, in->enabled, &s, c->msg,
+	         sizeof(c->msg))) != CS_OK) {
+		return rv;
 	}
-	rv = admin_station_set_enabled(svc->st, svc->sessions, svc->rev,
-	    actor,
-	    in->name, in->enabled, &s, msg, sizeof(msg));
-	if (rv != CS_OK) {
-		core_fail(data, rv, msg);
-		closure(NULL, data);
-		return;
-	}
-	station_view(&si, s);
-	out.station = &si;
-	closure(&out, data);
-	countersign__v1__stored_station__free_unpacked(s, NULL);
+	c->kept = &s->base;
+	station_view(&c->one.station, s);
+	out->station = &c->one.station;
+	return CS_OK;
 }
 
 /* ------------------------------------------------------------------ */
@@ -541,142 +562,103 @@ key_view(Countersign__V1__KeyInfo *ki, const StoredKey *k)
 	ki->public_key_der = k->public_key_der;
 }
 
-static void
-on_add_key(Countersign__V1__Admin_Service *base,
-    const Countersign__V1__AddKeyRequest *in,
-    Countersign__V1__KeyReply_Closure closure, void *data)
+/* put_new's check for AddKey: keys are never replaced. */
+static int
+key_exists(struct admin_call *c, store_txn *txn, const void *rec)
 {
-	struct admin_service    *svc = (struct admin_service *)base;
-	Countersign__V1__KeyReply out = COUNTERSIGN__V1__KEY_REPLY__INIT;
-	Countersign__V1__KeyInfo  ki;
-	StoredKey                 k    = COUNTERSIGN__V1__STORED_KEY__INIT;
-	StoredKey                *prev = NULL;
-	struct cs_hsm_key         hk;
-	store_txn                *txn;
-	char                      actor[ACTOR_MAX], kid[2 * CS_KEY_ID_LEN + 1];
-	int                       rv;
+	const StoredKey *k    = rec;
+	StoredKey       *prev = NULL;
+	bool             same;
 
-	if (!admin_peer(data, actor, sizeof(actor))) {
-		closure(NULL, data);
-		return;
+	if (store_key_get(txn, k->label, &prev) != CS_OK) {
+		return CS_OK;
 	}
+	same = prev->key_id.len == CS_KEY_ID_LEN &&
+	    memcmp(prev->key_id.data, k->key_id.data, CS_KEY_ID_LEN) == 0;
+	countersign__v1__stored_key__free_unpacked(prev, NULL);
+	return say(c, CS_EEXIST, same
+	        ? "key %s is already registered"
+	        : "a different key is registered as %s; keys are never "
+	          "replaced: give the new key another label",
+	    k->label);
+}
+
+static int
+key_put(store_txn *txn, const void *rec)
+{
+	return store_key_put(txn, rec);
+}
+
+static int
+run_add_key(struct admin_call *c, const Countersign__V1__AddKeyRequest *in,
+    Countersign__V1__KeyReply *out)
+{
+	struct cs_hsm_key *hk = &c->hsm_key;
+	StoredKey          k  = COUNTERSIGN__V1__STORED_KEY__INIT;
+	char               kid[2 * CS_KEY_ID_LEN + 1];
+	int                rv;
+
 	if (!store_id_ok(in->label, STORE_NAME_MAX)) {
-		cs_rpc_req_fail(data, CS_EINVAL, "a key label is required");
-		closure(NULL, data);
-		return;
+		return say(c, CS_EINVAL, "a key label is required");
 	}
-	if (svc->hsm == NULL) {
-		cs_rpc_req_fail(data, CS_EPRECOND, "this authority has no HSM "
+	if (c->svc->hsm == NULL) {
+		return say(c, CS_EPRECOND, "this authority has no HSM "
 		    "configured ([hsm] in its configuration)");
-		closure(NULL, data);
-		return;
 	}
-	if ((rv = cs_hsm_key(svc->hsm, in->label, &hk)) != CS_OK) {
-		cs_rpc_req_fail(data, rv, rv == CS_ENOENT
+	if ((rv = cs_hsm_key(c->svc->hsm, in->label, hk)) != CS_OK) {
+		return say(c, rv, rv == CS_ENOENT
 		        ? "no key pair labelled %s on the token; make it with "
 		          "countersign-keytool keygen"
 		        : "cannot read key %s from the HSM (see the authority's "
 		          "log)",
 		    in->label);
-		closure(NULL, data);
-		return;
 	}
 	k.label               = in->label;
-	k.algorithm           = (char *)cs_alg_name(hk.alg);
-	k.key_id.data         = hk.key_id;
+	k.algorithm           = (char *)cs_alg_name(hk->alg);
+	k.key_id.data         = hk->key_id;
 	k.key_id.len          = CS_KEY_ID_LEN;
-	k.public_key_der.data = hk.spki;
-	k.public_key_der.len  = hk.spki_len;
-	cs_hex_encode(hk.key_id, CS_KEY_ID_LEN, kid, sizeof(kid));
-	if (write_txn(svc, data, &txn) != CS_OK) {
-		closure(NULL, data);
-		return;
-	}
-	rv = store_key_get(txn, in->label, &prev);
-	if (rv == CS_OK) {
-		bool same = prev->key_id.len == CS_KEY_ID_LEN &&
-		    memcmp(prev->key_id.data, hk.key_id, CS_KEY_ID_LEN) == 0;
-
-		countersign__v1__stored_key__free_unpacked(prev, NULL);
-		cs_rpc_req_fail(data, CS_EEXIST, same
-		        ? "key %s is already registered"
-		        : "a different key is registered as %s; keys are never "
-		          "replaced: give the new key another label",
-		    in->label);
-		store_txn_abort(txn);
-		closure(NULL, data);
-		return;
-	}
+	k.public_key_der.data = hk->spki;
+	k.public_key_der.len  = hk->spki_len;
+	cs_hex_encode(hk->key_id, CS_KEY_ID_LEN, kid, sizeof(kid));
 	{
 		const char *kv[] = {"label", in->label, "algorithm", k.algorithm,
 		    "key_id", kid, NULL};
 
-		if ((rv = store_key_put(txn, &k)) != CS_OK ||
-		    (rv = store_audit_append(txn, actor, "key.added", kv,
-		         NULL)) != CS_OK) {
-			store_fail(data, rv);
-			store_txn_abort(txn);
-			closure(NULL, data);
-			return;
+		if ((rv = put_new(c, &k, key_exists, key_put, "key.added",
+		         kv)) != CS_OK) {
+			return rv;
 		}
 	}
-	if (commit(txn, data) != CS_OK) {
-		closure(NULL, data);
-		return;
-	}
-	pipeline_forget_key(svc->pipeline, in->label);
+	pipeline_forget_key(c->svc->pipeline, in->label);
 	cs_log_info(LOG_MOD, "key added label=%s key_id=%s by=%s", in->label,
-	    kid, actor);
-	key_view(&ki, &k);
-	out.key = &ki;
-	closure(&out, data);
+	    kid, c->actor);
+	key_view(&c->one.key, &k);
+	out->key = &c->one.key;
+	return CS_OK;
 }
 
-static void
-on_list_keys(Countersign__V1__Admin_Service *base,
-    const Countersign__V1__ListKeysRequest *in,
-    Countersign__V1__ListKeysReply_Closure closure, void *data)
+static int
+run_list_keys(struct admin_call *c, const Countersign__V1__ListKeysRequest *in,
+    Countersign__V1__ListKeysReply *out)
 {
-	struct admin_service        *svc = (struct admin_service *)base;
-	Countersign__V1__ListKeysReply out =
-	    COUNTERSIGN__V1__LIST_KEYS_REPLY__INIT;
-	Countersign__V1__KeyInfo      *views = NULL, **ptrs = NULL;
-	StoredKey                    **list  = NULL;
-	store_txn                     *txn;
-	char                           actor[ACTOR_MAX];
-	size_t                         n = 0, i;
-	int                            rv;
+	StoredKey **list = NULL;
+	size_t      n    = 0, i;
+	int         rv;
 
 	(void)in;
-	if (!admin_peer(data, actor, sizeof(actor)) ||
-	    read_txn(svc, data, &txn) != CS_OK) {
-		closure(NULL, data);
-		return;
+	if ((rv = read_txn(c)) != CS_OK) {
+		return rv;
 	}
-	rv = store_key_list(txn, &list, &n);
-	store_txn_abort(txn);
-	if (rv != CS_OK) {
-		store_fail(data, rv);
-		closure(NULL, data);
-		return;
+	rv = store_key_list(c->txn, &list, &n);
+	if ((rv = listed(c, rv, list, n, sizeof(**out->keys))) != CS_OK) {
+		return rv;
 	}
-	if (n > 0 && ((views = calloc(n, sizeof(*views))) == NULL ||
-	                 (ptrs = calloc(n, sizeof(*ptrs))) == NULL)) {
-		cs_rpc_req_fail(data, CS_ENOMEM, "out of memory");
-		closure(NULL, data);
-		goto out;
-	}
+	out->n_keys = n;
+	out->keys   = (Countersign__V1__KeyInfo **)c->ptrs;
 	for (i = 0; i < n; i++) {
-		key_view(&views[i], list[i]);
-		ptrs[i] = &views[i];
+		key_view(out->keys[i], list[i]);
 	}
-	out.n_keys = n;
-	out.keys   = ptrs;
-	closure(&out, data);
-out:
-	free(ptrs);
-	free(views);
-	store_key_list_free(list, n);
+	return CS_OK;
 }
 
 /* ------------------------------------------------------------------ */
@@ -684,111 +666,80 @@ out:
 /* ------------------------------------------------------------------ */
 
 static void
-on_show_device(Countersign__V1__Admin_Service *base,
-    const Countersign__V1__ShowDeviceRequest *in,
-    Countersign__V1__DeviceReply_Closure closure, void *data)
+device_view(Countersign__V1__DeviceInfo *di, const StoredDevice *d,
+    store_txn *txn)
 {
-	struct admin_service       *svc = (struct admin_service *)base;
-	Countersign__V1__DeviceReply out = COUNTERSIGN__V1__DEVICE_REPLY__INIT;
-	Countersign__V1__DeviceInfo *views = NULL, **ptrs = NULL;
-	StoredDevice               **list = NULL, *one = NULL;
-	store_txn                   *txn;
-	char                         actor[ACTOR_MAX];
-	size_t                       n = 0, i;
-	int                          rv;
+	StoredOrder *o = NULL;
 
-	if (!admin_peer(data, actor, sizeof(actor))) {
-		closure(NULL, data);
-		return;
+	countersign__v1__device_info__init(di);
+	di->uid           = d->uid;
+	di->order_id      = d->order_id;
+	di->station       = d->station;
+	di->serial        = d->serial;
+	di->issued_unix_s = d->issued_unix_s;
+	di->record        = d->record;
+	di->state         = d->state;
+	if (store_order_get(txn, d->order_id, &o) == CS_OK) {
+		di->product_id = o->product_id;
+		countersign__v1__stored_order__free_unpacked(o, NULL);
 	}
+}
+
+static int
+run_show_device(struct admin_call *c,
+    const Countersign__V1__ShowDeviceRequest *in,
+    Countersign__V1__DeviceReply *out)
+{
+	StoredDevice **list = NULL, *one = NULL;
+	size_t         n    = 0, i;
+	int            rv;
+
 	if (in->uid.len < STORE_UID_MIN || in->uid.len > STORE_UID_MAX) {
-		cs_rpc_req_fail(data, CS_EINVAL, "a UID has %u..%u bytes",
+		return say(c, CS_EINVAL, "a UID has %u..%u bytes",
 		    STORE_UID_MIN, STORE_UID_MAX);
-		closure(NULL, data);
-		return;
 	}
 	if (in->order_id[0] != '\0' &&
 	    !store_id_ok(in->order_id, STORE_ORDER_ID_MAX)) {
-		cs_rpc_req_fail(data, CS_EINVAL, "malformed order id");
-		closure(NULL, data);
-		return;
+		return say(c, CS_EINVAL, "malformed order id");
 	}
-	if (read_txn(svc, data, &txn) != CS_OK) {
-		closure(NULL, data);
-		return;
+	if ((rv = read_txn(c)) != CS_OK) {
+		return rv;
 	}
 	if (in->order_id[0] != '\0') {
-		rv = store_device_get(txn, in->order_id, in->uid.data,
+		rv = store_device_get(c->txn, in->order_id, in->uid.data,
 		    in->uid.len, &one);
 		if (rv == CS_OK) {
-			list = &one;
-			n    = 1;
+			c->kept = &one->base;
+			list    = &one;
+			n       = 1;
 		}
 	} else {
-		rv = store_device_find(txn, in->uid.data, in->uid.len, &list,
+		rv = store_device_find(c->txn, in->uid.data, in->uid.len, &list,
 		    &n);
+		c->list = list;
+		c->n    = n;
+	}
+	if (rv == CS_ENOENT) {
+		return say(c, rv, "no record was issued for this UID%s%s",
+		    in->order_id[0] != '\0' ? " in order " : "", in->order_id);
 	}
 	if (rv != CS_OK) {
-		store_txn_abort(txn);
-		if (rv == CS_ENOENT) {
-			cs_rpc_req_fail(data, rv, "no record was issued for this "
-			    "UID%s%s", in->order_id[0] != '\0' ? " in order " : "",
-			    in->order_id);
-		} else {
-			store_fail(data, rv);
-		}
-		closure(NULL, data);
-		return;
+		return store_said(c, rv);
 	}
-	if ((views = calloc(n, sizeof(*views))) == NULL ||
-	    (ptrs = calloc(n, sizeof(*ptrs))) == NULL) {
-		store_txn_abort(txn);
-		cs_rpc_req_fail(data, CS_ENOMEM, "out of memory");
-		closure(NULL, data);
-		goto out;
+	if ((rv = make_views(c, n, sizeof(**out->devices))) != CS_OK) {
+		return rv;
 	}
+	out->n_devices = n;
+	out->devices   = (Countersign__V1__DeviceInfo **)c->ptrs;
 	for (i = 0; i < n; i++) {
-		StoredOrder *o = NULL;
-
-		countersign__v1__device_info__init(&views[i]);
-		views[i].uid           = list[i]->uid;
-		views[i].order_id      = list[i]->order_id;
-		views[i].station       = list[i]->station;
-		views[i].serial        = list[i]->serial;
-		views[i].issued_unix_s = list[i]->issued_unix_s;
-		views[i].record        = list[i]->record;
-		views[i].state         = list[i]->state;
-		if (store_order_get(txn, list[i]->order_id, &o) == CS_OK) {
-			views[i].product_id = o->product_id;
-			countersign__v1__stored_order__free_unpacked(o, NULL);
-		}
-		ptrs[i] = &views[i];
+		device_view(out->devices[i], list[i], c->txn);
 	}
-	store_txn_abort(txn);
-	out.n_devices = n;
-	out.devices   = ptrs;
-	closure(&out, data);
-out:
-	free(ptrs);
-	free(views);
-	if (one != NULL) {
-		countersign__v1__stored_device__free_unpacked(one, NULL);
-	} else {
-		store_device_list_free(list, n);
-	}
+	return CS_OK;
 }
 
 /* ------------------------------------------------------------------ */
 /* Audit and statistics                                                */
 /* ------------------------------------------------------------------ */
-
-/* The wire form of stored events [0, n): arrays allocated in one go. */
-struct audit_views {
-	Countersign__V1__AuditEvent               *ev;
-	Countersign__V1__AuditEvent              **ptrs;
-	Countersign__V1__AuditEvent__FieldsEntry  *fe;
-	Countersign__V1__AuditEvent__FieldsEntry **fptrs;
-};
 
 static int
 audit_views(struct audit_views *v, StoredAuditEvent **ev, size_t n)
@@ -829,38 +780,20 @@ audit_views(struct audit_views *v, StoredAuditEvent **ev, size_t n)
 	return CS_OK;
 }
 
-static void
-audit_views_free(struct audit_views *v)
-{
-	free(v->fptrs);
-	free(v->fe);
-	free(v->ptrs);
-	free(v->ev);
-}
-
-static void
-on_list_audit(Countersign__V1__Admin_Service *base,
+static int
+run_list_audit(struct admin_call *c,
     const Countersign__V1__ListAuditRequest *in,
-    Countersign__V1__ListAuditReply_Closure closure, void *data)
+    Countersign__V1__ListAuditReply *out)
 {
-	struct admin_service           *svc = (struct admin_service *)base;
-	Countersign__V1__ListAuditReply out =
-	    COUNTERSIGN__V1__LIST_AUDIT_REPLY__INIT;
-	struct audit_views              v;
-	StoredAuditEvent              **ev = NULL;
-	char                            actor[ACTOR_MAX];
-	size_t                          n = 0, keep, total = 0;
-	int                             rv;
+	StoredAuditEvent **ev = NULL;
+	size_t             n  = 0, keep, total = 0;
+	int                rv;
 
-	if (!admin_peer(data, actor, sizeof(actor))) {
-		closure(NULL, data);
-		return;
-	}
-	rv = store_audit_list(svc->st, in->since_seq, in->limit, &ev, &n);
+	rv      = store_audit_list(c->svc->st, in->since_seq, in->limit, &ev, &n);
+	c->list = ev;
+	c->n    = n;
 	if (rv != CS_OK) {
-		store_fail(data, rv);
-		closure(NULL, data);
-		return;
+		return store_said(c, rv);
 	}
 	/* Keep one reply well under the client's limit; the caller pages on
 	 * with since_seq. */
@@ -870,254 +803,226 @@ on_list_audit(Countersign__V1__Admin_Service *base,
 			break;
 		}
 	}
-	if (audit_views(&v, ev, keep) != CS_OK) {
-		cs_rpc_req_fail(data, CS_ENOMEM, "out of memory");
-		closure(NULL, data);
-	} else {
-		out.n_events = keep;
-		out.events   = v.ptrs;
-		closure(&out, data);
+	if (audit_views(&c->audit, ev, keep) != CS_OK) {
+		return say(c, CS_ENOMEM, "out of memory");
 	}
-	audit_views_free(&v);
-	store_audit_list_free(ev, n);
+	out->n_events = keep;
+	out->events   = c->audit.ptrs;
+	return CS_OK;
 }
 
-static void
-on_verify_audit(Countersign__V1__Admin_Service *base,
+static int
+run_verify_audit(struct admin_call *c,
     const Countersign__V1__VerifyAuditRequest *in,
-    Countersign__V1__VerifyAuditReply_Closure closure, void *data)
+    Countersign__V1__VerifyAuditReply *out)
 {
-	struct admin_service            *svc = (struct admin_service *)base;
-	Countersign__V1__VerifyAuditReply out =
-	    COUNTERSIGN__V1__VERIFY_AUDIT_REPLY__INIT;
-	char                              actor[ACTOR_MAX];
-	uint64_t                          good = 0, bad = 0;
-	int                               rv;
+	uint64_t good = 0, bad = 0;
+	int      rv;
 
 	(void)in;
-	if (!admin_peer(data, actor, sizeof(actor))) {
-		closure(NULL, data);
-		return;
-	}
-	rv = store_audit_verify(svc->st, &good, &bad);
+	rv = store_audit_verify(c->svc->st, &good, &bad);
 	if (rv != CS_OK && rv != CS_ECRYPTO) {
-		store_fail(data, rv);
-		closure(NULL, data);
-		return;
+		return store_said(c, rv);
 	}
 	if (rv == CS_ECRYPTO) {
 		cs_log_error(LOG_MOD, "audit chain broken first_bad=%" PRIu64
 		    " verified_up_to=%" PRIu64, bad, good);
 	}
-	out.intact         = rv == CS_OK;
-	out.verified_up_to = good;
-	out.first_bad_seq  = bad;
-	closure(&out, data);
+	out->intact         = rv == CS_OK;
+	out->verified_up_to = good;
+	out->first_bad_seq  = bad;
+	return CS_OK;
 }
 
-static void
-on_stats(Countersign__V1__Admin_Service *base,
-    const Countersign__V1__StatsRequest *in,
-    Countersign__V1__StatsReply_Closure closure, void *data)
+static uint64_t
+monotonic_ms(void)
 {
-	struct admin_service      *svc = (struct admin_service *)base;
-	Countersign__V1__StatsReply out = COUNTERSIGN__V1__STATS_REPLY__INIT;
-	struct pipeline_stats      ps;
-	struct timespec            ts;
-	char                       actor[ACTOR_MAX];
+	struct timespec ts;
 
-	(void)in;
-	if (!admin_peer(data, actor, sizeof(actor))) {
-		closure(NULL, data);
-		return;
-	}
-	pipeline_stats_get(svc->pipeline, &ps);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	out.uptime_ms = (uint64_t)ts.tv_sec * 1000u +
-	    (uint64_t)ts.tv_nsec / 1000000u - svc->started_ms;
-	out.records_issued       = ps.records_issued;
-	out.records_reissued     = ps.records_reissued;
-	out.refusals             = ps.refusals;
-	out.commits              = ps.commits;
-	out.commit_batch_max     = ps.commit_batch_max;
-	out.hsm_signatures       = ps.hsm_signatures;
-	out.hsm_errors           = ps.hsm_errors;
-	out.signatures_discarded = ps.signatures_discarded;
-	closure(&out, data);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static void
-on_station_crl(Countersign__V1__Admin_Service *base,
-    const Countersign__V1__StationCrlRequest *in,
-    Countersign__V1__StationCrlReply_Closure closure, void *data)
+static int
+run_stats(struct admin_call *c, const Countersign__V1__StatsRequest *in,
+    Countersign__V1__StatsReply *out)
 {
-	struct admin_service           *svc = (struct admin_service *)base;
-	Countersign__V1__StationCrlReply out =
-	    COUNTERSIGN__V1__STATION_CRL_REPLY__INIT;
-	char                            actor[ACTOR_MAX];
-	char                           *pem = NULL;
-	int                             rv;
+	struct pipeline_stats ps;
 
 	(void)in;
-	if (!admin_peer(data, actor, sizeof(actor))) {
-		closure(NULL, data);
-		return;
+	pipeline_stats_get(c->svc->pipeline, &ps);
+	out->uptime_ms            = monotonic_ms() - c->svc->started_ms;
+	out->records_issued       = ps.records_issued;
+	out->records_reissued     = ps.records_reissued;
+	out->refusals             = ps.refusals;
+	out->commits              = ps.commits;
+	out->commit_batch_max     = ps.commit_batch_max;
+	out->hsm_signatures       = ps.hsm_signatures;
+	out->hsm_errors           = ps.hsm_errors;
+	out->signatures_discarded = ps.signatures_discarded;
+	return CS_OK;
+}
+
+static int
+run_station_crl(struct admin_call *c,
+    const Countersign__V1__StationCrlRequest *in,
+    Countersign__V1__StationCrlReply *out)
+{
+	int rv;
+
+	(void)in;
+	if ((rv = revocation_crl_pem(c->svc->rev, &c->text)) == CS_ENOENT) {
+		return say(c, CS_EPRECOND, "this authority issues no CRL: it has "
+		    "no station CA (configure [hsm] and run countersign-admin "
+		    "ca init)");
 	}
-	if ((rv = revocation_crl_pem(svc->rev, &pem)) != CS_OK) {
-		cs_rpc_req_fail(data, rv == CS_ENOENT ? CS_EPRECOND : rv,
-		    rv == CS_ENOENT ? "this authority issues no CRL: it has no "
-		    "station CA (configure [hsm] and run countersign-admin ca "
-		    "init)" : "cannot read the CRL");
-		closure(NULL, data);
-		return;
+	if (rv != CS_OK) {
+		return say(c, rv, "cannot read the CRL");
 	}
-	out.pem = pem;
-	closure(&out, data);
-	free(pem);
+	out->pem = c->text;
+	return CS_OK;
 }
 
 /* ------------------------------------------------------------------ */
 /* Admin tokens                                                        */
 /* ------------------------------------------------------------------ */
 
-static void
-on_create_token(Countersign__V1__Admin_Service *base,
+static int
+run_create_token(struct admin_call *c,
     const Countersign__V1__CreateTokenRequest *in,
-    Countersign__V1__CreateTokenReply_Closure closure, void *data)
+    Countersign__V1__CreateTokenReply *out)
 {
-	struct admin_service            *svc = (struct admin_service *)base;
-	Countersign__V1__CreateTokenReply out =
-	    COUNTERSIGN__V1__CREATE_TOKEN_REPLY__INIT;
-	char actor[ACTOR_MAX], msg[512], tok[ADMIN_TOKEN_HEX + 1];
-	int  rv;
+	int rv;
 
-	if (!admin_peer(data, actor, sizeof(actor))) {
-		closure(NULL, data);
-		return;
+	if ((rv = admin_token_create(c->svc->st, c->actor, in->name, in->role,
+	         c->token, c->msg, sizeof(c->msg))) != CS_OK) {
+		return rv;
 	}
-	rv = admin_token_create(svc->st, actor, in->name, in->role, tok, msg,
-	    sizeof(msg));
-	if (rv != CS_OK) {
-		core_fail(data, rv, msg);
-		closure(NULL, data);
-		return;
-	}
-	out.token = tok;
-	out.name  = in->name;
-	out.role  = in->role;
-	closure(&out, data);
-	cs_wipe(tok, sizeof(tok));
+	out->token = c->token;
+	out->name  = in->name;
+	out->role  = in->role;
+	return CS_OK;
 }
 
-static void
-on_disable_token(Countersign__V1__Admin_Service *base,
+static int
+run_disable_token(struct admin_call *c,
     const Countersign__V1__DisableTokenRequest *in,
-    Countersign__V1__DisableTokenReply_Closure closure, void *data)
+    Countersign__V1__DisableTokenReply *out)
 {
-	struct admin_service             *svc = (struct admin_service *)base;
-	Countersign__V1__DisableTokenReply out =
-	    COUNTERSIGN__V1__DISABLE_TOKEN_REPLY__INIT;
-	char     actor[ACTOR_MAX], msg[512];
 	unsigned n = 0;
 	int      rv;
 
-	if (!admin_peer(data, actor, sizeof(actor))) {
-		closure(NULL, data);
-		return;
+	if ((rv = admin_token_disable(c->svc->st, c->actor, in->name, &n,
+	         c->msg, sizeof(c->msg))) != CS_OK) {
+		return rv;
 	}
-	rv = admin_token_disable(svc->st, actor, in->name, &n, msg,
-	    sizeof(msg));
-	if (rv != CS_OK) {
-		core_fail(data, rv, msg);
-		closure(NULL, data);
-		return;
-	}
-	out.disabled = n;
-	closure(&out, data);
+	out->disabled = n;
+	return CS_OK;
 }
 
-static void
-on_list_tokens(Countersign__V1__Admin_Service *base,
+static int
+run_list_tokens(struct admin_call *c,
     const Countersign__V1__ListTokensRequest *in,
-    Countersign__V1__ListTokensReply_Closure closure, void *data)
+    Countersign__V1__ListTokensReply *out)
 {
-	struct admin_service           *svc = (struct admin_service *)base;
-	Countersign__V1__ListTokensReply out =
-	    COUNTERSIGN__V1__LIST_TOKENS_REPLY__INIT;
-	Countersign__V1__TokenInfo      *views = NULL, **ptrs = NULL;
-	StoredToken                    **list  = NULL;
-	store_txn                       *txn;
-	char                             actor[ACTOR_MAX];
-	size_t                           n = 0, i;
-	int                              rv;
+	StoredToken **list = NULL;
+	size_t        n    = 0, i;
+	int           rv;
 
 	(void)in;
-	if (!admin_peer(data, actor, sizeof(actor)) ||
-	    read_txn(svc, data, &txn) != CS_OK) {
-		closure(NULL, data);
-		return;
+	if ((rv = read_txn(c)) != CS_OK) {
+		return rv;
 	}
-	rv = store_token_list(txn, &list, &n);
-	store_txn_abort(txn);
-	if (rv != CS_OK) {
-		store_fail(data, rv);
-		closure(NULL, data);
-		return;
+	rv = store_token_list(c->txn, &list, &n);
+	if ((rv = listed(c, rv, list, n, sizeof(**out->tokens))) != CS_OK) {
+		return rv;
 	}
-	if (n > 0 && ((views = calloc(n, sizeof(*views))) == NULL ||
-	                 (ptrs = calloc(n, sizeof(*ptrs))) == NULL)) {
-		cs_rpc_req_fail(data, CS_ENOMEM, "out of memory");
-		closure(NULL, data);
-		goto out;
-	}
+	out->n_tokens = n;
+	out->tokens   = (Countersign__V1__TokenInfo **)c->ptrs;
 	for (i = 0; i < n; i++) {
-		countersign__v1__token_info__init(&views[i]);
-		views[i].name           = list[i]->name;
-		views[i].role           = list[i]->role;
-		views[i].created_unix_s = list[i]->created_unix_s;
-		views[i].disabled       = list[i]->disabled;
-		ptrs[i]                 = &views[i];
+		Countersign__V1__TokenInfo *ti = out->tokens[i];
+
+		countersign__v1__token_info__init(ti);
+		ti->name           = list[i]->name;
+		ti->role           = list[i]->role;
+		ti->created_unix_s = list[i]->created_unix_s;
+		ti->disabled       = list[i]->disabled;
 	}
-	out.n_tokens = n;
-	out.tokens   = ptrs;
-	closure(&out, data);
-out:
-	free(ptrs);
-	free(views);
-	store_token_list_free(list, n);
+	return CS_OK;
 }
+
+/* ------------------------------------------------------------------ */
+/* The handlers                                                        */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The methods of countersign.v1.Admin: the generated name of the handler
+ * (and of its run_ function), request and reply types, and the reply's
+ * lower-case name.  One list makes every handler and admin_service_init's
+ * table, in the way libuv makes its error enum from one list.
+ */
+#define ADMIN_METHODS(X)                                                      \
+	X(create_order, CreateOrderRequest, OrderReply, order_reply)          \
+	X(list_orders, ListOrdersRequest, ListOrdersReply, list_orders_reply) \
+	X(show_order, ShowOrderRequest, OrderReply, order_reply)              \
+	X(adjust_quota, AdjustQuotaRequest, OrderReply, order_reply)          \
+	X(close_order, CloseOrderRequest, OrderReply, order_reply)            \
+	X(enroll_station, EnrollStationRequest, EnrollStationReply,           \
+	    enroll_station_reply)                                             \
+	X(list_stations, ListStationsRequest, ListStationsReply,              \
+	    list_stations_reply)                                              \
+	X(set_station_enabled, SetStationEnabledRequest, StationReply,        \
+	    station_reply)                                                    \
+	X(add_key, AddKeyRequest, KeyReply, key_reply)                        \
+	X(list_keys, ListKeysRequest, ListKeysReply, list_keys_reply)         \
+	X(show_device, ShowDeviceRequest, DeviceReply, device_reply)          \
+	X(list_audit, ListAuditRequest, ListAuditReply, list_audit_reply)     \
+	X(verify_audit, VerifyAuditRequest, VerifyAuditReply,                 \
+	    verify_audit_reply)                                               \
+	X(stats, StatsRequest, StatsReply, stats_reply)                       \
+	X(station_crl, StationCrlRequest, StationCrlReply, station_crl_reply) \
+	X(disable_token, DisableTokenRequest, DisableTokenReply,              \
+	    disable_token_reply)                                              \
+	X(create_token, CreateTokenRequest, CreateTokenReply,                 \
+	    create_token_reply)                                               \
+	X(list_tokens, ListTokensRequest, ListTokensReply, list_tokens_reply)
+
+/*
+ * The one handler shape.  The closure is the generic one cs_rpc passed
+ * to the service's invoke, which protobuf-c cast to the typed one; it is
+ * cast back to what it is.
+ */
+#define ADMIN_HANDLER(m, Req, Rep, rep)                                       \
+	static void                                                           \
+	on_##m(Countersign__V1__Admin_Service *base,                          \
+	    const Countersign__V1__##Req *in,                                 \
+	    Countersign__V1__##Rep##_Closure closure, void *data)             \
+	{                                                                     \
+		struct admin_call      c;                                     \
+		Countersign__V1__##Rep out;                                   \
+		int                    rv;                                    \
+                                                                              \
+		countersign__v1__##rep##__init(&out);                         \
+		if ((rv = admin_call_begin(&c, base, data)) == CS_OK) {       \
+			rv = run_##m(&c, in, &out);                           \
+		}                                                             \
+		admin_call_end(&c, rv, &out.base, (ProtobufCClosure)closure); \
+	}
+
+ADMIN_METHODS(ADMIN_HANDLER)
+
+#define ADMIN_SET_HANDLER(m, Req, Rep, rep) svc->base.m = on_##m;
 
 void
 admin_service_init(struct admin_service *svc, store *st, cs_hsm *hsm,
     station_ca *ca, sessions *ss, pipeline *pl)
 {
-	struct timespec ts;
-
 	countersign__v1__admin__init(&svc->base, NULL);
-	svc->base.create_order        = on_create_order;
-	svc->base.list_orders         = on_list_orders;
-	svc->base.show_order          = on_show_order;
-	svc->base.adjust_quota        = on_adjust_quota;
-	svc->base.close_order         = on_close_order;
-	svc->base.enroll_station      = on_enroll_station;
-	svc->base.list_stations       = on_list_stations;
-	svc->base.set_station_enabled = on_set_station_enabled;
-	svc->base.add_key             = on_add_key;
-	svc->base.list_keys           = on_list_keys;
-	svc->base.show_device         = on_show_device;
-	svc->base.list_audit          = on_list_audit;
-	svc->base.verify_audit        = on_verify_audit;
-	svc->base.stats               = on_stats;
-	svc->base.station_crl         = on_station_crl;
-	svc->base.disable_token       = on_disable_token;
-	svc->base.create_token        = on_create_token;
-	svc->base.list_tokens         = on_list_tokens;
-	svc->st                       = st;
-	svc->hsm                      = hsm;
-	svc->ca                       = ca;
-	svc->sessions                 = ss;
-	svc->pipeline                 = pl;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	svc->started_ms =
-	    (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	ADMIN_METHODS(ADMIN_SET_HANDLER)
+	svc->st         = st;
+	svc->hsm        = hsm;
+	svc->ca         = ca;
+	svc->sessions   = ss;
+	svc->pipeline   = pl;
+	svc->started_ms = monotonic_ms();
 }

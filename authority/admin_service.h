@@ -28,8 +28,6 @@ struct admin_service {
 	uint64_t    started_ms;
 };
 
-/* Longest list of CMs in an order. */
-#define ADMIN_MAX_CMS 32u
 /* Replies of ListAudit stop growing past this many bytes (paging). */
 #define ADMIN_AUDIT_REPLY_MAX (1024u * 1024u)
 /* Largest admin request or reply. */

@@ -17,9 +17,7 @@ check_https_url(const char *v)
 	return NULL;
 }
 
-#define OPT(sec, k, t, field, fl, def, lo, hi, chk, help)                     \
-	{sec, k, t, offsetof(struct authority_config, field), fl, def, lo,    \
-	    hi, chk, help}
+#define OPT(...) CS_CONF_OPT(struct authority_config, __VA_ARGS__)
 
 static const struct cs_conf_opt opts[] = {
 	OPT("authority", "id", CS_CONF_STRING, id, CS_CONF_REQUIRED, NULL, 0,
@@ -118,7 +116,7 @@ static const struct cs_conf_opt opts[] = {
 	    "serve /metrics without a token"),
 };
 
-#define NOPTS (sizeof(opts) / sizeof(opts[0]))
+#define NOPTS CS_CONF_NOPTS(opts)
 
 int
 authority_config_load(struct authority_config *cfg, const char *path,

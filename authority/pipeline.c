@@ -8,7 +8,7 @@
  * in which they happened; admin changes commit in write transactions of
  * their own, which LMDB serialises with ours.
  */
-#include "pipeline.h"
+#include "pipeline_impl.h"
 
 #include "audit_limit.h"
 #include "cs_crypto.h"
@@ -25,106 +25,6 @@
 #include <string.h>
 #include <time.h>
 
-#define LOG_MOD "pipeline"
-
-/* Most jobs in one write transaction: keeps one commit's latency and its
- * dirty pages bounded while still amortising the fsync. */
-#define BATCH_MAX 512u
-
-/* Signing keys remembered in memory. */
-#define KEYS_MAX 64u
-
-enum job_kind {
-	JOB_ISSUE,  /* commit a freshly signed record */
-	JOB_AUDIT,  /* append one event (a refusal, ...) */
-	JOB_REPORT, /* a station's report */
-	JOB_SEEN,   /* a station authenticated */
-};
-
-struct job {
-	enum job_kind  kind;
-	struct job    *next;
-	pthread_cond_t cv; /* signalled when done */
-	bool           done;
-	int           rv;
-	char         *msg; /* the caller's message buffer */
-	size_t        msglen;
-
-	/* JOB_ISSUE */
-	const struct pipeline_sign_req *sreq;
-	struct pipeline_sign_res       *sres;
-	uint8_t                         record[CS_RECORD_MAX_LEN];
-	size_t                          record_len;
-	uint64_t                        serial;
-	/* JOB_REPORT */
-	const struct pipeline_report_req *rreq;
-	/* JOB_AUDIT */
-	const char        *actor;
-	const char        *type;
-	const char *const *kv;
-	/* JOB_SEEN */
-	const char *station;
-	bool        seen_audit; /* write station.authenticated too */
-
-	/* statistics this job adds once its transaction has committed */
-	unsigned st_issued, st_reissued, st_refused, st_discarded;
-	const char *st_reason; /* why, when st_refused */
-};
-
-struct key_slot {
-	char              label[STORE_NAME_MAX + 1];
-	struct cs_hsm_key key;
-};
-
-struct serial_slot {
-	char     order_id[STORE_ORDER_ID_MAX + 1];
-	uint64_t next;
-};
-
-/* More than [authority] workers (at most 256) can ever fill. */
-#define PIPELINE_INFLIGHT_MAX  512u
-/* How long a duplicate waits for the first request of its device. */
-#define PIPELINE_INFLIGHT_WAIT_S 30
-
-struct inflight {
-	bool    used;
-	char    order_id[STORE_ORDER_ID_MAX + 1];
-	uint8_t uid[STORE_UID_MAX];
-	size_t  uid_len;
-};
-
-struct pipeline {
-	store          *st;
-	cs_hsm         *hsm;
-	pthread_t       committer;
-	pthread_mutex_t mtx;
-	pthread_cond_t  work_cv; /* a job was queued, or stop */
-	struct job     *head, *tail;
-	bool            stopping;
-
-	struct key_slot    keys[KEYS_MAX];
-	size_t             nkeys;
-	/* One counter per order that signed since start; never evicted (a
-	 * forgotten counter could hand out a serial still in flight). */
-	struct serial_slot *serials;
-	size_t              nserials, cap_serials;
-
-	struct pipeline_stats   stats;
-	struct pipeline_metrics metrics;
-
-	audit_limit *limit; /* collapses the events peers cause at will */
-	/* Sign requests between their checks and their commit, by order and
-	 * UID: a second request for the same device waits for the first
-	 * and is then served its record, so duplicates cost no signature. */
-	struct inflight inflight[PIPELINE_INFLIGHT_MAX];
-	pthread_cond_t  inflight_cv; /* an entry was released */
-	/* The store's room as the last batch saw it: below the reserve only
-	 * device commits (and their events) are written. */
-	bool     low;
-	uint64_t low_checked_ms;
-};
-
-static void write_summaries(pipeline *p, bool all);
 
 const double pipeline_latency_le[PIPELINE_LATENCY_BUCKETS] = {0.0005,
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0};
@@ -132,8 +32,8 @@ const uint64_t pipeline_batch_le[PIPELINE_BATCH_BUCKETS] = {1, 2, 4, 8,
     16, 32, 64, 128, 256, 512};
 
 /* Count a sign refusal by reason; p->mtx held. */
-static void
-metrics_refusal(pipeline *p, const char *reason)
+void
+pipeline_metrics_refusal(pipeline *p, const char *reason)
 {
 	struct pipeline_metrics *m = &p->metrics;
 	size_t                   i;
@@ -159,8 +59,8 @@ metrics_refusal(pipeline *p, const char *reason)
 }
 
 /* Count n records issued now in the per-minute ring; p->mtx held. */
-static void
-metrics_issued(pipeline *p, uint64_t n)
+void
+pipeline_metrics_issued(pipeline *p, uint64_t n)
 {
 	uint64_t minute = (uint64_t)time(NULL) / 60u;
 	size_t   slot   = (size_t)(minute % PIPELINE_RATE_MINUTES);
@@ -180,12 +80,8 @@ pipeline_metrics_get(pipeline *p, struct pipeline_metrics *out)
 	pthread_mutex_unlock(&p->mtx);
 }
 
-static void
-set_msg(char *msg, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-set_msg(char *msg, size_t len, const char *fmt, ...)
+void
+pipeline_set_msg(char *msg, size_t len, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -197,16 +93,16 @@ set_msg(char *msg, size_t len, const char *fmt, ...)
 	va_end(ap);
 }
 
-static uint64_t
-now_s(void)
+uint64_t
+pipeline_now_s(void)
 {
 	return (uint64_t)time(NULL);
 }
 
 /* Milliseconds and seconds of a clock that nobody sets back (collapse
  * intervals, room checks). */
-static uint64_t
-now_ms(void)
+uint64_t
+pipeline_now_ms(void)
 {
 	struct timespec ts;
 
@@ -214,10 +110,10 @@ now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static uint64_t
-mono_s(void)
+uint64_t
+pipeline_mono_s(void)
 {
-	return now_ms() / 1000u;
+	return pipeline_now_ms() / 1000u;
 }
 
 static void
@@ -238,8 +134,8 @@ day_of(uint64_t unix_s, char *buf, size_t len)
  * May station who use order o for this UID?  *reason gets a short word
  * for the audit log; msg what the station is told.
  */
-static int
-order_check(const StoredOrder *o, const struct pipeline_who *who,
+int
+pipeline_order_check(const StoredOrder *o, const struct pipeline_who *who,
     const uint8_t *uid, size_t uid_len, const char **reason, char *msg,
     size_t msglen)
 {
@@ -249,14 +145,16 @@ order_check(const StoredOrder *o, const struct pipeline_who *who,
 
 	if (o->closed) {
 		*reason = "order-closed";
-		set_msg(msg, msglen, "order %s is closed; ask the OEM for an "
+		pipeline_set_msg(msg, msglen,
+		    "order %s is closed; ask the OEM for an "
 		    "open order", o->order_id);
 		return CS_EPRECOND;
 	}
-	if (o->expires_unix_s != 0 && now_s() >= o->expires_unix_s) {
+	if (o->expires_unix_s != 0 && pipeline_now_s() >= o->expires_unix_s) {
 		day_of(o->expires_unix_s, when, sizeof(when));
 		*reason = "order-expired";
-		set_msg(msg, msglen, "order %s expired at %s; ask the OEM to "
+		pipeline_set_msg(msg, msglen,
+		    "order %s expired at %s; ask the OEM to "
 		    "extend it or issue a new one", o->order_id, when);
 		return CS_EPRECOND;
 	}
@@ -268,7 +166,8 @@ order_check(const StoredOrder *o, const struct pipeline_who *who,
 		}
 		if (i == o->n_cms) {
 			*reason = "cm-not-allowed";
-			set_msg(msg, msglen, "station %s belongs to CM %s, which "
+			pipeline_set_msg(msg, msglen,
+			    "station %s belongs to CM %s, which "
 			    "is not allowed to produce order %s", who->station,
 			    who->cm, o->order_id);
 			return CS_EPERM;
@@ -276,7 +175,8 @@ order_check(const StoredOrder *o, const struct pipeline_who *who,
 	}
 	if (uid_len != o->uid_len) {
 		*reason = "uid-length";
-		set_msg(msg, msglen, "UID is %zu bytes but order %s expects "
+		pipeline_set_msg(msg, msglen,
+		    "UID is %zu bytes but order %s expects "
 		    "%u-byte UIDs; check the target profile", uid_len,
 		    o->order_id, o->uid_len);
 		return CS_EINVAL;
@@ -287,7 +187,8 @@ order_check(const StoredOrder *o, const struct pipeline_who *who,
 	}
 	if (all00 || allff) {
 		*reason = "uid-invalid";
-		set_msg(msg, msglen, "UID is all 0x%s: that is erased or "
+		pipeline_set_msg(msg, msglen,
+		    "UID is all 0x%s: that is erased or "
 		    "unreadable memory, not a device UID; check the probe "
 		    "connection and the UID address", all00 ? "00" : "FF");
 		return CS_EINVAL;
@@ -301,10 +202,10 @@ order_check(const StoredOrder *o, const struct pipeline_who *who,
  * ask for the same UID: a device moved to another line gets its record
  * again.)
  */
-static int
-clone_check(store_txn *txn, const StoredOrder *o, const struct pipeline_who *who,
-    const uint8_t *uid, size_t uid_len, char *msg, size_t msglen,
-    char *first_order, size_t first_len)
+int
+pipeline_clone_check(store_txn *txn, const StoredOrder *o,
+    const struct pipeline_who *who, const uint8_t *uid, size_t uid_len,
+    char *msg, size_t msglen, char *first_order, size_t first_len)
 {
 	StoredUid *u = NULL;
 	int        rv;
@@ -314,19 +215,22 @@ clone_check(store_txn *txn, const StoredOrder *o, const struct pipeline_who *who
 		return CS_OK;
 	}
 	if (rv != CS_OK) {
-		set_msg(msg, msglen, "the authority's store failed (%s); try "
+		pipeline_set_msg(msg, msglen,
+		    "the authority's store failed (%s); try "
 		    "again, and tell the OEM if it persists", cs_strerror(rv));
 		return rv;
 	}
 	rv = CS_OK;
 	if (strcmp(u->order_id, o->order_id) != 0) {
-		set_msg(msg, msglen, "this UID was already signed for product "
+		pipeline_set_msg(msg, msglen,
+		    "this UID was already signed for product "
 		    "%u under order %s (station %s): refused as a possible "
 		    "clone; set the device aside and tell the OEM",
 		    o->product_id, u->order_id, u->station);
 		rv = CS_EEXIST;
 	} else if (u->cm[0] != '\0' && strcmp(u->cm, who->cm) != 0) {
-		set_msg(msg, msglen, "this UID was already signed in order %s "
+		pipeline_set_msg(msg, msglen,
+		    "this UID was already signed in order %s "
 		    "for a station of another CM: refused as a possible clone; "
 		    "set the device aside and tell the OEM", o->order_id);
 		rv = CS_EEXIST;
@@ -340,8 +244,9 @@ clone_check(store_txn *txn, const StoredOrder *o, const struct pipeline_who *who
 
 /* Is the station still enrolled and enabled?  CS_OK, CS_EUNAUTH or a
  * store error. */
-static int
-station_check(store_txn *txn, const char *station, char *msg, size_t msglen)
+int
+pipeline_station_check(store_txn *txn, const char *station, char *msg,
+    size_t msglen)
 {
 	StoredStation *s = NULL;
 	int            rv;
@@ -354,652 +259,17 @@ station_check(store_txn *txn, const char *station, char *msg, size_t msglen)
 		countersign__v1__stored_station__free_unpacked(s, NULL);
 	}
 	if (rv == CS_ENOENT) {
-		set_msg(msg, msglen, "station %s is not enrolled or has been "
+		pipeline_set_msg(msg, msglen,
+		    "station %s is not enrolled or has been "
 		    "disabled; ask the OEM", station);
 		return CS_EUNAUTH;
 	}
 	if (rv != CS_OK) {
-		set_msg(msg, msglen, "the authority's store failed (%s); try "
+		pipeline_set_msg(msg, msglen,
+		    "the authority's store failed (%s); try "
 		    "again", cs_strerror(rv));
 	}
 	return rv;
-}
-
-/* ------------------------------------------------------------------ */
-/* The committer                                                       */
-/* ------------------------------------------------------------------ */
-
-static const char *
-actor_of(char *buf, size_t len, const struct pipeline_who *who)
-{
-	snprintf(buf, len, "station:%s", who->station);
-	return buf;
-}
-
-/* Audit a refusal inside txn; returns the store error, if any. */
-static int
-audit_refusal(store_txn *txn, const struct pipeline_who *who,
-    const char *order_id, const uint8_t *uid, size_t uid_len,
-    const char *reason, const char *message, const char *extra_k,
-    const char *extra_v)
-{
-	char        actor[STORE_AUDIT_ACTOR_MAX], uidhex[2 * STORE_UID_MAX + 1];
-	const char *kv[] = {"reason", reason, "order", order_id, "uid", uidhex,
-	    "message", message, extra_k, extra_v, NULL};
-
-	cs_hex_encode(uid, uid_len, uidhex, sizeof(uidhex));
-	return store_audit_append(txn, actor_of(actor, sizeof(actor), who),
-	    "sign.refused", kv, NULL);
-}
-
-/*
- * A refusal inside the committer: audited like refuse()'s, through the
- * collapsing and never into the reserve (the answer stands either way).
- */
-static int
-audit_refusal_limited(pipeline *p, store_txn *txn,
-    const struct pipeline_who *who, const char *order_id,
-    const uint8_t *uid, size_t uid_len, const char *reason,
-    const char *message, const char *extra_k, const char *extra_v)
-{
-	char actor[STORE_AUDIT_ACTOR_MAX];
-
-	if (p->low || !audit_limit_admit(p->limit, actor_of(actor,
-	                  sizeof(actor), who), "sign.refused", reason,
-	                  mono_s())) {
-		return CS_OK;
-	}
-	return audit_refusal(txn, who, order_id, uid, uid_len, reason,
-	    message, extra_k, extra_v);
-}
-
-static int
-apply_issue(pipeline *p, store_txn *txn, struct job *j)
-{
-	const struct pipeline_sign_req *r = j->sreq;
-	StoredOrder                    *o = NULL;
-	StoredDevice                   *d = NULL;
-	StoredDevice dev = COUNTERSIGN__V1__STORED_DEVICE__INIT;
-	const char  *reason = NULL;
-	char         actor[STORE_AUDIT_ACTOR_MAX], uidhex[2 * STORE_UID_MAX + 1];
-	char         serial[24], product[16], first[STORE_ORDER_ID_MAX + 1];
-	int          rv, frv;
-
-	cs_hex_encode(r->uid, r->uid_len, uidhex, sizeof(uidhex));
-	actor_of(actor, sizeof(actor), &r->who);
-	/* Everything the read stage checked may have changed while the HSM
-	 * was signing: the station disabled, the order closed, the last unit
-	 * taken, the UID signed by another request. */
-	rv = station_check(txn, r->who.station, j->msg, j->msglen);
-	if (rv == CS_EUNAUTH) {
-		reason = "station-disabled";
-		goto refuse;
-	}
-	if (rv != CS_OK) {
-		return rv;
-	}
-	if ((rv = store_order_get(txn, r->order_id, &o)) != CS_OK) {
-		if (rv != CS_ENOENT) {
-			return rv;
-		}
-		set_msg(j->msg, j->msglen, "order %s is not known", r->order_id);
-		reason = "unknown-order";
-		goto refuse;
-	}
-	rv = order_check(o, &r->who, r->uid, r->uid_len, &reason, j->msg,
-	    j->msglen);
-	if (rv != CS_OK) {
-		goto refuse;
-	}
-	rv = clone_check(txn, o, &r->who, r->uid, r->uid_len, j->msg,
-	    j->msglen, first, sizeof(first));
-	if (rv == CS_EEXIST) {
-		reason = "clone";
-		goto refuse;
-	}
-	if (rv != CS_OK) {
-		goto fatal;
-	}
-	rv = store_device_get(txn, r->order_id, r->uid, r->uid_len, &d);
-	if (rv == CS_OK) {
-		/* Two requests for one UID raced: the first won, this one
-		 * gets its record and the new signature is discarded. */
-		const char *kv[] = {"order", r->order_id, "uid", uidhex, NULL};
-
-		if (d->record.len == 0 || d->record.len > CS_RECORD_MAX_LEN) {
-			countersign__v1__stored_device__free_unpacked(d, NULL);
-			rv = CS_ESTORE;
-			goto fatal;
-		}
-		memcpy(j->sres->record, d->record.data, d->record.len);
-		j->sres->record_len = d->record.len;
-		j->sres->serial     = d->serial;
-		j->sres->reissued   = true;
-		j->sres->remaining  =
-		    o->quota > o->issued ? o->quota - o->issued : 0;
-		countersign__v1__stored_device__free_unpacked(d, NULL);
-		/* Collapsed like every re-issue, and never into the
-		 * reserve. */
-		if (!p->low && audit_limit_admit(p->limit, actor,
-		        "sign.reissued", NULL, mono_s()) &&
-		    (rv = store_audit_append(txn, actor, "sign.reissued", kv,
-		         NULL)) != CS_OK) {
-			goto fatal;
-		}
-		j->st_reissued  = 1;
-		j->st_discarded = 1;
-		j->rv           = CS_OK;
-		countersign__v1__stored_order__free_unpacked(o, NULL);
-		return CS_OK;
-	}
-	if (rv != CS_ENOENT) {
-		goto fatal;
-	}
-	if (o->issued >= o->quota) {
-		reason = "quota";
-		rv     = CS_EEXHAUSTED;
-		set_msg(j->msg, j->msglen, "order %s has no quota left: "
-		    "%" PRIu64 " of %" PRIu64 " issued", o->order_id, o->issued,
-		    o->quota);
-		goto refuse;
-	}
-
-	dev.order_id      = o->order_id;
-	dev.uid.data      = (uint8_t *)r->uid;
-	dev.uid.len       = r->uid_len;
-	dev.station       = (char *)r->who.station;
-	dev.cm            = (char *)r->who.cm;
-	dev.serial        = j->serial;
-	dev.issued_unix_s = now_s();
-	dev.record.data   = j->record;
-	dev.record.len    = j->record_len;
-	dev.state         = "issued";
-	o->issued++;
-	if (j->serial > o->serial_high) {
-		o->serial_high = j->serial;
-	}
-	snprintf(serial, sizeof(serial), "%" PRIu64, j->serial);
-	snprintf(product, sizeof(product), "%u", o->product_id);
-	{
-		const char *kv[] = {"order", o->order_id, "uid", uidhex,
-		    "serial", serial, "product", product, "key", o->key_label,
-		    NULL};
-
-		if ((rv = store_device_put(txn, &dev)) != CS_OK ||
-		    (rv = store_uid_put(txn, o->product_id, r->uid, r->uid_len,
-		         o->order_id, r->who.station, r->who.cm)) != CS_OK ||
-		    (rv = store_order_put(txn, o)) != CS_OK ||
-		    (rv = store_audit_append(txn, actor, "sign.issued", kv,
-		         NULL)) != CS_OK) {
-			goto fatal;
-		}
-	}
-	memcpy(j->sres->record, j->record, j->record_len);
-	j->sres->record_len = j->record_len;
-	j->sres->serial     = j->serial;
-	j->sres->reissued   = false;
-	j->sres->remaining  = o->quota - o->issued;
-	j->st_issued        = 1;
-	j->rv               = CS_OK;
-	countersign__v1__stored_order__free_unpacked(o, NULL);
-	return CS_OK;
-
-refuse:
-	/* A refusal decided at commit: the signature is discarded, the
-	 * refusal audited in this transaction. */
-	j->rv              = rv;
-	j->st_refused      = 1;
-	j->st_reason       = reason;
-	j->st_discarded    = 1;
-	j->sres->remaining = o != NULL && o->quota > o->issued
-	    ? o->quota - o->issued
-	    : 0;
-	frv = audit_refusal_limited(p, txn, &r->who, r->order_id, r->uid,
-	    r->uid_len, reason, j->msg, rv == CS_EEXIST ? "first_order" : NULL,
-	    rv == CS_EEXIST ? first : NULL);
-	if (o != NULL) {
-		countersign__v1__stored_order__free_unpacked(o, NULL);
-	}
-	return frv;
-fatal:
-	if (o != NULL) {
-		countersign__v1__stored_order__free_unpacked(o, NULL);
-	}
-	return rv == CS_EINVAL || rv == CS_ETOOBIG || rv == CS_EEXIST ||
-	        rv == CS_ENOENT
-	    ? CS_ESTORE
-	    : rv;
-}
-
-/* The order counter a device state counts in. */
-static uint64_t *
-state_counter(StoredOrder *o, const char *state)
-{
-	if (strcmp(state, "programmed") == 0) {
-		return &o->confirmed;
-	}
-	if (strcmp(state, "failed") == 0 ||
-	    strcmp(state, "verify-failed") == 0) {
-		return &o->failed;
-	}
-	return NULL;
-}
-
-static const char *
-outcome_state(enum pipeline_outcome oc)
-{
-	switch (oc) {
-	case PIPELINE_PROGRAMMED:
-		return "programmed";
-	case PIPELINE_FAILED:
-		return "failed";
-	case PIPELINE_VERIFY_FAILED:
-		return "verify-failed";
-	}
-	return "issued";
-}
-
-static int
-apply_report(pipeline *p, store_txn *txn, struct job *j)
-{
-	const struct pipeline_report_req *r = j->rreq;
-	StoredOrder                      *o = NULL;
-	StoredDevice                     *d = NULL;
-	const char *reason = NULL, *state = outcome_state(r->outcome);
-	const char *prev;
-	char       *prev_detail;
-	uint64_t   *c;
-	char        actor[STORE_AUDIT_ACTOR_MAX], uidhex[2 * STORE_UID_MAX + 1];
-	int         rv;
-
-	cs_hex_encode(r->uid, r->uid_len, uidhex, sizeof(uidhex));
-	rv = station_check(txn, r->who.station, j->msg, j->msglen);
-	if (rv != CS_OK) {
-		j->rv = rv;
-		return rv == CS_EUNAUTH ? CS_OK : rv;
-	}
-	if ((rv = store_order_get(txn, r->order_id, &o)) != CS_OK) {
-		if (rv != CS_ENOENT) {
-			return rv;
-		}
-		set_msg(j->msg, j->msglen, "order %s is not known", r->order_id);
-		j->rv = CS_ENOENT;
-		return CS_OK;
-	}
-	/* A report may come after the order closed or expired: only the
-	 * station's right to the order and the UID matter here. */
-	if (o->n_cms > 0) {
-		StoredOrder tmp = *o;
-
-		tmp.closed         = false;
-		tmp.expires_unix_s = 0;
-		rv = order_check(&tmp, &r->who, r->uid, r->uid_len, &reason,
-		    j->msg, j->msglen);
-		if (rv == CS_EPERM) {
-			j->rv = rv;
-			countersign__v1__stored_order__free_unpacked(o, NULL);
-			return audit_refusal_limited(p, txn, &r->who,
-			    r->order_id, r->uid, r->uid_len, reason, j->msg,
-			    NULL, NULL);
-		}
-	}
-	rv = store_device_get(txn, r->order_id, r->uid, r->uid_len, &d);
-	if (rv == CS_ENOENT) {
-		set_msg(j->msg, j->msglen, "UID %s has no record in order %s; "
-		    "nothing to report", uidhex, r->order_id);
-		j->rv = CS_ENOENT;
-		countersign__v1__stored_order__free_unpacked(o, NULL);
-		return CS_OK;
-	}
-	if (rv != CS_OK) {
-		countersign__v1__stored_order__free_unpacked(o, NULL);
-		return rv;
-	}
-	/* Only the CM the record was issued to reports on the device. */
-	if (d->cm[0] != '\0' && strcmp(d->cm, r->who.cm) != 0) {
-		set_msg(j->msg, j->msglen, "UID %s of order %s was issued to "
-		    "another CM; a station of CM %s cannot report on it", uidhex,
-		    r->order_id, r->who.cm);
-		j->rv = CS_EPERM;
-		countersign__v1__stored_device__free_unpacked(d, NULL);
-		countersign__v1__stored_order__free_unpacked(o, NULL);
-		return audit_refusal_limited(p, txn, &r->who, r->order_id,
-		    r->uid, r->uid_len, "report-other-cm", j->msg, NULL, NULL);
-	}
-	prev = d->state;
-	/*
-	 * A device's first report is part of its record and always written.
-	 * Reports after it are a station's to repeat at will: the same again
-	 * changes nothing and writes nothing; a changed one is collapsed
-	 * per station (device.reported reason=re-report) and never written
-	 * into the reserve.
-	 */
-	if (state_counter(o, prev) != NULL &&
-	    (strcmp(prev, state) == 0 &&
-	        strcmp(d->detail != NULL ? d->detail : "",
-	            r->detail) == 0)) {
-		countersign__v1__stored_device__free_unpacked(d, NULL);
-		countersign__v1__stored_order__free_unpacked(o, NULL);
-		j->rv = CS_OK;
-		return CS_OK;
-	}
-	if (state_counter(o, prev) != NULL &&
-	    (p->low || !audit_limit_admit(p->limit, actor_of(actor,
-	                   sizeof(actor), &r->who), "device.reported",
-	                   "re-report", mono_s()))) {
-		countersign__v1__stored_device__free_unpacked(d, NULL);
-		countersign__v1__stored_order__free_unpacked(o, NULL);
-		set_msg(j->msg, j->msglen, "UID %s of order %s was reported "
-		    "before; this report was counted, not recorded (reports "
-		    "that change a device's outcome are recorded once per %u s "
-		    "per station)", uidhex, r->order_id,
-		    audit_limit_interval(p->limit));
-		j->rv = CS_OK;
-		return CS_OK;
-	}
-	if ((c = state_counter(o, prev)) != NULL && *c > 0) {
-		(*c)--;
-	}
-	if ((c = state_counter(o, state)) != NULL) {
-		(*c)++;
-	}
-	prev_detail = d->detail;
-	d->state    = (char *)state;
-	d->detail   = (char *)r->detail;
-	{
-		const char *kv[] = {"order", r->order_id, "uid", uidhex,
-		    "outcome", state, "previous", prev, "detail", r->detail,
-		    NULL};
-
-		if ((rv = store_device_put(txn, d)) == CS_OK &&
-		    (rv = store_order_put(txn, o)) == CS_OK) {
-			rv = store_audit_append(txn,
-			    actor_of(actor, sizeof(actor), &r->who),
-			    "device.reported", kv, NULL);
-		}
-	}
-	/* d->state and d->detail point at our strings: the unpacked
-	 * message must not free them. */
-	d->state  = (char *)prev;
-	d->detail = prev_detail;
-	countersign__v1__stored_device__free_unpacked(d, NULL);
-	countersign__v1__stored_order__free_unpacked(o, NULL);
-	if (rv == CS_OK) {
-		j->rv = CS_OK;
-	}
-	return rv;
-}
-
-static int
-apply_seen(pipeline *p, store_txn *txn, struct job *j)
-{
-	StoredStation *s = NULL;
-	const char    *kv[] = {"station", j->station, NULL};
-	char           actor[STORE_AUDIT_ACTOR_MAX];
-	int            rv;
-
-	if ((rv = store_station_get(txn, j->station, &s)) != CS_OK) {
-		j->rv = rv;
-		return rv == CS_ENOENT ? CS_OK : rv;
-	}
-	if (!s->enabled) {
-		/* Disabled between the check of its answer and now. */
-		countersign__v1__stored_station__free_unpacked(s, NULL);
-		j->rv = CS_EPERM;
-		return CS_OK;
-	}
-	if (p->low) {
-		/* The reserve is for devices: last_seen and the event wait
-		 * until there is room; the station is served all the same. */
-		countersign__v1__stored_station__free_unpacked(s, NULL);
-		j->rv = CS_OK;
-		return CS_OK;
-	}
-	s->last_seen_unix_s = now_s();
-	snprintf(actor, sizeof(actor), "station:%s", j->station);
-	if ((rv = store_station_put(txn, s)) == CS_OK && j->seen_audit) {
-		rv = store_audit_append(txn, actor, "station.authenticated", kv,
-		    NULL);
-	}
-	countersign__v1__stored_station__free_unpacked(s, NULL);
-	if (rv == CS_OK) {
-		j->rv = CS_OK;
-	}
-	return rv;
-}
-
-static int
-apply(pipeline *p, store_txn *txn, struct job *j)
-{
-	int rv;
-
-	j->st_issued = j->st_reissued = j->st_refused = j->st_discarded = 0;
-	switch (j->kind) {
-	case JOB_ISSUE:
-		return apply_issue(p, txn, j);
-	case JOB_REPORT:
-		return apply_report(p, txn, j);
-	case JOB_SEEN:
-		return apply_seen(p, txn, j);
-	case JOB_AUDIT:
-		if (p->low) {
-			/* Not fatal to the batch: the devices in it go on. */
-			j->rv = CS_EEXHAUSTED;
-			return CS_OK;
-		}
-		rv = store_audit_append(txn, j->actor, j->type, j->kv, NULL);
-		j->rv = rv;
-		return rv;
-	}
-	return CS_EINVAL;
-}
-
-/*
- * Whether the store is into its reserve (pipeline.h): read at most every
- * 100 ms, by the committer only.  Logged when it changes.
- */
-static void
-check_room(pipeline *p)
-{
-	uint64_t now = now_ms(), used, size, map_left, disk_left, reserve;
-	bool     low;
-
-	if (p->low_checked_ms != 0 && now < p->low_checked_ms + 100) {
-		return;
-	}
-	p->low_checked_ms = now;
-	if (store_space(p->st, &used, &size) != CS_OK ||
-	    store_room(p->st, &map_left, &disk_left) != CS_OK) {
-		return;
-	}
-	reserve = pipeline_reserve_bytes(size);
-	low     = map_left < reserve || disk_left < reserve;
-	if (low != p->low) {
-		if (low) {
-			cs_log_warn(LOG_MOD, "the store is into its reserve "
-			    "map_left=%" PRIu64 " disk_left=%" PRIu64
-			    " reserve=%" PRIu64 ": only devices are recorded "
-			    "now; refusals and authentications are logged, not "
-			    "audited; " STORE_FULL_TODO, map_left, disk_left,
-			    reserve);
-		} else {
-			cs_log_info(LOG_MOD, "the store is out of its reserve "
-			    "map_left=%" PRIu64 " disk_left=%" PRIu64,
-			    map_left, disk_left);
-		}
-	}
-	p->low = low;
-}
-
-uint64_t
-pipeline_reserve_bytes(uint64_t map_size)
-{
-	uint64_t r = map_size / 20; /* 5 % */
-
-	if (r < PIPELINE_RESERVE_MIN) {
-		r = PIPELINE_RESERVE_MIN;
-	}
-	return r > map_size / 4 ? map_size / 4 : r;
-}
-
-/*
- * Apply jobs [first, last) in one write transaction and commit.  Returns
- * CS_OK when committed (each job's rv says how it went), or the store
- * error that stopped the whole transaction (nothing was written).
- */
-static int
-run_batch(pipeline *p, struct job *first, struct job *last)
-{
-	store_txn  *txn;
-	struct job *j;
-	int         rv;
-
-	check_room(p);
-	if ((rv = store_txn_begin(p->st, true, &txn)) != CS_OK) {
-		return rv;
-	}
-	for (j = first; j != last; j = j->next) {
-		j->rv = CS_EINTERNAL;
-		if ((rv = apply(p, txn, j)) != CS_OK) {
-			cs_log_warn(LOG_MOD, "write transaction failed kind=%d "
-			    "err=\"%s\"", (int)j->kind, cs_strerror(rv));
-			store_txn_abort(txn);
-			return rv;
-		}
-	}
-	return store_txn_commit(txn);
-}
-
-static void
-fail_store(struct job *j, int rv)
-{
-	j->rv = rv == CS_EEXHAUSTED ? CS_EEXHAUSTED : CS_ESTORE;
-	if (rv == CS_EEXHAUSTED) {
-		set_msg(j->msg, j->msglen, "the authority's store is full; "
-		    "nothing was recorded and no quota spent; " STORE_FULL_TODO);
-	} else {
-		set_msg(j->msg, j->msglen, "the authority's store failed (%s); "
-		    "nothing was recorded and no quota spent; try again",
-		    cs_strerror(rv));
-	}
-	j->st_issued = j->st_reissued = 0;
-	j->st_discarded = j->kind == JOB_ISSUE;
-}
-
-static void
-finish(pipeline *p, struct job *first, struct job *last, size_t n)
-{
-	struct job *j, *next;
-
-	pthread_mutex_lock(&p->mtx);
-	p->stats.commits++;
-	if (n > p->stats.commit_batch_max) {
-		p->stats.commit_batch_max = n;
-	}
-	{
-		size_t b = 0;
-
-		while (b < PIPELINE_BATCH_BUCKETS && n > pipeline_batch_le[b]) {
-			b++;
-		}
-		p->metrics.batch[b]++;
-		p->metrics.batch_sum += n;
-		p->metrics.batch_count++;
-	}
-	for (j = first; j != last; j = next) {
-		next = j->next;
-		if (j->st_issued != 0) {
-			metrics_issued(p, j->st_issued);
-		}
-		if (j->st_refused != 0) {
-			metrics_refusal(p, j->st_reason);
-		}
-		p->stats.records_issued += j->st_issued;
-		p->stats.records_reissued += j->st_reissued;
-		p->stats.refusals += j->st_refused;
-		p->stats.signatures_discarded += j->st_discarded;
-		j->done = true;
-		/* Wake exactly the callers of this batch; j belongs to its
-		 * caller again once done is set and the mutex released. */
-		pthread_cond_signal(&j->cv);
-	}
-	pthread_mutex_unlock(&p->mtx);
-}
-
-static void *
-committer_main(void *arg)
-{
-	pipeline   *p = arg;
-	struct job *first, *last, *j;
-	size_t      n;
-	int         rv;
-
-	for (;;) {
-		pthread_mutex_lock(&p->mtx);
-		while (p->head == NULL && !p->stopping) {
-			pthread_cond_wait(&p->work_cv, &p->mtx);
-		}
-		if (p->head == NULL) {
-			pthread_mutex_unlock(&p->mtx);
-			break;
-		}
-		/* Take up to BATCH_MAX jobs off the queue. */
-		first = p->head;
-		for (n = 0, last = first; last != NULL && n < BATCH_MAX; n++) {
-			last = last->next;
-		}
-		p->head = last;
-		if (last == NULL) {
-			p->tail = NULL;
-		}
-		pthread_mutex_unlock(&p->mtx);
-
-		rv = run_batch(p, first, last);
-		if (rv != CS_OK && n > 1) {
-			/* One job may have filled the map: give each its own
-			 * transaction so the others still go through. */
-			for (j = first; j != last; j = j->next) {
-				struct job *after = j->next;
-
-				if ((rv = run_batch(p, j, after)) != CS_OK) {
-					fail_store(j, rv);
-				}
-			}
-		} else if (rv != CS_OK) {
-			fail_store(first, rv);
-		}
-		finish(p, first, last, n);
-	}
-	return NULL;
-}
-
-/* Queue j and wait until its batch has committed (or failed). */
-static int
-submit(pipeline *p, struct job *j)
-{
-	pthread_mutex_lock(&p->mtx);
-	if (p->stopping) {
-		pthread_mutex_unlock(&p->mtx);
-		set_msg(j->msg, j->msglen, "the authority is shutting down; "
-		    "try again in a moment");
-		return CS_EUNAVAIL;
-	}
-	j->next = NULL;
-	j->done = false;
-	pthread_cond_init(&j->cv, NULL);
-	if (p->tail != NULL) {
-		p->tail->next = j;
-	} else {
-		p->head = j;
-	}
-	p->tail = j;
-	pthread_cond_signal(&p->work_cv);
-	while (!j->done) {
-		pthread_cond_wait(&j->cv, &p->mtx);
-	}
-	pthread_mutex_unlock(&p->mtx);
-	pthread_cond_destroy(&j->cv);
-	return j->rv;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1030,12 +300,14 @@ key_for(pipeline *p, const StoredKey *sk, struct cs_hsm_key *out,
 	pthread_mutex_unlock(&p->mtx);
 
 	if (p->hsm == NULL) {
-		set_msg(msg, msglen, "the authority has no HSM configured; no "
+		pipeline_set_msg(msg, msglen,
+		    "the authority has no HSM configured; no "
 		    "quota was spent; tell the OEM");
 		return CS_EUNAVAIL;
 	}
 	if ((rv = cs_hsm_key(p->hsm, sk->label, &k)) != CS_OK) {
-		set_msg(msg, msglen, "signing key %s is not usable on the HSM "
+		pipeline_set_msg(msg, msglen,
+		    "signing key %s is not usable on the HSM "
 		    "(%s); no quota was spent; tell the OEM", sk->label,
 		    cs_strerror(rv));
 		return CS_EUNAVAIL;
@@ -1044,7 +316,8 @@ key_for(pipeline *p, const StoredKey *sk, struct cs_hsm_key *out,
 	    memcmp(sk->key_id.data, k.key_id, CS_KEY_ID_LEN) != 0) {
 		cs_log_error(LOG_MOD, "HSM key differs from the registered one "
 		    "label=%s", sk->label);
-		set_msg(msg, msglen, "signing key %s on the HSM is not the key "
+		pipeline_set_msg(msg, msglen,
+		    "signing key %s on the HSM is not the key "
 		    "registered for it; no quota was spent; tell the OEM",
 		    sk->label);
 		return CS_EPRECOND;
@@ -1146,7 +419,8 @@ pipeline_open(pipeline **out, store *st, cs_hsm *h)
 	pthread_mutex_init(&p->mtx, NULL);
 	pthread_cond_init(&p->work_cv, NULL);
 	pthread_cond_init(&p->inflight_cv, NULL);
-	if (pthread_create(&p->committer, NULL, committer_main, p) != 0) {
+	if (pthread_create(&p->committer, NULL, pipeline_committer_main,
+	    p) != 0) {
 		pthread_cond_destroy(&p->inflight_cv);
 		pthread_cond_destroy(&p->work_cv);
 		pthread_mutex_destroy(&p->mtx);
@@ -1164,7 +438,8 @@ pipeline_close(pipeline *p)
 	if (p == NULL) {
 		return;
 	}
-	write_summaries(p, true); /* what was only counted is not lost */
+	pipeline_write_summaries(p,
+	    true); /* what was only counted is not lost */
 	pthread_mutex_lock(&p->mtx);
 	p->stopping = true;
 	pthread_cond_signal(&p->work_cv);
@@ -1194,17 +469,18 @@ refuse(pipeline *p, const struct pipeline_who *who, const char *order_id,
 	cs_hex_encode(uid, uid_len, uidhex, sizeof(uidhex));
 	memset(&j, 0, sizeof(j));
 	j.kind  = JOB_AUDIT;
-	j.actor = actor_of(actor, sizeof(actor), who);
+	j.actor = pipeline_actor_of(actor, sizeof(actor), who);
 	j.type  = "sign.refused";
 	j.kv    = kv;
 	pthread_mutex_lock(&p->mtx);
 	p->stats.refusals++;
-	metrics_refusal(p, reason);
+	pipeline_metrics_refusal(p, reason);
 	pthread_mutex_unlock(&p->mtx);
-	if (!audit_limit_admit(p->limit, j.actor, j.type, reason, mono_s())) {
+	if (!audit_limit_admit(p->limit, j.actor, j.type, reason,
+	        pipeline_mono_s())) {
 		return rv; /* counted into the interval's summary event */
 	}
-	if ((arv = submit(p, &j)) == CS_EEXHAUSTED) {
+	if ((arv = pipeline_submit(p, &j)) == CS_EEXHAUSTED) {
 		/* The store's reserve is for devices: the refusal stands as
 		 * it is (the station must hear why), logged, not audited. */
 		cs_log_warn(LOG_MOD, "refusal not audited (the store is full "
@@ -1217,7 +493,8 @@ refuse(pipeline *p, const struct pipeline_who *who, const char *order_id,
 		cs_log_error(LOG_MOD, "refusal not audited station=%s "
 		    "reason=%s err=\"%s\"", who->station, reason,
 		    cs_strerror(arv));
-		set_msg(msg, msglen, "the authority's store failed; nothing "
+		pipeline_set_msg(msg, msglen,
+		    "the authority's store failed; nothing "
 		    "was recorded; try again");
 		return CS_EUNAVAIL;
 	}
@@ -1254,12 +531,13 @@ sign_checks(pipeline *p, const struct pipeline_sign_req *r,
 	*done = false;
 	if ((rv = store_txn_begin(p->st, false, &txn)) != CS_OK) {
 		*reason = "store";
-		set_msg(msg, msglen, "the authority's store failed (%s); try "
+		pipeline_set_msg(msg, msglen,
+		    "the authority's store failed (%s); try "
 		    "again", cs_strerror(rv));
 		return rv;
 	}
 	/* The station may have been disabled since it authenticated. */
-	rv = station_check(txn, r->who.station, msg, msglen);
+	rv = pipeline_station_check(txn, r->who.station, msg, msglen);
 	if (rv != CS_OK) {
 		*reason = rv == CS_EUNAUTH ? "station-disabled" : "store";
 		goto out;
@@ -1267,22 +545,25 @@ sign_checks(pipeline *p, const struct pipeline_sign_req *r,
 	if ((rv = store_order_get(txn, r->order_id, o)) != CS_OK) {
 		if (rv == CS_ENOENT) {
 			*reason = "unknown-order";
-			set_msg(msg, msglen, "order %s is not known to this "
+			pipeline_set_msg(msg, msglen,
+			    "order %s is not known to this "
 			    "authority; check the order id", r->order_id);
 		} else {
 			*reason = "store";
-			set_msg(msg, msglen, "the authority's store failed (%s); "
+			pipeline_set_msg(msg, msglen,
+			    "the authority's store failed (%s); "
 			    "try again", cs_strerror(rv));
 		}
 		goto out;
 	}
-	rv = order_check(*o, &r->who, r->uid, r->uid_len, reason, msg,
+	rv = pipeline_order_check(*o, &r->who, r->uid, r->uid_len, reason, msg,
 	    msglen);
 	if (rv != CS_OK) {
 		goto out;
 	}
 	/* Before the re-issue: another CM must not get this UID's record. */
-	rv = clone_check(txn, *o, &r->who, r->uid, r->uid_len, msg, msglen,
+	rv = pipeline_clone_check(txn, *o, &r->who, r->uid, r->uid_len, msg,
+	    msglen,
 	    first, sizeof(first));
 	if (rv != CS_OK) {
 		*reason = rv == CS_EEXIST ? "clone" : "store";
@@ -1294,7 +575,8 @@ sign_checks(pipeline *p, const struct pipeline_sign_req *r,
 		if (d->record.len == 0 || d->record.len > CS_RECORD_MAX_LEN) {
 			rv = CS_ESTORE;
 			*reason = "store";
-			set_msg(msg, msglen, "the stored record of this UID is "
+			pipeline_set_msg(msg, msglen,
+			    "the stored record of this UID is "
 			    "damaged; tell the OEM");
 			goto out;
 		}
@@ -1309,13 +591,15 @@ sign_checks(pipeline *p, const struct pipeline_sign_req *r,
 	}
 	if (rv != CS_ENOENT) {
 		*reason = "store";
-		set_msg(msg, msglen, "the authority's store failed (%s); try "
+		pipeline_set_msg(msg, msglen,
+		    "the authority's store failed (%s); try "
 		    "again", cs_strerror(rv));
 		goto out;
 	}
 	if ((*o)->issued >= (*o)->quota) {
 		*reason = "quota";
-		set_msg(msg, msglen, "order %s has no quota left: %" PRIu64
+		pipeline_set_msg(msg, msglen,
+		    "order %s has no quota left: %" PRIu64
 		    " of %" PRIu64 " issued", (*o)->order_id, (*o)->issued,
 		    (*o)->quota);
 		res->remaining = 0;
@@ -1324,7 +608,8 @@ sign_checks(pipeline *p, const struct pipeline_sign_req *r,
 	}
 	if ((rv = store_key_get(txn, (*o)->key_label, k)) != CS_OK) {
 		*reason = "key";
-		set_msg(msg, msglen, "signing key %s of order %s is not "
+		pipeline_set_msg(msg, msglen,
+		    "signing key %s of order %s is not "
 		    "registered; tell the OEM", (*o)->key_label, (*o)->order_id);
 		rv = CS_EPRECOND;
 		goto out;
@@ -1424,7 +709,7 @@ pipeline_sign(pipeline *p, const struct pipeline_sign_req *r,
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	memset(res, 0, sizeof(*res));
 	if (!req_ok(&r->who, r->order_id, r->uid_len)) {
-		set_msg(msg, msglen, "malformed sign request");
+		pipeline_set_msg(msg, msglen, "malformed sign request");
 		return CS_EINVAL;
 	}
 	claim = inflight_claim(p, r);
@@ -1442,7 +727,8 @@ pipeline_sign(pipeline *p, const struct pipeline_sign_req *r,
 		const char *kv[] = {"order", r->order_id, "uid", uidhex, NULL};
 
 		cs_hex_encode(r->uid, r->uid_len, uidhex, sizeof(uidhex));
-		rv = pipeline_audit(p, actor_of(actor, sizeof(actor), &r->who),
+		rv = pipeline_audit(p, pipeline_actor_of(actor, sizeof(actor),
+		    &r->who),
 		    "sign.reissued", kv);
 		if (rv == CS_EEXHAUSTED) {
 			/* Into the reserve: the record is served all the
@@ -1457,7 +743,8 @@ pipeline_sign(pipeline *p, const struct pipeline_sign_req *r,
 			p->stats.records_reissued++;
 			pthread_mutex_unlock(&p->mtx);
 		} else {
-			set_msg(msg, msglen, "the authority's store failed "
+			pipeline_set_msg(msg, msglen,
+			    "the authority's store failed "
 			    "(%s); try again", cs_strerror(rv));
 			memset(res, 0, sizeof(*res));
 		}
@@ -1471,7 +758,7 @@ pipeline_sign(pipeline *p, const struct pipeline_sign_req *r,
 
 	memset(&j, 0, sizeof(j));
 	if ((rv = next_serial(p, o, &j.serial)) != CS_OK) {
-		set_msg(msg, msglen, rv == CS_ENOMEM
+		pipeline_set_msg(msg, msglen, rv == CS_ENOMEM
 		        ? "the authority is out of memory (order %s); try again"
 		        : "order %s has used every serial number",
 		    o->order_id);
@@ -1501,7 +788,8 @@ pipeline_sign(pipeline *p, const struct pipeline_sign_req *r,
 	if (rv != CS_OK) {
 		cs_log_error(LOG_MOD, "signing failed order=%s key=%s err=\"%s\"",
 		    o->order_id, o->key_label, cs_strerror(rv));
-		set_msg(msg, msglen, "the HSM could not sign (%s); no quota was "
+		pipeline_set_msg(msg, msglen,
+		    "the HSM could not sign (%s); no quota was "
 		    "spent; try again, and tell the OEM if it persists",
 		    cs_strerror(rv));
 		/* A stale key handle must not stick. */
@@ -1515,7 +803,7 @@ pipeline_sign(pipeline *p, const struct pipeline_sign_req *r,
 	j.sres   = res;
 	j.msg    = msg;
 	j.msglen = msglen;
-	rv       = submit(p, &j);
+	rv       = pipeline_submit(p, &j);
 out:
 	inflight_release(p, claim);
 	if (o != NULL) {
@@ -1558,7 +846,7 @@ pipeline_report(pipeline *p, const struct pipeline_report_req *r,
 	    r->outcome < PIPELINE_PROGRAMMED ||
 	    r->outcome > PIPELINE_VERIFY_FAILED ||
 	    memchr(r->detail, 0, sizeof(r->detail)) == NULL) {
-		set_msg(msg, msglen, "malformed report");
+		pipeline_set_msg(msg, msglen, "malformed report");
 		return CS_EINVAL;
 	}
 	memset(&j, 0, sizeof(j));
@@ -1566,7 +854,7 @@ pipeline_report(pipeline *p, const struct pipeline_report_req *r,
 	j.rreq   = r;
 	j.msg    = msg;
 	j.msglen = msglen;
-	if ((rv = submit(p, &j)) != CS_OK || order_out == NULL) {
+	if ((rv = pipeline_submit(p, &j)) != CS_OK || order_out == NULL) {
 		return rv;
 	}
 	if (store_txn_begin(p->st, false, &txn) == CS_OK) {
@@ -1578,7 +866,6 @@ pipeline_report(pipeline *p, const struct pipeline_report_req *r,
 	return CS_OK;
 }
 
-/* The "reason" of an event's key/value list, or NULL. */
 /* The value of key in kv, or NULL. */
 static const char *
 kv_get(const char *const *kv, const char *key)
@@ -1621,7 +908,7 @@ pipeline_audit(pipeline *p, const char *actor, const char *type,
 		return CS_EINVAL;
 	}
 	if (!audit_limit_admit(p->limit, actor, type, kv_group(kv, group,
-	        sizeof(group)), mono_s())) {
+	        sizeof(group)), pipeline_mono_s())) {
 		return CS_OK; /* counted into the interval's summary event */
 	}
 	memset(&j, 0, sizeof(j));
@@ -1629,7 +916,7 @@ pipeline_audit(pipeline *p, const char *actor, const char *type,
 	j.actor = actor;
 	j.type  = type;
 	j.kv    = kv;
-	return submit(p, &j);
+	return pipeline_submit(p, &j);
 }
 
 int
@@ -1646,19 +933,19 @@ pipeline_station_seen(pipeline *p, const char *station)
 	j.station = station;
 	snprintf(actor, sizeof(actor), "station:%s", station);
 	j.seen_audit = audit_limit_admit(p->limit, actor,
-	    "station.authenticated", NULL, mono_s());
-	return submit(p, &j);
+	    "station.authenticated", NULL, pipeline_mono_s());
+	return pipeline_submit(p, &j);
 }
 
 /* Write the summaries due (all of them with all): one event each. */
-static void
-write_summaries(pipeline *p, bool all)
+void
+pipeline_write_summaries(pipeline *p, bool all)
 {
 	struct audit_limit_sum sums[32];
 	unsigned               n;
 
 	do {
-		uint64_t mono = mono_s(), wall = now_s();
+		uint64_t mono = pipeline_mono_s(), wall = pipeline_now_s();
 		n = audit_limit_due(p->limit, mono, all, sums, 32);
 		for (unsigned i = 0; i < n; i++) {
 			char        count[24], since[24], interval[16];
@@ -1682,6 +969,7 @@ write_summaries(pipeline *p, bool all)
 			*k++ = "since_unix_s", *k++ = since;
 			*k++ = "interval_s", *k++ = interval;
 			*k   = NULL;
+
 			snprintf(count, sizeof(count), "%" PRIu64, sums[i].count);
 			/* The interval began this long ago, on the wall. */
 			snprintf(since, sizeof(since), "%" PRIu64,
@@ -1693,7 +981,7 @@ write_summaries(pipeline *p, bool all)
 			j.actor = sums[i].actor;
 			j.type  = sums[i].type;
 			j.kv    = kv;
-			if (submit(p, &j) != CS_OK) {
+			if (pipeline_submit(p, &j) != CS_OK) {
 				cs_log_warn(LOG_MOD, "audit summary not written "
 				    "type=%s actor=%s collapsed=%s (the store is "
 				    "full or failing)", sums[i].type,
@@ -1720,7 +1008,7 @@ void
 pipeline_tick(pipeline *p)
 {
 	if (p != NULL) {
-		write_summaries(p, false);
+		pipeline_write_summaries(p, false);
 	}
 }
 

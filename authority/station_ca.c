@@ -19,6 +19,9 @@
  * is left of its parent, nothing trailing anywhere.  Only the fields we
  * need are interpreted; the CSR's subject and attributes are skipped (the
  * certificate's subject comes from the enrollment order, not the station).
+ *
+ * The DER reader and writer and the PEM decoder are in station_ca_der.c,
+ * the CRL in station_ca_crl.c; station_ca_impl.h is what they share.
  */
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/asn_public.h>
@@ -27,7 +30,7 @@
 #include <wolfssl/wolfcrypt/error-crypt.h>
 #include <wolfssl/wolfcrypt/random.h>
 
-#include "station_ca.h"
+#include "station_ca_impl.h"
 
 #include "cs_err.h"
 #include "cs_log.h"
@@ -44,38 +47,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LOG_MOD "station_ca"
-
-/*
- * The CA certificate's lifetime is not bounded by the header; 100 years
- * keeps the date arithmetic far from any overflow and is longer than any
- * sane CA lifetime.
- */
-#define CA_DAYS_MAX     36500u
-#define NAME_LEN_MAX    64u    /* CN and O, bytes */
-#define NAME_DER_MAX    256u   /* wolfSSL copies at most ASN_NAME_MAX */
-#define CERT_PEM_MAX    16384u /* the CA certificate file */
-#define TBS_MAX         2048u  /* our TBSCertificates are ~400 bytes */
-#define CERT_DER_MAX    (TBS_MAX + 128u)
-#define ECDSA_DER_MAX   72u
-#define SERIAL_LEN      16u
-#define NOT_BEFORE_SKEW 3600   /* seconds: tolerate clocks behind ours */
-
-/* ASN.1 tags we meet. */
-#define T_BOOLEAN  0x01u
-#define T_INTEGER  0x02u
-#define T_BITSTR   0x03u
-#define T_OCTETSTR 0x04u
-#define T_OID      0x06u
-#define T_UTF8     0x0cu
-#define T_SEQ      0x30u
-#define T_SET      0x31u
-#define T_CTX0     0xa0u /* [0] constructed */
-#define T_CTX3     0xa3u /* [3] constructed */
-
 /* AlgorithmIdentifier ecdsa-with-SHA256 (1.2.840.10045.4.3.2), no
  * parameters (RFC 5758). */
-static const uint8_t alg_ecdsa_sha256[] = {
+const uint8_t station_ca_alg_ecdsa_sha256[] = {
 	0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02,
 };
 
@@ -95,18 +69,8 @@ static const uint8_t ext_bc_leaf[] = {
 };
 
 /* OIDs of the two name attributes: commonName, organizationName. */
-static const uint8_t oid_cn[] = {0x55, 0x04, 0x03};
-static const uint8_t oid_o[]  = {0x55, 0x04, 0x0a};
-
-struct station_ca {
-	cs_hsm  *h;
-	char     label[65];
-	uint8_t  pub[CS_P256_POINT_LEN]; /* the CA key, for AKID and checks */
-	uint8_t  name[NAME_DER_MAX];     /* the CA's subject Name DER */
-	size_t   name_len;
-	uint8_t  skid[64];               /* its subject key id, if any */
-	size_t   skid_len;
-};
+const uint8_t station_ca_oid_cn[] = {0x55, 0x04, 0x03};
+const uint8_t station_ca_oid_o[]  = {0x55, 0x04, 0x0a};
 
 /* What differs between the CA certificate and a station certificate. */
 struct cert_spec {
@@ -120,12 +84,8 @@ struct cert_spec {
 	unsigned       days;
 };
 
-static int
-fail(char *err, size_t errlen, int rv, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int
-fail(char *err, size_t errlen, int rv, const char *fmt, ...)
+int
+station_ca_fail(char *err, size_t errlen, int rv, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -135,401 +95,6 @@ fail(char *err, size_t errlen, int rv, const char *fmt, ...)
 		va_end(ap);
 	}
 	return rv;
-}
-
-/* ------------------------------------------------------------------ */
-/* DER reading                                                         */
-
-/* A window on DER bytes: what is left to read. */
-struct der {
-	const uint8_t *p;
-	size_t         len;
-};
-
-/*
- * Read one TLV with tag tag from d.  body gets its contents, whole (if
- * non-NULL) the TLV itself.  Lengths must be definite, minimal and at most
- * two bytes long (nothing we read is 64 KiB), and fit in d.
- */
-static int
-der_get(struct der *d, uint8_t tag, struct der *body, struct der *whole)
-{
-	size_t hl = 2, n;
-
-	if (d->len < 2 || d->p[0] != tag) {
-		return CS_EINVAL;
-	}
-	n = d->p[1];
-	if (n == 0x81) {
-		if (d->len < 3 || d->p[2] < 0x80) {
-			return CS_EINVAL;
-		}
-		n  = d->p[2];
-		hl = 3;
-	} else if (n == 0x82) {
-		if (d->len < 4 || d->p[2] == 0) {
-			return CS_EINVAL;
-		}
-		n  = ((size_t)d->p[2] << 8) | d->p[3];
-		hl = 4;
-		if (n < 0x100) {
-			return CS_EINVAL;
-		}
-	} else if (n >= 0x80) {
-		return CS_EINVAL; /* indefinite, or longer than we accept */
-	}
-	if (n > d->len - hl) {
-		return CS_EINVAL;
-	}
-	if (whole != NULL) {
-		whole->p   = d->p;
-		whole->len = hl + n;
-	}
-	body->p   = d->p + hl;
-	body->len = n;
-	d->p += hl + n;
-	d->len -= hl + n;
-	return CS_OK;
-}
-
-/* Peek at the next tag; 0 at the end. */
-static uint8_t
-der_peek(const struct der *d)
-{
-	return d->len > 0 ? d->p[0] : 0;
-}
-
-/*
- * A DER INTEGER that must be a positive number of at most 32 bytes, into
- * out as a 32-byte big-endian value.  Rejects empty, negative and
- * non-minimal encodings.
- */
-static int
-der_get_uint256(struct der *d, uint8_t out[32])
-{
-	struct der v;
-
-	if (der_get(d, T_INTEGER, &v, NULL) != CS_OK || v.len == 0 ||
-	    (v.p[0] & 0x80) != 0) {
-		return CS_EINVAL;
-	}
-	if (v.p[0] == 0 && v.len > 1) {
-		if ((v.p[1] & 0x80) == 0) {
-			return CS_EINVAL; /* non-minimal */
-		}
-		v.p++;
-		v.len--;
-	}
-	if (v.len > 32) {
-		return CS_EINVAL;
-	}
-	memset(out, 0, 32);
-	memcpy(out + 32 - v.len, v.p, v.len);
-	return CS_OK;
-}
-
-/* DER ECDSA-Sig-Value { r, s } to raw r||s. */
-static int
-ecdsa_der_to_raw(const uint8_t *der, size_t len, uint8_t sig[CS_SIG_LEN])
-{
-	struct der d = {der, len}, seq;
-
-	if (der_get(&d, T_SEQ, &seq, NULL) != CS_OK || d.len != 0 ||
-	    der_get_uint256(&seq, sig) != CS_OK ||
-	    der_get_uint256(&seq, sig + 32) != CS_OK || seq.len != 0) {
-		return CS_EINVAL;
-	}
-	return CS_OK;
-}
-
-/* The parts of a TBSCertificate we look at (whole TLVs). */
-struct tbs_parts {
-	struct der serial;  /* INTEGER contents */
-	struct der issuer;
-	struct der subject;
-	struct der spki;
-	struct der exts; /* [3], or empty */
-};
-
-static int
-tbs_split(const uint8_t *tbs, size_t len, struct tbs_parts *t)
-{
-	struct der d = {tbs, len}, body, skip;
-
-	memset(t, 0, sizeof(*t));
-	if (der_get(&d, T_SEQ, &body, NULL) != CS_OK || d.len != 0) {
-		return CS_EINVAL;
-	}
-	if (der_peek(&body) == T_CTX0 &&
-	    der_get(&body, T_CTX0, &skip, NULL) != CS_OK) {
-		return CS_EINVAL;
-	}
-	if (der_get(&body, T_INTEGER, &t->serial, NULL) != CS_OK ||
-	    der_get(&body, T_SEQ, &skip, NULL) != CS_OK ||
-	    der_get(&body, T_SEQ, &skip, &t->issuer) != CS_OK ||
-	    der_get(&body, T_SEQ, &skip, NULL) != CS_OK ||
-	    der_get(&body, T_SEQ, &skip, &t->subject) != CS_OK ||
-	    der_get(&body, T_SEQ, &skip, &t->spki) != CS_OK) {
-		return CS_EINVAL;
-	}
-	/* issuerUniqueID / subjectUniqueID: we never write or accept them. */
-	if (der_peek(&body) == T_CTX3 &&
-	    der_get(&body, T_CTX3, &skip, &t->exts) != CS_OK) {
-		return CS_EINVAL;
-	}
-	return body.len == 0 ? CS_OK : CS_EINVAL;
-}
-
-/* Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, sig } */
-static int
-cert_split(const uint8_t *der, size_t len, struct tbs_parts *t)
-{
-	struct der d = {der, len}, body, skip, tbs;
-
-	if (der_get(&d, T_SEQ, &body, NULL) != CS_OK || d.len != 0 ||
-	    der_get(&body, T_SEQ, &skip, &tbs) != CS_OK ||
-	    der_get(&body, T_SEQ, &skip, NULL) != CS_OK ||
-	    der_get(&body, T_BITSTR, &skip, NULL) != CS_OK || body.len != 0) {
-		return CS_EINVAL;
-	}
-	return tbs_split(tbs.p, tbs.len, t);
-}
-
-/* OIDs 2.5.29.14 subjectKeyIdentifier, 2.5.29.20 cRLNumber and
- * 2.5.29.35 authorityKeyIdentifier. */
-static const uint8_t oid_skid[]       = {0x55, 0x1d, 0x0e};
-static const uint8_t oid_crl_number[] = {0x55, 0x1d, 0x14};
-static const uint8_t oid_akid[]       = {0x55, 0x1d, 0x23};
-
-/*
- * In extensions exts (the whole [3] TLV of a TBS, or empty), find the one
- * with OID oid: value gets the contents of its extnValue OCTET STRING.
- */
-static int
-ext_find(const struct der *exts, const uint8_t *oid, size_t oid_len,
-    struct der *value)
-{
-	struct der d = *exts, ctx, seq, ext, id, skip;
-
-	if (d.len == 0 || der_get(&d, T_CTX3, &ctx, NULL) != CS_OK ||
-	    der_get(&ctx, T_SEQ, &seq, NULL) != CS_OK) {
-		return CS_ENOENT;
-	}
-	while (seq.len > 0) {
-		if (der_get(&seq, T_SEQ, &ext, NULL) != CS_OK ||
-		    der_get(&ext, T_OID, &id, NULL) != CS_OK) {
-			return CS_EINVAL;
-		}
-		if (der_peek(&ext) == T_BOOLEAN &&
-		    der_get(&ext, T_BOOLEAN, &skip, NULL) != CS_OK) {
-			return CS_EINVAL;
-		}
-		if (id.len == oid_len && memcmp(id.p, oid, oid_len) == 0) {
-			return der_get(&ext, T_OCTETSTR, value, NULL);
-		}
-	}
-	return CS_ENOENT;
-}
-
-/* ------------------------------------------------------------------ */
-/* DER writing                                                         */
-
-/* An output buffer that remembers overflow instead of writing past it. */
-struct dbuf {
-	uint8_t *p;
-	size_t   size;
-	size_t   len;
-	bool     over;
-};
-
-static void
-dbuf_put(struct dbuf *b, const void *data, size_t n)
-{
-	if (b->over || n > b->size - b->len) {
-		b->over = true;
-		return;
-	}
-	memcpy(b->p + b->len, data, n);
-	b->len += n;
-}
-
-/* Tag and definite length (short form, or long form up to 0xffffff). */
-static void
-dbuf_hdr(struct dbuf *b, uint8_t tag, size_t n)
-{
-	uint8_t h[5];
-	size_t  hl;
-
-	h[0] = tag;
-	if (n < 0x80) {
-		h[1] = (uint8_t)n;
-		hl   = 2;
-	} else if (n <= 0xff) {
-		h[1] = 0x81;
-		h[2] = (uint8_t)n;
-		hl   = 3;
-	} else if (n <= 0xffff) {
-		h[1] = 0x82;
-		h[2] = (uint8_t)(n >> 8);
-		h[3] = (uint8_t)n;
-		hl   = 4;
-	} else if (n <= 0xffffff) {
-		h[1] = 0x83;
-		h[2] = (uint8_t)(n >> 16);
-		h[3] = (uint8_t)(n >> 8);
-		h[4] = (uint8_t)n;
-		hl   = 5;
-	} else {
-		b->over = true;
-		return;
-	}
-	dbuf_put(b, h, hl);
-}
-
-/* Bytes a header for n content bytes takes (as dbuf_hdr writes it). */
-static size_t
-der_hdr_len(size_t n)
-{
-	return n < 0x80 ? 2 : n <= 0xff ? 3 : n <= 0xffff ? 4 : 5;
-}
-
-/* One RDN: SET { SEQUENCE { oid, UTF8String value } } */
-static void
-dbuf_rdn(struct dbuf *b, const uint8_t *oid, size_t oid_len, const char *v)
-{
-	size_t vl   = strlen(v);
-	size_t atv  = 2 + oid_len + der_hdr_len(vl) + vl;
-	size_t seq  = der_hdr_len(atv) + atv;
-
-	dbuf_hdr(b, T_SET, seq);
-	dbuf_hdr(b, T_SEQ, atv);
-	dbuf_hdr(b, T_OID, oid_len);
-	dbuf_put(b, oid, oid_len);
-	dbuf_hdr(b, T_UTF8, vl);
-	dbuf_put(b, v, vl);
-}
-
-/*
- * Name DER for "CN=cn, O=o" in RFC 4514 order, i.e. O first in the
- * SEQUENCE.  Callers have checked both are 1..64 printable bytes, so the
- * result has no zero byte (wolfSSL takes raw names NUL-terminated).
- */
-static int
-name_der(const char *cn, const char *o, uint8_t *out, size_t size,
-    size_t *len)
-{
-	uint8_t     rdns[NAME_DER_MAX];
-	struct dbuf r = {rdns, sizeof(rdns), 0, false};
-	struct dbuf b = {out, size, 0, false};
-
-	dbuf_rdn(&r, oid_o, sizeof(oid_o), o);
-	dbuf_rdn(&r, oid_cn, sizeof(oid_cn), cn);
-	dbuf_hdr(&b, T_SEQ, r.len);
-	dbuf_put(&b, rdns, r.len);
-	if (r.over || b.over) {
-		return CS_ETOOBIG;
-	}
-	*len = b.len;
-	return CS_OK;
-}
-
-/* ------------------------------------------------------------------ */
-/* PEM                                                                 */
-
-static bool
-is_b64(int c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-	    (c >= '0' && c <= '9') || c == '+' || c == '/' || c == '=';
-}
-
-static bool
-is_space(int c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-/* If s (n bytes) starts with "-----<kind> <label>-----", its length. */
-static size_t
-pem_line(const char *s, size_t n, const char *kind, const char *label)
-{
-	char   want[96];
-	size_t wl;
-
-	wl = (size_t)snprintf(want, sizeof(want), "-----%s %s-----", kind,
-	    label);
-	if (wl >= sizeof(want) || n < wl || memcmp(s, want, wl) != 0) {
-		return 0;
-	}
-	return wl;
-}
-
-/*
- * Decode one PEM block with one of labels (NULL-terminated list) into
- * der.  Only whitespace may surround the block: anything else (a second
- * block, text, a NUL) is rejected, so what we accept is exactly one DER
- * object.
- */
-static int
-pem_decode(const char *pem, size_t len, const char *const *labels,
-    uint8_t *der, size_t size, size_t *der_len)
-{
-	char        b64[STATION_CSR_MAX > CERT_PEM_MAX ? STATION_CSR_MAX :
-	                                                 CERT_PEM_MAX];
-	const char *label = NULL;
-	size_t      i = 0, n = 0, hl = 0;
-	word32      out_len;
-
-	if (len > sizeof(b64)) {
-		return CS_ETOOBIG;
-	}
-	while (i < len && is_space(pem[i])) {
-		i++;
-	}
-	for (const char *const *l = labels; *l != NULL && hl == 0; l++) {
-		hl    = pem_line(pem + i, len - i, "BEGIN", *l);
-		label = *l;
-	}
-	if (hl == 0) {
-		return CS_EINVAL;
-	}
-	i += hl;
-	/* Base64 with line breaks, up to the END line. */
-	while (i < len && pem[i] != '-') {
-		if (is_b64(pem[i])) {
-			b64[n++] = pem[i];
-		} else if (pem[i] != '\r' && pem[i] != '\n') {
-			return CS_EINVAL;
-		}
-		i++;
-	}
-	hl = pem_line(pem + i, len - i, "END", label);
-	if (hl == 0 || n == 0 || n % 4 != 0) {
-		return CS_EINVAL;
-	}
-	for (i += hl; i < len; i++) {
-		if (!is_space(pem[i])) {
-			return CS_EINVAL;
-		}
-	}
-	/* '=' only as padding, at most two, at the very end. */
-	for (size_t k = 0; k < n; k++) {
-		if (b64[k] == '=' && k < n - 2) {
-			return CS_EINVAL;
-		}
-	}
-	if (b64[n - 2] == '=' && b64[n - 1] != '=') {
-		return CS_EINVAL;
-	}
-	if (size > 0xffffffffu || n / 4 * 3 > size) {
-		return CS_ETOOBIG;
-	}
-	out_len = (word32)size;
-	if (Base64_Decode((const byte *)b64, (word32)n, der, &out_len) != 0) {
-		return CS_EINVAL;
-	}
-	*der_len = out_len;
-	return CS_OK;
 }
 
 /* ------------------------------------------------------------------ */
@@ -561,8 +126,8 @@ name_ok(const char *s, bool strict)
  * RFC 5280 Time: UTCTime through 2049, GeneralizedTime after, as the TLV
  * wolfSSL copies into the validity.
  */
-static int
-encode_time(time_t t, uint8_t out[CTC_DATE_SIZE], int *len)
+int
+station_ca_encode_time(time_t t, uint8_t out[CTC_DATE_SIZE], int *len)
 {
 	struct tm tm;
 	char      s[32];
@@ -610,17 +175,19 @@ tbs_add_basic_constraints(const uint8_t *tbs, size_t tbs_len, bool ca,
 	size_t           head, seq, ctx, all;
 	struct dbuf      b = {out, size, 0, false};
 
-	if (tbs_split(tbs, tbs_len, &t) != CS_OK || t.exts.len == 0) {
+	if (station_ca_tbs_split(tbs, tbs_len, &t) != CS_OK
+	    || t.exts.len == 0) {
 		return CS_ECRYPTO;
 	}
 	d = t.exts;
-	if (der_get(&d, T_CTX3, &body, NULL) != CS_OK ||
-	    der_get(&body, T_SEQ, &list, NULL) != CS_OK || body.len != 0) {
+	if (station_ca_der_get(&d, T_CTX3, &body, NULL) != CS_OK ||
+	    station_ca_der_get(&body, T_SEQ, &list, NULL) != CS_OK
+	    || body.len != 0) {
 		return CS_ECRYPTO;
 	}
 	for (d = list; d.len > 0;) {
-		if (der_get(&d, T_SEQ, &ext, NULL) != CS_OK ||
-		    der_get(&ext, T_OID, &oid, NULL) != CS_OK) {
+		if (station_ca_der_get(&d, T_SEQ, &ext, NULL) != CS_OK ||
+		    station_ca_der_get(&ext, T_OID, &oid, NULL) != CS_OK) {
 			return CS_ECRYPTO;
 		}
 		if (oid.len == sizeof(oid_basic_constraints) &&
@@ -630,19 +197,19 @@ tbs_add_basic_constraints(const uint8_t *tbs, size_t tbs_len, bool ca,
 	}
 	/* The TBS body up to the extensions is kept as it is. */
 	d = (struct der){tbs, tbs_len};
-	if (der_get(&d, T_SEQ, &skip, NULL) != CS_OK) {
+	if (station_ca_der_get(&d, T_SEQ, &skip, NULL) != CS_OK) {
 		return CS_ECRYPTO;
 	}
 	head = (size_t)(t.exts.p - skip.p);
 	seq  = bc_len + list.len;
-	ctx  = der_hdr_len(seq) + seq;
-	all  = head + der_hdr_len(ctx) + ctx;
-	dbuf_hdr(&b, T_SEQ, all);
-	dbuf_put(&b, skip.p, head);
-	dbuf_hdr(&b, T_CTX3, ctx);
-	dbuf_hdr(&b, T_SEQ, seq);
-	dbuf_put(&b, bc, bc_len);
-	dbuf_put(&b, list.p, list.len);
+	ctx  = station_ca_der_hdr_len(seq) + seq;
+	all  = head + station_ca_der_hdr_len(ctx) + ctx;
+	station_ca_dbuf_hdr(&b, T_SEQ, all);
+	station_ca_dbuf_put(&b, skip.p, head);
+	station_ca_dbuf_hdr(&b, T_CTX3, ctx);
+	station_ca_dbuf_hdr(&b, T_SEQ, seq);
+	station_ca_dbuf_put(&b, bc, bc_len);
+	station_ca_dbuf_put(&b, list.p, list.len);
 	if (b.over) {
 		return CS_ETOOBIG;
 	}
@@ -660,7 +227,8 @@ raw_name(const uint8_t *name, size_t len, byte *dst)
 {
 	struct der d = {name, len}, body;
 
-	if (der_get(&d, T_SEQ, &body, NULL) != CS_OK || d.len != 0 ||
+	if (station_ca_der_get(&d, T_SEQ, &body, NULL) != CS_OK
+	    || d.len != 0 ||
 	    body.len == 0 || body.len >= sizeof(CertName) ||
 	    memchr(body.p, 0, body.len) != NULL) {
 		return CS_EINVAL;
@@ -689,9 +257,10 @@ cert_fill(Cert *c, const struct cert_spec *s, ecc_key *subject,
 	    raw_name(s->issuer, s->issuer_len, c->issRaw) != CS_OK) {
 		return BAD_FUNC_ARG;
 	}
-	if (encode_time(now - NOT_BEFORE_SKEW, c->beforeDate,
+	if (station_ca_encode_time(now - NOT_BEFORE_SKEW, c->beforeDate,
 	        &c->beforeDateSz) != CS_OK ||
-	    encode_time(now - NOT_BEFORE_SKEW + (time_t)s->days * 86400,
+	    station_ca_encode_time(now - NOT_BEFORE_SKEW +
+	            (time_t)s->days * 86400,
 	        c->afterDate, &c->afterDateSz) != CS_OK) {
 		return BAD_FUNC_ARG;
 	}
@@ -775,7 +344,7 @@ make_tbs(const struct cert_spec *s, uint8_t *out, size_t size, size_t *len)
 		goto out;
 	}
 	/* wolfSSL truncates long raw names silently; make sure it did not. */
-	if (tbs_split(out, *len, &t) != CS_OK ||
+	if (station_ca_tbs_split(out, *len, &t) != CS_OK ||
 	    t.issuer.len != s->issuer_len ||
 	    memcmp(t.issuer.p, s->issuer, s->issuer_len) != 0 ||
 	    t.subject.len != s->subject_len ||
@@ -808,8 +377,8 @@ out:
  * public key before anyone sees it (a token that signs wrongly must not
  * hand out certificates that fail at the TLS handshake).
  */
-static int
-sign_tbs(cs_hsm *h, const char *label, const uint8_t *ca_pub,
+int
+station_ca_sign_tbs(cs_hsm *h, const char *label, const uint8_t *ca_pub,
     const uint8_t *tbs, size_t tbs_len, uint8_t *out, size_t size,
     size_t *len)
 {
@@ -834,14 +403,15 @@ sign_tbs(cs_hsm *h, const char *label, const uint8_t *ca_pub,
 	         &sig_len)) != CS_OK) {
 		return rv;
 	}
-	body = tbs_len + sizeof(alg_ecdsa_sha256) +
-	    der_hdr_len(sig_len + 1) + sig_len + 1;
-	dbuf_hdr(&b, T_SEQ, body);
-	dbuf_put(&b, tbs, tbs_len);
-	dbuf_put(&b, alg_ecdsa_sha256, sizeof(alg_ecdsa_sha256));
-	dbuf_hdr(&b, T_BITSTR, sig_len + 1);
-	dbuf_put(&b, "", 1); /* no unused bits */
-	dbuf_put(&b, sig_der, sig_len);
+	body = tbs_len + sizeof(station_ca_alg_ecdsa_sha256) +
+	    station_ca_der_hdr_len(sig_len + 1) + sig_len + 1;
+	station_ca_dbuf_hdr(&b, T_SEQ, body);
+	station_ca_dbuf_put(&b, tbs, tbs_len);
+	station_ca_dbuf_put(&b, station_ca_alg_ecdsa_sha256,
+	    sizeof(station_ca_alg_ecdsa_sha256));
+	station_ca_dbuf_hdr(&b, T_BITSTR, sig_len + 1);
+	station_ca_dbuf_put(&b, "", 1); /* no unused bits */
+	station_ca_dbuf_put(&b, sig_der, sig_len);
 	if (b.over) {
 		return CS_ETOOBIG;
 	}
@@ -865,7 +435,8 @@ cert_make(cs_hsm *h, const char *label, const struct cert_spec *s,
 	if ((rv = make_tbs(s, tbs, sizeof(tbs), &tbs_len)) != CS_OK) {
 		return rv;
 	}
-	return sign_tbs(h, label, s->ca_pub, tbs, tbs_len, out, size, len);
+	return station_ca_sign_tbs(h, label, s->ca_pub, tbs, tbs_len, out,
+	    size, len);
 }
 
 /* ------------------------------------------------------------------ */
@@ -881,7 +452,8 @@ write_new_file(const char *path, const char *data, size_t len, char *err,
 	fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		e = errno;
-		return fail(err, errlen, e == EEXIST ? CS_EEXIST : CS_EIO,
+		return station_ca_fail(err, errlen,
+		    e == EEXIST ? CS_EEXIST : CS_EIO,
 		    "cannot create %s: %s", path, strerror(e));
 	}
 	while (len > 0 && e == 0) {
@@ -902,7 +474,8 @@ write_new_file(const char *path, const char *data, size_t len, char *err,
 	if (e != 0) {
 		/* Ours, and useless half-written: let a retry succeed. */
 		unlink(path);
-		return fail(err, errlen, CS_EIO, "cannot write %s: %s", path,
+		return station_ca_fail(err, errlen, CS_EIO,
+		    "cannot write %s: %s", path,
 		    strerror(e));
 	}
 	return CS_OK;
@@ -920,19 +493,21 @@ read_small_file(const char *path, size_t max, char **buf, size_t *len,
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
 		e = errno;
-		return fail(err, errlen, e == ENOENT ? CS_ENOENT : CS_EIO,
+		return station_ca_fail(err, errlen,
+		    e == ENOENT ? CS_ENOENT : CS_EIO,
 		    "cannot open %s: %s%s", path, strerror(e),
 		    e == ENOENT ? " (run `countersign-admin ca init`)" : "");
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
 	    (uintmax_t)st.st_size > max) {
 		close(fd);
-		return fail(err, errlen, CS_EINVAL,
+		return station_ca_fail(err, errlen, CS_EINVAL,
 		    "%s: not a regular file of at most %zu bytes", path, max);
 	}
 	if ((p = malloc((size_t)st.st_size + 1)) == NULL) {
 		close(fd);
-		return fail(err, errlen, CS_ENOMEM, "out of memory");
+		return station_ca_fail(err, errlen, CS_ENOMEM,
+		    "out of memory");
 	}
 	while (n < (size_t)st.st_size) {
 		ssize_t r = read(fd, p + n, (size_t)st.st_size - n);
@@ -948,7 +523,8 @@ read_small_file(const char *path, size_t max, char **buf, size_t *len,
 	close(fd);
 	if (e != 0) {
 		free(p);
-		return fail(err, errlen, CS_EIO, "cannot read %s: %s", path,
+		return station_ca_fail(err, errlen, CS_EIO,
+		    "cannot read %s: %s", path,
 		    strerror(e));
 	}
 	p[n] = '\0';
@@ -971,12 +547,14 @@ check_no_key(cs_hsm *h, const char *label, char *err, size_t errlen)
 		return CS_OK;
 	}
 	if (rv == CS_OK || rv == CS_EINVAL || rv == CS_EPRECOND) {
-		return fail(err, errlen, CS_EEXIST, "a key labelled \"%s\" "
+		return station_ca_fail(err, errlen, CS_EEXIST,
+		    "a key labelled \"%s\" "
 		    "already exists on the token: choose another "
 		    "[hsm] station_ca_key, or keep using the existing CA",
 		    label);
 	}
-	return fail(err, errlen, rv, "cannot look up key \"%s\": %s", label,
+	return station_ca_fail(err, errlen, rv,
+	    "cannot look up key \"%s\": %s", label,
 	    cs_strerror(rv));
 }
 
@@ -991,9 +569,9 @@ ca_write_cert(cs_hsm *h, const char *label, const struct cs_hsm_key *k,
 	size_t  name_len = 0, der_len = 0;
 	int     rv;
 
-	if ((rv = name_der(cn, "Countersign", name, sizeof(name),
+	if ((rv = station_ca_name_der(cn, "Countersign", name, sizeof(name),
 	         &name_len)) != CS_OK) {
-		return fail(err, errlen, rv, "CA name too long");
+		return station_ca_fail(err, errlen, rv, "CA name too long");
 	}
 	struct cert_spec s = {
 	    .issuer      = name,
@@ -1009,7 +587,8 @@ ca_write_cert(cs_hsm *h, const char *label, const struct cs_hsm_key *k,
 	        CS_OK ||
 	    (rv = cs_pem_encode("CERTIFICATE", der, der_len, pem,
 	         sizeof(pem))) != CS_OK) {
-		return fail(err, errlen, rv, "cannot make the CA certificate: "
+		return station_ca_fail(err, errlen, rv,
+		    "cannot make the CA certificate: "
 		    "%s", cs_strerror(rv));
 	}
 	return write_new_file(cert_path, pem, strlen(pem), err, errlen);
@@ -1025,37 +604,44 @@ station_ca_init(cs_hsm *h, const char *label, const char *cn,
 	int               rv;
 
 	if (h == NULL || label == NULL || cert_path == NULL) {
-		return fail(err, errlen, CS_EINVAL, "missing argument");
+		return station_ca_fail(err, errlen, CS_EINVAL,
+		    "missing argument");
 	}
 	if (!name_ok(cn, true)) {
-		return fail(err, errlen, CS_EINVAL, "bad CA common name: 1 to "
+		return station_ca_fail(err, errlen, CS_EINVAL,
+		    "bad CA common name: 1 to "
 		    "64 printable characters, no '/' or ','");
 	}
 	if (days == 0 || days > CA_DAYS_MAX) {
-		return fail(err, errlen, CS_EINVAL, "CA validity %u days: "
+		return station_ca_fail(err, errlen, CS_EINVAL,
+		    "CA validity %u days: "
 		    "must be 1..%u", days, CA_DAYS_MAX);
 	}
 	if (lstat(cert_path, &st) == 0) {
-		return fail(err, errlen, CS_EEXIST, "%s already exists: the "
+		return station_ca_fail(err, errlen, CS_EEXIST,
+		    "%s already exists: the "
 		    "CA is set up already, or move the file away first",
 		    cert_path);
 	}
 	if (errno != ENOENT) {
-		return fail(err, errlen, CS_EIO, "cannot check %s: %s",
+		return station_ca_fail(err, errlen, CS_EIO,
+		    "cannot check %s: %s",
 		    cert_path, strerror(errno));
 	}
 	if ((rv = check_no_key(h, label, err, errlen)) != CS_OK) {
 		return rv;
 	}
 	if ((rv = cs_hsm_keygen(h, label, CS_ALG_P256, &k)) != CS_OK) {
-		return fail(err, errlen, rv, "cannot generate key \"%s\": %s",
+		return station_ca_fail(err, errlen, rv,
+		    "cannot generate key \"%s\": %s",
 		    label, cs_strerror(rv));
 	}
 	rv = ca_write_cert(h, label, &k, cn, days, cert_path, why,
 	    sizeof(why));
 	if (rv != CS_OK) {
 		/* The key cannot be deleted through the shim, by design. */
-		return fail(err, errlen, rv, "%s; the key \"%s\" was "
+		return station_ca_fail(err, errlen, rv,
+		    "%s; the key \"%s\" was "
 		    "generated and stays on the token: delete it with the "
 		    "token's own tools or choose another [hsm] "
 		    "station_ca_key, then run `countersign-admin ca init` "
@@ -1081,42 +667,48 @@ station_ca_open(station_ca **out, cs_hsm *h, const char *label,
 
 	if (out == NULL || h == NULL || label == NULL || cert_path == NULL ||
 	    strlen(label) >= sizeof(ca->label)) {
-		return fail(err, errlen, CS_EINVAL, "bad argument");
+		return station_ca_fail(err, errlen, CS_EINVAL, "bad argument");
 	}
 	*out = NULL;
 	if ((rv = read_small_file(cert_path, CERT_PEM_MAX, &pem, &pem_len,
 	         err, errlen)) != CS_OK) {
 		return rv;
 	}
-	rv = pem_decode(pem, pem_len, labels, der, sizeof(der), &der_len);
+	rv = station_ca_pem_decode(pem, pem_len, labels, der, sizeof(der),
+	    &der_len);
 	free(pem);
-	if (rv != CS_OK || cert_split(der, der_len, &t) != CS_OK) {
-		return fail(err, errlen, CS_EINVAL, "%s: not a PEM "
+	if (rv != CS_OK || station_ca_cert_split(der, der_len, &t) != CS_OK) {
+		return station_ca_fail(err, errlen, CS_EINVAL, "%s: not a PEM "
 		    "certificate", cert_path);
 	}
 	/* Checked now rather than at every issue: it becomes their issuer. */
 	if (t.subject.len > NAME_DER_MAX ||
 	    raw_name(t.subject.p, t.subject.len, NULL) != CS_OK) {
-		return fail(err, errlen, CS_EINVAL, "%s: subject name too "
+		return station_ca_fail(err, errlen, CS_EINVAL,
+		    "%s: subject name too "
 		    "long or unusable as an issuer", cert_path);
 	}
 	rv = cs_hsm_key(h, label, &k);
 	if (rv == CS_ENOENT) {
-		return fail(err, errlen, CS_ENOENT, "no key \"%s\" on the "
+		return station_ca_fail(err, errlen, CS_ENOENT,
+		    "no key \"%s\" on the "
 		    "token: run `countersign-admin ca init`", label);
 	}
 	if (rv != CS_OK) {
-		return fail(err, errlen, rv == CS_EINVAL ? CS_EPRECOND : rv,
+		return station_ca_fail(err, errlen,
+		    rv == CS_EINVAL ? CS_EPRECOND : rv,
 		    "key \"%s\": %s", label, cs_strerror(rv));
 	}
 	if (k.alg != CS_ALG_P256 || t.spki.len != k.spki_len ||
 	    memcmp(t.spki.p, k.spki, k.spki_len) != 0) {
-		return fail(err, errlen, CS_EPRECOND, "%s is not the "
+		return station_ca_fail(err, errlen, CS_EPRECOND,
+		    "%s is not the "
 		    "certificate of HSM key \"%s\": restore the matching "
 		    "file or configuration", cert_path, label);
 	}
 	if ((ca = calloc(1, sizeof(*ca))) == NULL) {
-		return fail(err, errlen, CS_ENOMEM, "out of memory");
+		return station_ca_fail(err, errlen, CS_ENOMEM,
+		    "out of memory");
 	}
 	ca->h = h;
 	snprintf(ca->label, sizeof(ca->label), "%s", label);
@@ -1124,9 +716,11 @@ station_ca_open(station_ca **out, cs_hsm *h, const char *label,
 	memcpy(ca->name, t.subject.p, t.subject.len);
 	ca->name_len = t.subject.len;
 	struct der skid;
-	if (ext_find(&t.exts, oid_skid, sizeof(oid_skid), &skid) == CS_OK) {
+	if (station_ca_ext_find(&t.exts, station_ca_oid_skid,
+	    sizeof(station_ca_oid_skid), &skid) == CS_OK) {
 		struct der kv, v = skid;
-		if (der_get(&v, T_OCTETSTR, &kv, NULL) == CS_OK && v.len == 0 &&
+		if (station_ca_der_get(&v, T_OCTETSTR, &kv, NULL) == CS_OK
+		    && v.len == 0 &&
 		    kv.len > 0 && kv.len <= sizeof(ca->skid)) {
 			memcpy(ca->skid, kv.p, kv.len);
 			ca->skid_len = kv.len;
@@ -1158,41 +752,51 @@ csr_check(const uint8_t *der, size_t len, uint8_t pub[CS_P256_POINT_LEN],
 	size_t               pub_len;
 	cs_alg               a;
 
-	if (der_get(&d, T_SEQ, &req, NULL) != CS_OK || d.len != 0 ||
-	    der_get(&req, T_SEQ, &info, &cri) != CS_OK ||
-	    der_get(&req, T_SEQ, &skip, &alg) != CS_OK ||
-	    der_get(&req, T_BITSTR, &sig, NULL) != CS_OK || req.len != 0) {
-		return fail(err, errlen, CS_EINVAL, "not a PKCS#10 CSR");
+	if (station_ca_der_get(&d, T_SEQ, &req, NULL) != CS_OK || d.len != 0 ||
+	    station_ca_der_get(&req, T_SEQ, &info, &cri) != CS_OK ||
+	    station_ca_der_get(&req, T_SEQ, &skip, &alg) != CS_OK ||
+	    station_ca_der_get(&req, T_BITSTR, &sig, NULL) != CS_OK
+	    || req.len != 0) {
+		return station_ca_fail(err, errlen, CS_EINVAL,
+		    "not a PKCS#10 CSR");
 	}
 	body = info;
 	if (body.len < sizeof(v0) || memcmp(body.p, v0, sizeof(v0)) != 0) {
-		return fail(err, errlen, CS_EINVAL, "CSR version is not 1");
+		return station_ca_fail(err, errlen, CS_EINVAL,
+		    "CSR version is not 1");
 	}
 	body.p += sizeof(v0);
 	body.len -= sizeof(v0);
-	if (der_get(&body, T_SEQ, &skip, NULL) != CS_OK ||
-	    der_get(&body, T_SEQ, &skip, &spki) != CS_OK ||
-	    der_get(&body, T_CTX0, &skip, NULL) != CS_OK || body.len != 0) {
-		return fail(err, errlen, CS_EINVAL, "malformed CSR contents");
+	if (station_ca_der_get(&body, T_SEQ, &skip, NULL) != CS_OK ||
+	    station_ca_der_get(&body, T_SEQ, &skip, &spki) != CS_OK ||
+	    station_ca_der_get(&body, T_CTX0, &skip, NULL) != CS_OK
+	    || body.len != 0) {
+		return station_ca_fail(err, errlen, CS_EINVAL,
+		    "malformed CSR contents");
 	}
 	if (spki.len > sizeof(out->spki) ||
 	    cs_spki_decode(spki.p, spki.len, &a, pub, &pub_len) != CS_OK ||
 	    a != CS_ALG_P256) {
-		return fail(err, errlen, CS_EINVAL, "CSR key is not an ECDSA "
+		return station_ca_fail(err, errlen, CS_EINVAL,
+		    "CSR key is not an ECDSA "
 		    "P-256 key");
 	}
-	if (alg.len != sizeof(alg_ecdsa_sha256) ||
-	    memcmp(alg.p, alg_ecdsa_sha256, alg.len) != 0) {
-		return fail(err, errlen, CS_EINVAL, "CSR signature algorithm "
+	if (alg.len != sizeof(station_ca_alg_ecdsa_sha256) ||
+	    memcmp(alg.p, station_ca_alg_ecdsa_sha256, alg.len) != 0) {
+		return station_ca_fail(err, errlen, CS_EINVAL,
+		    "CSR signature algorithm "
 		    "is not ecdsa-with-SHA256");
 	}
 	if (sig.len < 1 || sig.p[0] != 0 ||
-	    ecdsa_der_to_raw(sig.p + 1, sig.len - 1, raw) != CS_OK) {
-		return fail(err, errlen, CS_EINVAL, "malformed CSR signature");
+	    station_ca_ecdsa_der_to_raw(sig.p + 1, sig.len - 1,
+	    raw) != CS_OK) {
+		return station_ca_fail(err, errlen, CS_EINVAL,
+		    "malformed CSR signature");
 	}
 	if (cs_verify(CS_ALG_P256, pub, pub_len, cri.p, cri.len, raw) !=
 	    CS_OK) {
-		return fail(err, errlen, CS_EINVAL, "CSR signature does not "
+		return station_ca_fail(err, errlen, CS_EINVAL,
+		    "CSR signature does not "
 		    "verify: the station does not hold its key");
 	}
 	memcpy(out->spki, spki.p, spki.len);
@@ -1213,38 +817,45 @@ station_ca_issue(station_ca *ca, const char *csr_pem, size_t csr_len,
 	int     rv;
 
 	if (ca == NULL || csr_pem == NULL || out == NULL) {
-		return fail(err, errlen, CS_EINVAL, "missing argument");
+		return station_ca_fail(err, errlen, CS_EINVAL,
+		    "missing argument");
 	}
 	memset(out, 0, sizeof(*out));
 	if (csr_len > STATION_CSR_MAX) {
-		return fail(err, errlen, CS_ETOOBIG, "CSR is %zu bytes, at "
+		return station_ca_fail(err, errlen, CS_ETOOBIG,
+		    "CSR is %zu bytes, at "
 		    "most %u allowed", csr_len, STATION_CSR_MAX);
 	}
 	if (!name_ok(name, true)) {
-		return fail(err, errlen, CS_EINVAL, "bad station name: 1 to "
+		return station_ca_fail(err, errlen, CS_EINVAL,
+		    "bad station name: 1 to "
 		    "64 printable characters, no '/' or ','");
 	}
 	if (!name_ok(cm, false)) {
-		return fail(err, errlen, CS_EINVAL, "bad organisation (cm): 1 "
+		return station_ca_fail(err, errlen, CS_EINVAL,
+		    "bad organisation (cm): 1 "
 		    "to 64 printable characters");
 	}
 	if (days == 0 || days > STATION_CERT_DAYS_MAX) {
-		return fail(err, errlen, CS_EINVAL, "certificate validity %u "
+		return station_ca_fail(err, errlen, CS_EINVAL,
+		    "certificate validity %u "
 		    "days: must be 1..%u", days, STATION_CERT_DAYS_MAX);
 	}
-	rv = pem_decode(csr_pem, csr_len, labels, csr, sizeof(csr),
+	rv = station_ca_pem_decode(csr_pem, csr_len, labels, csr, sizeof(csr),
 	    &csr_der_len);
 	if (rv != CS_OK) {
-		return fail(err, errlen, CS_EINVAL, "CSR is not a single PEM "
+		return station_ca_fail(err, errlen, CS_EINVAL,
+		    "CSR is not a single PEM "
 		    "CERTIFICATE REQUEST");
 	}
 	if ((rv = csr_check(csr, csr_der_len, pub, out, err, errlen)) !=
 	    CS_OK) {
 		return rv;
 	}
-	if ((rv = name_der(name, cm, subject, sizeof(subject),
+	if ((rv = station_ca_name_der(name, cm, subject, sizeof(subject),
 	         &subject_len)) != CS_OK) {
-		return fail(err, errlen, rv, "subject name too long");
+		return station_ca_fail(err, errlen, rv,
+		    "subject name too long");
 	}
 	struct cert_spec s = {
 	    .issuer      = ca->name,
@@ -1262,7 +873,7 @@ station_ca_issue(station_ca *ca, const char *csr_pem, size_t csr_len,
 	    (rv = cs_sha256(der, der_len, out->cert_sha256)) != CS_OK) {
 		goto bad;
 	}
-	if (cert_split(der, der_len, &issued) != CS_OK ||
+	if (station_ca_cert_split(der, der_len, &issued) != CS_OK ||
 	    issued.serial.len == 0 ||
 	    issued.serial.len > sizeof(out->serial)) {
 		rv = CS_EINTERNAL;
@@ -1283,177 +894,7 @@ station_ca_issue(station_ca *ca, const char *csr_pem, size_t csr_len,
 bad:
 	free(out->cert_pem);
 	memset(out, 0, sizeof(*out));
-	return fail(err, errlen, rv, "cannot issue the certificate: %s",
+	return station_ca_fail(err, errlen, rv,
+	    "cannot issue the certificate: %s",
 	    cs_strerror(rv));
-}
-
-/* ------------------------------------------------------------------ */
-/* Certificate revocation lists                                        */
-
-/* An INTEGER from non-negative big-endian bytes (minimal, positive). */
-static void
-dbuf_uint(struct dbuf *b, const uint8_t *v, size_t len)
-{
-	while (len > 1 && v[0] == 0) {
-		v++;
-		len--;
-	}
-	bool pad = len > 0 && (v[0] & 0x80) != 0;
-	dbuf_hdr(b, T_INTEGER, len + (pad ? 1 : 0));
-	if (pad) {
-		dbuf_put(b, "", 1);
-	}
-	dbuf_put(b, v, len);
-}
-
-static void
-dbuf_time(struct dbuf *b, time_t t, int *rv)
-{
-	uint8_t tv[CTC_DATE_SIZE];
-	int     tl = 0;
-
-	if (encode_time(t, tv, &tl) != CS_OK) {
-		*rv = CS_EINVAL;
-		return;
-	}
-	dbuf_put(b, tv, (size_t)tl);
-}
-
-/*
- * TBSCertList ::= SEQUENCE { version v2, signature, issuer, thisUpdate,
- * nextUpdate, revokedCertificates (omitted when empty), [0] crlExtensions }
- * written in two passes: the contents first, then the header around them.
- */
-static int
-crl_tbs(const station_ca *ca, const struct station_revoked *r, size_t n,
-    uint64_t number, time_t now, struct dbuf *out)
-{
-	static const uint8_t v2[] = {0x02, 0x01, 0x01};
-	size_t      cap = 512 + n * 64;
-	uint8_t    *body = malloc(cap), *revs = malloc(cap), *exts = malloc(256);
-	struct dbuf b = {body, cap, 0, false};
-	struct dbuf rb = {revs, cap, 0, false};
-	struct dbuf eb = {exts, 256, 0, false};
-	uint8_t     num[8], inner[96];
-	struct dbuf ib;
-	int         rv = CS_OK;
-
-	if (body == NULL || revs == NULL || exts == NULL) {
-		rv = CS_ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		uint8_t     one[96];
-		struct dbuf ob = {one, sizeof(one), 0, false};
-		if (r[i].serial_len == 0 ||
-		    r[i].serial_len > STATION_SERIAL_MAX) {
-			rv = CS_EINVAL;
-			goto out;
-		}
-		dbuf_uint(&ob, r[i].serial, r[i].serial_len);
-		dbuf_time(&ob, (time_t)r[i].when_unix_s, &rv);
-		dbuf_hdr(&rb, T_SEQ, ob.len);
-		dbuf_put(&rb, one, ob.len);
-		if (ob.over) {
-			rv = CS_ETOOBIG;
-		}
-	}
-	/* Extensions: cRLNumber, then authorityKeyIdentifier { [0] keyid }. */
-	for (int i = 0; i < 8; i++) {
-		num[i] = (uint8_t)(number >> (56 - 8 * i));
-	}
-	ib = (struct dbuf){inner, sizeof(inner), 0, false};
-	dbuf_uint(&ib, num, sizeof(num));
-	size_t e1 = 2 + sizeof(oid_crl_number) + der_hdr_len(ib.len) + ib.len;
-	uint8_t     ext1[64];
-	struct dbuf x1 = {ext1, sizeof(ext1), 0, false};
-	dbuf_hdr(&x1, T_SEQ, e1);
-	dbuf_hdr(&x1, T_OID, sizeof(oid_crl_number));
-	dbuf_put(&x1, oid_crl_number, sizeof(oid_crl_number));
-	dbuf_hdr(&x1, T_OCTETSTR, ib.len);
-	dbuf_put(&x1, inner, ib.len);
-	dbuf_put(&eb, ext1, x1.len);
-	if (ca->skid_len > 0) {
-		size_t kid = der_hdr_len(ca->skid_len) + ca->skid_len;
-		size_t seq = der_hdr_len(kid) + kid;
-		size_t e2  = 2 + sizeof(oid_akid) + der_hdr_len(seq) + seq;
-		dbuf_hdr(&eb, T_SEQ, e2);
-		dbuf_hdr(&eb, T_OID, sizeof(oid_akid));
-		dbuf_put(&eb, oid_akid, sizeof(oid_akid));
-		dbuf_hdr(&eb, T_OCTETSTR, seq);
-		dbuf_hdr(&eb, T_SEQ, kid);
-		dbuf_hdr(&eb, 0x80, ca->skid_len); /* [0] IMPLICIT keyid */
-		dbuf_put(&eb, ca->skid, ca->skid_len);
-	}
-
-	dbuf_put(&b, v2, sizeof(v2));
-	dbuf_put(&b, alg_ecdsa_sha256, sizeof(alg_ecdsa_sha256));
-	dbuf_put(&b, ca->name, ca->name_len);
-	dbuf_time(&b, now, &rv);
-	dbuf_time(&b, now + (time_t)STATION_CRL_DAYS * 86400, &rv);
-	if (n > 0) {
-		dbuf_hdr(&b, T_SEQ, rb.len);
-		dbuf_put(&b, revs, rb.len);
-	}
-	dbuf_hdr(&b, T_CTX0, der_hdr_len(eb.len) + eb.len);
-	dbuf_hdr(&b, T_SEQ, eb.len);
-	dbuf_put(&b, exts, eb.len);
-
-	dbuf_hdr(out, T_SEQ, b.len);
-	dbuf_put(out, body, b.len);
-	if (rv == CS_OK && (b.over || rb.over || eb.over || x1.over ||
-	    ib.over || out->over)) {
-		rv = CS_ETOOBIG;
-	}
-out:
-	free(body);
-	free(revs);
-	free(exts);
-	return rv;
-}
-
-int
-station_ca_crl(station_ca *ca, const struct station_revoked *revoked,
-    size_t n, uint64_t number, time_t now, char **pem_out, char *err,
-    size_t errlen)
-{
-	size_t      cap = 768 + n * 64, der_len = 0, pem_size;
-	uint8_t    *tbs = NULL, *der = NULL;
-	struct dbuf tb;
-	int         rv;
-
-	*pem_out = NULL;
-	if (ca == NULL || (n > 0 && revoked == NULL)) {
-		return fail(err, errlen, CS_EINVAL, "missing argument");
-	}
-	if (n > STATION_CRL_MAX_REVOKED) {
-		return fail(err, errlen, CS_ETOOBIG, "%zu revoked certificates: "
-		    "at most %u fit in one CRL", n, STATION_CRL_MAX_REVOKED);
-	}
-	if ((tbs = malloc(cap)) == NULL || (der = malloc(cap + 128)) == NULL) {
-		rv = CS_ENOMEM;
-		goto out;
-	}
-	tb = (struct dbuf){tbs, cap, 0, false};
-	if ((rv = crl_tbs(ca, revoked, n, number, now, &tb)) != CS_OK ||
-	    (rv = sign_tbs(ca->h, ca->label, ca->pub, tbs, tb.len, der,
-	         cap + 128, &der_len)) != CS_OK) {
-		goto out;
-	}
-	pem_size = 2 * der_len + 128;
-	if ((*pem_out = malloc(pem_size)) == NULL) {
-		rv = CS_ENOMEM;
-		goto out;
-	}
-	rv = cs_pem_encode("X509 CRL", der, der_len, *pem_out, pem_size);
-out:
-	free(tbs);
-	free(der);
-	if (rv != CS_OK) {
-		free(*pem_out);
-		*pem_out = NULL;
-		return fail(err, errlen, rv, "cannot issue the CRL: %s",
-		    cs_strerror(rv));
-	}
-	return CS_OK;
 }

@@ -1,8 +1,12 @@
 /*
- * store.c - the authority's LMDB store (see store.h).
+ * store.c - the authority's LMDB store (see store.h): the environment, its
+ * lock and size, transactions, and the put/get/listing of protobuf values
+ * that the records (store_records.c) and the audit chain (store_audit.c)
+ * are built on; store_impl.h is what these files share.
  *
- * This is the one file that talks to LMDB: MDB_* codes are translated to
- * cs_err here and logged with mdb_strerror beside the original code.  Values
+ * The store module is the one part that talks to LMDB: MDB_* codes are
+ * translated to cs_err here and logged with mdb_strerror beside the
+ * original code.  Values
  * are protobuf-c messages; a value that fails to decode is reported as
  * CS_ESTORE with the database and key in the log line, never papered over.
  *
@@ -10,9 +14,8 @@
  * marks it as failed), so we abort it on the spot and remember the error:
  * nothing of a half-done transaction can be committed by mistake.
  */
-#include "store.h"
+#include "store_impl.h"
 
-#include "cs_crypto.h"
 #include "cs_err.h"
 #include "cs_log.h"
 
@@ -32,21 +35,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#define LOG_MOD "store"
-
-enum store_db {
-	DB_ORDERS,
-	DB_STATIONS,
-	DB_DEVICES,
-	DB_UIDS,
-	DB_KEYS,
-	DB_TOKENS,
-	DB_AUDIT,
-	DB_META,
-	DB_COUNT
-};
-
-static const char *const db_names[DB_COUNT] = {
+const char *const store_db_names[DB_COUNT] = {
 	[DB_ORDERS]   = "orders",
 	[DB_STATIONS] = "stations",
 	[DB_DEVICES]  = "devices",
@@ -69,44 +58,12 @@ static const ProtobufCMessageDescriptor *const db_desc[DB_COUNT] = {
 	[DB_META]     = NULL,
 };
 
-#define META_SCHEMA "schema"
-/*
- * The last audit event: seq (8 bytes BE) || its hash.  Written with every
- * append, so that removing events from the end of the log is detected.
- */
-#define META_AUDIT_HEAD     "audit_head"
-#define META_AUDIT_HEAD_LEN (8u + STORE_HASH_LEN)
-
-/* The bytes that follow E in a stored audit value: field 7, length 32. */
-#define AUDIT_TRAILER_TAG 0x3au
-#define AUDIT_TRAILER_LEN (2u + STORE_HASH_LEN)
-
-/* Largest key we build: devices (order id, NUL, uid). */
-#define KEY_MAX (STORE_ORDER_ID_MAX + 1u + STORE_UID_MAX)
-
-struct store {
-	MDB_env *env;
-	MDB_dbi  dbi[DB_COUNT];
-	int      lock_fd; /* <dir>/countersign.lock, flock'ed for our life */
-	/* Held shared by every transaction, exclusively to resize the map
-	 * (LMDB allows that only with no transaction active). */
-	pthread_rwlock_t gate;
-	bool             gate_ok;
-};
-
-struct store_txn {
-	store   *st;
-	MDB_txn *txn;   /* NULL once a failed write aborted it */
-	bool     write;
-	int      err;   /* the error that aborted it */
-};
-
 /*
  * Translate an LMDB (or errno) code, logging it.  MDB_NOTFOUND and
  * MDB_KEYEXIST are answers, not failures, and are not logged.
  */
-static int
-mdb_err(int rc, const char *what, const char *db)
+int
+store_mdb_err(int rc, const char *what, const char *db)
 {
 	int rv;
 
@@ -150,8 +107,8 @@ mdb_err(int rc, const char *what, const char *db)
 }
 
 /* Hex of up to 64 bytes of a key for log lines. */
-static const char *
-key_hex(char *buf, size_t len, const void *key, size_t klen)
+const char *
+store_key_hex(char *buf, size_t len, const void *key, size_t klen)
 {
 	static const char hex[] = "0123456789abcdef";
 	const uint8_t    *k     = key;
@@ -165,8 +122,8 @@ key_hex(char *buf, size_t len, const void *key, size_t klen)
 	return buf;
 }
 
-static void
-put_be32(uint8_t *p, uint32_t v)
+void
+store_put_be32(uint8_t *p, uint32_t v)
 {
 	p[0] = (uint8_t)(v >> 24);
 	p[1] = (uint8_t)(v >> 16);
@@ -175,23 +132,23 @@ put_be32(uint8_t *p, uint32_t v)
 }
 
 static uint32_t
-get_be32(const uint8_t *p)
+store_get_be32(const uint8_t *p)
 {
 	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
 	    ((uint32_t)p[2] << 8) | (uint32_t)p[3];
 }
 
-static void
-put_be64(uint8_t *p, uint64_t v)
+void
+store_put_be64(uint8_t *p, uint64_t v)
 {
-	put_be32(p, (uint32_t)(v >> 32));
-	put_be32(p + 4, (uint32_t)v);
+	store_put_be32(p, (uint32_t)(v >> 32));
+	store_put_be32(p + 4, (uint32_t)v);
 }
 
-static uint64_t
-get_be64(const uint8_t *p)
+uint64_t
+store_get_be64(const uint8_t *p)
 {
-	return ((uint64_t)get_be32(p) << 32) | get_be32(p + 4);
+	return ((uint64_t)store_get_be32(p) << 32) | store_get_be32(p + 4);
 }
 
 static void
@@ -212,14 +169,14 @@ set_err(char *err, size_t errlen, const char *fmt, ...)
 }
 
 /* A string argument of 1..max bytes. */
-static bool
-str_ok(const char *s, size_t max)
+bool
+store_str_ok(const char *s, size_t max)
 {
 	return s != NULL && s[0] != '\0' && strnlen(s, max + 1) <= max;
 }
 
-static bool
-uid_ok(const uint8_t *uid, size_t uid_len)
+bool
+store_uid_ok(const uint8_t *uid, size_t uid_len)
 {
 	return uid != NULL && uid_len >= STORE_UID_MIN &&
 	    uid_len <= STORE_UID_MAX;
@@ -329,7 +286,7 @@ store_open(store **out, const char *dir, size_t map_size, char *err,
 	}
 	if ((rc = mdb_env_create(&st->env)) != MDB_SUCCESS) {
 		st->env = NULL;
-		rv      = mdb_err(rc, "mdb_env_create", NULL);
+		rv      = store_mdb_err(rc, "mdb_env_create", NULL);
 		set_err(err, errlen, "store: %s", mdb_strerror(rc));
 		goto out;
 	}
@@ -337,7 +294,7 @@ store_open(store **out, const char *dir, size_t map_size, char *err,
 	    (map_size != 0 &&
 	        (rc = mdb_env_set_mapsize(st->env, map_size)) !=
 	            MDB_SUCCESS)) {
-		rv = mdb_err(rc, "mdb_env_set", NULL);
+		rv = store_mdb_err(rc, "mdb_env_set", NULL);
 		set_err(err, errlen, "store: %s", mdb_strerror(rc));
 		goto out;
 	}
@@ -348,22 +305,24 @@ store_open(store **out, const char *dir, size_t map_size, char *err,
 	 */
 	if ((rc = mdb_env_open(st->env, dir, MDB_NOTLS, 0600)) !=
 	    MDB_SUCCESS) {
-		rv = mdb_err(rc, "mdb_env_open", NULL);
+		rv = store_mdb_err(rc, "mdb_env_open", NULL);
 		set_err(err, errlen, "store: cannot open %s: %s", dir,
 		    mdb_strerror(rc));
 		goto out;
 	}
 	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != MDB_SUCCESS) {
-		rv = mdb_err(rc, "mdb_txn_begin", NULL);
+		rv = store_mdb_err(rc, "mdb_txn_begin", NULL);
 		set_err(err, errlen, "store: %s: %s", dir, mdb_strerror(rc));
 		goto out;
 	}
 	for (i = 0; i < DB_COUNT; i++) {
-		rc = mdb_dbi_open(txn, db_names[i], MDB_CREATE, &st->dbi[i]);
+		rc = mdb_dbi_open(txn, store_db_names[i], MDB_CREATE,
+		    &st->dbi[i]);
 		if (rc != MDB_SUCCESS) {
-			rv = mdb_err(rc, "mdb_dbi_open", db_names[i]);
+			rv = store_mdb_err(rc, "mdb_dbi_open",
+			    store_db_names[i]);
 			set_err(err, errlen, "store: %s: database %s: %s",
-			    dir, db_names[i], mdb_strerror(rc));
+			    dir, store_db_names[i], mdb_strerror(rc));
 			goto out;
 		}
 	}
@@ -371,7 +330,7 @@ store_open(store **out, const char *dir, size_t map_size, char *err,
 	k.mv_size = strlen(META_SCHEMA);
 	rc        = mdb_get(txn, st->dbi[DB_META], &k, &v);
 	if (rc == MDB_NOTFOUND) {
-		put_be32(schema, STORE_SCHEMA);
+		store_put_be32(schema, STORE_SCHEMA);
 		v.mv_data = schema;
 		v.mv_size = sizeof(schema);
 		rc        = mdb_put(txn, st->dbi[DB_META], &k, &v, 0);
@@ -386,7 +345,7 @@ store_open(store **out, const char *dir, size_t map_size, char *err,
 			    "entry", dir);
 			goto out;
 		}
-		have = get_be32(v.mv_data);
+		have = store_get_be32(v.mv_data);
 		if (have > STORE_SCHEMA) {
 			rv = CS_EPRECOND;
 			set_err(err, errlen, "store schema %u is newer than "
@@ -400,14 +359,14 @@ store_open(store **out, const char *dir, size_t map_size, char *err,
 		}
 	}
 	if (rc != MDB_SUCCESS) {
-		rv = mdb_err(rc, "schema", "meta");
+		rv = store_mdb_err(rc, "schema", "meta");
 		set_err(err, errlen, "store: %s: %s", dir, mdb_strerror(rc));
 		goto out;
 	}
 	rc  = mdb_txn_commit(txn);
 	txn = NULL;
 	if (rc != MDB_SUCCESS) {
-		rv = mdb_err(rc, "mdb_txn_commit", NULL);
+		rv = store_mdb_err(rc, "mdb_txn_commit", NULL);
 		set_err(err, errlen, "store: %s: %s", dir, mdb_strerror(rc));
 		goto out;
 	}
@@ -458,7 +417,7 @@ store_txn_begin(store *st, bool write, store_txn **out)
 	if (rc != MDB_SUCCESS) {
 		pthread_rwlock_unlock(&st->gate);
 		free(t);
-		return mdb_err(rc, "mdb_txn_begin", NULL);
+		return store_mdb_err(rc, "mdb_txn_begin", NULL);
 	}
 	t->st    = st;
 	t->write = write;
@@ -478,7 +437,7 @@ store_txn_commit(store_txn *t)
 		rv = t->err;
 	} else {
 		rc = mdb_txn_commit(t->txn);
-		rv = mdb_err(rc, "mdb_txn_commit", NULL);
+		rv = store_mdb_err(rc, "mdb_txn_commit", NULL);
 	}
 	pthread_rwlock_unlock(&t->st->gate);
 	free(t);
@@ -499,8 +458,8 @@ store_txn_abort(store_txn *t)
 }
 
 /* CS_OK if t may be used (for writing if write). */
-static int
-txn_usable(store_txn *t, bool write)
+int
+store_txn_usable(store_txn *t, bool write)
 {
 	if (t == NULL) {
 		return CS_EINVAL;
@@ -518,8 +477,8 @@ txn_usable(store_txn *t, bool write)
  * A write failed inside LMDB: LMDB will refuse to commit this transaction,
  * so abort it now and make every later call report rv.
  */
-static int
-txn_fail(store_txn *t, int rv)
+int
+store_txn_fail(store_txn *t, int rv)
 {
 	if (t->write && t->txn != NULL) {
 		mdb_txn_abort(t->txn);
@@ -529,8 +488,8 @@ txn_fail(store_txn *t, int rv)
 	return rv;
 }
 
-static int
-put_msg(store_txn *t, enum store_db db, const void *key, size_t klen,
+int
+store_put_msg(store_txn *t, enum store_db db, const void *key, size_t klen,
     const ProtobufCMessage *m, unsigned flags)
 {
 	MDB_val k, v;
@@ -541,7 +500,7 @@ put_msg(store_txn *t, enum store_db db, const void *key, size_t klen,
 	len = protobuf_c_message_get_packed_size(m);
 	if (len > STORE_VALUE_MAX) {
 		cs_log_warn(LOG_MOD, "value too large db=%s len=%zu",
-		    db_names[db], len);
+		    store_db_names[db], len);
 		return CS_ETOOBIG;
 	}
 	/* A zero-length value is legal protobuf; LMDB wants a pointer. */
@@ -559,14 +518,14 @@ put_msg(store_txn *t, enum store_db db, const void *key, size_t klen,
 		return CS_EEXIST; /* txn stays usable */
 	}
 	if (rc != MDB_SUCCESS) {
-		rv = mdb_err(rc, "mdb_put", db_names[db]);
-		return txn_fail(t, rv);
+		rv = store_mdb_err(rc, "mdb_put", store_db_names[db]);
+		return store_txn_fail(t, rv);
 	}
 	return CS_OK;
 }
 
-static int
-decode(enum store_db db, const MDB_val *k, const MDB_val *v,
+int
+store_decode(enum store_db db, const MDB_val *k, const MDB_val *v,
     ProtobufCMessage **out)
 {
 	char hex[2 * 64 + 1];
@@ -575,16 +534,16 @@ decode(enum store_db db, const MDB_val *k, const MDB_val *v,
 	    v->mv_data);
 	if (*out == NULL) {
 		cs_log_error(LOG_MOD, "cannot decode value db=%s key=%s "
-		    "len=%zu", db_names[db],
-		    key_hex(hex, sizeof(hex), k->mv_data, k->mv_size),
+		    "len=%zu", store_db_names[db],
+		    store_key_hex(hex, sizeof(hex), k->mv_data, k->mv_size),
 		    v->mv_size);
 		return CS_ESTORE;
 	}
 	return CS_OK;
 }
 
-static int
-get_msg(store_txn *t, enum store_db db, const void *key, size_t klen,
+int
+store_get_msg(store_txn *t, enum store_db db, const void *key, size_t klen,
     void *out)
 {
 	MDB_val k, v;
@@ -594,15 +553,16 @@ get_msg(store_txn *t, enum store_db db, const void *key, size_t klen,
 	k.mv_size = klen;
 	rc        = mdb_get(t->txn, t->st->dbi[db], &k, &v);
 	if (rc != MDB_SUCCESS) {
-		return mdb_err(rc, "mdb_get", db_names[db]);
+		return store_mdb_err(rc, "mdb_get", store_db_names[db]);
 	}
-	return decode(db, &k, &v, out);
+	return store_decode(db, &k, &v, out);
 }
 
-static void
-free_msgs(ProtobufCMessage **list, size_t n)
+void
+store_list_free(void *msgs, size_t n)
 {
-	size_t i;
+	ProtobufCMessage **list = msgs;
+	size_t             i;
 
 	if (list == NULL) {
 		return;
@@ -613,17 +573,15 @@ free_msgs(ProtobufCMessage **list, size_t n)
 	free(list);
 }
 
-/* Which records a listing takes: 1 take, 0 skip, -1 stop here. */
-typedef int (*list_match)(const MDB_val *k, const void *arg);
-
 /*
  * The records of db in key order, from the first key >= seek (NULL: the
  * start) for as long as match (NULL: all) does not say stop; only the
  * records match takes are decoded, so a scan for a few holds only those.
  */
-static int
-list_where(store_txn *t, enum store_db db, const void *seek, size_t seek_len,
-    list_match match, const void *arg, void *outp, size_t *n)
+int
+store_list_where(store_txn *t, enum store_db db, const void *seek,
+    size_t seek_len, store_list_match match, const void *arg, void *outp,
+    size_t *n)
 {
 	ProtobufCMessage ***out  = outp;
 	ProtobufCMessage  **list = NULL, **nl;
@@ -637,12 +595,13 @@ list_where(store_txn *t, enum store_db db, const void *seek, size_t seek_len,
 	}
 	*out = NULL;
 	*n   = 0;
-	if ((rv = txn_usable(t, false)) != CS_OK) {
+	if ((rv = store_txn_usable(t, false)) != CS_OK) {
 		return rv;
 	}
 	if ((rc = mdb_cursor_open(t->txn, t->st->dbi[db], &cur)) !=
 	    MDB_SUCCESS) {
-		return mdb_err(rc, "mdb_cursor_open", db_names[db]);
+		return store_mdb_err(rc, "mdb_cursor_open",
+		    store_db_names[db]);
 	}
 	k.mv_data = (void *)seek;
 	k.mv_size = seek_len;
@@ -668,13 +627,13 @@ list_where(store_txn *t, enum store_db db, const void *seek, size_t seek_len,
 			}
 			list = nl;
 		}
-		if ((rv = decode(db, &k, &v, &list[cnt])) != CS_OK) {
+		if ((rv = store_decode(db, &k, &v, &list[cnt])) != CS_OK) {
 			goto out;
 		}
 		cnt++;
 	}
 	if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
-		rv = mdb_err(rc, "mdb_cursor_get", db_names[db]);
+		rv = store_mdb_err(rc, "mdb_cursor_get", store_db_names[db]);
 		goto out;
 	}
 	*out = list;
@@ -685,70 +644,8 @@ out:
 	if (cur != NULL) {
 		mdb_cursor_close(cur);
 	}
-	free_msgs(list, cnt);
+	store_list_free(list, cnt);
 	return rv;
-}
-
-static int
-list_msgs(store_txn *t, enum store_db db, void *outp, size_t *n)
-{
-	return list_where(t, db, NULL, 0, NULL, NULL, outp, n);
-}
-
-/* put/get of records keyed by a name of 1..max bytes. */
-static int
-put_named(store_txn *t, enum store_db db, const char *name, size_t max,
-    const ProtobufCMessage *m)
-{
-	int rv;
-
-	if ((rv = txn_usable(t, true)) != CS_OK) {
-		return rv;
-	}
-	if (m == NULL || !str_ok(name, max)) {
-		return CS_EINVAL;
-	}
-	return put_msg(t, db, name, strlen(name), m, 0);
-}
-
-static int
-get_named(store_txn *t, enum store_db db, const char *name, size_t max,
-    void *out)
-{
-	int rv;
-
-	if ((rv = txn_usable(t, false)) != CS_OK) {
-		return rv;
-	}
-	if (out == NULL || !str_ok(name, max)) {
-		return CS_EINVAL;
-	}
-	return get_msg(t, db, name, strlen(name), out);
-}
-
-int
-store_order_put(store_txn *t, const StoredOrder *o)
-{
-	return put_named(t, DB_ORDERS, o != NULL ? o->order_id : NULL,
-	    STORE_ORDER_ID_MAX, o != NULL ? &o->base : NULL);
-}
-
-int
-store_order_get(store_txn *t, const char *order_id, StoredOrder **out)
-{
-	return get_named(t, DB_ORDERS, order_id, STORE_ORDER_ID_MAX, out);
-}
-
-int
-store_order_list(store_txn *t, StoredOrder ***out, size_t *n)
-{
-	return list_msgs(t, DB_ORDERS, out, n);
-}
-
-void
-store_order_list_free(StoredOrder **list, size_t n)
-{
-	free_msgs((ProtobufCMessage **)list, n);
 }
 
 int
@@ -810,737 +707,5 @@ store_grow(store *st, size_t map_size)
 	}
 	rc = mdb_env_set_mapsize(st->env, map_size);
 	pthread_rwlock_unlock(&st->gate);
-	return mdb_err(rc, "mdb_env_set_mapsize", NULL);
-}
-
-int
-store_station_put(store_txn *t, const StoredStation *s)
-{
-	return put_named(t, DB_STATIONS, s != NULL ? s->name : NULL,
-	    STORE_NAME_MAX, s != NULL ? &s->base : NULL);
-}
-
-int
-store_station_get(store_txn *t, const char *name, StoredStation **out)
-{
-	return get_named(t, DB_STATIONS, name, STORE_NAME_MAX, out);
-}
-
-int
-store_station_list(store_txn *t, StoredStation ***out, size_t *n)
-{
-	return list_msgs(t, DB_STATIONS, out, n);
-}
-
-void
-store_station_list_free(StoredStation **list, size_t n)
-{
-	free_msgs((ProtobufCMessage **)list, n);
-}
-
-int
-store_key_put(store_txn *t, const StoredKey *key)
-{
-	return put_named(t, DB_KEYS, key != NULL ? key->label : NULL,
-	    STORE_NAME_MAX, key != NULL ? &key->base : NULL);
-}
-
-int
-store_key_get(store_txn *t, const char *label, StoredKey **out)
-{
-	return get_named(t, DB_KEYS, label, STORE_NAME_MAX, out);
-}
-
-int
-store_key_list(store_txn *t, StoredKey ***out, size_t *n)
-{
-	return list_msgs(t, DB_KEYS, out, n);
-}
-
-void
-store_key_list_free(StoredKey **list, size_t n)
-{
-	free_msgs((ProtobufCMessage **)list, n);
-}
-
-int
-store_token_put(store_txn *t, const uint8_t hash[STORE_HASH_LEN],
-    const StoredToken *tok)
-{
-	int rv;
-
-	if ((rv = txn_usable(t, true)) != CS_OK) {
-		return rv;
-	}
-	if (hash == NULL || tok == NULL ||
-	    !str_ok(tok->name, STORE_NAME_MAX)) {
-		return CS_EINVAL;
-	}
-	return put_msg(t, DB_TOKENS, hash, STORE_HASH_LEN, &tok->base, 0);
-}
-
-int
-store_token_get(store_txn *t, const uint8_t hash[STORE_HASH_LEN],
-    StoredToken **out)
-{
-	int rv;
-
-	if ((rv = txn_usable(t, false)) != CS_OK) {
-		return rv;
-	}
-	if (hash == NULL || out == NULL) {
-		return CS_EINVAL;
-	}
-	return get_msg(t, DB_TOKENS, hash, STORE_HASH_LEN, out);
-}
-
-int
-store_token_disable(store_txn *t, const char *name, unsigned *found,
-    unsigned *changed)
-{
-	MDB_cursor *cur = NULL;
-	MDB_val     k, v;
-	uint8_t     keys[64][STORE_HASH_LEN];
-	size_t      nk = 0, i;
-	int         rc, rv;
-
-	*found = *changed = 0;
-	if ((rv = txn_usable(t, true)) != CS_OK) {
-		return rv;
-	}
-	if (!str_ok(name, STORE_NAME_MAX)) {
-		return CS_EINVAL;
-	}
-	/* Collect the keys first: writing while a cursor walks is not
-	 * worth the subtlety for a handful of tokens. */
-	if ((rc = mdb_cursor_open(t->txn, t->st->dbi[DB_TOKENS], &cur)) !=
-	    MDB_SUCCESS) {
-		return txn_fail(t, mdb_err(rc, "mdb_cursor_open", "tokens"));
-	}
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == MDB_SUCCESS;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		StoredToken *tok = NULL;
-
-		if ((rv = decode(DB_TOKENS, &k, &v,
-		         (ProtobufCMessage **)&tok)) != CS_OK) {
-			mdb_cursor_close(cur);
-			return rv;
-		}
-		if (strcmp(tok->name, name) == 0 && k.mv_size == STORE_HASH_LEN) {
-			(*found)++;
-			if (!tok->disabled && nk < sizeof(keys) / sizeof(keys[0])) {
-				memcpy(keys[nk++], k.mv_data, STORE_HASH_LEN);
-			}
-		}
-		countersign__v1__stored_token__free_unpacked(tok, NULL);
-	}
-	mdb_cursor_close(cur);
-	for (i = 0; i < nk; i++) {
-		StoredToken *tok = NULL;
-
-		if ((rv = store_token_get(t, keys[i], &tok)) != CS_OK) {
-			return rv;
-		}
-		tok->disabled = true;
-		rv = store_token_put(t, keys[i], tok);
-		countersign__v1__stored_token__free_unpacked(tok, NULL);
-		if (rv != CS_OK) {
-			return rv;
-		}
-		(*changed)++;
-	}
-	return CS_OK;
-}
-
-int
-store_token_list(store_txn *t, StoredToken ***out, size_t *n)
-{
-	return list_msgs(t, DB_TOKENS, out, n);
-}
-
-void
-store_token_list_free(StoredToken **list, size_t n)
-{
-	free_msgs((ProtobufCMessage **)list, n);
-}
-
-/* devices key: order_id NUL uid; returns its length. */
-static size_t
-device_key(uint8_t key[KEY_MAX], const char *order_id, const uint8_t *uid,
-    size_t uid_len)
-{
-	size_t olen = strlen(order_id);
-
-	memcpy(key, order_id, olen);
-	key[olen] = 0;
-	memcpy(key + olen + 1, uid, uid_len);
-	return olen + 1 + uid_len;
-}
-
-int
-store_device_put(store_txn *t, const StoredDevice *d)
-{
-	uint8_t key[KEY_MAX];
-	int     rv;
-
-	if ((rv = txn_usable(t, true)) != CS_OK) {
-		return rv;
-	}
-	if (d == NULL || !str_ok(d->order_id, STORE_ORDER_ID_MAX) ||
-	    !uid_ok(d->uid.data, d->uid.len)) {
-		return CS_EINVAL;
-	}
-	return put_msg(t, DB_DEVICES, key,
-	    device_key(key, d->order_id, d->uid.data, d->uid.len), &d->base,
-	    0);
-}
-
-int
-store_device_get(store_txn *t, const char *order_id, const uint8_t *uid,
-    size_t uid_len, StoredDevice **out)
-{
-	uint8_t key[KEY_MAX];
-	int     rv;
-
-	if ((rv = txn_usable(t, false)) != CS_OK) {
-		return rv;
-	}
-	if (out == NULL || !str_ok(order_id, STORE_ORDER_ID_MAX) ||
-	    !uid_ok(uid, uid_len)) {
-		return CS_EINVAL;
-	}
-	return get_msg(t, DB_DEVICES, key,
-	    device_key(key, order_id, uid, uid_len), out);
-}
-
-/* A UID to look for in device keys (order_id NUL uid). */
-struct uid_arg {
-	const uint8_t *uid;
-	size_t         len;
-};
-
-/* Take devices keys whose UID part (after the order id's NUL) is uid. */
-static int
-match_uid(const MDB_val *k, const void *arg)
-{
-	const struct uid_arg *u   = arg;
-	const uint8_t        *key = k->mv_data;
-	const uint8_t        *nul = memchr(key, 0, k->mv_size);
-
-	return nul != NULL &&
-	    (size_t)(key + k->mv_size - (nul + 1)) == u->len &&
-	    memcmp(nul + 1, u->uid, u->len) == 0;
-}
-
-int
-store_device_find(store_txn *t, const uint8_t *uid, size_t uid_len,
-    StoredDevice ***out, size_t *n)
-{
-	struct uid_arg u = {uid, uid_len};
-	int            rv;
-
-	if (out == NULL || n == NULL || !uid_ok(uid, uid_len)) {
-		return CS_EINVAL;
-	}
-	/* Device lookups by UID alone are rare (an officer's question) and
-	 * the per-product index only knows the first order: walk the keys,
-	 * decoding only the matches. */
-	rv = list_where(t, DB_DEVICES, NULL, 0, match_uid, &u, out, n);
-	if (rv == CS_OK && *n == 0) {
-		return CS_ENOENT;
-	}
-	return rv;
-}
-
-/* Device keys of one order: they start with order_id NUL. */
-struct prefix_arg {
-	const uint8_t *p;
-	size_t         len;
-};
-
-static int
-match_prefix(const MDB_val *k, const void *arg)
-{
-	const struct prefix_arg *a = arg;
-
-	return k->mv_size >= a->len && memcmp(k->mv_data, a->p, a->len) == 0
-	    ? 1
-	    : -1; /* keys are sorted: past the prefix, nothing more */
-}
-
-int
-store_device_list_order(store_txn *t, const char *order_id,
-    StoredDevice ***out, size_t *n)
-{
-	struct prefix_arg a;
-
-	if (out == NULL || n == NULL || !str_ok(order_id, STORE_ORDER_ID_MAX)) {
-		return CS_EINVAL;
-	}
-	a.p   = (const uint8_t *)order_id;
-	a.len = strlen(order_id) + 1; /* with its NUL */
-	return list_where(t, DB_DEVICES, a.p, a.len, match_prefix, &a, out,
-	    n);
-}
-
-void
-store_device_list_free(StoredDevice **list, size_t n)
-{
-	free_msgs((ProtobufCMessage **)list, n);
-}
-
-/* uids key: product_id (BE) uid; returns its length. */
-static size_t
-uid_key(uint8_t key[4 + STORE_UID_MAX], uint32_t product_id,
-    const uint8_t *uid, size_t uid_len)
-{
-	put_be32(key, product_id);
-	memcpy(key + 4, uid, uid_len);
-	return 4 + uid_len;
-}
-
-int
-store_uid_put(store_txn *t, uint32_t product_id, const uint8_t *uid,
-    size_t uid_len, const char *order_id, const char *station,
-    const char *cm)
-{
-	StoredUid u = COUNTERSIGN__V1__STORED_UID__INIT;
-	uint8_t   key[4 + STORE_UID_MAX];
-	int       rv;
-
-	if ((rv = txn_usable(t, true)) != CS_OK) {
-		return rv;
-	}
-	if (!uid_ok(uid, uid_len) || !str_ok(order_id, STORE_ORDER_ID_MAX) ||
-	    station == NULL || strnlen(station, STORE_NAME_MAX + 1) >
-	    STORE_NAME_MAX || cm == NULL ||
-	    strnlen(cm, STORE_NAME_MAX + 1) > STORE_NAME_MAX) {
-		return CS_EINVAL;
-	}
-	u.order_id = (char *)order_id;
-	u.station  = (char *)station;
-	u.cm       = (char *)cm;
-	return put_msg(t, DB_UIDS, key,
-	    uid_key(key, product_id, uid, uid_len), &u.base,
-	    MDB_NOOVERWRITE);
-}
-
-int
-store_uid_get(store_txn *t, uint32_t product_id, const uint8_t *uid,
-    size_t uid_len, StoredUid **out)
-{
-	uint8_t key[4 + STORE_UID_MAX];
-	int     rv;
-
-	if ((rv = txn_usable(t, false)) != CS_OK) {
-		return rv;
-	}
-	if (out == NULL || !uid_ok(uid, uid_len)) {
-		return CS_EINVAL;
-	}
-	return get_msg(t, DB_UIDS, key, uid_key(key, product_id, uid, uid_len),
-	    out);
-}
-
-/*
- * The hash at the end of a stored audit value, after checking that the
- * value ends with the field-7 trailer.  NULL if it does not.
- */
-static const uint8_t *
-audit_trailer(const MDB_val *v)
-{
-	const uint8_t *p = v->mv_data;
-
-	if (v->mv_size < AUDIT_TRAILER_LEN) {
-		return NULL;
-	}
-	p += v->mv_size - AUDIT_TRAILER_LEN;
-	if (p[0] != AUDIT_TRAILER_TAG || p[1] != STORE_HASH_LEN) {
-		return NULL;
-	}
-	return p + 2;
-}
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-int
-store_audit_append(store_txn *t, const char *actor, const char *type,
-    const char *const *kv, uint64_t *seq_out)
-{
-	StoredAuditEvent               ev;
-	StoredAuditEvent__FieldsEntry  ent[STORE_AUDIT_FIELDS_MAX];
-	StoredAuditEvent__FieldsEntry *entp[STORE_AUDIT_FIELDS_MAX];
-	MDB_cursor                    *cur;
-	MDB_val                        k, v;
-	uint8_t                        prev[STORE_HASH_LEN];
-	uint8_t                        key[8];
-	uint8_t                       *buf = NULL;
-	const uint8_t                 *h;
-	uint64_t                       seq;
-	size_t                         nkv = 0, elen;
-	int                            rc, rv;
-
-	countersign__v1__stored_audit_event__init(&ev);
-	if ((rv = txn_usable(t, true)) != CS_OK) {
-		return rv;
-	}
-	if (!str_ok(actor, STORE_AUDIT_ACTOR_MAX) ||
-	    !str_ok(type, STORE_AUDIT_TYPE_MAX)) {
-		return CS_EINVAL;
-	}
-	for (; kv != NULL && kv[2 * nkv] != NULL; nkv++) {
-		if (nkv == STORE_AUDIT_FIELDS_MAX ||
-		    !str_ok(kv[2 * nkv], STORE_AUDIT_KEY_MAX) ||
-		    kv[2 * nkv + 1] == NULL ||
-		    strnlen(kv[2 * nkv + 1], STORE_AUDIT_VALUE_MAX + 1) >
-		        STORE_AUDIT_VALUE_MAX) {
-			return CS_EINVAL;
-		}
-		countersign__v1__stored_audit_event__fields_entry__init(
-		    &ent[nkv]);
-		ent[nkv].key   = (char *)kv[2 * nkv];
-		ent[nkv].value = (char *)kv[2 * nkv + 1];
-		entp[nkv]      = &ent[nkv];
-	}
-
-	/* The previous event: its seq and the hash it ends with. */
-	if ((rc = mdb_cursor_open(t->txn, t->st->dbi[DB_AUDIT], &cur)) !=
-	    MDB_SUCCESS) {
-		return txn_fail(t, mdb_err(rc, "mdb_cursor_open", "audit"));
-	}
-	rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
-	/* k and v stay valid until the next write; the cursor is done. */
-	mdb_cursor_close(cur);
-	if (rc == MDB_NOTFOUND) {
-		seq = 1;
-		memset(prev, 0, sizeof(prev));
-	} else if (rc == MDB_SUCCESS) {
-		char hex[2 * 64 + 1];
-
-		if (k.mv_size != 8 || (h = audit_trailer(&v)) == NULL ||
-		    get_be64(k.mv_data) == UINT64_MAX) {
-			cs_log_error(LOG_MOD, "malformed last audit event "
-			    "db=audit key=%s len=%zu",
-			    key_hex(hex, sizeof(hex), k.mv_data, k.mv_size),
-			    v.mv_size);
-			rv = CS_ESTORE;
-			goto out;
-		}
-		seq = get_be64(k.mv_data) + 1;
-		memcpy(prev, h, sizeof(prev));
-	} else {
-		rv = txn_fail(t, mdb_err(rc, "mdb_cursor_get", "audit"));
-		goto out;
-	}
-
-	ev.seq            = seq;
-	ev.time_unix_ms   = now_ms();
-	ev.actor          = (char *)actor;
-	ev.type           = (char *)type;
-	ev.n_fields       = nkv;
-	ev.fields         = nkv > 0 ? entp : NULL;
-	ev.prev_hash.data = prev;
-	ev.prev_hash.len  = sizeof(prev);
-
-	/* buf = prev || E || trailer; hash over the first two. */
-	elen = countersign__v1__stored_audit_event__get_packed_size(&ev);
-	if (elen + AUDIT_TRAILER_LEN > STORE_VALUE_MAX) {
-		rv = CS_ETOOBIG;
-		goto out;
-	}
-	if ((buf = malloc(STORE_HASH_LEN + elen + AUDIT_TRAILER_LEN)) ==
-	    NULL) {
-		rv = CS_ENOMEM;
-		goto out;
-	}
-	memcpy(buf, prev, STORE_HASH_LEN);
-	countersign__v1__stored_audit_event__pack(&ev, buf + STORE_HASH_LEN);
-	buf[STORE_HASH_LEN + elen]     = AUDIT_TRAILER_TAG;
-	buf[STORE_HASH_LEN + elen + 1] = STORE_HASH_LEN;
-	if ((rv = cs_sha256(buf, STORE_HASH_LEN + elen,
-	         buf + STORE_HASH_LEN + elen + 2)) != CS_OK) {
-		goto out;
-	}
-
-	put_be64(key, seq);
-	k.mv_data = key;
-	k.mv_size = sizeof(key);
-	v.mv_data = buf + STORE_HASH_LEN;
-	v.mv_size = elen + AUDIT_TRAILER_LEN;
-	if ((rc = mdb_put(t->txn, t->st->dbi[DB_AUDIT], &k, &v,
-	         MDB_NOOVERWRITE | MDB_APPEND)) != MDB_SUCCESS) {
-		rv = txn_fail(t, mdb_err(rc, "mdb_put", "audit"));
-		goto out;
-	}
-	/* The head, in the same transaction; reuse buf's prev slot. */
-	memmove(buf + 8, buf + STORE_HASH_LEN + elen + 2, STORE_HASH_LEN);
-	put_be64(buf, seq);
-	k.mv_data = (void *)META_AUDIT_HEAD;
-	k.mv_size = strlen(META_AUDIT_HEAD);
-	v.mv_data = buf;
-	v.mv_size = META_AUDIT_HEAD_LEN;
-	if ((rc = mdb_put(t->txn, t->st->dbi[DB_META], &k, &v, 0)) !=
-	    MDB_SUCCESS) {
-		rv = txn_fail(t, mdb_err(rc, "mdb_put", "meta"));
-		goto out;
-	}
-	if (seq_out != NULL) {
-		*seq_out = seq;
-	}
-	rv = CS_OK;
-out:
-	free(buf);
-	return rv;
-}
-
-/*
- * Check one stored event against the previous hash; on success copy its
- * hash to prev.  CS_ECRYPTO if it fails, CS_ENOMEM.
- */
-static int
-audit_event_check(uint64_t seq, const MDB_val *k, const MDB_val *v,
-    uint8_t prev[STORE_HASH_LEN])
-{
-	StoredAuditEvent *ev = NULL;
-	const uint8_t    *h;
-	uint8_t          *buf = NULL;
-	uint8_t           d[STORE_HASH_LEN];
-	size_t            elen;
-	int               rv = CS_ECRYPTO;
-	char              hex[2 * 64 + 1];
-
-	if ((h = audit_trailer(v)) == NULL) {
-		goto out;
-	}
-	elen = v->mv_size - AUDIT_TRAILER_LEN;
-	if ((buf = malloc(STORE_HASH_LEN + elen)) == NULL) {
-		rv = CS_ENOMEM;
-		goto out;
-	}
-	memcpy(buf, prev, STORE_HASH_LEN);
-	memcpy(buf + STORE_HASH_LEN, v->mv_data, elen);
-	if (cs_sha256(buf, STORE_HASH_LEN + elen, d) != CS_OK ||
-	    !cs_ct_equal(d, h, STORE_HASH_LEN)) {
-		goto out;
-	}
-	/* The hash matches; the decoded fields must agree with the key and
-	 * the chain too (E could otherwise be any bytes). */
-	ev = countersign__v1__stored_audit_event__unpack(NULL, v->mv_size,
-	    v->mv_data);
-	if (ev == NULL || ev->seq != seq || ev->prev_hash.len !=
-	    STORE_HASH_LEN || memcmp(ev->prev_hash.data, prev,
-	    STORE_HASH_LEN) != 0 || ev->hash.len != STORE_HASH_LEN ||
-	    memcmp(ev->hash.data, h, STORE_HASH_LEN) != 0) {
-		goto out;
-	}
-	memcpy(prev, h, STORE_HASH_LEN);
-	rv = CS_OK;
-out:
-	if (rv == CS_ECRYPTO) {
-		cs_log_error(LOG_MOD, "audit event fails verification "
-		    "db=audit key=%s seq=%llu",
-		    key_hex(hex, sizeof(hex), k->mv_data, k->mv_size),
-		    (unsigned long long)seq);
-	}
-	if (ev != NULL) {
-		countersign__v1__stored_audit_event__free_unpacked(ev, NULL);
-	}
-	free(buf);
-	return rv;
-}
-
-/*
- * The intact chain ends at *good with hash last; compare with the head
- * recorded in meta.  Sets *bad (and lowers *good) on a mismatch.
- */
-static int
-audit_head_check(store_txn *t, uint64_t *good, uint64_t *bad,
-    const uint8_t last[STORE_HASH_LEN])
-{
-	MDB_val  k, v;
-	uint64_t head;
-	int      rc;
-
-	k.mv_data = (void *)META_AUDIT_HEAD;
-	k.mv_size = strlen(META_AUDIT_HEAD);
-	rc        = mdb_get(t->txn, t->st->dbi[DB_META], &k, &v);
-	if (rc == MDB_NOTFOUND) {
-		if (*good != 0) {
-			cs_log_error(LOG_MOD, "audit head missing db=meta "
-			    "last_seq=%llu", (unsigned long long)*good);
-			*bad = *good + 1;
-		}
-		return CS_OK;
-	}
-	if (rc != MDB_SUCCESS) {
-		return mdb_err(rc, "mdb_get", "meta");
-	}
-	if (v.mv_size != META_AUDIT_HEAD_LEN) {
-		cs_log_error(LOG_MOD, "malformed audit head db=meta len=%zu",
-		    v.mv_size);
-		*bad = *good + 1;
-		return CS_OK;
-	}
-	head = get_be64(v.mv_data);
-	if (head > *good) {
-		/* Events at the end of the log were removed. */
-		*bad = *good + 1;
-	} else if (head < *good) {
-		/* Events were added behind the store's back. */
-		*bad  = head + 1;
-		*good = head;
-	} else if (*good != 0 && memcmp((const uint8_t *)v.mv_data + 8, last,
-	               STORE_HASH_LEN) != 0) {
-		/* The last event was replaced by another, well-formed one. */
-		*bad  = *good;
-		*good = *good - 1;
-	}
-	if (*bad != 0) {
-		cs_log_error(LOG_MOD, "audit chain does not end at its head "
-		    "db=meta head_seq=%llu chain_seq=%llu",
-		    (unsigned long long)head, (unsigned long long)*good);
-	}
-	return CS_OK;
-}
-
-int
-store_audit_verify(store *st, uint64_t *verified_up_to, uint64_t *first_bad)
-{
-	store_txn  *t   = NULL;
-	MDB_cursor *cur = NULL;
-	MDB_val     k, v;
-	uint8_t     prev[STORE_HASH_LEN];
-	uint64_t    expect = 1, good = 0, bad = 0;
-	int         rc, rv;
-
-	if (st == NULL || verified_up_to == NULL || first_bad == NULL) {
-		return CS_EINVAL;
-	}
-	*verified_up_to = 0;
-	*first_bad      = 0;
-	if ((rv = store_txn_begin(st, false, &t)) != CS_OK) {
-		return rv;
-	}
-	if ((rc = mdb_cursor_open(t->txn, st->dbi[DB_AUDIT], &cur)) !=
-	    MDB_SUCCESS) {
-		rv = mdb_err(rc, "mdb_cursor_open", "audit");
-		goto out;
-	}
-	memset(prev, 0, sizeof(prev));
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == MDB_SUCCESS;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size != 8 || get_be64(k.mv_data) != expect) {
-			/* A missing sequence number (or a foreign key). */
-			cs_log_error(LOG_MOD, "audit chain gap db=audit "
-			    "expected_seq=%llu", (unsigned long long)expect);
-			bad = expect;
-			break;
-		}
-		rv = audit_event_check(expect, &k, &v, prev);
-		if (rv == CS_ECRYPTO) {
-			bad = expect;
-			break;
-		}
-		if (rv != CS_OK) {
-			goto out;
-		}
-		good = expect++;
-	}
-	if (bad == 0 && rc != MDB_NOTFOUND) {
-		rv = mdb_err(rc, "mdb_cursor_get", "audit");
-		goto out;
-	}
-	if (bad == 0 && (rv = audit_head_check(t, &good, &bad, prev)) !=
-	    CS_OK) {
-		goto out;
-	}
-	*verified_up_to = good;
-	*first_bad      = bad;
-	rv              = bad == 0 ? CS_OK : CS_ECRYPTO;
-out:
-	if (cur != NULL) {
-		mdb_cursor_close(cur);
-	}
-	store_txn_abort(t);
-	return rv;
-}
-
-int
-store_audit_list(store *st, uint64_t since, size_t limit,
-    StoredAuditEvent ***events, size_t *n)
-{
-	StoredAuditEvent **list = NULL;
-	store_txn         *t    = NULL;
-	MDB_cursor        *cur  = NULL;
-	MDB_val            k, v;
-	uint8_t            key[8];
-	size_t             cnt = 0;
-	int                rc, rv;
-
-	if (st == NULL || events == NULL || n == NULL) {
-		return CS_EINVAL;
-	}
-	*events = NULL;
-	*n      = 0;
-	if (limit == 0 || limit > STORE_AUDIT_LIST_MAX) {
-		limit = STORE_AUDIT_LIST_MAX;
-	}
-	if (since == UINT64_MAX) {
-		return CS_OK;
-	}
-	if ((list = calloc(limit, sizeof(*list))) == NULL) {
-		return CS_ENOMEM;
-	}
-	if ((rv = store_txn_begin(st, false, &t)) != CS_OK) {
-		goto out;
-	}
-	if ((rc = mdb_cursor_open(t->txn, st->dbi[DB_AUDIT], &cur)) !=
-	    MDB_SUCCESS) {
-		rv = mdb_err(rc, "mdb_cursor_open", "audit");
-		goto out;
-	}
-	put_be64(key, since + 1);
-	k.mv_data = key;
-	k.mv_size = sizeof(key);
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-	     rc == MDB_SUCCESS && cnt < limit;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if ((rv = decode(DB_AUDIT, &k, &v,
-		         (ProtobufCMessage **)&list[cnt])) != CS_OK) {
-			goto out;
-		}
-		cnt++;
-	}
-	if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) {
-		rv = mdb_err(rc, "mdb_cursor_get", "audit");
-		goto out;
-	}
-	if (cnt == 0) {
-		free(list);
-		list = NULL;
-	}
-	*events = list;
-	*n      = cnt;
-	list    = NULL;
-	rv      = CS_OK;
-out:
-	if (cur != NULL) {
-		mdb_cursor_close(cur);
-	}
-	store_txn_abort(t);
-	store_audit_list_free(list, cnt);
-	return rv;
-}
-
-void
-store_audit_list_free(StoredAuditEvent **events, size_t n)
-{
-	free_msgs((ProtobufCMessage **)events, n);
+	return store_mdb_err(rc, "mdb_env_set_mapsize", NULL);
 }

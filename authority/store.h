@@ -141,6 +141,13 @@ int store_order_list(store_txn *txn, StoredOrder ***out, size_t *n);
 void store_order_list_free(StoredOrder **list, size_t n);
 
 /*
+ * Free any listing of this store (the array of n messages that one of the
+ * store_*_list, store_device_find or store_audit_list calls made), for
+ * code that handles listings of several kinds alike; NULL-safe.
+ */
+void store_list_free(void *list, size_t n);
+
+/*
  * How much of the map is in use: *used bytes (pages up to the last one
  * written) of *size (the map size, map_size_mb).  Errors: CS_ESTORE.
  */

@@ -50,6 +50,19 @@ struct cs_conf_opt {
 };
 
 /*
+ * One row of an option table of struct type: field is the member that
+ * holds the option, the other arguments are the cs_conf_opt fields in
+ * their order.  A program usually wraps it as
+ * #define OPT(...) CS_CONF_OPT(struct my_config, __VA_ARGS__).
+ */
+#define CS_CONF_OPT(type, sec, key, t, field, flags, def, lo, hi, chk,      \
+    help)                                                                   \
+	{sec, key, t, offsetof(type, field), flags, def, lo, hi, chk, help}
+
+/* The number of rows of an option table (an array, not a pointer). */
+#define CS_CONF_NOPTS(opts) (sizeof(opts) / sizeof((opts)[0]))
+
+/*
  * Load path into cfg (which the caller zeroed) following opts[0..n).
  * Defaults are applied first.  Returns CS_OK, CS_ENOENT (file cannot be
  * opened), or CS_ECONFIG; on error err holds the `file:line: message` text.

@@ -7,9 +7,7 @@
 
 #include <string.h>
 
-#define OPT(sec, k, t, field, fl, def, lo, hi, chk, help)                     \
-	{sec, k, t, offsetof(struct station_config, field), fl, def, lo, hi,  \
-	    chk, help}
+#define OPT(...) CS_CONF_OPT(struct station_config, __VA_ARGS__)
 
 static const struct cs_conf_opt opts[] = {
 	OPT("station", "name", CS_CONF_STRING, name, CS_CONF_REQUIRED, NULL,
@@ -35,7 +33,7 @@ static const struct cs_conf_opt opts[] = {
 	    "error, warn, info or debug"),
 };
 
-#define NOPTS (sizeof(opts) / sizeof(opts[0]))
+#define NOPTS CS_CONF_NOPTS(opts)
 
 int
 station_config_load(struct station_config *cfg, const char *path,
