@@ -25,6 +25,7 @@ struct authority_config {
 	unsigned handshake_timeout_ms; /* TLS handshake + SP header */
 	unsigned max_connections;      /* station port, in total */
 	unsigned max_connections_per_source; /* per IP address */
+	unsigned max_connections_per_station; /* per certificate name */
 	unsigned max_requests_per_connection; /* queued or running */
 	unsigned send_timeout_ms;      /* unread replies: drop the peer */
 	unsigned max_handshakes;       /* connections in their handshake */

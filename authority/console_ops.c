@@ -362,6 +362,8 @@ console_metrics(console *c, const struct console_req *q, struct resp *r)
 		    "countersign_station_connections_refused_total"
 		    "{limit=\"max_connections_per_source\"} %" PRIu64 "\n"
 		    "countersign_station_connections_refused_total"
+		    "{limit=\"max_connections_per_station\"} %" PRIu64 "\n"
+		    "countersign_station_connections_refused_total"
 		    "{limit=\"descriptors\"} %" PRIu64 "\n"
 		    "# HELP countersign_station_connections_dropped_total "
 		    "Connections the authority ended, by cause.\n"
@@ -376,7 +378,7 @@ console_metrics(console *c, const struct console_req *q, struct resp *r)
 		    "countersign_station_connections_dropped_total"
 		    "{cause=\"protocol_error\"} %" PRIu64 "\n",
 		    ss.open, ss.max_conns, ss.refused_total, ss.refused_source,
-		    ss.refused_fd, ss.handshake_timeouts, ss.handshake_failures,
+		    ss.refused_name, ss.refused_fd, ss.handshake_timeouts, ss.handshake_failures,
 		    ss.send_timeouts, ss.protocol_errors);
 	}
 	pthread_mutex_lock(&c->mtx);

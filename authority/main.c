@@ -298,10 +298,15 @@ start_servers(struct daemon *d, const struct authority_config *cfg)
 	        .handshake_ms    = cfg->handshake_timeout_ms,
 	        .max_conns       = cfg->max_connections,
 	        .max_per_source  = cfg->max_connections_per_source,
+	        .max_per_name    = cfg->max_connections_per_station,
 	        .max_inflight    = cfg->max_requests_per_connection,
 	        .send_timeout_ms = cfg->send_timeout_ms,
 	        .max_handshaking = cfg->max_handshakes,
 	        .idle_ms         = cfg->idle_timeout_s * 1000u,
+	        /* The console's connections come out of the same
+	         * descriptors. */
+	        .fd_reserve = 128u + (cfg->console_cert != NULL
+	                ? cfg->console_max_connections : 0u),
 	    },
 	    /* Challenges and tokens die with their connection. */
 	    .on_close     = forget_conn,

@@ -533,6 +533,12 @@ limits_defaults(struct cs_srv_limits *l)
 	if (l->max_per_source == 0) {
 		l->max_per_source = 64;
 	}
+	if (l->max_per_name == 0) {
+		l->max_per_name = 64;
+	}
+	if (l->fd_reserve == 0) {
+		l->fd_reserve = FD_RESERVE;
+	}
 	if (l->max_inflight == 0) {
 		l->max_inflight = 8;
 	}
@@ -602,8 +608,9 @@ cs_srv_open(cs_srv **out, const struct cs_srv_opts *o)
 	/* Connections never take the descriptors everything else needs. */
 	s->max_conns = s->lim.max_conns;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
-		rlim_t room = rl.rlim_cur > 2 * FD_RESERVE
-		    ? rl.rlim_cur - FD_RESERVE : rl.rlim_cur / 2;
+		rlim_t keep = s->lim.fd_reserve;
+		rlim_t room = rl.rlim_cur > 2 * keep ? rl.rlim_cur - keep
+		                                      : rl.rlim_cur / 2;
 		if (room < s->max_conns) {
 			cs_log_warn("srv", "connection cap lowered to fit the "
 			    "descriptor limit max_conns=%u nofile=%llu "

@@ -21,8 +21,9 @@
  *    them gives way to a new one (a flood only pushes out its own);
  *  - servers never resume TLS sessions (cs_tls.c), so every connection
  *    passes the certificate and CRL checks of the context in force;
- *  - connections are capped in total and per source address (IPv6: per
- *    /64), and the cap
+ *  - connections are capped in total, per source address (IPv6: per
+ *    /64) and per client certificate name (one station's certificate
+ *    cannot hold every slot), and the total cap
  *    is kept below the process's descriptor limit; refused connections
  *    are closed at once, counted, and logged once per interval;
  *  - a connection has at most max_inflight requests queued or running;
@@ -50,6 +51,8 @@ struct cs_srv_limits {
 	unsigned handshake_ms;    /* TLS handshake + SP header [10000] */
 	unsigned max_conns;       /* connections at once, in total [1024] */
 	unsigned max_per_source;  /* connections at once per address [64] */
+	unsigned max_per_name;    /* connections at once per client
+	                             certificate name (a station) [64] */
 	unsigned max_inflight;    /* requests queued or running per conn [8] */
 	unsigned send_timeout_ms; /* replies stalled this long: drop [5000] */
 	size_t   max_msg;         /* largest request accepted [64 KiB] */
@@ -58,6 +61,10 @@ struct cs_srv_limits {
 	                             when full the oldest is closed [256] */
 	unsigned idle_ms;         /* an open connection with nothing in
 	                             flight this long is closed [600000] */
+	unsigned fd_reserve;      /* descriptors of the process kept for
+	                             everything but this server's
+	                             connections (other listeners, the
+	                             store, the HSM, logs) [128] */
 };
 
 /* Who sent a request: fixed for the life of the connection. */
@@ -99,6 +106,7 @@ struct cs_srv_stats {
 	uint64_t accepted;          /* connections accepted */
 	uint64_t refused_total;     /* closed at once: total cap */
 	uint64_t refused_source;    /* closed at once: per-source cap */
+	uint64_t refused_name;      /* closed after TLS: per-name cap */
 	uint64_t refused_fd;        /* closed at once: out of descriptors */
 	uint64_t handshake_timeouts;
 	uint64_t handshake_failures; /* TLS or SP header refused */

@@ -571,6 +571,31 @@ hs_failed(cs_srv *s, struct conn *c, int rv)
 	conn_update_events(s, c);
 }
 
+static void refuse(cs_srv *s, uint64_t *interval, uint64_t now);
+
+/*
+ * Whether c, just past TLS, makes its certificate's name hold more than
+ * max_per_name connections: one station (whose certificate is valid, or
+ * one stolen from it) must not take every slot.  A scan of the open
+ * connections, once per handshake: cheap next to the handshake itself.
+ */
+static bool
+over_name_cap(cs_srv *s, const struct conn *c)
+{
+	unsigned n = 0;
+
+	if (c->tls_name[0] == '\0') {
+		return false;
+	}
+	for (const struct conn *o = s->conns; o != NULL; o = o->next) {
+		if (strcmp(o->tls_name, c->tls_name) == 0 &&
+		    ++n > s->lim.max_per_name) {
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Read and drop what a refused peer still sends, until it hangs up. */
 static void
 conn_linger(cs_srv *s, struct conn *c)
@@ -625,6 +650,12 @@ srv_conn_progress(cs_srv *s, struct conn *c)
 		}
 		snprintf(c->tls_name, sizeof(c->tls_name), "%s",
 		    cs_tls_sess_peer_name(c->tls));
+		if (over_name_cap(s, c)) {
+			STAT_ADD(s, refused_name, 1);
+			refuse(s, &s->log_name, now_ms());
+			srv_conn_kill(s, c, NULL);
+			return;
+		}
 		cs_log_debug("srv", "TLS up peer=%s name=%s version=%s "
 		    "cipher=%s", c->addr, c->tls_name[0] ? c->tls_name : "-",
 		    cs_tls_sess_version(c->tls), cs_tls_sess_cipher(c->tls));
@@ -670,17 +701,19 @@ srv_log_refusals(cs_srv *s, uint64_t now, bool force)
 	}
 	s->log_hs       = 0;
 	s->log_hs_lines = 0;
-	if (s->log_total + s->log_source + s->log_fd > 0) {
+	if (s->log_total + s->log_source + s->log_fd + s->log_name > 0) {
 		cs_log_warn("srv", "connections refused in the last %us: "
 		    "total_cap=%llu (max_conns=%u) per_source_cap=%llu "
-		    "(max_per_source=%u) out_of_descriptors=%llu open=%u",
+		    "(max_per_source=%u) per_station_cap=%llu "
+		    "(max_per_name=%u) out_of_descriptors=%llu open=%u",
 		    LOG_INTERVAL_MS / 1000, (unsigned long long)s->log_total,
 		    s->max_conns, (unsigned long long)s->log_source,
-		    s->lim.max_per_source, (unsigned long long)s->log_fd,
+		    s->lim.max_per_source, (unsigned long long)s->log_name,
+		    s->lim.max_per_name, (unsigned long long)s->log_fd,
 		    s->nconns);
 		said = true;
 	}
-	s->log_total = s->log_source = s->log_fd = 0;
+	s->log_total = s->log_source = s->log_fd = s->log_name = 0;
 	s->log_at = said ? now + LOG_INTERVAL_MS : 0;
 }
 

@@ -25,7 +25,8 @@
 #define ACCEPT_BURST      64
 #define OUT_HIGH          (256u * 1024u) /* unsent reply bytes: pause */
 #define DISCARD_MAX_SLACK (1024u * 1024u) /* oversized but answered */
-#define FD_RESERVE        128 /* descriptors kept for everything else */
+#define FD_RESERVE        128 /* descriptors kept for everything else,
+                                 by default */
 #define SNDBUF            (128 * 1024) /* kernel send buffer per peer */
 #define LINGER_MS         1000
 #define HS_LOG_LINES      10  /* handshake failures logged per interval */
@@ -145,7 +146,7 @@ struct cs_srv {
 	struct src     *srcs[SRC_BUCKETS];
 	uint64_t        last_sweep;
 	uint64_t        log_at;
-	uint64_t        log_total, log_source, log_fd;
+	uint64_t        log_total, log_source, log_fd, log_name;
 	uint64_t        log_hs;       /* handshake failures not logged */
 	unsigned        log_hs_lines; /* logged in this interval */
 

@@ -50,10 +50,13 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* The record behind cs_tls_last_handshake(). */
 static pthread_mutex_t tls_last_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -168,6 +171,46 @@ tls_is_cert_error(int err)
 }
 
 /* True for alerts by which a peer says it did not accept our certificate. */
+
+/*
+ * Failed handshakes on nng's own servers (the console): anyone who reaches
+ * the port can cause them, so at most SERVER_LOG_LINES a window are
+ * logged one by one and the rest as one count when the next window opens.
+ * (The station port's server logs its own, within the same budget.)
+ */
+#define SERVER_LOG_LINES     10u
+#define SERVER_LOG_WINDOW_MS 10000u
+
+static _Atomic uint64_t server_log_window;
+static _Atomic unsigned server_log_lines;
+static _Atomic uint64_t server_log_dropped;
+
+static bool
+server_log_admit(void)
+{
+	struct timespec ts;
+	uint64_t        now, w;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	w   = atomic_load(&server_log_window);
+	if (now - w >= SERVER_LOG_WINDOW_MS &&
+	    atomic_compare_exchange_strong(&server_log_window, &w, now)) {
+		uint64_t d = atomic_exchange(&server_log_dropped, 0);
+		atomic_store(&server_log_lines, 0);
+		if (d > 0) {
+			cs_log_warn("tls", "TLS handshakes failed and not "
+			    "logged one by one in the last %us: %llu",
+			    SERVER_LOG_WINDOW_MS / 1000u, (unsigned long long)d);
+		}
+	}
+	if (atomic_fetch_add(&server_log_lines, 1) < SERVER_LOG_LINES) {
+		return true;
+	}
+	atomic_fetch_add(&server_log_dropped, 1);
+	return false;
+}
+
 static bool
 tls_is_cert_alert(int code)
 {
@@ -255,6 +298,9 @@ tls_conn_error(nng_tls_engine_conn *ec, int rc, const char *op)
 		/* A server of plain sockets logs it, within its budget. */
 	} else if (peer_closed && ec->hs_done) {
 		cs_log_debug("tls", "connection closed by peer op=%s", op);
+	} else if (ec->cfg->mode == NNG_TLS_MODE_SERVER &&
+	    !server_log_admit()) {
+		/* Counted; said as a number when the window ends. */
 	} else if (!ec->hs_done || cert_alert) {
 		cs_log_warn(
 		    "tls",

@@ -274,6 +274,42 @@ station_signs(struct fx *f, int port, const char *name)
 	station_session_close(s);
 }
 
+/* Lines of the authority's log that contain needle. */
+static unsigned
+log_lines(struct fx *f, const char *needle)
+{
+	char     line[2048];
+	unsigned n  = 0;
+	FILE    *fp = fopen(f->log, "r");
+
+	assert_non_null(fp);
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		n += strstr(line, needle) != NULL;
+	}
+	fclose(fp);
+	return n;
+}
+
+/* Whether pid runs (a child that died stays a zombie until reaped, so
+ * kill(pid, 0) cannot tell). */
+static bool
+alive(pid_t pid)
+{
+	char  path[64], buf[256];
+	FILE *fp;
+	char *p = NULL;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((fp = fopen(path, "r")) == NULL) {
+		return false;
+	}
+	if (fgets(buf, sizeof(buf), fp) != NULL) {
+		p = strrchr(buf, ')'); /* "pid (comm) S ..." */
+	}
+	fclose(fp);
+	return p != NULL && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+}
+
 /* Open descriptors and resident memory of the authority. */
 static unsigned
 fd_count(pid_t pid)
@@ -908,7 +944,7 @@ test_eviction_churn(void **state)
 		q[head] = fd;
 		head    = (head + 1) % HELD;
 		if (i % 500 == 0) {
-			assert_int_equal(kill(f->pid, 0), 0);
+			assert_true(alive(f->pid));
 		}
 	}
 	for (unsigned i = 0; i < HELD; i++) {
@@ -917,10 +953,42 @@ test_eviction_churn(void **state)
 		}
 	}
 	usleep(300 * 1000);
-	assert_int_equal(kill(f->pid, 0), 0);
+	assert_true(alive(f->pid));
 	printf("eviction churn: %u turns with the handshake cap full, the "
 	    "authority serves on\n", TURNS);
 	legit_signs(f);
+}
+
+/*
+ * One station's certificate from many addresses: at most
+ * max_connections_per_station (64) of its connections are kept, the next
+ * is closed right after its handshake, and another station is served all
+ * the while.
+ */
+static void
+test_station_cap(void **state)
+{
+	struct fx   *f   = *state;
+	WOLFSSL_CTX *ctx = client_ctx(f, "st1");
+	struct tconn t[65];
+	char         src[32];
+
+	enroll(f, f->conf, "st2");
+	for (unsigned i = 0; i < 65; i++) {
+		snprintf(src, sizeof(src), "127.0.5.%u", 1 + i % 8);
+		t[i] = tls_open(ctx, src, f->port, 0);
+		assert_int_equal(wolfSSL_write(t[i].ssl, sp_req0,
+		    sizeof(sp_req0)), (int)sizeof(sp_req0));
+	}
+	/* The 65th is closed; the first 64 are kept. */
+	assert_true(wait_closed(t[64].fd, 3000));
+	assert_false(wait_closed(t[0].fd, 200));
+	station_signs(f, f->port, "st2");
+	for (unsigned i = 0; i < 65; i++) {
+		tls_drop(&t[i], false);
+	}
+	wolfSSL_CTX_free(ctx);
+	legit_signs(f); /* st1's own station gets its slots back */
 }
 
 /* ------------------------------------------------------------------ */
@@ -1145,6 +1213,23 @@ test_console_budget(void **state)
 	assert_true(https_get(ctx, f->console_port, "/healthz"));
 	assert_int_equal(count_closed(fds, 132, HANDSHAKE_MS + 5000), 132);
 	close_all(fds, 140);
+	assert_true(https_get(ctx, f->console_port, "/healthz"));
+
+	/* 200 handshakes that fail (not TLS at all): the log gets at most
+	 * 10 lines of them per 10 s, and a count for the rest. */
+	unsigned before = log_lines(f, "side=server");
+	for (unsigned i = 0; i < 200; i++) {
+		int fd = tcp_connect(NULL, f->console_port, 0);
+		static const char junk[] = "GET / HTTP/1.0\r\n\r\n";
+		assert_true(fd >= 0);
+		send(fd, junk, sizeof(junk) - 1, MSG_NOSIGNAL);
+		(void)wait_closed(fd, 2000);
+		close(fd);
+	}
+	unsigned logged = log_lines(f, "side=server") - before;
+	printf("console: 200 failed handshakes logged %u lines one by one\n",
+	    logged);
+	assert_true(logged <= 10);
 	assert_true(https_get(ctx, f->console_port, "/healthz"));
 	wolfSSL_CTX_free(ctx);
 }
@@ -1850,6 +1935,7 @@ main(void)
 	    cmocka_unit_test(test_slow_reader),
 	    cmocka_unit_test(test_idle_and_half_open),
 	    cmocka_unit_test(test_eviction_churn),
+	    cmocka_unit_test(test_station_cap),
 	    cmocka_unit_test(test_fd_limit),
 	    cmocka_unit_test(test_console_budget),
 	    cmocka_unit_test(test_disable_while_connected),
