@@ -202,20 +202,57 @@ store_id_ok(const char *s, size_t max)
  * One process per store: LMDB itself lets two processes share an
  * environment, and two authorities on one data_dir each count quota and
  * serials on their own (serials were issued twice).  An exclusive flock on
- * <dir>/countersign.lock, held until store_close (or the process's end),
- * keeps the second out; the file names the holder's PID for the message.
- * A standby on shared storage waits on the same lock.
+ * the data_dir directory itself, held until store_close (or the process's
+ * end), keeps the second out: a directory cannot be deleted while it holds
+ * the store, so nobody can remove the lock from under a running
+ * authority (a lock file could be deleted, and then a second authority
+ * locked a new one).  <dir>/countersign.lock only names the holder's PID
+ * for the message, and is flocked too for tools that look there.  A
+ * standby on shared storage waits on the same lock.
  */
+/* The holder's PID from the lock file at path (fd, or opened read-only
+ * when fd < 0), for the message; "unknown" when there is none. */
+static void
+holder_pid(const char *path, int fd, char *pid, size_t len)
+{
+	int     own = fd < 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	ssize_t n   = pread(fd >= 0 ? fd : own, pid, len - 1, 0);
+
+	if (own >= 0) {
+		close(own);
+	}
+	pid[n > 0 ? n : 0] = '\0';
+	pid[strcspn(pid, "\n")] = '\0';
+	if (pid[0] == '\0') {
+		snprintf(pid, len, "unknown");
+	}
+}
+
 static int
 store_lock(store *st, const char *dir, char *err, size_t errlen)
 {
-	char    path[4096], pid[32] = "";
-	ssize_t n;
+	char path[4096], pid[32];
+	int  n;
 
 	if (snprintf(path, sizeof(path), "%s/countersign.lock", dir) >=
 	    (int)sizeof(path)) {
 		set_err(err, errlen, "store: directory name too long");
 		return CS_EINVAL;
+	}
+	if ((st->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		set_err(err, errlen, "store: cannot open %s: %s", dir,
+		    strerror(errno));
+		return errno == EACCES ? CS_EPERM : CS_EIO;
+	}
+	if (flock(st->dir_fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno == EWOULDBLOCK) {
+			/* Touch nothing of the running one's. */
+			holder_pid(path, -1, pid, sizeof(pid));
+			goto held;
+		}
+		/* Some network file systems lock only files. */
+		cs_log_warn("store", "cannot lock the directory %s itself "
+		    "(%s): only %s guards it", dir, strerror(errno), path);
 	}
 	if ((st->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) <
 	    0) {
@@ -224,20 +261,13 @@ store_lock(store *st, const char *dir, char *err, size_t errlen)
 		return errno == EACCES ? CS_EPERM : CS_EIO;
 	}
 	if (flock(st->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-		int e = errno;
-		if (e == EWOULDBLOCK) {
-			n = pread(st->lock_fd, pid, sizeof(pid) - 1, 0);
-			pid[n > 0 ? n : 0] = '\0';
-			pid[strcspn(pid, "\n")] = '\0';
-			set_err(err, errlen, "store %s is in use by another "
-			    "process (pid %s): one authority per data_dir; stop "
-			    "that one first, or give this one its own data_dir",
-			    dir, pid[0] != '\0' ? pid : "unknown");
-			return CS_EPRECOND;
+		if (errno != EWOULDBLOCK) {
+			set_err(err, errlen, "store: cannot lock %s: %s", path,
+			    strerror(errno));
+			return CS_EIO;
 		}
-		set_err(err, errlen, "store: cannot lock %s: %s", path,
-		    strerror(e));
-		return CS_EIO;
+		holder_pid(path, st->lock_fd, pid, sizeof(pid));
+		goto held;
 	}
 	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
 	if (ftruncate(st->lock_fd, 0) != 0 ||
@@ -247,6 +277,11 @@ store_lock(store *st, const char *dir, char *err, size_t errlen)
 		cs_log_warn("store", "cannot write the PID into %s", path);
 	}
 	return CS_OK;
+held:
+	set_err(err, errlen, "store %s is in use by another process (pid %s): "
+	    "one authority per data_dir; stop that one first, or give this "
+	    "one its own data_dir", dir, pid);
+	return CS_EPRECOND;
 }
 
 int
@@ -275,6 +310,7 @@ store_open(store **out, const char *dir, size_t map_size, char *err,
 		return CS_ENOMEM;
 	}
 	st->lock_fd = -1;
+	st->dir_fd  = -1;
 	if (pthread_rwlock_init(&st->gate, NULL) != 0) {
 		free(st);
 		set_err(err, errlen, "store: out of memory");
@@ -393,6 +429,9 @@ store_close(store *st)
 	if (st->lock_fd >= 0) {
 		close(st->lock_fd); /* releases the flock */
 	}
+	if (st->dir_fd >= 0) {
+		close(st->dir_fd); /* and this one */
+	}
 	if (st->gate_ok) {
 		pthread_rwlock_destroy(&st->gate);
 	}
@@ -425,6 +464,27 @@ store_txn_begin(store *st, bool write, store_txn **out)
 	return CS_OK;
 }
 
+/*
+ * A commit that failed with EIO: on a filesystem that is (nearly) full,
+ * that is how a short write of LMDB's shows up (tmpfs, some network file
+ * systems), and the station must hear "store full" with the same words as
+ * for ENOSPC; otherwise it is an I/O error.
+ */
+static int
+io_error_or_full(store *st)
+{
+	struct statvfs vfs;
+
+	if (fstatvfs(st->dir_fd, &vfs) == 0 &&
+	    (uint64_t)vfs.f_bavail * vfs.f_frsize < STORE_DISK_LOW) {
+		cs_log_warn("store", "commit failed with an I/O error with "
+		    "%llu bytes left on the disk: taken as a full disk",
+		    (unsigned long long)vfs.f_bavail * vfs.f_frsize);
+		return CS_EEXHAUSTED;
+	}
+	return CS_EIO;
+}
+
 int
 store_txn_commit(store_txn *t)
 {
@@ -438,6 +498,7 @@ store_txn_commit(store_txn *t)
 	} else {
 		rc = mdb_txn_commit(t->txn);
 		rv = store_mdb_err(rc, "mdb_txn_commit", NULL);
+		rv = rv == CS_EIO ? io_error_or_full(t->st) : rv;
 	}
 	pthread_rwlock_unlock(&t->st->gate);
 	free(t);

@@ -8,6 +8,10 @@
 #ifndef STORE_IMPL_H
 #define STORE_IMPL_H
 
+/* A commit that fails with an I/O error while less than this is left on
+ * the disk is taken as a full disk (io_error_or_full). */
+#define STORE_DISK_LOW (4u * 1024u * 1024u)
+
 #include "store.h"
 
 #include <lmdb.h>
@@ -53,6 +57,7 @@ struct store {
 	MDB_env *env;
 	MDB_dbi  dbi[DB_COUNT];
 	int      lock_fd; /* <dir>/countersign.lock, flock'ed for our life */
+	int      dir_fd;  /* <dir> itself, flock'ed for our life */
 	/* Held shared by every transaction, exclusively to resize the map
 	 * (LMDB allows that only with no transaction active). */
 	pthread_rwlock_t gate;

@@ -1481,6 +1481,18 @@ test_one_instance(void **state)
 	assert_null(strstr(f->out, "exit=0"));
 	assert_null(strstr(f->out, "exit=124")); /* none hung */
 
+	/* The lock file deleted under the running one (a mistake, or an
+	 * attempt): the directory itself is locked, so a second authority
+	 * on the same data_dir is refused all the same. */
+	snprintf(cmd, sizeof(cmd), "rm %s/data/countersign.lock && "
+	    "timeout 20 %s -c %s; echo exit=$?; ls %s/data", f->dir,
+	    f->authority, conf2, f->dir);
+	assert_int_equal(tu_run(argv, f->out, sizeof(f->out)), 0);
+	assert_non_null(strstr(f->out, "in use by another process"));
+	assert_null(strstr(f->out, "exit=0"));
+	assert_null(strstr(f->out, "exit=124"));
+	assert_null(strstr(f->out, "countersign.lock")); /* not re-made */
+
 	/* The first one serves on: its admin socket and its stations. */
 	expect(f, ADMIN(f, "order", "list"), 0, ORDER);
 	legit_signs(f);
