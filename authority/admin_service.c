@@ -860,6 +860,7 @@ run_stats(struct admin_call *c, const Countersign__V1__StatsRequest *in,
 	out->hsm_signatures       = ps.hsm_signatures;
 	out->hsm_errors           = ps.hsm_errors;
 	out->signatures_discarded = ps.signatures_discarded;
+	out->sessions_held        = sessions_held(c->svc->sessions);
 	return CS_OK;
 }
 

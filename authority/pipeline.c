@@ -422,7 +422,15 @@ pipeline_open(pipeline **out, store *st, cs_hsm *h)
 	}
 	pthread_mutex_init(&p->mtx, NULL);
 	pthread_cond_init(&p->work_cv, NULL);
-	pthread_cond_init(&p->inflight_cv, NULL);
+	{
+		/* A wall clock step must not stretch a wait. */
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&p->inflight_cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	if (pthread_create(&p->committer, NULL, pipeline_committer_main,
 	    p) != 0) {
 		pthread_cond_destroy(&p->inflight_cv);
@@ -656,7 +664,7 @@ inflight_claim(pipeline *p, const struct pipeline_sign_req *r)
 	struct inflight *e = NULL;
 	struct timespec  until;
 
-	clock_gettime(CLOCK_REALTIME, &until);
+	clock_gettime(CLOCK_MONOTONIC, &until); /* inflight_cv's clock */
 	until.tv_sec += PIPELINE_INFLIGHT_WAIT_S;
 	pthread_mutex_lock(&p->mtx);
 	while (inflight_find(p, r) != NULL) {

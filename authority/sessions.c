@@ -167,27 +167,6 @@ find(sessions *s, uint64_t conn)
 	}
 }
 
-/* Locked: conn's entry, made when it has none; NULL only when more
- * connections than max_conns hold one (the server never allows that). */
-static struct entry *
-find_or_add(sessions *s, uint64_t conn)
-{
-	size_t i;
-
-	for (i = home(s, conn); s->e[i].conn != 0; i = (i + 1) & s->mask) {
-		if (s->e[i].conn == conn) {
-			return &s->e[i];
-		}
-	}
-	if (s->count >= s->limit) {
-		return NULL;
-	}
-	s->count++;
-	memset(&s->e[i], 0, sizeof(s->e[i]));
-	s->e[i].conn = conn;
-	return &s->e[i];
-}
-
 /* Locked: remove e, moving later entries of its probe run back so that
  * every lookup still finds them (no tombstones). */
 static void
@@ -211,6 +190,67 @@ remove_entry(sessions *s, struct entry *e)
 	}
 	cs_wipe(&s->e[hole], sizeof(s->e[hole]));
 	s->count--;
+}
+
+/* Whether e still holds a challenge or a token that could be used. */
+static bool
+entry_live(const struct entry *e, uint64_t now)
+{
+	if (e->tok.used && e->tok.expires_ms > now) {
+		return true;
+	}
+	for (size_t k = 0; k < SESSIONS_PER_CONN_CHALLENGES; k++) {
+		if (e->ch[k].used && e->ch[k].expires_ms > now) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Locked: drop the entries that hold nothing usable any more.  The table
+ * is emptied by sessions_forget_conn when a connection ends; this is the
+ * second line, for an entry whose forget never came: it cannot keep a
+ * place longer than what it holds lives.
+ */
+static void
+sweep_dead(sessions *s, uint64_t now)
+{
+	for (size_t i = 0; i <= s->mask;) {
+		if (s->e[i].conn != 0 && !entry_live(&s->e[i], now)) {
+			remove_entry(s, &s->e[i]); /* i again: a later one
+			                              may have moved here */
+			continue;
+		}
+		i++;
+	}
+}
+
+/* Locked: conn's entry, made when it has none; NULL only when more
+ * connections than max_conns hold one (the server never allows that). */
+static struct entry *
+find_or_add(sessions *s, uint64_t conn, uint64_t now)
+{
+	size_t i;
+
+	for (i = home(s, conn); s->e[i].conn != 0; i = (i + 1) & s->mask) {
+		if (s->e[i].conn == conn) {
+			return &s->e[i];
+		}
+	}
+	if (s->count >= s->limit) {
+		sweep_dead(s, now);
+		if (s->count >= s->limit) {
+			return NULL;
+		}
+		for (i = home(s, conn); s->e[i].conn != 0;
+		     i = (i + 1) & s->mask) {
+		}
+	}
+	s->count++;
+	memset(&s->e[i], 0, sizeof(s->e[i]));
+	s->e[i].conn = conn;
+	return &s->e[i];
 }
 
 /*
@@ -248,7 +288,7 @@ sessions_challenge(sessions *s, uint64_t conn, const char *station,
 		return CS_EINVAL;
 	}
 	pthread_mutex_lock(&s->mtx);
-	if ((e = find_or_add(s, conn)) == NULL) {
+	if ((e = find_or_add(s, conn, now)) == NULL) {
 		pthread_mutex_unlock(&s->mtx);
 		return CS_EUNAVAIL;
 	}
@@ -312,7 +352,7 @@ sessions_issue(sessions *s, uint64_t conn, const char *station,
 		return CS_EINVAL;
 	}
 	pthread_mutex_lock(&s->mtx);
-	if ((e = find_or_add(s, conn)) == NULL) {
+	if ((e = find_or_add(s, conn, now)) == NULL) {
 		pthread_mutex_unlock(&s->mtx);
 		return CS_EUNAVAIL;
 	}
@@ -402,4 +442,18 @@ sessions_forget_conn(sessions *s, uint64_t conn)
 		remove_entry(s, e);
 	}
 	pthread_mutex_unlock(&s->mtx);
+}
+
+size_t
+sessions_held(sessions *s)
+{
+	size_t n;
+
+	if (s == NULL) {
+		return 0;
+	}
+	pthread_mutex_lock(&s->mtx);
+	n = s->count;
+	pthread_mutex_unlock(&s->mtx);
+	return n;
 }

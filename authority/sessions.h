@@ -84,6 +84,9 @@ int sessions_issue(sessions *s, uint64_t conn, const char *station,
 int sessions_check(sessions *s, uint64_t conn, const uint8_t *token,
     size_t len, struct session_info *info);
 
+/* How many connections hold an entry (challenges or a token). */
+size_t sessions_held(sessions *s);
+
 /* Connection conn has ended: its challenges and token go. */
 void sessions_forget_conn(sessions *s, uint64_t conn);
 

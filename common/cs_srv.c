@@ -163,6 +163,12 @@ sweep(cs_srv *s, uint64_t now)
  * Called only between epoll batches: a batch may hold events of a
  * connection killed while the batch was handled (the oldest handshake
  * evicted by an accept, say), and those must still find its struct.
+ *
+ * on_close is called here too, once the connection's last request has
+ * finished, never while a handler may still run for it: a handler that
+ * was already past its check of c->dead (a Hello, say) would otherwise
+ * store state for a connection that the callback had just forgotten, and
+ * nothing would ever forget it again.
  */
 static void
 reap(cs_srv *s)
@@ -172,6 +178,10 @@ reap(cs_srv *s)
 	for (c = s->zombies; c != NULL; c = next) {
 		next = c->next;
 		if (c->inflight == 0) {
+			if (c->state == ST_OPEN && s->on_close != NULL) {
+				s->on_close(s->on_close_arg,
+				    c->peer.conn_id);
+			}
 			srv_list_remove(&s->zombies, c);
 			srv_conn_free(c);
 		}
@@ -731,6 +741,8 @@ cs_srv_stats(cs_srv *s, struct cs_srv_stats *out)
 	    __atomic_load_n(&s->stats.refused_total, __ATOMIC_RELAXED);
 	out->refused_source =
 	    __atomic_load_n(&s->stats.refused_source, __ATOMIC_RELAXED);
+	out->refused_name =
+	    __atomic_load_n(&s->stats.refused_name, __ATOMIC_RELAXED);
 	out->refused_fd =
 	    __atomic_load_n(&s->stats.refused_fd, __ATOMIC_RELAXED);
 	out->handshake_timeouts =

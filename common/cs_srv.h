@@ -95,7 +95,8 @@ struct cs_srv_opts {
 	cs_srv_handler        handler;
 	void                 *arg;
 	/* Called on the loop thread when a connection that reached the open
-	 * state ends (its requests may still be finishing); may be NULL.
+	 * state has ended and no request of it is queued or running any
+	 * more (so no handler can act for it afterwards); may be NULL.
 	 * Must be quick and must not call back into the server. */
 	void                (*on_close)(void *arg, uint64_t conn_id);
 	void                 *on_close_arg;

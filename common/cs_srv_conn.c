@@ -199,9 +199,6 @@ srv_conn_kill(cs_srv *s, struct conn *c, const char *why)
 		    "-", why);
 	}
 	__atomic_store_n(&c->dead, true, __ATOMIC_RELEASE);
-	if (c->state == ST_OPEN && s->on_close != NULL) {
-		s->on_close(s->on_close_arg, c->peer.conn_id);
-	}
 	(void)epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	cs_tls_sess_free(c->tls);
 	c->tls = NULL;

@@ -446,15 +446,19 @@ tls_drop(struct tconn *t, bool rst)
 
 static const uint8_t sp_req0[8] = {0, 'S', 'P', 0, 0, 0x30, 0, 0};
 
-/* One framed Ping request with request id id into buf; returns its size. */
+/* One framed request of method (with body) and request id id into buf;
+ * returns its size. */
 static size_t
-ping_frame(uint8_t *buf, size_t cap, uint32_t id)
+req_frame(uint8_t *buf, size_t cap, uint32_t id, const char *method,
+    const uint8_t *body, size_t body_len)
 {
 	Countersign__V1__Request env = COUNTERSIGN__V1__REQUEST__INIT;
 	size_t                   n;
 
-	env.method = (char *)"countersign.v1.Authority/Ping";
-	n          = countersign__v1__request__get_packed_size(&env);
+	env.method    = (char *)method;
+	env.body.data = (uint8_t *)body;
+	env.body.len  = body_len;
+	n             = countersign__v1__request__get_packed_size(&env);
 	assert_true(12 + n <= cap);
 	uint64_t len = 4 + n;
 	for (int i = 0; i < 8; i++) {
@@ -467,6 +471,14 @@ ping_frame(uint8_t *buf, size_t cap, uint32_t id)
 	buf[11] = (uint8_t)id;
 	countersign__v1__request__pack(&env, buf + 12);
 	return 12 + n;
+}
+
+/* One framed Ping request with request id id into buf; returns its size. */
+static size_t
+ping_frame(uint8_t *buf, size_t cap, uint32_t id)
+{
+	return req_frame(buf, cap, id, "countersign.v1.Authority/Ping", NULL,
+	    0);
 }
 
 /* Wait until the peer closes fd (EOF or reset), reading and dropping
@@ -1706,16 +1718,15 @@ audit_tally(struct fx *f, uint64_t since, const char *actor,
 #define DUP_THREADS 8u
 #define DUP_ROUNDS  25u /* Signs per thread and UID */
 
-/* The authority's HSM signature count, from the Admin RPC's Stats. */
-static uint64_t
-hsm_signatures(struct fx *f)
+/* The Admin RPC's Stats of the authority. */
+static Countersign__V1__StatsReply *
+stats(struct fx *f)
 {
 	Countersign__V1__StatsRequest in = COUNTERSIGN__V1__STATS_REQUEST__INIT;
 	Countersign__V1__StatsReply  *out = NULL;
 	struct cs_rpc_result          res;
 	cs_rpc_client                *c = NULL;
 	char                          url[700], err[256];
-	uint64_t                      n;
 
 	snprintf(url, sizeof(url), "ipc://%s", f->sock);
 	struct cs_rpc_client_opts o = {.url = url, .timeout_ms = 10000,
@@ -1723,9 +1734,29 @@ hsm_signatures(struct fx *f)
 	assert_int_equal(cs_rpc_client_open(&c, &o, err, sizeof(err)), CS_OK);
 	assert_int_equal(cs_rpc_call(c, &countersign__v1__admin__descriptor,
 	    "Stats", &in.base, (ProtobufCMessage **)&out, &res), CS_OK);
-	n = out->hsm_signatures;
-	protobuf_c_message_free_unpacked(&out->base, NULL);
 	cs_rpc_client_close(c);
+	return out;
+}
+
+/* The authority's HSM signature count. */
+static uint64_t
+hsm_signatures(struct fx *f)
+{
+	Countersign__V1__StatsReply *s = stats(f);
+	uint64_t                     n = s->hsm_signatures;
+
+	protobuf_c_message_free_unpacked(&s->base, NULL);
+	return n;
+}
+
+/* Station connections holding a challenge or token entry. */
+static uint64_t
+sessions_held(struct fx *f)
+{
+	Countersign__V1__StatsReply *s = stats(f);
+	uint64_t                     n = s->sessions_held;
+
+	protobuf_c_message_free_unpacked(&s->base, NULL);
 	return n;
 }
 
@@ -1807,6 +1838,103 @@ test_duplicate_signs(void **state)
 	    &total);
 	printf("duplicates: %u sign.reissued events written\n", events);
 	assert_true(events <= 2);
+	legit_signs(f);
+}
+
+/* Read exactly n bytes; false when the connection ended first. */
+static bool
+tls_read_n(struct tconn *t, uint8_t *buf, size_t n)
+{
+	for (size_t got = 0; got < n;) {
+		int r = wolfSSL_read(t->ssl, buf + got, (int)(n - got));
+		if (r <= 0) {
+			return false;
+		}
+		got += (size_t)r;
+	}
+	return true;
+}
+
+/* Read one reply frame (length, then the body into buf; at most cap
+ * bytes of body); false when the connection ended first. */
+static bool
+tls_read_frame(struct tconn *t, uint8_t *buf, size_t cap)
+{
+	uint8_t  hdr[8];
+	uint64_t len = 0;
+
+	if (!tls_read_n(t, hdr, sizeof(hdr))) {
+		return false;
+	}
+	for (int i = 0; i < 8; i++) {
+		len = len << 8 | hdr[i];
+	}
+	return len <= cap && tls_read_n(t, buf, (size_t)len);
+}
+
+/* One framed Hello request (station name) with request id id. */
+static size_t
+hello_frame(uint8_t *buf, size_t cap, uint32_t id, const char *name)
+{
+	Countersign__V1__HelloRequest in = COUNTERSIGN__V1__HELLO_REQUEST__INIT;
+	uint8_t                       body[128];
+
+	in.station_name = (char *)name;
+	return req_frame(buf, cap, id, "countersign.v1.Authority/Hello", body,
+	    countersign__v1__hello_request__pack(&in, body));
+}
+
+/*
+ * Connections reset while their Hellos are still being handled: what a
+ * handler stores for a connection that has just ended must go with it.
+ * (The connection's entry was forgotten as it closed, and a Hello still
+ * running re-made it for good: each such race leaked one place, until no
+ * station at all could authenticate.)  Afterwards, with no station
+ * connected, no entry is held, and a station authenticates and signs.
+ */
+#define RESETS 600u
+
+static void
+test_sessions_follow_connections(void **state)
+{
+	struct fx   *f   = *state;
+	WOLFSSL_CTX *ctx = client_ctx(f, "st1");
+	uint8_t      frame[256];
+	uint64_t     held = 0;
+
+	for (unsigned i = 0; i < RESETS; i++) {
+		struct tconn t = tls_open(ctx, NULL, f->port, 0);
+		assert_int_equal(wolfSSL_write(t.ssl, sp_req0,
+		    sizeof(sp_req0)), (int)sizeof(sp_req0));
+		/* 8 Hellos in flight; each answer read brings a new one, so
+		 * that workers are busy with this connection's Hellos when
+		 * the reset comes, at a different point each time. */
+		uint32_t id = 1;
+		for (; id <= 8; id++) {
+			size_t len = hello_frame(frame, sizeof(frame), id,
+			    "st1");
+			(void)wolfSSL_write(t.ssl, frame, (int)len);
+		}
+		/* The server's SP header comes first: read it as a frame
+		 * header would be, 8 bytes. */
+		bool up = tls_read_n(&t, frame, 8);
+		for (unsigned k = 0; up && k < 1 + i % 12; k++, id++) {
+			size_t len;
+			if (!tls_read_frame(&t, frame, sizeof(frame))) {
+				break;
+			}
+			len = hello_frame(frame, sizeof(frame), id, "st1");
+			(void)wolfSSL_write(t.ssl, frame, (int)len);
+		}
+		tls_drop(&t, true); /* a reset, Hellos in flight */
+	}
+	wolfSSL_CTX_free(ctx);
+	for (int i = 0; i < 50 && (held = sessions_held(f)) != 0; i++) {
+		usleep(100 * 1000);
+	}
+	printf("sessions: %llu entries held after %u connections reset "
+	    "mid-Hello\n", (unsigned long long)held, RESETS);
+	assert_int_equal(held, 0);
 	legit_signs(f);
 }
 
@@ -1954,6 +2082,7 @@ main(void)
 	    cmocka_unit_test(test_no_resumption),
 	    cmocka_unit_test(test_strings_whole),
 	    cmocka_unit_test(test_duplicate_signs),
+	    cmocka_unit_test(test_sessions_follow_connections),
 	    cmocka_unit_test(test_one_instance),
 	    cmocka_unit_test(test_parallel_signs),
 	    cmocka_unit_test(test_hello_in_another_name),

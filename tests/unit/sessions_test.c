@@ -196,6 +196,31 @@ test_table_full_and_churn(void **state)
 	sessions_close(s);
 }
 
+/*
+ * Entries whose forget never came (a connection id no longer in use)
+ * hold their place only as long as what they hold lives: with the table
+ * full of expired tokens, a new connection gets a place.
+ */
+static void
+test_dead_entries_swept(void **state)
+{
+	sessions *s;
+	uint8_t   tok[CS_AUTH_TOKEN_LEN], ch[CS_AUTH_CHALLENGE_LEN];
+
+	(void)state;
+	assert_int_equal(sessions_open(&s, 1, 8), CS_OK);
+	for (uint64_t c = 1; c <= 8; c++) {
+		assert_int_equal(sessions_issue(s, c, "st", "acme", tok, NULL),
+		    CS_OK);
+	}
+	assert_int_equal(sessions_challenge(s, 9, "st", ch), CS_EUNAVAIL);
+	usleep(1100 * 1000); /* the tokens expire (ttl 1 s) */
+	assert_int_equal(sessions_challenge(s, 9, "st", ch), CS_OK);
+	assert_int_equal(sessions_held(s), 1);
+	assert_int_equal(sessions_take_challenge(s, 9, "st", ch), CS_OK);
+	sessions_close(s);
+}
+
 int
 main(void)
 {
@@ -204,6 +229,7 @@ main(void)
 	    cmocka_unit_test(test_token_lifecycle),
 	    cmocka_unit_test(test_per_conn_caps),
 	    cmocka_unit_test(test_table_full_and_churn),
+	    cmocka_unit_test(test_dead_entries_swept),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
