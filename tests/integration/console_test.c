@@ -1081,6 +1081,7 @@ hz_main(void *arg)
 		hres_free(&h);
 	}
 	nng_http_conn_close(w->f.conn);
+	cs_crypto_thread_end(); /* wolfSSL's per-thread ECC cache */
 	return NULL;
 }
 
