@@ -109,7 +109,9 @@ tls_io_recv(WOLFSSL *ssl, char *buf, int sz, void *arg)
 	if ((rv = nng_tls_engine_recv(arg, (uint8_t *)buf, &n)) != 0) {
 		return tls_io_error(rv, WOLFSSL_CBIO_ERR_WANT_READ);
 	}
-	tls_gate_touch(wolfSSL_get_app_data(ssl));
+	/* Bytes received are not activity for the gate's idle timeout: a
+	 * client trickling a byte now and then must not hold a connection
+	 * the server never answers on (tls_io_send touches). */
 	return (int)n;
 }
 

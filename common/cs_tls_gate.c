@@ -29,7 +29,9 @@
  * here: a connection over the total or per-address cap is refused when
  * nng creates it (conn init fails; nng frees it and accepts the next), and
  * a timer closes those that have not finished their handshake within
- * handshake_ms or that have moved no byte for idle_ms.
+ * handshake_ms or that the server has sent nothing on for idle_ms (bytes
+ * from the client do not count: one that trickles a byte every few
+ * seconds and never completes a request is idle all the same).
  *
  * Closing needs the stream: the `tls` handle nng passes to conn init is
  * its TLS stream, whose first member is the nng_stream that
@@ -45,7 +47,7 @@ struct gate_ent {
 	void            *tls;     /* nng's TLS stream */
 	uint8_t          src[16]; /* peer address, v4-mapped */
 	uint64_t         t_open;
-	uint64_t         t_last;  /* atomic: last byte moved */
+	uint64_t         t_last;  /* atomic: last byte the server sent */
 	bool             hs_done; /* atomic */
 	bool             closing;
 };

@@ -1209,6 +1209,19 @@ test_console_budget(void **state)
 		assert_true(wait_closed(quiet[i].fd, 6000));
 		tls_drop(&quiet[i], false);
 	}
+	/* One that trickles a byte of a request every 500 ms and never
+	 * finishes it is idle all the same: closed within the timeout. */
+	struct tconn slow = tls_open(ctx, NULL, f->console_port, 0);
+	uint64_t     t0   = now_ms();
+	bool         shut = false;
+	for (unsigned i = 0; i < 16 && !shut; i++) {
+		shut = wolfSSL_write(slow.ssl, "G", 1) != 1 ||
+		    wait_closed(slow.fd, 500);
+	}
+	printf("console: a trickling client was closed after %llu ms\n",
+	    (unsigned long long)(now_ms() - t0));
+	assert_true(shut);
+	tls_drop(&slow, false);
 	fd1 = fds_settle(f, fd0);
 	printf("console churn: fds %u -> %u after 400 connections\n", fd0,
 	    fd1);
