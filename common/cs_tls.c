@@ -187,8 +187,10 @@ static _Atomic uint64_t server_log_window;
 static _Atomic unsigned server_log_lines;
 static _Atomic uint64_t server_log_dropped;
 
-static bool
-server_log_admit(void)
+/* Open a new window when the last one has ended, saying how many
+ * failures it did not log one by one. */
+void
+tls_server_log_flush(void)
 {
 	struct timespec ts;
 	uint64_t        now, w;
@@ -201,11 +203,18 @@ server_log_admit(void)
 		uint64_t d = atomic_exchange(&server_log_dropped, 0);
 		atomic_store(&server_log_lines, 0);
 		if (d > 0) {
-			cs_log_warn("tls", "TLS handshakes failed and not "
-			    "logged one by one in the last %us: %llu",
+			cs_log_warn("tls", "TLS handshakes failed on the "
+			    "console and not logged one by one in the last "
+			    "%us: %llu",
 			    SERVER_LOG_WINDOW_MS / 1000u, (unsigned long long)d);
 		}
 	}
+}
+
+static bool
+server_log_admit(void)
+{
+	tls_server_log_flush();
 	if (atomic_fetch_add(&server_log_lines, 1) < SERVER_LOG_LINES) {
 		return true;
 	}

@@ -96,6 +96,7 @@ gate_timer(void *arg)
 	for (;;) {
 		struct timespec d = {.tv_nsec = 200 * 1000 * 1000};
 		nanosleep(&d, NULL);
+		tls_server_log_flush();
 		uint64_t now = gate_now();
 		pthread_mutex_lock(&gate.mtx);
 		for (struct gate_ent *e = gate.head; e != NULL; e = e->next) {

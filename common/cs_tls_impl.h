@@ -113,6 +113,11 @@ int  tls_gate_admit(nng_tls_engine_conn *ec, void *tls);
 void tls_gate_leave(nng_tls_engine_conn *ec);
 /* Notes that ec moved bytes (it is not idle). */
 void tls_gate_touch(nng_tls_engine_conn *ec);
+
+/* The count of the failed server handshakes not logged one by one, when
+ * their window has ended (the gate's timer calls it, so that the count of
+ * a flood's last window is not lost). */
+void tls_server_log_flush(void);
 /* Notes that ec's handshake is done (the deadline no longer applies). */
 void tls_gate_handshake_done(nng_tls_engine_conn *ec);
 
