@@ -17,30 +17,8 @@
 
 #include <cmocka.h>
 
-/* Captures what a formatter writes, NUL-terminated. */
-struct cap {
-	char  *buf;
-	size_t len;
-	FILE  *fp;
-};
+#include "memcap.h"
 
-static void
-cap_open(struct cap *c)
-{
-	c->buf = NULL;
-	c->len = 0;
-	c->fp  = open_memstream(&c->buf, &c->len);
-	assert_non_null(c->fp);
-}
-
-/* Close and compare with want; frees the buffer. */
-static void
-cap_check(struct cap *c, const char *want)
-{
-	assert_int_equal(fclose(c->fp), 0);
-	assert_string_equal(c->buf, want);
-	free(c->buf);
-}
 
 static void
 csv(const char *in, const char *want)
