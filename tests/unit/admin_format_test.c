@@ -19,7 +19,6 @@
 
 #include "memcap.h"
 
-
 static void
 csv(const char *in, const char *want)
 {

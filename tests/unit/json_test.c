@@ -20,7 +20,6 @@
 
 #include "memcap.h"
 
-
 static void
 esc(const char *in, size_t len, const char *want)
 {
