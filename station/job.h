@@ -17,9 +17,9 @@
 #ifndef JOB_H
 #define JOB_H
 
-#include "image.h"
+#include "cs_image.h"
 #include "station_session.h"
-#include "target.h"
+#include "cs_target.h"
 
 #include <signal.h>
 #include <stdbool.h>

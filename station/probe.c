@@ -350,3 +350,17 @@ probe_bytes(const probe *p)
 {
 	return p != NULL ? p->bytes : 0;
 }
+
+int
+probe_protect(probe *p, const struct target *t)
+{
+	if (!t->can_lock) {
+		return probe_fail(p, CS_EUNIMPL, "target %s has no [protect] "
+		    "section: it cannot be locked", t->name);
+	}
+	if (p->ops->protect == NULL) {
+		return probe_fail(p, CS_EUNIMPL, "%s probes cannot lock a part",
+		    p->ops->scheme);
+	}
+	return p->ops->protect(p, t);
+}

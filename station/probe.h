@@ -91,4 +91,14 @@ int probe_set_target(probe *p, const struct target *t);
 /* Bytes moved by this probe so far (benchmarks, progress). */
 uint64_t probe_bytes(const probe *p);
 
+/*
+ * Lock the part as t's [protect] section says (readout protection /
+ * debug lock) and verify that it took.  CS_OK: locked and verified.
+ * CS_EUNIMPL: t cannot be locked or this probe cannot lock it.  Other
+ * errors: the lock failed or could not be verified; probe_error() says
+ * why.  After CS_OK the device's flash can no longer be read through the
+ * probe.
+ */
+int probe_protect(probe *p, const struct target *t);
+
 #endif /* PROBE_H */

@@ -23,7 +23,7 @@
 
 #include "dap.h"
 #include "probe.h"
-#include "target.h"
+#include "cs_target.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -8,7 +8,7 @@
 #define PROBE_IMPL_H
 
 #include "probe.h"
-#include "target.h"
+#include "cs_target.h"
 
 #include <stdarg.h>
 
@@ -41,6 +41,8 @@ struct probe_ops {
 	int  (*run)(probe *p, unsigned timeout_ms, struct probe_stop *stop);
 	/* Optional: backends that need the target profile (cmsis-dap). */
 	int  (*set_target)(probe *p, const struct target *t);
+	/* Optional: lock the part per t's [protect] (probe_protect). */
+	int  (*protect)(probe *p, const struct target *t);
 };
 
 struct probe {

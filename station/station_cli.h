@@ -19,11 +19,11 @@
 #include "countersign/v1/authority.pb-c.h"
 #include "cs_cli.h"
 #include "cs_rpc.h"
-#include "image.h"
+#include "cs_image.h"
 #include "job.h"
 #include "station_config.h"
 #include "station_session.h"
-#include "target.h"
+#include "cs_target.h"
 
 #include <getopt.h>
 #include <stdbool.h>

@@ -205,7 +205,7 @@ station_cmd_run(void *ctx, const struct cs_cli_cmd *cmd, int argc,
 	enum image_format   fmt;
 	unsigned long       base;
 	struct target       t;
-	struct image        img;
+	struct image        img, prog;
 	struct job_opts     jo;
 	struct job_result   res;
 	station_session    *s = NULL;
@@ -224,8 +224,15 @@ station_cmd_run(void *ctx, const struct cs_cli_cmd *cmd, int argc,
 	    sizeof(err)) != CS_OK) {
 		return cs_cli_error(&st->cli, EXIT_USAGE, "%s", err);
 	}
+	memset(&prog, 0, sizeof(prog));
 	if (image_check(&img, &t, err, sizeof(err)) != CS_OK) {
 		rv = cs_cli_error(&st->cli, EXIT_USAGE, "%s", err);
+		goto out;
+	}
+	/* Program the measured form (gaps as 0xFF): the flash then holds
+	 * exactly the bytes the firmware digest covers. */
+	if (image_measured(&img, &t, &prog) != CS_OK) {
+		rv = cs_cli_error(&st->cli, EXIT_ERROR, "out of memory");
 		goto out;
 	}
 	if ((rv = station_cli_session(st, &s)) != EXIT_OK) {
@@ -233,7 +240,7 @@ station_cmd_run(void *ctx, const struct cs_cli_cmd *cmd, int argc,
 	}
 	jo.session = s;
 	jo.target  = &t;
-	jo.image   = &img;
+	jo.image   = &prog;
 	signal(SIGINT, on_stop_signal);
 	signal(SIGTERM, on_stop_signal);
 	rv = job_run(&jo, &res);
@@ -246,6 +253,7 @@ station_cmd_run(void *ctx, const struct cs_cli_cmd *cmd, int argc,
 	run_summary(&jo, &res);
 	rv = run_exit(&res);
 out:
+	image_free(&prog);
 	image_free(&img);
 	return rv;
 }

@@ -24,14 +24,14 @@
 #include "dap_sim.h"
 #include "probe_cmsis.h"
 #include "cs_rpc.h"
-#include "image.h"
+#include "cs_image.h"
 #include "job.h"
 #include "probe.h"
 #include "probe_sim.h"
 #include "station_config.h"
 #include "station_fixture.h"
 #include "station_session.h"
-#include "target.h"
+#include "cs_target.h"
 #include "test_util.h"
 
 #include <signal.h>

@@ -5,8 +5,8 @@
  * shipped target profiles.
  */
 #include "cs_err.h"
-#include "image.h"
-#include "target.h"
+#include "cs_image.h"
+#include "cs_target.h"
 #include "test_util.h"
 
 #include <stdarg.h>

@@ -9,7 +9,7 @@
 #include "dap_sim.h"
 #include "probe.h"
 #include "probe_cmsis.h"
-#include "target.h"
+#include "cs_target.h"
 
 #include <stdarg.h>
 #include <stddef.h>

@@ -7,7 +7,7 @@
  */
 #include "cs_err.h"
 #include "probe.h"
-#include "target.h"
+#include "cs_target.h"
 #include "test_util.h"
 
 #include <pthread.h>

@@ -3,7 +3,7 @@
  * reports its file:line, lookup by name and path, unknown names listed.
  */
 #include "cs_err.h"
-#include "target.h"
+#include "cs_target.h"
 #include "test_util.h"
 
 #include <stdarg.h>

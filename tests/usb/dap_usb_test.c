@@ -17,7 +17,7 @@
 #include "dap_usb.h"
 #include "probe.h"
 #include "probe_cmsis.h"
-#include "target.h"
+#include "cs_target.h"
 #include "usb_mock.h"
 
 #include <stdarg.h>

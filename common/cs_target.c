@@ -1,12 +1,12 @@
 /*
- * target.c - target profiles: load station/targets/NAME.ini through the
+ * cs_target.c - target profiles: load station/targets/NAME.ini through the
  * strict INI loader (cs_config), then check what one key cannot say on its
  * own: alignment to the page size, the record area inside flash, the UID
  * outside it, no address arithmetic that wraps at 4 GiB.  Every complaint
  * is `file:line: message` on the line of the key it is about, because a
  * wrong profile programs the wrong bytes into real parts.
  */
-#include "target.h"
+#include "cs_target.h"
 #include "countersign/record.h"
 #include "cs_config.h"
 #include "cs_err.h"

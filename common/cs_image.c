@@ -1,5 +1,5 @@
 /*
- * image.c - firmware images for the station: ELF32 (ARM, little-endian),
+ * cs_image.c - firmware images (station and authority): ELF32 (ARM, little-endian),
  * Intel HEX and raw binary, read into sorted, non-overlapping segments.
  *
  * The file is untrusted (a corrupted download, or someone's attempt to get
@@ -15,10 +15,14 @@
  * sorted, checked for overlap, and adjacent ones are merged into the
  * image's segments.
  */
-#include "image.h"
+#include "cs_image.h"
 #include "cs_err.h"
 
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/sha256.h>
+
 #include <elf.h>
+#include <inttypes.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -618,4 +622,176 @@ image_check(const struct image *img, const struct target *t, char *err,
 		}
 	}
 	return CS_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* The measured form and the firmware digest                           */
+/* ------------------------------------------------------------------ */
+
+/* First and one-past-last byte of img (nseg >= 1, sorted). */
+static void
+image_span(const struct image *img, uint64_t *lo, uint64_t *hi)
+{
+	const struct image_segment *last = &img->seg[img->nseg - 1];
+
+	*lo = img->seg[0].addr;
+	*hi = (uint64_t)last->addr + last->len;
+}
+
+/* Copy into dst (covering [base, base+len)) the bytes of img there. */
+static void
+image_paint(const struct image *img, uint64_t base, uint8_t *dst, size_t len)
+{
+	const uint64_t end = base + len;
+
+	memset(dst, IMAGE_FILL, len);
+	for (size_t i = 0; i < img->nseg; i++) {
+		uint64_t a = img->seg[i].addr;
+		uint64_t b = a + img->seg[i].len;
+		uint64_t lo = a > base ? a : base;
+		uint64_t hi = b < end ? b : end;
+
+		if (lo < hi) {
+			memcpy(dst + (lo - base), img->seg[i].data + (lo - a),
+			    (size_t)(hi - lo));
+		}
+	}
+}
+
+/* Add [lo, hi) of img to out as one filled segment (nothing if empty). */
+static int
+measured_add(struct image *out, const struct image *img, uint64_t lo,
+    uint64_t hi)
+{
+	struct image_segment *s;
+
+	if (lo >= hi) {
+		return CS_OK;
+	}
+	s = &out->seg[out->nseg];
+	if ((s->data = malloc((size_t)(hi - lo))) == NULL) {
+		return CS_ENOMEM;
+	}
+	s->addr = (uint32_t)lo;
+	s->len  = (uint32_t)(hi - lo);
+	image_paint(img, lo, s->data, s->len);
+	out->nseg++;
+	out->bytes += s->len;
+	return CS_OK;
+}
+
+int
+image_measured(const struct image *img, const struct target *t,
+    struct image *out)
+{
+	uint64_t lo, hi;
+	uint64_t rbeg = t->record_addr;
+	uint64_t rend = rbeg + t->record_size;
+	int      rv;
+
+	memset(out, 0, sizeof(*out));
+	if (img->nseg == 0) {
+		return CS_EINVAL;
+	}
+	image_span(img, &lo, &hi);
+	if (hi <= rbeg || lo >= rend) {
+		rv = measured_add(out, img, lo, hi);
+	} else {
+		/* The record area sits inside the span: measure around it. */
+		if ((rv = measured_add(out, img, lo, rbeg < lo ? lo : rbeg)) ==
+		    CS_OK) {
+			rv = measured_add(out, img, rend > hi ? hi : rend, hi);
+		}
+	}
+	if (rv != CS_OK) {
+		image_free(out);
+	}
+	return rv;
+}
+
+int
+image_digest(const struct image *img, const struct target *t,
+    uint8_t digest[32])
+{
+	struct image m;
+	wc_Sha256    sha;
+	int          rv;
+
+	if ((rv = image_measured(img, t, &m)) != CS_OK) {
+		return rv;
+	}
+	rv = CS_ECRYPTO;
+	if (wc_InitSha256(&sha) == 0) {
+		size_t i;
+
+		for (i = 0; i < m.nseg; i++) {
+			if (wc_Sha256Update(&sha, m.seg[i].data,
+			        m.seg[i].len) != 0) {
+				break;
+			}
+		}
+		if (i == m.nseg && wc_Sha256Final(&sha, digest) == 0) {
+			rv = CS_OK;
+		}
+		wc_Sha256Free(&sha);
+	}
+	image_free(&m);
+	return rv;
+}
+
+int
+image_flatten(const struct image *img, const struct target *t,
+    uint32_t *base, uint8_t **buf, size_t *len)
+{
+	uint64_t lo, hi;
+
+	(void)t; /* record-area bytes inside the span are 0xFF already */
+	*buf = NULL;
+	*len = 0;
+	if (img->nseg == 0) {
+		return CS_EINVAL;
+	}
+	image_span(img, &lo, &hi);
+	if (hi - lo > IMAGE_MAX_BYTES) {
+		return CS_ETOOBIG;
+	}
+	if ((*buf = malloc((size_t)(hi - lo))) == NULL) {
+		return CS_ENOMEM;
+	}
+	image_paint(img, lo, *buf, (size_t)(hi - lo));
+	*base = (uint32_t)lo;
+	*len  = (size_t)(hi - lo);
+	return CS_OK;
+}
+
+int
+image_from_flat(struct image *out, const struct target *t, uint32_t base,
+    const uint8_t *buf, size_t len, char *err, size_t errlen)
+{
+	struct image whole;
+	int          rv;
+
+	memset(out, 0, sizeof(*out));
+	memset(&whole, 0, sizeof(whole));
+	if (len == 0 || len > IMAGE_MAX_BYTES ||
+	    (uint64_t)base + len > ADDR_SPACE) {
+		snprintf(err, errlen, "a flat image of %zu bytes at 0x%08" PRIX32
+		    " is empty, too big or runs past 4 GiB", len, base);
+		return CS_EINVAL;
+	}
+	/* As one segment, then cut around the record area: the cut pieces
+	 * are exactly the measured form (image_measured). */
+	whole.seg[0].addr = base;
+	whole.seg[0].len  = (uint32_t)len;
+	whole.seg[0].data = (uint8_t *)buf;
+	whole.nseg        = 1;
+	whole.bytes       = len;
+	if ((rv = image_measured(&whole, t, out)) != CS_OK) {
+		snprintf(err, errlen, "out of memory");
+		return rv;
+	}
+	if ((rv = image_check(out, t, err, errlen)) != CS_OK) {
+		image_free(out);
+	}
+	return rv;
 }

@@ -1,5 +1,5 @@
 /*
- * target.h - target profiles: what the station must know about a part,
+ * cs_target.h - target profiles: what the station must know about a part,
  * as data files (station/targets/NAME.ini), so that a new part needs no
  * code:
  *
@@ -26,8 +26,8 @@
  *   type = lm3s               ; through the part's controller (cmsis-dap)
  *   base = 0x400FD000
  */
-#ifndef TARGET_H
-#define TARGET_H
+#ifndef CS_TARGET_H
+#define CS_TARGET_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -55,6 +55,11 @@ struct target {
 	uint32_t               boot_timeout_ms;
 	enum target_flash_ctl  flash_ctl;      /* NONE without the section */
 	uint32_t               flash_ctl_base; /* its registers */
+	/* [protect]: the profile says how to lock the part (readout
+	 * protection / debug lock) and how to check that it took.  False
+	 * for parts that cannot be locked (QEMU): an order cannot require
+	 * the lock there. */
+	bool                   can_lock;
 };
 
 /*
@@ -69,4 +74,4 @@ struct target {
 int target_load(struct target *t, const char *name, const char *const *dirs,
     char *err, size_t errlen);
 
-#endif /* TARGET_H */
+#endif /* CS_TARGET_H */
