@@ -70,6 +70,7 @@ order_json(struct cs_json *j, const Countersign__V1__OrderStatus *o)
 	cs_json_u64(j, "issued", o->issued);
 	cs_json_u64(j, "confirmed", o->confirmed);
 	cs_json_u64(j, "failed", o->failed);
+	cs_json_u64(j, "unlocked", o->unlocked);
 	cs_json_u64(j, "remaining", o->remaining);
 	cs_json_array(j, "cms");
 	for (size_t i = 0; i < o->n_cms; i++) {
@@ -101,6 +102,8 @@ order_text(const Countersign__V1__OrderStatus *o)
 	printf("issued      %" PRIu64 "\n", o->issued);
 	printf("confirmed   %" PRIu64 "\n", o->confirmed);
 	printf("failed      %" PRIu64 "\n", o->failed);
+	printf("unlocked    %" PRIu64 "%s\n", o->unlocked, o->require_lock
+	    ? " (the order requires the lock)" : "");
 	printf("remaining   %" PRIu64 "\n", o->remaining);
 	printf("cms         ");
 	for (size_t i = 0; i < o->n_cms; i++) {
@@ -450,6 +453,8 @@ device_json(struct cs_json *j, const Countersign__V1__DeviceInfo *d)
 	cs_json_str(j, "station", d->station);
 	cs_json_u64(j, "serial", d->serial);
 	cs_json_str(j, "state", d->state);
+	cs_json_str(j, "lock", d->lock);
+	cs_json_bool(j, "firmware_checked", d->firmware_checked);
 	cs_json_u64(j, "issued_unix_s", d->issued_unix_s);
 	cs_json_str(j, "issued", admin_cli_time(d->issued_unix_s, t));
 	cs_json_bytes(j, "record", d->record.data, d->record.len);
@@ -468,6 +473,10 @@ device_text(const Countersign__V1__DeviceInfo *d)
 	printf("station  %s\n", d->station);
 	printf("serial   %" PRIu64 "\n", d->serial);
 	printf("state    %s\n", d->state);
+	printf("lock     %s\n", d->lock[0] != '\0' ? d->lock
+	    : "not reported");
+	printf("firmware %s\n", d->firmware_checked
+	    ? "checked against the order's digest" : "not checked");
 	printf("issued   %s\n", admin_cli_time(d->issued_unix_s, t));
 	printf("record   ");
 	admin_cli_hex(stdout, d->record.data, d->record.len);

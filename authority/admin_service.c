@@ -679,6 +679,8 @@ device_view(Countersign__V1__DeviceInfo *di, const StoredDevice *d,
 	di->issued_unix_s = d->issued_unix_s;
 	di->record        = d->record;
 	di->state         = d->state;
+	di->lock             = d->lock;
+	di->firmware_checked = d->firmware_checked;
 	if (store_order_get(txn, d->order_id, &o) == CS_OK) {
 		di->product_id = o->product_id;
 		countersign__v1__stored_order__free_unpacked(o, NULL);

@@ -421,6 +421,18 @@ on_sign(Countersign__V1__Authority_Service *base,
 		closure(NULL, data);
 		return;
 	}
+	if (in->firmware_sha256.len != 0 &&
+	    in->firmware_sha256.len != CS_SHA256_LEN) {
+		cs_rpc_req_fail(data, CS_EINVAL, "firmware_sha256 must be empty "
+		    "or %u bytes (SHA-256)", CS_SHA256_LEN);
+		closure(NULL, data);
+		return;
+	}
+	if (in->firmware_sha256.len != 0) {
+		memcpy(req.firmware_sha256, in->firmware_sha256.data,
+		    CS_SHA256_LEN);
+	}
+	req.firmware_sha256_len = in->firmware_sha256.len;
 	rv = pipeline_sign(svc->pipeline, &req, &res, msg, sizeof(msg));
 	if (rv != CS_OK) {
 		cs_log_info(LOG_MOD, "sign refused station=%s order=%s err=%s "
@@ -556,6 +568,8 @@ on_report(Countersign__V1__Authority_Service *base,
 		return;
 	}
 	memcpy(req.detail, in->detail, dlen);
+	req.locked           = in->locked;
+	req.firmware_checked = in->firmware_checked;
 	rv = pipeline_report(svc->pipeline, &req, &o, msg, sizeof(msg));
 	if (rv != CS_OK) {
 		cs_rpc_req_fail(data, rv, "%s", msg);

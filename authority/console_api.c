@@ -48,6 +48,12 @@ order_json(struct cs_json *j, const StoredOrder *o)
 	cs_json_end(j);
 	cs_json_bytes(j, "firmware_sha256", os.firmware_sha256.data,
 	    os.firmware_sha256.len);
+	cs_json_bool(j, "firmware_held", os.firmware_held);
+	cs_json_u64(j, "firmware_version", os.firmware_version);
+	cs_json_bool(j, "firmware_withdrawn", os.firmware_withdrawn);
+	cs_json_str(j, "target", os.target);
+	cs_json_bool(j, "require_lock", os.require_lock);
+	cs_json_u64(j, "unlocked", os.unlocked);
 	cs_json_u64(j, "created_unix_s", os.created_unix_s);
 	cs_json_close(j);
 }
@@ -369,6 +375,9 @@ console_api_devices(console *c, const struct console_req *q,
 			cs_json_u64(&b.j, "serial", d->serial);
 			cs_json_u64(&b.j, "issued_unix_s", d->issued_unix_s);
 			cs_json_str(&b.j, "state", d->state);
+			cs_json_str(&b.j, "lock", d->lock);
+			cs_json_bool(&b.j, "firmware_checked",
+			    d->firmware_checked);
 			cs_json_bytes(&b.j, "record", d->record.data,
 			    d->record.len);
 			cs_json_str(&b.j, "verify", v);

@@ -33,4 +33,7 @@ order_view(Countersign__V1__OrderStatus *os, const StoredOrder *o)
 	os->key_label       = o->key_label;
 	os->firmware_sha256 = o->firmware_sha256;
 	os->created_unix_s  = o->created_unix_s;
+	os->target          = o->target;
+	os->require_lock    = o->require_lock;
+	os->unlocked        = o->unlocked;
 }

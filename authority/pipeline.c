@@ -200,6 +200,52 @@ pipeline_order_check(const StoredOrder *o, const struct pipeline_who *who,
 	return CS_OK;
 }
 
+/* The first 8 bytes of a digest in hex, for messages. */
+static const char *
+digest_short(const uint8_t *d, size_t len, char out[17])
+{
+	if (len < 8) {
+		return "none";
+	}
+	cs_hex_encode(d, 8, out, 17);
+	return out;
+}
+
+int
+pipeline_firmware_check(store_txn *txn, const StoredOrder *o,
+    const struct pipeline_sign_req *r, const char **reason, char *msg,
+    size_t msglen)
+{
+	char want[17], got[17];
+
+	(void)txn;
+	if (o->firmware_sha256.len != CS_SHA256_LEN) {
+		return CS_OK;
+	}
+	if (r->firmware_sha256_len != CS_SHA256_LEN) {
+		*reason = "firmware-missing";
+		pipeline_set_msg(msg, msglen,
+		    "order %s binds firmware %s...: the station must say "
+		    "which firmware it programs (update the station); nothing "
+		    "was signed", o->order_id,
+		    digest_short(o->firmware_sha256.data, CS_SHA256_LEN, want));
+		return CS_EPRECOND;
+	}
+	if (!cs_ct_equal(r->firmware_sha256, o->firmware_sha256.data,
+	        CS_SHA256_LEN)) {
+		*reason = "firmware-mismatch";
+		pipeline_set_msg(msg, msglen,
+		    "the station's firmware (%s...) is not the one order %s "
+		    "binds (%s...): its devices would refuse to run; nothing "
+		    "was signed and no quota spent",
+		    digest_short(r->firmware_sha256, CS_SHA256_LEN, got),
+		    o->order_id,
+		    digest_short(o->firmware_sha256.data, CS_SHA256_LEN, want));
+		return CS_EPRECOND;
+	}
+	return CS_OK;
+}
+
 /*
  * A UID first seen for this product under another order, or in this order
  * by a station of another CM: a clone.  (Several stations of one CM may
@@ -570,6 +616,10 @@ sign_checks(pipeline *p, const struct pipeline_sign_req *r,
 	}
 	rv = pipeline_order_check(*o, &r->who, r->uid, r->uid_len, reason, msg,
 	    msglen);
+	if (rv != CS_OK) {
+		goto out;
+	}
+	rv = pipeline_firmware_check(txn, *o, r, reason, msg, msglen);
 	if (rv != CS_OK) {
 		goto out;
 	}

@@ -48,6 +48,10 @@ struct pipeline_sign_req {
 	char                order_id[STORE_ORDER_ID_MAX + 1];
 	uint8_t             uid[STORE_UID_MAX];
 	size_t              uid_len;
+	/* SHA-256 of the firmware the station will program (0 or 32 bytes):
+	 * must equal the order's digest when the order binds one. */
+	uint8_t             firmware_sha256[CS_SHA256_LEN];
+	size_t              firmware_sha256_len;
 };
 
 struct pipeline_sign_res {
@@ -71,6 +75,8 @@ struct pipeline_report_req {
 	size_t                uid_len;
 	enum pipeline_outcome outcome;
 	char                  detail[256];
+	bool                  locked;           /* lock applied, verified */
+	bool                  firmware_checked; /* image matched the digest */
 };
 
 struct pipeline_stats {

@@ -104,6 +104,12 @@ apply_issue(pipeline *p, store_txn *txn, struct job *j)
 	rv = pipeline_order_check(o, &r->who, r->uid, r->uid_len, &reason,
 	    j->msg,
 	    j->msglen);
+	if (rv == CS_OK) {
+		/* The officer may have replaced or withdrawn the image
+		 * while the HSM signed. */
+		rv = pipeline_firmware_check(txn, o, r, &reason, j->msg,
+		    j->msglen);
+	}
 	if (rv != CS_OK) {
 		goto refuse;
 	}
@@ -263,8 +269,8 @@ apply_report(pipeline *p, store_txn *txn, struct job *j)
 	StoredOrder                      *o = NULL;
 	StoredDevice                     *d = NULL;
 	const char *reason = NULL, *state = outcome_state(r->outcome);
-	const char *prev;
-	char       *prev_detail;
+	const char *prev, *lock, *detail = r->detail;
+	char       *prev_detail, *prev_lock;
 	uint64_t   *c;
 	char        actor[STORE_AUDIT_ACTOR_MAX], uidhex[2 * STORE_UID_MAX + 1];
 	int         rv;
@@ -328,6 +334,17 @@ apply_report(pipeline *p, store_txn *txn, struct job *j)
 		    r->uid, r->uid_len, "report-other-cm", j->msg, NULL, NULL);
 	}
 	prev = d->state;
+	lock = r->locked ? "locked" : "not-locked";
+	/* An order that requires the lock counts a device that left the
+	 * line unlocked as failed, whatever else went well. */
+	if (r->outcome == PIPELINE_PROGRAMMED && o->require_lock &&
+	    !r->locked) {
+		state = outcome_state(PIPELINE_FAILED);
+		if (r->detail[0] == '\0') {
+			detail = "programmed but not locked, and the order "
+			         "requires the lock";
+		}
+	}
 	/*
 	 * A device's first report is part of its record and always written.
 	 * Reports after it are a station's to repeat at will: the same again
@@ -337,8 +354,9 @@ apply_report(pipeline *p, store_txn *txn, struct job *j)
 	 */
 	if (state_counter(o, prev) != NULL &&
 	    (strcmp(prev, state) == 0 &&
-	        strcmp(d->detail != NULL ? d->detail : "",
-	            r->detail) == 0)) {
+	        strcmp(d->detail != NULL ? d->detail : "", detail) == 0 &&
+	        strcmp(d->lock != NULL ? d->lock : "", lock) == 0 &&
+	        d->firmware_checked == r->firmware_checked)) {
 		countersign__v1__stored_device__free_unpacked(d, NULL);
 		countersign__v1__stored_order__free_unpacked(o, NULL);
 		j->rv = CS_OK;
@@ -365,13 +383,25 @@ apply_report(pipeline *p, store_txn *txn, struct job *j)
 	if ((c = state_counter(o, state)) != NULL) {
 		(*c)++;
 	}
+	/* unlocked: devices programmed (counted confirmed) but not locked. */
+	if (strcmp(prev, "programmed") == 0 && d->lock != NULL &&
+	    strcmp(d->lock, "not-locked") == 0 && o->unlocked > 0) {
+		o->unlocked--;
+	}
+	if (strcmp(state, "programmed") == 0 && !r->locked) {
+		o->unlocked++;
+	}
 	prev_detail = d->detail;
+	prev_lock   = d->lock;
 	d->state    = (char *)state;
-	d->detail   = (char *)r->detail;
+	d->detail   = (char *)detail;
+	d->lock     = (char *)lock;
+	d->firmware_checked = r->firmware_checked;
 	{
 		const char *kv[] = {"order", r->order_id, "uid", uidhex,
-		    "outcome", state, "previous", prev, "detail", r->detail,
-		    NULL};
+		    "outcome", state, "previous", prev, "detail", detail,
+		    "lock", lock, "firmware_checked",
+		    r->firmware_checked ? "yes" : "no", NULL};
 
 		if ((rv = store_device_put(txn, d)) == CS_OK &&
 		    (rv = store_order_put(txn, o)) == CS_OK) {
@@ -384,6 +414,7 @@ apply_report(pipeline *p, store_txn *txn, struct job *j)
 	 * message must not free them. */
 	d->state  = (char *)prev;
 	d->detail = prev_detail;
+	d->lock   = prev_lock;
 	countersign__v1__stored_device__free_unpacked(d, NULL);
 	countersign__v1__stored_order__free_unpacked(o, NULL);
 	if (rv == CS_OK) {

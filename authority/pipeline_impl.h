@@ -138,6 +138,18 @@ int pipeline_order_check(const StoredOrder *o,
     const char **reason, char *msg, size_t msglen);
 
 /*
+ * Will the device run what the station programs?  When order o binds a
+ * firmware digest, the request must carry the same digest (CS_EPRECOND
+ * otherwise: every device of this station would be refused at boot, so
+ * nothing is signed and no quota spent); a held image the officer
+ * withdrew stops new devices (CS_EPRECOND).  *reason and msg as
+ * pipeline_order_check.
+ */
+int pipeline_firmware_check(store_txn *txn, const StoredOrder *o,
+    const struct pipeline_sign_req *r, const char **reason, char *msg,
+    size_t msglen);
+
+/*
  * A UID first seen for this product under another order, or in this
  * order by a station of another CM: a clone (CS_EEXIST; first_order gets
  * the order it was first seen in).

@@ -57,21 +57,26 @@ static const struct cs_cli_cmd commands[] = {
 	"station's certificate and sends N pings (default 1, at most "
 	"100000).\n",
 	station_cmd_ping},
-    {"sign", "--order ID --uid HEX [--out FILE]",
+    {"sign", "--order ID --uid HEX [--out FILE]\n      "
+	"[--firmware-sha256 HEX]",
 	"get the device record of UID in order ID",
 	"Asks the authority for the device record of UID in order ID and\n"
 	"writes it to FILE (atomically) or to stdout if that is not a "
 	"terminal;\nprints a summary line on stderr.  Asking again for the "
-	"same UID and\norder gives the same record (reissued=yes).  Exit "
-	"codes:\ncountersign-station --help.\n",
+	"same UID and\norder gives the same record (reissued=yes).  An "
+	"order that binds a\nfirmware digest signs only for a station that "
+	"names the same digest\n(--firmware-sha256: the digest of the image "
+	"it programs, docs/record-format.md).\nExit codes: "
+	"countersign-station --help.\n",
 	station_cmd_sign},
     {"report",
-	"--order ID --uid HEX --outcome OUTCOME [--detail TEXT]",
+	"--order ID --uid HEX --outcome OUTCOME [--detail TEXT]\n      "
+	"[--locked]",
 	"tell how programming ended: programmed, failed or verify-failed",
 	"Tells the authority how programming UID ended (OUTCOME is "
 	"programmed,\nfailed or verify-failed; --detail at most 255 printable "
-	"ASCII characters) "
-	"and prints the\norder's counters.  Exit codes: countersign-station "
+	"ASCII characters; --locked: the device's lock was applied and\n"
+	"verified) and prints the\norder's counters.  Exit codes: countersign-station "
 	"--help.\n",
 	station_cmd_report},
     {"order", "ID", "print the order's counters",
@@ -206,6 +211,12 @@ station_cli_begin(struct station_cli *st, const struct cs_cli_cmd *cmd,
 			break;
 		case 'j':
 			a->json = true;
+			break;
+		case 'S':
+			a->fw_sha256 = optarg;
+			break;
+		case 'L':
+			a->locked = true;
 			break;
 		case 'h':
 			a->help = true;

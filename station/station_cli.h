@@ -76,6 +76,8 @@ struct station_args {
 	const char *order, *uid, *out, *outcome, *detail;
 	const char *image, *format, *base, *target;
 	const char *count, *retry_s, *next_device_s;
+	const char *fw_sha256; /* sign --firmware-sha256 */
+	bool        locked;    /* report --locked */
 	const char *probes[JOB_MAX_PROBES];
 	size_t      nprobes;
 	bool        json;
@@ -88,7 +90,7 @@ enum station_needs { STATION_NO_CONFIG, STATION_CONFIG };
 /*
  * The set-up every command shares: parse argv with longopts (each entry's
  * val is the letter station_cli_begin() knows the option by: o u f r d i
- * F b t p n j R w h), answer --help (a->help), demand exactly npos
+ * F b t p n j R w h S L), answer --help (a->help), demand exactly npos
  * positional arguments (from optind on), then load the configuration for
  * STATION_CONFIG and open the log.  --json is honoured wherever it stands
  * among the options, so even a bad option is reported as JSON.  Returns 0

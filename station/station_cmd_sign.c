@@ -10,7 +10,9 @@
  * are in main.c (station_cli.h).
  */
 #include "countersign/record.h"
+#include "cs_crypto.h"
 #include "cs_err.h"
+#include "cs_hex.h"
 #include "cs_tls.h"
 #include "station_cli.h"
 #include "station_init.h"
@@ -323,7 +325,7 @@ check_record(struct station_cli *st, const ProtobufCBinaryData *rec,
 static int
 sign_and_write(struct station_cli *st, station_session *s,
     const char *order, const uint8_t *uid, size_t uid_len,
-    struct record_out *o)
+    const uint8_t *fw, size_t fw_len, struct record_out *o)
 {
 	Countersign__V1__SignRequest   req =
 	    COUNTERSIGN__V1__SIGN_REQUEST__INIT;
@@ -335,6 +337,8 @@ sign_and_write(struct station_cli *st, station_session *s,
 	req.order_id = (char *)order;
 	req.uid.data = (uint8_t *)uid;
 	req.uid.len  = uid_len;
+	req.firmware_sha256.data = (uint8_t *)fw;
+	req.firmware_sha256.len  = fw_len;
 	if ((rv = station_session_call(s, "Sign", &req.base,
 	    (ProtobufCMessage **)&rsp, &res)) != CS_OK) {
 		record_out_abort(o);
@@ -362,6 +366,7 @@ station_cmd_sign(void *ctx, const struct cs_cli_cmd *cmd, int argc,
 	    {"order", required_argument, NULL, 'o'},
 	    {"uid", required_argument, NULL, 'u'},
 	    {"out", required_argument, NULL, 'f'},
+	    {"firmware-sha256", required_argument, NULL, 'S'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -370,7 +375,8 @@ station_cmd_sign(void *ctx, const struct cs_cli_cmd *cmd, int argc,
 	station_session    *s = NULL;
 	struct record_out   o;
 	uint8_t             uid[STATION_UID_MAX];
-	size_t              uid_len = 0;
+	uint8_t             fw[CS_SHA256_LEN];
+	size_t              uid_len = 0, fw_len = 0;
 	int                 rv;
 
 	if ((rv = station_cli_begin(st, cmd, argc, argv, longopts, 0,
@@ -378,15 +384,23 @@ station_cmd_sign(void *ctx, const struct cs_cli_cmd *cmd, int argc,
 		return rv;
 	}
 	if ((rv = station_cli_order_uid(st, cmd, &a, uid, &uid_len)) !=
-	    EXIT_OK ||
-	    (rv = record_out_begin(st, &o, a.out)) != EXIT_OK) {
+	    EXIT_OK) {
+		return rv;
+	}
+	if (a.fw_sha256 != NULL &&
+	    (cs_hex_decode(a.fw_sha256, fw, sizeof(fw), &fw_len) != CS_OK ||
+	        fw_len != sizeof(fw))) {
+		return cs_cli_usage(&st->cli, cmd, "--firmware-sha256 takes the "
+		    "64 hex digits of a SHA-256 digest");
+	}
+	if ((rv = record_out_begin(st, &o, a.out)) != EXIT_OK) {
 		return rv;
 	}
 	if ((rv = station_cli_session(st, &s)) != EXIT_OK) {
 		record_out_abort(&o);
 		return rv;
 	}
-	rv = sign_and_write(st, s, a.order, uid, uid_len, &o);
+	rv = sign_and_write(st, s, a.order, uid, uid_len, fw, fw_len, &o);
 	station_session_close(s);
 	return rv;
 }
@@ -440,6 +454,7 @@ station_cmd_report(void *ctx, const struct cs_cli_cmd *cmd, int argc,
 	    {"uid", required_argument, NULL, 'u'},
 	    {"outcome", required_argument, NULL, 'r'},
 	    {"detail", required_argument, NULL, 'd'},
+	    {"locked", no_argument, NULL, 'L'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -477,6 +492,7 @@ station_cmd_report(void *ctx, const struct cs_cli_cmd *cmd, int argc,
 	req.uid.len  = uid_len;
 	req.outcome  = outcome;
 	req.detail   = (char *)(a.detail != NULL ? a.detail : "");
+	req.locked   = a.locked;
 	if ((rv = station_session_call(s, "Report", &req.base,
 	    (ProtobufCMessage **)&rsp, &res)) != CS_OK) {
 		rv = station_cli_call_failed(st, rv, &res);

@@ -1165,7 +1165,7 @@ test_firmware_bound(void **state)
 {
 	struct fx *f = *state;
 	char       conf[700], fw[700], rec[700], uid[2 * UIDLEN + 1];
-	char       product[16];
+	char       product[16], hex[2 * CS_SHA256_LEN + 1];
 	uint8_t    r[256], digest[CS_SHA256_LEN], ub[UIDLEN];
 	size_t     len, i;
 	const char image[] = "pretend this is a firmware image\n";
@@ -1185,8 +1185,21 @@ test_firmware_bound(void **state)
 	station_conf(f, "st1", conf, sizeof(conf));
 	snprintf(rec, sizeof(rec), "%s/fw.rec", f->dir);
 	uid_hex(uid, 8, 1);
+	/* A station that does not say which firmware it programs, or
+	 * names another, gets nothing: its devices would refuse to run. */
 	expect(f, STATION(f, conf, "sign", "--order", "PO-FW", "--uid", uid,
-	    "--out", rec), 0, NULL);
+	    "--out", rec), 6, "must say which firmware");
+	cs_hex_encode(digest, sizeof(digest), hex, sizeof(hex));
+	hex[0] = hex[0] == '0' ? '1' : '0';
+	expect(f, STATION(f, conf, "sign", "--order", "PO-FW", "--uid", uid,
+	    "--firmware-sha256", hex, "--out", rec), 6,
+	    "is not the one order PO-FW binds");
+	check_counts(f, "PO-FW", 0, 3);
+	expect(f, STATION(f, conf, "sign", "--order", "PO-FW", "--uid", uid,
+	    "--firmware-sha256", "12", "--out", rec), 2, "64 hex digits");
+	cs_hex_encode(digest, sizeof(digest), hex, sizeof(hex));
+	expect(f, STATION(f, conf, "sign", "--order", "PO-FW", "--uid", uid,
+	    "--firmware-sha256", hex, "--out", rec), 0, NULL);
 	len = read_file(rec, r, sizeof(r));
 	assert_int_equal(len, CS_RECORD_SIZE(UIDLEN, CS_RECORD_FLAG_FIRMWARE));
 	for (i = 0; i < UIDLEN; i++) {
@@ -1214,6 +1227,39 @@ test_firmware_bound(void **state)
 	digest[0] ^= 1; /* another build */
 	assert_false(CS_VERIFY_AUTHORIZED(
 	    cs_verify_record(r, len, ub, UIDLEN, &trust, NULL)));
+}
+
+/* What the station says of the lock is stored, counted and shown. */
+static void
+test_lock_reports(void **state)
+{
+	struct fx *f = *state;
+	char       conf[700], uid[2 * UIDLEN + 1];
+	Countersign__V1__OrderReply  *r;
+	Countersign__V1__OrderStatus *o;
+
+	create_order(f, "PO-L", "3", "acme");
+	station_conf(f, "st1", conf, sizeof(conf));
+	uid_hex(uid, 9, 1);
+	expect(f, STATION(f, conf, "sign", "--order", "PO-L", "--uid", uid,
+	    "--out", "/dev/null"), 0, NULL);
+	expect(f, STATION(f, conf, "report", "--order", "PO-L", "--uid", uid,
+	    "--outcome", "programmed"), 0, "confirmed=1");
+	expect(f, ADMIN(f, "device", "show", uid), 0, "lock     not-locked");
+	o = show_order(f->sock, "PO-L", &r);
+	assert_int_equal(o->unlocked, 1);
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	/* Re-seated and locked this time: no longer counted unlocked. */
+	expect(f, STATION(f, conf, "report", "--order", "PO-L", "--uid", uid,
+	    "--outcome", "programmed", "--locked"), 0, "confirmed=1");
+	expect(f, ADMIN(f, "device", "show", uid), 0, "lock     locked");
+	expect(f, ADMIN(f, "--json", "device", "show", uid), 0,
+	    "\"lock\":\"locked\"");
+	o = show_order(f->sock, "PO-L", &r);
+	assert_int_equal(o->unlocked, 0);
+	assert_int_equal(o->confirmed, 1);
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	expect(f, ADMIN(f, "audit", "list"), 0, "lock=locked");
 }
 
 /* Only root and the authority's own user may use the admin socket. */
@@ -1251,6 +1297,7 @@ main(void)
 	    cmocka_unit_test(test_expired_order),
 	    cmocka_unit_test(test_bad_token),
 	    cmocka_unit_test(test_firmware_bound),
+	    cmocka_unit_test(test_lock_reports),
 	    cmocka_unit_test(test_admin_peer_uid),
 	    cmocka_unit_test(test_race_last_50),
 	    cmocka_unit_test(test_restart_keeps_state),

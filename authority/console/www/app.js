@@ -742,6 +742,12 @@
 				["Expires", fmtExpires(o.expires_unix_s)],
 				["Created", fmtTime(o.created_unix_s)],
 				["Firmware SHA-256", o.firmware_sha256 || "none"],
+				["Firmware image", !o.firmware_held ? "not held (the CM brings it)"
+				    : o.firmware_withdrawn ? "withdrawn (version " + o.firmware_version + ")"
+				    : "held by the authority, version " + o.firmware_version],
+				["Target", o.target || "not bound"],
+				["Lock", (o.require_lock ? "required" : "not required") +
+				    ", " + o.unlocked + " programmed unlocked"],
 			];
 			const dl = el("dl", {class: "props"});
 			for (const [k, v] of props) {
@@ -875,6 +881,9 @@
 		        el("dt", {text: "Serial"}), el("dd", {text: d.serial}),
 		        el("dt", {text: "Issued"}), el("dd", {text: fmtTime(d.issued_unix_s)}),
 		        el("dt", {text: "State"}), el("dd", {text: d.state}),
+		        el("dt", {text: "Lock"}), el("dd", {text: d.lock || "not reported"}),
+		        el("dt", {text: "Firmware"}), el("dd", {text: d.firmware_checked
+		            ? "checked against the order's digest" : "not checked"}),
 		        el("dt", {text: "Verify"}), el("dd", {},
 		            ok ? badge("ok", "signature ok") : badge("bad", "failed: " + d.verify))),
 		    el("h4", {text: "Record (" + (d.record || "").length / 2 + " bytes)"}),
