@@ -1239,7 +1239,10 @@ test_lock_reports(void **state)
 	Countersign__V1__OrderStatus *o;
 
 	create_order(f, "PO-L", "3", "acme");
-	station_conf(f, "st1", conf, sizeof(conf));
+	/* A station of its own: a changed report is recorded once per
+	 * interval per station, and st1 used its turn in other tests. */
+	enroll(f, "stlock", "acme");
+	station_conf(f, "stlock", conf, sizeof(conf));
 	uid_hex(uid, 9, 1);
 	expect(f, STATION(f, conf, "sign", "--order", "PO-L", "--uid", uid,
 	    "--out", "/dev/null"), 0, NULL);
