@@ -211,6 +211,24 @@ digest_short(const uint8_t *d, size_t len, char out[17])
 	return out;
 }
 
+bool
+pipeline_record_current(const StoredOrder *o, const uint8_t *rec,
+    size_t rec_len)
+{
+	size_t off;
+
+	if (o->firmware_sha256.len != CS_SHA256_LEN) {
+		return true;
+	}
+	if (rec_len < CS_RECORD_HEADER_LEN ||
+	    (rec[CS_RECORD_OFF_FLAGS] & CS_RECORD_FLAG_FIRMWARE) == 0) {
+		return false;
+	}
+	off = CS_RECORD_OFF_UID + rec[CS_RECORD_OFF_UID_LEN];
+	return off + CS_SHA256_LEN <= rec_len &&
+	       memcmp(rec + off, o->firmware_sha256.data, CS_SHA256_LEN) == 0;
+}
+
 int
 pipeline_firmware_check(store_txn *txn, const StoredOrder *o,
     const struct pipeline_sign_req *r, const char **reason, char *msg,
@@ -579,7 +597,8 @@ req_ok(const struct pipeline_who *who, const char *order_id,
 static int
 sign_checks(pipeline *p, const struct pipeline_sign_req *r,
     StoredOrder **o, StoredKey **k, struct pipeline_sign_res *res,
-    bool *done, const char **reason, char *msg, size_t msglen)
+    bool *done, uint64_t *resign, const char **reason, char *msg,
+    size_t msglen)
 {
 	StoredDevice *d = NULL;
 	store_txn    *txn;
@@ -632,6 +651,13 @@ sign_checks(pipeline *p, const struct pipeline_sign_req *r,
 		goto out;
 	}
 	rv = store_device_get(txn, r->order_id, r->uid, r->uid_len, &d);
+	if (rv == CS_OK && d->record.len > 0 &&
+	    !pipeline_record_current(*o, d->record.data, d->record.len)) {
+		/* Its record binds an image the officer has since replaced:
+		 * a new record, same serial, no quota (the unit is counted). */
+		*resign = d->serial;
+		rv      = CS_ENOENT;
+	}
 	if (rv == CS_OK) {
 		/* Idempotent: the same record again, no quota spent. */
 		if (d->record.len == 0 || d->record.len > CS_RECORD_MAX_LEN) {
@@ -658,7 +684,7 @@ sign_checks(pipeline *p, const struct pipeline_sign_req *r,
 		    "again", cs_strerror(rv));
 		goto out;
 	}
-	if ((*o)->issued >= (*o)->quota) {
+	if (*resign == 0 && (*o)->issued >= (*o)->quota) {
 		*reason = "quota";
 		pipeline_set_msg(msg, msglen,
 		    "order %s has no quota left: %" PRIu64
@@ -763,6 +789,7 @@ pipeline_sign(pipeline *p, const struct pipeline_sign_req *r,
 	const char             *reason = "invalid";
 	struct timespec         t0, t1;
 	bool                    done;
+	uint64_t                resign = 0;
 	int                     rv;
 
 	if (p == NULL || r == NULL || res == NULL) {
@@ -775,7 +802,8 @@ pipeline_sign(pipeline *p, const struct pipeline_sign_req *r,
 		return CS_EINVAL;
 	}
 	claim = inflight_claim(p, r);
-	rv    = sign_checks(p, r, &o, &k, res, &done, &reason, msg, msglen);
+	rv    = sign_checks(p, r, &o, &k, res, &done, &resign, &reason, msg,
+	    msglen);
 	if (rv != CS_OK) {
 		if (strcmp(reason, "store") != 0) {
 			rv = refuse(p, &r->who, r->order_id, r->uid, r->uid_len,
@@ -819,7 +847,9 @@ pipeline_sign(pipeline *p, const struct pipeline_sign_req *r,
 	}
 
 	memset(&j, 0, sizeof(j));
-	if ((rv = next_serial(p, o, &j.serial)) != CS_OK) {
+	j.serial = resign;
+	j.resign = resign != 0;
+	if (!j.resign && (rv = next_serial(p, o, &j.serial)) != CS_OK) {
 		pipeline_set_msg(msg, msglen, rv == CS_ENOMEM
 		        ? "the authority is out of memory (order %s); try again"
 		        : "order %s has used every serial number",

@@ -67,6 +67,44 @@ audit_refusal_limited(pipeline *p, store_txn *txn,
 	    message, extra_k, extra_v);
 }
 
+/*
+ * A device whose record binds an image the officer has replaced gets a
+ * record for the current one: same serial, no quota, the old record
+ * overwritten (it only ever ran the withdrawn image).  Frees o and d.
+ */
+static int
+apply_resign(store_txn *txn, struct job *j, StoredOrder *o, StoredDevice *d,
+    const char *actor, const char *uidhex)
+{
+	ProtobufCBinaryData old = d->record;
+	char                serial[24], fw[2 * CS_SHA256_LEN + 1];
+	const char         *kv[] = {"order", o->order_id, "uid", uidhex,
+	    "serial", serial, "firmware_sha256", fw, NULL};
+	int                 rv;
+
+	snprintf(serial, sizeof(serial), "%" PRIu64, d->serial);
+	cs_hex_encode(o->firmware_sha256.data, o->firmware_sha256.len, fw,
+	    sizeof(fw));
+	d->record.data = j->record;
+	d->record.len  = j->record_len;
+	if ((rv = store_device_put(txn, d)) == CS_OK) {
+		rv = store_audit_append(txn, actor, "device.resigned", kv, NULL);
+	}
+	d->record = old; /* ours is not the unpacked message's to free */
+	if (rv == CS_OK) {
+		memcpy(j->sres->record, j->record, j->record_len);
+		j->sres->record_len = j->record_len;
+		j->sres->serial     = d->serial;
+		j->sres->reissued   = false;
+		j->sres->remaining  =
+		    o->quota > o->issued ? o->quota - o->issued : 0;
+		j->rv = CS_OK;
+	}
+	countersign__v1__stored_device__free_unpacked(d, NULL);
+	countersign__v1__stored_order__free_unpacked(o, NULL);
+	return rv == CS_EINVAL || rv == CS_ETOOBIG ? CS_ESTORE : rv;
+}
+
 static int
 apply_issue(pipeline *p, store_txn *txn, struct job *j)
 {
@@ -123,6 +161,10 @@ apply_issue(pipeline *p, store_txn *txn, struct job *j)
 		goto fatal;
 	}
 	rv = store_device_get(txn, r->order_id, r->uid, r->uid_len, &d);
+	if (rv == CS_OK && j->resign && d->record.len > 0 &&
+	    !pipeline_record_current(o, d->record.data, d->record.len)) {
+		return apply_resign(txn, j, o, d, actor, uidhex);
+	}
 	if (rv == CS_OK) {
 		/* Two requests for one UID raced: the first won, this one
 		 * gets its record and the new signature is discarded. */

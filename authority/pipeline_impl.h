@@ -48,6 +48,7 @@ struct job {
 	uint8_t                         record[CS_RECORD_MAX_LEN];
 	size_t                          record_len;
 	uint64_t                        serial;
+	bool                            resign; /* replaces a stale record */
 	/* JOB_REPORT */
 	const struct pipeline_report_req *rreq;
 	/* JOB_AUDIT */
@@ -145,6 +146,15 @@ int pipeline_order_check(const StoredOrder *o,
  * withdrew stops new devices (CS_EPRECOND).  *reason and msg as
  * pipeline_order_check.
  */
+/*
+ * Does the stored record rec bind the firmware order o binds now?  False
+ * only when o binds a digest and rec binds none or another (the officer
+ * replaced the image after rec was signed): the device then gets a new
+ * record for the same serial (re-signed, no quota spent).
+ */
+bool pipeline_record_current(const StoredOrder *o, const uint8_t *rec,
+    size_t rec_len);
+
 int pipeline_firmware_check(store_txn *txn, const StoredOrder *o,
     const struct pipeline_sign_req *r, const char **reason, char *msg,
     size_t msglen);
