@@ -41,7 +41,8 @@ span=$(arm-none-eabi-readelf -lW "$elf" | awk '
 	function num(h,    i, v) {
 		h = tolower(substr(h, 3)); v = 0
 		for (i = 1; i <= length(h); i++)
-			v = v * 16 + index("0123456789abcdef", substr(h, i, 1)) - 1
+			v = v * 16 + \
+			    index("0123456789abcdef", substr(h, i, 1)) - 1
 		return v
 	}
 	$1 == "LOAD" && num($5) > 0 {
@@ -67,8 +68,9 @@ if [ "$size" -ne $((0x$end - 0x$start)) ]; then
 	exit 1
 fi
 if ! cmp -s "$tmp/ff.bin" "$tmp/00.bin"; then
+	first=$(cmp "$tmp/ff.bin" "$tmp/00.bin" | sed 's/.*byte //')
 	echo "check-image-span.sh: error: the span 0x$start-0x$end has" \
-	    "gaps (first: $(cmp "$tmp/ff.bin" "$tmp/00.bin" | sed 's/.*byte //'))" >&2
+	    "gaps (the first at byte $first)" >&2
 	exit 1
 fi
 echo "image span: 0x$start-0x$end ($size bytes), no gaps"

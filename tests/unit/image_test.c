@@ -881,7 +881,16 @@ test_from_flat_refused(void **state)
 	assert_int_equal(target_load(&st, "stm32f407", dirs, f->err,
 	    sizeof(f->err)), CS_OK);
 
-#define REFUSED(t, base, len, needle)                                         	do {                                                                  		int rv_ = image_from_flat(&back, t, base, buf, len, f->err,   		    sizeof(f->err));                                          		if (rv_ != CS_EINVAL || strstr(f->err, needle) == NULL) {     			fail_msg("got %d \"%s\", want \"%s\"", rv_, f->err,   			    needle);                                          		}                                                             		assert_int_equal(back.nseg, 0);                               	} while (0)
+#define REFUSED(t, base, len, needle)                                         \
+	do {                                                                  \
+		int rv_ = image_from_flat(&back, t, base, buf, len, f->err,   \
+		    sizeof(f->err));                                          \
+		if (rv_ != CS_EINVAL || strstr(f->err, needle) == NULL) {     \
+			fail_msg("got %d \"%s\", want \"%s\"", rv_, f->err,   \
+			    needle);                                          \
+		}                                                             \
+		assert_int_equal(back.nseg, 0);                               \
+	} while (0)
 
 	/* before the STM32's flash, by one byte */
 	REFUSED(&st, 0x07FFFFFFu, 0x100, "0x07FFFFFF-0x07FFFFFF is outside "

@@ -51,8 +51,8 @@ hash_range(wc_Sha256 *sha, uintptr_t lo, uintptr_t hi)
 int
 cs_fw_measure(uint8_t digest[32])
 {
-	const uintptr_t lo = (uintptr_t)__cs_image_start;
-	const uintptr_t hi = (uintptr_t)__cs_image_end;
+	const uintptr_t lo  = (uintptr_t)__cs_image_start;
+	const uintptr_t hi  = (uintptr_t)__cs_image_end;
 	const uintptr_t rlo = (uintptr_t)__cs_record_start;
 	const uintptr_t rhi = (uintptr_t)__cs_record_end;
 	wc_Sha256       sha;

@@ -7,9 +7,9 @@
 
 #include <stdint.h>
 
-extern uint8_t  __data_start[], __data_end[];
+extern uint8_t       __data_start[], __data_end[];
 extern const uint8_t __data_load[];
-extern uint32_t __bss_start, __bss_end, __stack_top, __stack_limit;
+extern uint32_t      __bss_start, __bss_end, __stack_top, __stack_limit;
 
 int  main(void);
 void cs_reset_handler(void);
