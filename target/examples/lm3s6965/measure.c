@@ -14,6 +14,11 @@
  * layout the record page lies above the image; the cut around it is kept
  * so that the file is right for layouts where the record sits between
  * two parts of the image (station/targets/stm32f407.ini).
+ *
+ * Failing closed: a digest that was not computed (a glitch that skips the
+ * call or corrupts the hash) is all 0x00 or wrong, and a record bound to
+ * this image then fails with FIRMWARE_MISMATCH; nothing here can turn a
+ * mismatch into a match.
  */
 #include "measure.h"
 
