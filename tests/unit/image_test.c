@@ -1,9 +1,12 @@
 /*
  * image_test.c - firmware images: the example firmware against objcopy's
  * own reading of it, hand-made ELF and Intel HEX files that are broken in
- * every way the parser checks, the size caps, and image_check against the
- * shipped target profiles.
+ * every way the parser checks, the size caps, image_check against the
+ * shipped target profiles, and the firmware digest (measured form, flat
+ * form and back) against objcopy + SHA-256 and against hand-computed
+ * digests.
  */
+#include "cs_crypto.h"
 #include "cs_err.h"
 #include "cs_image.h"
 #include "cs_target.h"
@@ -168,6 +171,40 @@ test_firmware(void **state)
 	    sizeof(f->err)), CS_OK);
 	assert_int_equal(image_check(&f->img, &t, f->err, sizeof(f->err)),
 	    CS_OK);
+
+	/* The firmware digest is SHA-256 of objcopy's gap-filled binary
+	 * (docs/record-format.md, "Firmware digest": the stock-tools
+	 * check), and so are the measured and the flat form. */
+	{
+		char *const a3[] = {CS_ARM_OBJCOPY, "-O", "binary",
+		    "--gap-fill=0xff", CS_FW_ELF, bin, NULL};
+		uint8_t      d_tool[32], d_img[32];
+		struct image m;
+		uint32_t     base;
+		uint8_t     *flat;
+		size_t       flen;
+
+		assert_int_equal(tu_run(a3, out, sizeof(out)), 0);
+		want = read_bytes(bin, &wlen);
+		assert_int_equal(cs_sha256(want, wlen, d_tool), CS_OK);
+		assert_int_equal(image_digest(&f->img, &t, d_img), CS_OK);
+		assert_memory_equal(d_img, d_tool, 32);
+
+		assert_int_equal(image_measured(&f->img, &t, &m), CS_OK);
+		assert_int_equal(m.nseg, 1);
+		assert_int_equal(m.seg[0].addr, 0);
+		assert_int_equal(m.seg[0].len, wlen);
+		assert_memory_equal(m.seg[0].data, want, wlen);
+		image_free(&m);
+
+		assert_int_equal(image_flatten(&f->img, &t, &base, &flat,
+		    &flen), CS_OK);
+		assert_int_equal(base, 0);
+		assert_int_equal(flen, wlen);
+		assert_memory_equal(flat, want, wlen);
+		free(flat);
+		free(want);
+	}
 #else
 	(void)state;
 	skip(); /* no cross-built firmware (CS_FIRMWARE=OFF) */
@@ -674,6 +711,211 @@ test_check(void **state)
 	check_against(f, &st, NULL);
 }
 
+/* ------------------------------------------------------------------ */
+/* The firmware digest on hand-made images. */
+
+/* Segment i of img: len bytes at addr, each byte (i + 1) * 16 + offset. */
+static void
+add_seg(struct image *img, uint32_t addr, uint32_t len)
+{
+	struct image_segment *sg = &img->seg[img->nseg];
+
+	sg->addr = addr;
+	sg->len  = len;
+	sg->data = malloc(len);
+	assert_non_null(sg->data);
+	for (uint32_t k = 0; k < len; k++) {
+		sg->data[k] = (uint8_t)((img->nseg + 1) * 16 + k);
+	}
+	img->nseg++;
+	img->bytes += len;
+}
+
+/* Copy segment bytes of img that fall in [base, base + len) into buf. */
+static void
+paint(const struct image *img, uint32_t base, uint8_t *buf, size_t len)
+{
+	for (size_t i = 0; i < img->nseg; i++) {
+		for (uint32_t k = 0; k < img->seg[i].len; k++) {
+			uint32_t a = img->seg[i].addr + k;
+			if (a >= base && a - base < len) {
+				buf[a - base] = img->seg[i].data[k];
+			}
+		}
+	}
+}
+
+static void
+test_digest_gap(void **state)
+{
+	struct fx        *f = *state;
+	const char *const dirs[] = {CS_TARGETS_DIR, NULL};
+	struct target     lm;
+	uint8_t           want[0x300], d[32], dw[32];
+	struct image      m;
+
+	assert_int_equal(target_load(&lm, "lm3s6965", dirs, f->err,
+	    sizeof(f->err)), CS_OK);
+	/* 0x100 bytes at 0x1000, a gap of 0x100, 0x100 bytes at 0x1200 */
+	add_seg(&f->img, 0x1000, 0x100);
+	add_seg(&f->img, 0x1200, 0x100);
+	assert_int_equal(image_check(&f->img, &lm, f->err, sizeof(f->err)),
+	    CS_OK);
+	/* by hand: the span 0x1000-0x12FF, the gap 0xFF */
+	memset(want, 0xFF, sizeof(want));
+	paint(&f->img, 0x1000, want, sizeof(want));
+	assert_int_equal(want[0x100], 0xFF);
+	assert_int_equal(want[0x1FF], 0xFF);
+	assert_int_equal(want[0x200], 0x20);
+	assert_int_equal(cs_sha256(want, sizeof(want), dw), CS_OK);
+	assert_int_equal(image_digest(&f->img, &lm, d), CS_OK);
+	assert_memory_equal(d, dw, 32);
+	/* the measured form is that span in one piece */
+	assert_int_equal(image_measured(&f->img, &lm, &m), CS_OK);
+	assert_int_equal(m.nseg, 1);
+	assert_int_equal(m.seg[0].addr, 0x1000);
+	assert_int_equal(m.seg[0].len, sizeof(want));
+	assert_memory_equal(m.seg[0].data, want, sizeof(want));
+	image_free(&m);
+	/* a gap of 0x00 bytes is another firmware (what QEMU's -kernel
+	 * would load there) */
+	memset(want + 0x100, 0x00, 0x100);
+	assert_int_equal(cs_sha256(want, sizeof(want), dw), CS_OK);
+	assert_memory_not_equal(d, dw, 32);
+	/* an empty image has no digest */
+	image_free(&f->img);
+	assert_int_equal(image_digest(&f->img, &lm, d), CS_EINVAL);
+}
+
+/* An image on both sides of the STM32F407's record area (sector 1,
+ * 0x08004000-0x08007FFF). */
+static void
+test_digest_record_area(void **state)
+{
+	struct fx        *f = *state;
+	const char *const dirs[] = {CS_TARGETS_DIR, NULL};
+	struct target     st;
+	struct image      m, back;
+	/* measured: 0x08000000-0x08003FFF and 0x08008000-0x0800810F */
+	static uint8_t    lo[0x4000], hi[0x110], flat_want[0x8110];
+	uint8_t          *both, *flat, d[32], dw[32];
+	uint32_t          base;
+	size_t            flen;
+
+	assert_int_equal(target_load(&st, "stm32f407", dirs, f->err,
+	    sizeof(f->err)), CS_OK);
+	assert_int_equal(st.record_addr, 0x08004000u);
+	assert_int_equal(st.record_size, 0x4000u);
+	add_seg(&f->img, 0x08000000u, 0x100); /* vectors + boot code */
+	add_seg(&f->img, 0x08008000u, 0x80);  /* the application... */
+	add_seg(&f->img, 0x08008100u, 0x10);  /* ...with a gap */
+	assert_int_equal(image_check(&f->img, &st, f->err, sizeof(f->err)),
+	    CS_OK);
+
+	/* by hand: below the record area, then above it; the record area
+	 * itself (16 KiB) is not hashed at all, not even as 0xFF */
+	memset(lo, 0xFF, sizeof(lo));
+	memset(hi, 0xFF, sizeof(hi));
+	paint(&f->img, 0x08000000u, lo, sizeof(lo));
+	paint(&f->img, 0x08008000u, hi, sizeof(hi));
+	both = malloc(sizeof(lo) + sizeof(hi));
+	assert_non_null(both);
+	memcpy(both, lo, sizeof(lo));
+	memcpy(both + sizeof(lo), hi, sizeof(hi));
+	assert_int_equal(cs_sha256(both, sizeof(lo) + sizeof(hi), dw), CS_OK);
+	free(both);
+	assert_int_equal(image_digest(&f->img, &st, d), CS_OK);
+	assert_memory_equal(d, dw, 32);
+
+	/* the measured form: those two pieces, which the station programs */
+	assert_int_equal(image_measured(&f->img, &st, &m), CS_OK);
+	assert_int_equal(m.nseg, 2);
+	assert_int_equal(m.seg[0].addr, 0x08000000u);
+	assert_int_equal(m.seg[0].len, sizeof(lo));
+	assert_memory_equal(m.seg[0].data, lo, sizeof(lo));
+	assert_int_equal(m.seg[1].addr, 0x08008000u);
+	assert_int_equal(m.seg[1].len, sizeof(hi));
+	assert_memory_equal(m.seg[1].data, hi, sizeof(hi));
+
+	/* the flat form spans the record area as 0xFF */
+	assert_int_equal(image_flatten(&f->img, &st, &base, &flat, &flen),
+	    CS_OK);
+	memset(flat_want, 0xFF, sizeof(flat_want));
+	paint(&f->img, 0x08000000u, flat_want, sizeof(flat_want));
+	assert_int_equal(base, 0x08000000u);
+	assert_int_equal(flen, sizeof(flat_want));
+	assert_memory_equal(flat, flat_want, flen);
+
+	/* and back: exactly the measured form, the same digest; whatever
+	 * the flat bytes say about the record area is dropped */
+	flat[0x4000] = 0x42;
+	assert_int_equal(image_from_flat(&back, &st, base, flat, flen,
+	    f->err, sizeof(f->err)), CS_OK);
+	free(flat);
+	assert_int_equal(back.nseg, m.nseg);
+	for (size_t i = 0; i < m.nseg; i++) {
+		assert_int_equal(back.seg[i].addr, m.seg[i].addr);
+		assert_int_equal(back.seg[i].len, m.seg[i].len);
+		assert_memory_equal(back.seg[i].data, m.seg[i].data,
+		    m.seg[i].len);
+	}
+	assert_int_equal(image_digest(&back, &st, dw), CS_OK);
+	assert_memory_equal(dw, d, 32);
+	image_free(&back);
+	image_free(&m);
+}
+
+/* image_from_flat checks what it rebuilds like a loaded image. */
+static void
+test_from_flat_refused(void **state)
+{
+	struct fx        *f = *state;
+	const char *const dirs[] = {CS_TARGETS_DIR, NULL};
+	struct target     lm, st;
+	static uint8_t    buf[0x2000];
+	struct image      back;
+
+	memset(buf, 0xA5, sizeof(buf));
+	assert_int_equal(target_load(&lm, "lm3s6965", dirs, f->err,
+	    sizeof(f->err)), CS_OK);
+	assert_int_equal(target_load(&st, "stm32f407", dirs, f->err,
+	    sizeof(f->err)), CS_OK);
+
+#define REFUSED(t, base, len, needle)                                         \
+	do {                                                                  \
+		int rv_ = image_from_flat(&back, t, base, buf, len, f->err,   \
+		    sizeof(f->err));                                          \
+		if (rv_ != CS_EINVAL || strstr(f->err, needle) == NULL) {     \
+			fail_msg("got %d \"%s\", want \"%s\"", rv_, f->err,   \
+			    needle);                                          \
+		}                                                             \
+		assert_int_equal(back.nseg, 0);                               \
+	} while (0)
+
+	/* before the STM32's flash, by one byte */
+	REFUSED(&st, 0x07FFFFFFu, 0x100, "0x07FFFFFF-0x07FFFFFF is outside "
+	    "the flash of stm32f407");
+	/* in RAM */
+	REFUSED(&st, 0x20000000u, 0x100, "is outside the flash");
+	/* past the end of the LM3S6965's flash, beyond its record area */
+	REFUSED(&lm, 0x3E000u, 0x2001, "0x00040000-0x00040000 is outside "
+	    "the flash of lm3s6965");
+	/* empty, past 4 GiB */
+	REFUSED(&lm, 0, 0, "is empty, too big or runs past 4 GiB");
+	REFUSED(&lm, 0xFFFFF000u, 0x2000, "is empty, too big or runs past "
+	    "4 GiB");
+#undef REFUSED
+
+	/* up to the end of flash: the record area is cut out, nothing of
+	 * it is kept */
+	assert_int_equal(image_from_flat(&back, &lm, 0x3E000u, buf, 0x2000,
+	    f->err, sizeof(f->err)), CS_OK);
+	assert_int_equal(back.nseg, 1);
+	assert_int_equal(back.seg[0].addr, 0x3E000u);
+	assert_int_equal(back.seg[0].len, 0x1000);
+	image_free(&back);
+}
+
 int
 main(void)
 {
@@ -688,7 +930,10 @@ main(void)
 	    T(test_ihex_malformed),
 	    T(test_max_segments),
 	    T(test_check),
+	    T(test_digest_gap),
+	    T(test_digest_record_area),
+	    T(test_from_flat_refused),
 	};
 #undef T
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return tu_run_tests("image_test", tests, NULL, NULL);
 }

@@ -7,8 +7,9 @@
 
 #include <stdint.h>
 
-extern uint32_t __data_start, __data_end, __data_load;
-extern uint32_t __bss_start, __bss_end, __stack_top, __stack_limit;
+extern uint8_t       __data_start[], __data_end[];
+extern const uint8_t __data_load[];
+extern uint32_t      __bss_start, __bss_end, __stack_top, __stack_limit;
 
 int  main(void);
 void cs_reset_handler(void);
@@ -26,11 +27,14 @@ fault_handler(void)
 void
 cs_reset_handler(void)
 {
-	uint32_t *src = &__data_load, *dst;
-	uint32_t  sp;
+	const uint8_t *src = __data_load;
+	uint32_t      *dst;
+	uint32_t       sp;
 
-	for (dst = &__data_start; dst < &__data_end;) {
-		*dst++ = *src++;
+	/* Byte by byte: .data's image ends exactly where the measured
+	 * image ends (lm3s6965.ld), not on a word boundary. */
+	for (uint8_t *d = __data_start; d < __data_end;) {
+		*d++ = *src++;
 	}
 	for (dst = &__bss_start; dst < &__bss_end;) {
 		*dst++ = 0;
