@@ -198,7 +198,6 @@ load_image(struct admin *a, const struct cs_cli_cmd *cmd,
 	enum image_format fmt  = IMAGE_AUTO;
 	uint64_t          base = 0;
 	char              err[1024];
-	int               rv;
 
 	memset(img, 0, sizeof(*img));
 	if (ia->format != NULL) {
@@ -218,10 +217,18 @@ load_image(struct admin *a, const struct cs_cli_cmd *cmd,
 		    "--firmware-format bin and --firmware-base ADDR (and "
 		    "--firmware-base only goes with bin)");
 	}
-	if (ia->base != NULL && (rv = admin_cli_num(a, cmd,
-	        "--firmware-base", ia->base, 0, UINT32_MAX, &base)) !=
-	        ADMIN_EXIT_OK) {
-		return rv;
+	if (ia->base != NULL) {
+		/* An address: decimal or 0x hex. */
+		char *end = NULL;
+
+		errno = 0;
+		base  = strtoull(ia->base, &end, 0);
+		if (ia->base[0] < '0' || ia->base[0] > '9' || *end != '\0' ||
+		    errno != 0 || base > UINT32_MAX) {
+			return cs_cli_usage(&a->cli, cmd, "--firmware-base "
+			    "\"%s\": an address from 0 to 0xFFFFFFFF (decimal "
+			    "or 0x hex)", ia->base);
+		}
 	}
 	if (image_load(img, ia->file, fmt, (uint32_t)base, err, sizeof(err)) !=
 	    CS_OK) {
