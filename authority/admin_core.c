@@ -11,6 +11,7 @@
 #include "cs_hex.h"
 #include "cs_log.h"
 #include "firmware.h"
+#include "pipeline.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -206,6 +207,36 @@ fw_plan_make(firmware *fw, const char *target, bool require_lock,
 	return firmware_check(&p->t, &p->img, want, p->digest, msg, msglen);
 }
 
+/*
+ * Room for an image without touching the store's reserve, which only
+ * device commits may use (pipeline.h): the span of the image twice (the
+ * sealed chunks, and the copy-on-write pages of the transaction that
+ * writes them) plus the reserve must be left in the map and on the disk.
+ */
+static int
+fw_room(store *st, const struct fw_plan *p, char *msg, size_t msglen)
+{
+	uint64_t used, size, map_left, disk_left, need, span;
+
+	if (!p->has_image) {
+		return CS_OK;
+	}
+	span = (uint64_t)p->img.seg[p->img.nseg - 1].addr +
+	    p->img.seg[p->img.nseg - 1].len - p->img.seg[0].addr;
+	if (store_space(st, &used, &size) != CS_OK ||
+	    store_room(st, &map_left, &disk_left) != CS_OK) {
+		return store_err(CS_ESTORE, msg, msglen);
+	}
+	need = 2u * span + pipeline_reserve_bytes(size);
+	if (map_left < need || disk_left < need) {
+		return say(CS_EEXHAUSTED, msg, msglen, "the store has no room "
+		    "for an image of %" PRIu64 " bytes next to the reserve "
+		    "kept for devices: nothing was changed; " STORE_FULL_TODO,
+		    span);
+	}
+	return CS_OK;
+}
+
 int
 admin_order_create(store *st, const char *actor,
     const Countersign__V1__CreateOrderRequest *in, StoredOrder **out,
@@ -238,6 +269,9 @@ admin_order_create_fw(store *st, firmware *fw, const char *actor,
 	if ((rv = fw_plan_make(fw, in->target, in->require_lock,
 	         in->firmware_segments, in->n_firmware_segments,
 	         &in->firmware_sha256, &plan, msg, msglen)) != CS_OK) {
+		goto fail;
+	}
+	if ((rv = fw_room(st, &plan, msg, msglen)) != CS_OK) {
 		goto fail;
 	}
 	if ((rv = store_txn_begin(st, true, &txn)) != CS_OK) {
@@ -278,6 +312,10 @@ admin_order_create_fw(store *st, firmware *fw, const char *actor,
 	o.created_unix_s  = now_s();
 	o.target          = plan.has_target ? plan.t.name : (char *)"";
 	o.require_lock    = in->require_lock;
+	/* Sealing runs inside the write transaction (one HSM call for the
+	 * data key, AES-GCM over at most 16 MiB): commits of devices wait for
+	 * it, a fraction of a second for an officer's rare change, and the
+	 * order and its image can never be half written. */
 	if (plan.has_image) {
 		o.firmware_sha256.data = plan.digest;
 		o.firmware_sha256.len  = CS_SHA256_LEN;
@@ -596,6 +634,9 @@ admin_order_firmware(store *st, firmware *fw, const char *actor,
 	if ((rv = fw_plan_make(fw, o->target, o->require_lock,
 	         in->firmware_segments, in->n_firmware_segments, NULL, &plan,
 	         msg, msglen)) != CS_OK) {
+		goto fail;
+	}
+	if ((rv = fw_room(st, &plan, msg, msglen)) != CS_OK) {
 		goto fail;
 	}
 	if (f != NULL) {
