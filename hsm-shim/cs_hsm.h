@@ -80,9 +80,8 @@ void cs_hsm_close(cs_hsm *h);
  * CKA_SENSITIVE, not CKA_EXTRACTABLE, CKA_SIGN only (no decrypt, unwrap,
  * derive); public key CKA_VERIFY only.  Both get the key id as CKA_ID.
  * Errors: CS_EEXIST (a private, public or secret key with that label
- * exists),
- * CS_EINVAL (bad label or algorithm, or the token refused the template),
- * CS_EHSM.  Fills *key when non-NULL.
+ * exists), CS_EINVAL (bad label or algorithm, or the token refused the
+ * template), CS_EHSM.  Fills *key when non-NULL.
  */
 int cs_hsm_keygen(cs_hsm *h, const char *label, cs_alg alg,
     struct cs_hsm_key *key);
