@@ -164,6 +164,8 @@ int admin_cmd_token_disable(void *ctx, const struct cs_cli_cmd *cmd,
 /* admin_cmd_orders.c: orders and the devices signed for them. */
 int admin_cmd_order_create(void *ctx, const struct cs_cli_cmd *cmd,
     int argc, char **argv);
+int admin_cmd_order_firmware(void *ctx, const struct cs_cli_cmd *cmd,
+    int argc, char **argv);
 int admin_cmd_order_list(void *ctx, const struct cs_cli_cmd *cmd, int argc,
     char **argv);
 int admin_cmd_order_show(void *ctx, const struct cs_cli_cmd *cmd, int argc,

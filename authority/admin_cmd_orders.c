@@ -3,18 +3,22 @@
  * and the devices signed for them: `order create`, `order list`, `order
  * show`, `order quota`, `order close` and `device show`.
  *
- * `order create --firmware FILE` hashes the image here and sends only its
- * SHA-256: images run to megabytes, far over what the Admin service takes
- * in one message, and the digest is all the records bind.
+ * `order create --target NAME --firmware FILE` loads the image here
+ * (ELF, Intel HEX, or raw binary with --firmware-base), checks it against
+ * the target profile and sends its segments: the authority checks them
+ * again against its own copy of the profile, computes the firmware digest
+ * (docs/record-format.md) and keeps the image encrypted.  --digest-only
+ * sends only the digest computed here, as the record binds it.  `order
+ * firmware ID --replace FILE | --withdraw` changes the held image.
  */
-#include <wolfssl/options.h>
-#include <wolfssl/wolfcrypt/sha256.h>
-
 #include "admin_cli.h"
 #include "countersign/v1/admin.pb-c.h"
 #include "cs_crypto.h"
 #include "cs_err.h"
 #include "cs_hex.h"
+#include "cs_image.h"
+#include "cs_target.h"
+#include "firmware.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -24,7 +28,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define FIRMWARE_CHUNK 65536u
+#ifndef CS_TARGETS_DIR
+#error "CS_TARGETS_DIR (the installed target profiles) must be defined"
+#endif
 
 /* The last valid day of an order, from its first invalid second. */
 static const char *
@@ -84,6 +90,13 @@ order_json(struct cs_json *j, const Countersign__V1__OrderStatus *o)
 	}
 	cs_json_bytes(j, "firmware_sha256", o->firmware_sha256.data,
 	    o->firmware_sha256.len);
+	cs_json_str(j, "target", o->target);
+	cs_json_bool(j, "require_lock", o->require_lock);
+	cs_json_bool(j, "firmware_held", o->firmware_held);
+	cs_json_u64(j, "firmware_size", o->firmware_size);
+	cs_json_u64(j, "firmware_version", o->firmware_version);
+	cs_json_bool(j, "firmware_withdrawn", o->firmware_withdrawn);
+	cs_json_u64(j, "unlocked", o->unlocked);
 	cs_json_u64(j, "created_unix_s", o->created_unix_s);
 	cs_json_close(j);
 }
@@ -121,6 +134,21 @@ order_text(const Countersign__V1__OrderStatus *o)
 	    o->firmware_sha256.len);
 	printf("%s\n", o->firmware_sha256.len == 0
 	    ? "none (records bind no firmware)" : " (SHA-256)");
+	if (o->firmware_withdrawn) {
+		printf("image       withdrawn (version %" PRIu32 "): nothing "
+		    "more is signed\n", o->firmware_version);
+	} else if (o->firmware_held) {
+		printf("image       held, version %" PRIu32 ", %" PRIu64
+		    " bytes (encrypted; stations fetch it)\n",
+		    o->firmware_version, o->firmware_size);
+	} else {
+		printf("image       not held (%s)\n",
+		    o->firmware_sha256.len != 0 ? "digest only" : "none");
+	}
+	printf("target      %s\n", o->target != NULL && o->target[0] != '\0'
+	    ? o->target : "none");
+	printf("lock        %s\n", o->require_lock
+	    ? "required (devices must be reported locked)" : "not required");
 	printf("created     %s\n", admin_cli_time(o->created_unix_s, t));
 }
 
@@ -143,46 +171,102 @@ order_reply_print(struct admin *a, const Countersign__V1__OrderReply *rep)
 	return ADMIN_EXIT_OK;
 }
 
-/* SHA-256 of a file of any size, read in chunks. */
-static int
-file_sha256(struct admin *a, const char *path, uint8_t out[CS_SHA256_LEN])
-{
-	static uint8_t buf[FIRMWARE_CHUNK];
-	wc_Sha256      sha;
-	FILE          *fp;
-	size_t         n;
-	int            rv = ADMIN_EXIT_OK;
+/* An image file and how to read it (--firmware-format, --firmware-base). */
+struct image_args {
+	const char *file, *format, *base, *targets_dir;
+};
 
-	if ((fp = fopen(path, "rb")) == NULL) {
-		return admin_cli_fail(a, "cannot open %s: %s", path,
-		    strerror(errno));
+/* Target profiles: --targets-dir, else where the authority looks. */
+static int
+load_profile(struct admin *a, const struct image_args *ia, const char *name,
+    struct target *t)
+{
+	const char *const defaults[] = {FIRMWARE_ETC_TARGETS, CS_TARGETS_DIR,
+	    NULL};
+	const char *const given[]    = {ia->targets_dir, NULL};
+	char              err[1024];
+
+	if (target_load(t, name, ia->targets_dir != NULL ? given : defaults,
+	        err, sizeof(err)) != CS_OK) {
+		return admin_cli_fail(a, "target %s: %s", name, err);
 	}
-	if (wc_InitSha256(&sha) != 0) {
-		fclose(fp);
-		return admin_cli_fail(a, "cannot initialise SHA-256");
-	}
-	while ((n = fread(buf, 1, sizeof(buf), fp)) > 0) {
-		if (wc_Sha256Update(&sha, buf, (word32)n) != 0) {
-			rv = admin_cli_fail(a, "SHA-256 of %s failed", path);
-			break;
+	return ADMIN_EXIT_OK;
+}
+
+/* Load the image of ia (and check it against t when t is given). */
+static int
+load_image(struct admin *a, const struct cs_cli_cmd *cmd,
+    const struct image_args *ia, const struct target *t, struct image *img)
+{
+	enum image_format fmt  = IMAGE_AUTO;
+	uint64_t          base = 0;
+	char              err[1024];
+
+	memset(img, 0, sizeof(*img));
+	if (ia->format != NULL) {
+		if (strcmp(ia->format, "elf") == 0) {
+			fmt = IMAGE_ELF;
+		} else if (strcmp(ia->format, "ihex") == 0) {
+			fmt = IMAGE_IHEX;
+		} else if (strcmp(ia->format, "bin") == 0) {
+			fmt = IMAGE_BIN;
+		} else {
+			return cs_cli_usage(&a->cli, cmd, "--firmware-format "
+			    "is elf, ihex or bin, not \"%s\"", ia->format);
 		}
 	}
-	if (rv == ADMIN_EXIT_OK && ferror(fp)) {
-		rv = admin_cli_fail(a, "cannot read %s", path);
+	if ((fmt == IMAGE_BIN) != (ia->base != NULL)) {
+		return cs_cli_usage(&a->cli, cmd, "a raw binary needs "
+		    "--firmware-format bin and --firmware-base ADDR (and "
+		    "--firmware-base only goes with bin)");
 	}
-	if (rv == ADMIN_EXIT_OK && wc_Sha256Final(&sha, out) != 0) {
-		rv = admin_cli_fail(a, "SHA-256 of %s failed", path);
+	if (ia->base != NULL) {
+		/* An address: decimal or 0x hex. */
+		char *end = NULL;
+
+		errno = 0;
+		base  = strtoull(ia->base, &end, 0);
+		if (ia->base[0] < '0' || ia->base[0] > '9' || *end != '\0' ||
+		    errno != 0 || base > UINT32_MAX) {
+			return cs_cli_usage(&a->cli, cmd, "--firmware-base "
+			    "\"%s\": an address from 0 to 0xFFFFFFFF (decimal "
+			    "or 0x hex)", ia->base);
+		}
 	}
-	wc_Sha256Free(&sha);
-	fclose(fp);
-	return rv;
+	if (image_load(img, ia->file, fmt, (uint32_t)base, err, sizeof(err)) !=
+	    CS_OK) {
+		return admin_cli_fail(a, "cannot load %s: %s", ia->file, err);
+	}
+	if (t != NULL && image_check(img, t, err, sizeof(err)) != CS_OK) {
+		image_free(img);
+		return admin_cli_fail(a, "%s does not fit target %s: %s",
+		    ia->file, t->name, err);
+	}
+	return ADMIN_EXIT_OK;
+}
+
+/* The request's segments, pointing into img (segs has room for all). */
+static size_t
+image_segments(const struct image *img, Countersign__V1__FirmwareSegment *seg,
+    Countersign__V1__FirmwareSegment **ptrs)
+{
+	for (size_t i = 0; i < img->nseg; i++) {
+		countersign__v1__firmware_segment__init(&seg[i]);
+		seg[i].addr      = img->seg[i].addr;
+		seg[i].data.data = img->seg[i].data;
+		seg[i].data.len  = img->seg[i].len;
+		ptrs[i]          = &seg[i];
+	}
+	return img->nseg;
 }
 
 /* Options of order create, before they become a request. */
 struct order_args {
-	const char *id, *key, *firmware, *expires;
-	uint64_t    product, quota, uid_len;
-	bool        have_product, have_quota, have_uid_len;
+	const char       *id, *key, *expires, *target;
+	struct image_args image;
+	uint64_t          product, quota, uid_len;
+	bool              have_product, have_quota, have_uid_len;
+	bool              digest_only, require_lock;
 	char      **cms;
 	size_t      n_cms;
 };
@@ -202,6 +286,12 @@ order_create_opts(struct admin *a, const struct cs_cli_cmd *cmd, int argc,
 	    {"cm", required_argument, NULL, 'm'},
 	    {"expires", required_argument, NULL, 'e'},
 	    {"firmware", required_argument, NULL, 'f'},
+	    {"firmware-format", required_argument, NULL, 'F'},
+	    {"firmware-base", required_argument, NULL, 'B'},
+	    {"targets-dir", required_argument, NULL, 'T'},
+	    {"target", required_argument, NULL, 't'},
+	    {"digest-only", no_argument, NULL, 'd'},
+	    {"require-lock", no_argument, NULL, 'L'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -223,7 +313,25 @@ order_create_opts(struct admin *a, const struct cs_cli_cmd *cmd, int argc,
 			o->expires = optarg;
 			break;
 		case 'f':
-			o->firmware = optarg;
+			o->image.file = optarg;
+			break;
+		case 'F':
+			o->image.format = optarg;
+			break;
+		case 'B':
+			o->image.base = optarg;
+			break;
+		case 'T':
+			o->image.targets_dir = optarg;
+			break;
+		case 't':
+			o->target = optarg;
+			break;
+		case 'd':
+			o->digest_only = true;
+			break;
+		case 'L':
+			o->require_lock = true;
 			break;
 		case 'p':
 			rv = admin_cli_num(a, cmd, "--product", optarg, 0,
@@ -260,6 +368,18 @@ order_create_opts(struct admin *a, const struct cs_cli_cmd *cmd, int argc,
 	if (missing != NULL) {
 		return cs_cli_usage(&a->cli, cmd, "%s is required", missing);
 	}
+	if (o->target == NULL && (o->image.file != NULL || o->require_lock)) {
+		return cs_cli_usage(&a->cli, cmd, "%s needs --target NAME (the "
+		    "profile the image is checked against%s)",
+		    o->image.file != NULL ? "--firmware" : "--require-lock",
+		    o->image.file != NULL ? "" : " and that says how to lock");
+	}
+	if (o->image.file == NULL && (o->digest_only ||
+	        o->image.format != NULL || o->image.base != NULL)) {
+		return cs_cli_usage(&a->cli, cmd, "--digest-only, "
+		    "--firmware-format and --firmware-base go with --firmware "
+		    "FILE");
+	}
 	*done = false;
 	return ADMIN_EXIT_OK;
 }
@@ -273,6 +393,10 @@ admin_cmd_order_create(void *ctx, const struct cs_cli_cmd *cmd, int argc,
 	Countersign__V1__OrderReply *rep = NULL;
 	struct admin                *a   = ctx;
 	struct order_args            o   = {0};
+	struct target                t;
+	struct image                 img = {0};
+	Countersign__V1__FirmwareSegment  seg[IMAGE_MAX_SEGMENTS];
+	Countersign__V1__FirmwareSegment *segp[IMAGE_MAX_SEGMENTS];
 	uint8_t                      fw[CS_SHA256_LEN];
 	char                         err[256];
 	bool                         done;
@@ -290,13 +414,38 @@ admin_cmd_order_create(void *ctx, const struct cs_cli_cmd *cmd, int argc,
 		rv = cs_cli_usage(&a->cli, cmd, "--expires: %s", err);
 		goto out;
 	}
-	if (o.firmware != NULL) {
-		if ((rv = file_sha256(a, o.firmware, fw)) != ADMIN_EXIT_OK) {
+	if (o.target != NULL &&
+	    (rv = load_profile(a, &o.image, o.target, &t)) != ADMIN_EXIT_OK) {
+		goto out;
+	}
+	if (o.require_lock && !t.can_lock) {
+		rv = admin_cli_fail(a, "target %s cannot be locked (its profile "
+		    "has no [protect] section): an order on it cannot require "
+		    "the lock", t.name);
+		goto out;
+	}
+	if (o.image.file != NULL) {
+		if ((rv = load_image(a, cmd, &o.image, &t, &img)) !=
+		    ADMIN_EXIT_OK) {
 			goto out;
 		}
+		if (image_digest(&img, &t, fw) != CS_OK) {
+			rv = admin_cli_fail(a, "cannot compute the digest of %s",
+			    o.image.file);
+			goto out;
+		}
+		/* Both: the authority refuses an image whose digest it
+		 * computes differently. */
 		req.firmware_sha256.data = fw;
 		req.firmware_sha256.len  = sizeof(fw);
+		if (!o.digest_only) {
+			req.n_firmware_segments = image_segments(&img, seg,
+			    segp);
+			req.firmware_segments = segp;
+		}
 	}
+	req.target       = (char *)(o.target != NULL ? o.target : "");
+	req.require_lock = o.require_lock;
 	req.order_id   = (char *)o.id;
 	req.product_id = (uint32_t)o.product;
 	req.key_label  = (char *)o.key;
@@ -313,7 +462,105 @@ admin_cmd_order_create(void *ctx, const struct cs_cli_cmd *cmd, int argc,
 	}
 out:
 	admin_cli_free(rep);
+	image_free(&img);
 	free(o.cms);
+	return rv;
+}
+
+int
+admin_cmd_order_firmware(void *ctx, const struct cs_cli_cmd *cmd, int argc,
+    char **argv)
+{
+	static const struct option longopts[] = {
+	    {"replace", required_argument, NULL, 'r'},
+	    {"withdraw", no_argument, NULL, 'w'},
+	    {"firmware-format", required_argument, NULL, 'F'},
+	    {"firmware-base", required_argument, NULL, 'B'},
+	    {"targets-dir", required_argument, NULL, 'T'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	Countersign__V1__SetOrderFirmwareRequest req =
+	    COUNTERSIGN__V1__SET_ORDER_FIRMWARE_REQUEST__INIT;
+	Countersign__V1__ShowOrderRequest show =
+	    COUNTERSIGN__V1__SHOW_ORDER_REQUEST__INIT;
+	Countersign__V1__OrderReply      *rep = NULL, *cur = NULL;
+	Countersign__V1__FirmwareSegment  seg[IMAGE_MAX_SEGMENTS];
+	Countersign__V1__FirmwareSegment *segp[IMAGE_MAX_SEGMENTS];
+	struct admin                     *a  = ctx;
+	struct image_args                 ia = {0};
+	struct image                      img = {0};
+	struct target                     t;
+	bool                              withdraw = false;
+	int                               opt, rv;
+
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'r':
+			ia.file = optarg;
+			break;
+		case 'w':
+			withdraw = true;
+			break;
+		case 'F':
+			ia.format = optarg;
+			break;
+		case 'B':
+			ia.base = optarg;
+			break;
+		case 'T':
+			ia.targets_dir = optarg;
+			break;
+		default:
+			return cs_cli_other_opt(&a->cli, cmd, opt);
+		}
+	}
+	if ((rv = cs_cli_positional(&a->cli, cmd, argc, argv, 1)) !=
+	    ADMIN_EXIT_OK) {
+		return rv;
+	}
+	if (withdraw == (ia.file != NULL)) {
+		return cs_cli_usage(&a->cli, cmd, "give either --replace FILE "
+		    "or --withdraw");
+	}
+	req.order_id = argv[optind];
+	req.withdraw = withdraw;
+	if (!withdraw) {
+		/* The image is checked here against the order's own target,
+		 * as the authority will check it. */
+		show.order_id = req.order_id;
+		if ((rv = admin_cli_call(a, "ShowOrder", &show, &cur)) !=
+		    ADMIN_EXIT_OK) {
+			goto out;
+		}
+		if (cur->order == NULL || cur->order->target == NULL ||
+		    cur->order->target[0] == '\0') {
+			rv = admin_cli_fail(a, "order %s is not bound to a "
+			    "target, so it cannot hold an image; create a new "
+			    "order with --target", req.order_id);
+			goto out;
+		}
+		if ((rv = load_profile(a, &ia, cur->order->target, &t)) !=
+		        ADMIN_EXIT_OK ||
+		    (rv = load_image(a, cmd, &ia, &t, &img)) !=
+		        ADMIN_EXIT_OK) {
+			goto out;
+		}
+		req.n_firmware_segments = image_segments(&img, seg, segp);
+		req.firmware_segments   = segp;
+	}
+	if ((rv = admin_cli_call(a, "SetOrderFirmware", &req, &rep)) ==
+	    ADMIN_EXIT_OK) {
+		if (!a->cli.json) {
+			printf("%s\n", withdraw ? "image withdrawn"
+			                        : "image replaced");
+		}
+		rv = order_reply_print(a, rep);
+	}
+out:
+	admin_cli_free(cur);
+	admin_cli_free(rep);
+	image_free(&img);
 	return rv;
 }
 

@@ -10,6 +10,8 @@
 #include "cs_err.h"
 #include "cs_hex.h"
 #include "cs_log.h"
+#include "firmware.h"
+#include "pipeline.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -133,25 +135,148 @@ create_order_ok(const Countersign__V1__CreateOrderRequest *in, char *msg,
 	return CS_OK;
 }
 
+/*
+ * What an order binds of its firmware, worked out before the write
+ * transaction: the target profile, and the image with its digest.
+ */
+struct fw_plan {
+	struct target t;
+	bool          has_target;
+	struct image  img;
+	bool          has_image;
+	uint8_t       digest[CS_SHA256_LEN];
+};
+
+static void
+fw_plan_free(struct fw_plan *p)
+{
+	firmware_image_free(&p->img);
+}
+
+/* Check the target, the lock requirement and the image of a request. */
+static int
+fw_plan_make(firmware *fw, const char *target, bool require_lock,
+    Countersign__V1__FirmwareSegment *const *segs, size_t nseg,
+    const ProtobufCBinaryData *want, struct fw_plan *p, char *msg,
+    size_t msglen)
+{
+	int rv;
+
+	memset(p, 0, sizeof(*p));
+	if (target == NULL || target[0] == '\0') {
+		if (nseg > 0) {
+			return say(CS_EINVAL, msg, msglen, "an order that holds "
+			    "its image needs a target (--target NAME): the image "
+			    "is checked against the target's flash and record "
+			    "area");
+		}
+		if (require_lock) {
+			return say(CS_EINVAL, msg, msglen, "--require-lock needs "
+			    "a target (--target NAME) whose profile says how to "
+			    "lock the part");
+		}
+		return CS_OK;
+	}
+	if (fw == NULL) {
+		return say(CS_EINVAL, msg, msglen, "this front end cannot bind "
+		    "a target or an image: use countersign-admin order create");
+	}
+	if ((rv = firmware_target(fw, target, &p->t, msg, msglen)) != CS_OK) {
+		return rv;
+	}
+	p->has_target = true;
+	if (require_lock && !p->t.can_lock) {
+		return say(CS_EINVAL, msg, msglen, "target %s cannot be locked "
+		    "(its profile has no [protect] section): an order on it "
+		    "cannot require the lock", p->t.name);
+	}
+	if (nseg == 0) {
+		return CS_OK;
+	}
+	if (firmware_key_label(fw) == NULL) {
+		return say(CS_EPRECOND, msg, msglen, "no firmware key is "
+		    "configured ([hsm] firmware_key): an order cannot hold its "
+		    "image.  Make one with countersign-keytool keygen --label "
+		    "fw-key --alg aes256 and name it in [hsm] firmware_key, or "
+		    "bind only the digest (--digest-only)");
+	}
+	if ((rv = firmware_image(&p->img, segs, nseg, msg, msglen)) != CS_OK) {
+		return rv;
+	}
+	p->has_image = true;
+	return firmware_check(&p->t, &p->img, want, p->digest, msg, msglen);
+}
+
+/*
+ * Room for an image without touching the store's reserve, which only
+ * device commits may use (pipeline.h): the span of the image twice (the
+ * sealed chunks, and the copy-on-write pages of the transaction that
+ * writes them) plus the reserve must be left in the map and on the disk.
+ */
+static int
+fw_room(store *st, const struct fw_plan *p, char *msg, size_t msglen)
+{
+	uint64_t used, size, map_left, disk_left, need, span;
+
+	if (!p->has_image) {
+		return CS_OK;
+	}
+	span = (uint64_t)p->img.seg[p->img.nseg - 1].addr +
+	    p->img.seg[p->img.nseg - 1].len - p->img.seg[0].addr;
+	if (store_space(st, &used, &size) != CS_OK ||
+	    store_room(st, &map_left, &disk_left) != CS_OK) {
+		return store_err(CS_ESTORE, msg, msglen);
+	}
+	need = 2u * span + pipeline_reserve_bytes(size);
+	if (map_left < need || disk_left < need) {
+		return say(CS_EEXHAUSTED, msg, msglen, "the store has no room "
+		    "for an image of %" PRIu64 " bytes next to the reserve "
+		    "kept for devices: nothing was changed; " STORE_FULL_TODO,
+		    span);
+	}
+	return CS_OK;
+}
+
 int
 admin_order_create(store *st, const char *actor,
     const Countersign__V1__CreateOrderRequest *in, StoredOrder **out,
     char *msg, size_t msglen)
 {
-	StoredOrder o   = COUNTERSIGN__V1__STORED_ORDER__INIT;
-	StoredOrder *old = NULL;
-	StoredKey   *k   = NULL;
-	store_txn   *txn = NULL;
-	char         product[16], quota[24], uidl[8];
-	char         fw[2 * CS_SHA256_LEN + 1];
-	int          rv;
+	return admin_order_create_fw(st, NULL, actor, in, out, msg, msglen);
+}
+
+int
+admin_order_create_fw(store *st, firmware *fw, const char *actor,
+    const Countersign__V1__CreateOrderRequest *in, StoredOrder **out,
+    char *msg, size_t msglen)
+{
+	StoredOrder    o   = COUNTERSIGN__V1__STORED_ORDER__INIT;
+	StoredFirmware row;
+	StoredOrder   *old = NULL;
+	StoredKey     *k   = NULL;
+	store_txn     *txn = NULL;
+	struct fw_plan plan;
+	uint8_t       *keep = NULL;
+	char           product[16], quota[24], uidl[8], size[24];
+	char           fw_hex[2 * CS_SHA256_LEN + 1];
+	int            rv;
 
 	*out = NULL;
+	memset(&plan, 0, sizeof(plan));
 	if ((rv = create_order_ok(in, msg, msglen)) != CS_OK) {
 		return rv;
 	}
+	if ((rv = fw_plan_make(fw, in->target, in->require_lock,
+	         in->firmware_segments, in->n_firmware_segments,
+	         &in->firmware_sha256, &plan, msg, msglen)) != CS_OK) {
+		goto fail;
+	}
+	if ((rv = fw_room(st, &plan, msg, msglen)) != CS_OK) {
+		goto fail;
+	}
 	if ((rv = store_txn_begin(st, true, &txn)) != CS_OK) {
-		return store_err(rv, msg, msglen);
+		store_err(rv, msg, msglen);
+		goto fail;
 	}
 	rv = store_order_get(txn, in->order_id, &old);
 	if (rv == CS_OK) {
@@ -185,15 +310,39 @@ admin_order_create(store *st, const char *actor,
 	o.expires_unix_s  = in->expires_unix_s;
 	o.firmware_sha256 = in->firmware_sha256;
 	o.created_unix_s  = now_s();
+	o.target          = plan.has_target ? plan.t.name : (char *)"";
+	o.require_lock    = in->require_lock;
+	/* Sealing runs inside the write transaction (one HSM call for the
+	 * data key, AES-GCM over at most 16 MiB): commits of devices wait for
+	 * it, a fraction of a second for an officer's rare change, and the
+	 * order and its image can never be half written. */
+	if (plan.has_image) {
+		o.firmware_sha256.data = plan.digest;
+		o.firmware_sha256.len  = CS_SHA256_LEN;
+		rv = firmware_seal(fw, txn, in->order_id, 1, &plan.t,
+		    &plan.img, plan.digest, &row, &keep, msg, msglen);
+		if (rv != CS_OK) {
+			if (rv == CS_EEXHAUSTED || rv == CS_ESTORE ||
+			    rv == CS_EIO) {
+				store_err(rv, msg, msglen);
+			}
+			goto fail;
+		}
+	}
 	snprintf(product, sizeof(product), "%u", in->product_id);
 	snprintf(quota, sizeof(quota), "%" PRIu64, in->quota);
 	snprintf(uidl, sizeof(uidl), "%u", in->uid_len);
-	cs_hex_encode(in->firmware_sha256.data, in->firmware_sha256.len, fw,
-	    sizeof(fw));
+	snprintf(size, sizeof(size), "%" PRIu64,
+	    plan.has_image ? row.size : 0);
+	cs_hex_encode(o.firmware_sha256.data, o.firmware_sha256.len, fw_hex,
+	    sizeof(fw_hex));
 	{
 		const char *kv[] = {"order", in->order_id, "product", product,
 		    "key", in->key_label, "quota", quota, "uid_len", uidl,
-		    "firmware_sha256", fw, NULL};
+		    "firmware_sha256", fw_hex, "target", o.target,
+		    "require_lock", o.require_lock ? "true" : "false",
+		    "firmware_held", plan.has_image ? "true" : "false",
+		    "firmware_size", size, NULL};
 
 		if ((rv = store_order_put(txn, &o)) != CS_OK ||
 		    (rv = store_audit_append(txn, actor, "order.created", kv,
@@ -205,17 +354,23 @@ admin_order_create(store *st, const char *actor,
 	rv  = store_txn_commit(txn);
 	txn = NULL;
 	if (rv != CS_OK) {
-		return store_err(rv, msg, msglen);
+		store_err(rv, msg, msglen);
+		goto fail;
 	}
-	cs_log_info(LOG_MOD, "order created order=%s by=%s", in->order_id,
-	    actor);
-	if ((*out = msg_dup(&o.base)) == NULL) {
+	cs_log_info(LOG_MOD, "order created order=%s target=%s held=%s by=%s",
+	    in->order_id, o.target, plan.has_image ? "yes" : "no", actor);
+	*out = msg_dup(&o.base);
+	free(keep);
+	fw_plan_free(&plan);
+	if (*out == NULL) {
 		return say(CS_ENOMEM, msg, msglen, "out of memory (the order "
 		    "was created)");
 	}
 	return CS_OK;
 fail:
 	store_txn_abort(txn);
+	free(keep);
+	fw_plan_free(&plan);
 	return rv;
 }
 
@@ -370,6 +525,185 @@ admin_order_close(store *st, const char *actor, const char *order_id,
 	}
 	cs_log_info(LOG_MOD, "order closed order=%s by=%s", order_id, actor);
 	return CS_OK;
+}
+
+/* Withdraw o's held image in txn: chunks deleted, the row kept. */
+static int
+firmware_withdraw(store_txn *txn, StoredOrder *o, StoredFirmware *f,
+    const char *actor, StoredOrder **out, char *msg, size_t msglen)
+{
+	char   ver[16], del[24];
+	size_t deleted = 0;
+	int    rv;
+
+	if (f->withdrawn) {
+		store_txn_abort(txn);
+		countersign__v1__stored_order__free_unpacked(o, NULL);
+		return say(CS_EPRECOND, msg, msglen, "the image of order %s is "
+		    "already withdrawn", f->order_id);
+	}
+	f->withdrawn = true;
+	f->chunks    = 0;
+	/* Nothing left to open: the wrapped key goes with the chunks. */
+	free(f->wrapped_key.data);
+	f->wrapped_key.data = NULL;
+	f->wrapped_key.len  = 0;
+	snprintf(ver, sizeof(ver), "%u", f->version);
+	if ((rv = store_fwchunk_delete_all(txn, o->order_id, &deleted)) !=
+	        CS_OK ||
+	    (rv = store_firmware_put(txn, f)) != CS_OK) {
+		store_txn_abort(txn);
+		countersign__v1__stored_order__free_unpacked(o, NULL);
+		return store_err(rv, msg, msglen);
+	}
+	snprintf(del, sizeof(del), "%zu", deleted);
+	{
+		const char *kv[] = {"order", o->order_id, "version", ver,
+		    "chunks_deleted", del, NULL};
+
+		return order_commit(txn, o, actor, "firmware.withdrawn", kv,
+		    out, msg, msglen);
+	}
+}
+
+int
+admin_order_firmware(store *st, firmware *fw, const char *actor,
+    const Countersign__V1__SetOrderFirmwareRequest *in, StoredOrder **out,
+    char *msg, size_t msglen)
+{
+	StoredOrder    *o   = NULL;
+	StoredFirmware *f   = NULL, row;
+	store_txn      *txn = NULL;
+	struct fw_plan  plan;
+	uint8_t        *keep = NULL;
+	uint32_t        version = 1;
+	char            ver[16], prev[16], size[24], hex[2 * CS_SHA256_LEN + 1];
+	int             rv;
+
+	*out = NULL;
+	memset(&plan, 0, sizeof(plan));
+	if (in->withdraw == (in->n_firmware_segments > 0)) {
+		return say(CS_EINVAL, msg, msglen, "give either a new image "
+		    "(--replace FILE) or --withdraw");
+	}
+	if ((rv = store_txn_begin(st, true, &txn)) != CS_OK) {
+		return store_err(rv, msg, msglen);
+	}
+	if ((rv = get_order(txn, in->order_id, &o, msg, msglen)) != CS_OK) {
+		store_txn_abort(txn);
+		return rv;
+	}
+	rv = store_firmware_get(txn, o->order_id, &f);
+	if (rv != CS_OK && rv != CS_ENOENT) {
+		store_err(rv, msg, msglen);
+		goto fail;
+	}
+	if (in->withdraw) {
+		if (f == NULL) {
+			rv = say(CS_EPRECOND, msg, msglen, "order %s holds no "
+			    "image (it binds %s): nothing to withdraw; close the "
+			    "order to stop it (countersign-admin order close %s)",
+			    o->order_id, o->firmware_sha256.len > 0
+			        ? "only a digest" : "no firmware", o->order_id);
+			goto fail;
+		}
+		rv = firmware_withdraw(txn, o, f, actor, out, msg, msglen);
+		txn = NULL;
+		o   = NULL;
+		if (rv == CS_OK) {
+			cs_log_info(LOG_MOD, "firmware withdrawn order=%s "
+			    "version=%u by=%s", in->order_id, f->version, actor);
+		}
+		countersign__v1__stored_firmware__free_unpacked(f, NULL);
+		return rv;
+	}
+	/* Replace: a new version under a new data key. */
+	if (o->closed) {
+		rv = say(CS_EPRECOND, msg, msglen, "order %s is closed; its "
+		    "image can no longer change", o->order_id);
+		goto fail;
+	}
+	if (o->target == NULL || o->target[0] == '\0') {
+		rv = say(CS_EPRECOND, msg, msglen, "order %s is not bound to a "
+		    "target, so an image cannot be checked for it; create a new "
+		    "order with --target", o->order_id);
+		goto fail;
+	}
+	/* The profile is loaded inside the transaction: an officer's change
+	 * is rare, and the image is checked against one consistent order. */
+	if ((rv = fw_plan_make(fw, o->target, o->require_lock,
+	         in->firmware_segments, in->n_firmware_segments, NULL, &plan,
+	         msg, msglen)) != CS_OK) {
+		goto fail;
+	}
+	if ((rv = fw_room(st, &plan, msg, msglen)) != CS_OK) {
+		goto fail;
+	}
+	if (f != NULL) {
+		version = f->version + 1;
+		if (f->version == UINT32_MAX) {
+			rv = say(CS_EPRECOND, msg, msglen, "order %s has used "
+			    "every image version", o->order_id);
+			goto fail;
+		}
+	}
+	snprintf(prev, sizeof(prev), "%u", f != NULL ? f->version : 0u);
+	if ((rv = store_fwchunk_delete_all(txn, o->order_id, NULL)) != CS_OK) {
+		store_err(rv, msg, msglen);
+		goto fail;
+	}
+	rv = firmware_seal(fw, txn, o->order_id, version, &plan.t, &plan.img,
+	    plan.digest, &row, &keep, msg, msglen);
+	if (rv != CS_OK) {
+		if (rv == CS_EEXHAUSTED || rv == CS_ESTORE || rv == CS_EIO) {
+			store_err(rv, msg, msglen);
+		}
+		goto fail;
+	}
+	/* The order binds the new digest from now on; records issued
+	 * before keep the old one (a device is checked against its own). */
+	free(o->firmware_sha256.data);
+	if ((o->firmware_sha256.data = malloc(CS_SHA256_LEN)) == NULL) {
+		o->firmware_sha256.len = 0;
+		rv = say(CS_ENOMEM, msg, msglen, "out of memory");
+		goto fail;
+	}
+	memcpy(o->firmware_sha256.data, plan.digest, CS_SHA256_LEN);
+	o->firmware_sha256.len = CS_SHA256_LEN;
+	snprintf(ver, sizeof(ver), "%u", version);
+	snprintf(size, sizeof(size), "%" PRIu64, row.size);
+	cs_hex_encode(plan.digest, CS_SHA256_LEN, hex, sizeof(hex));
+	{
+		const char *kv[] = {"order", o->order_id, "version", ver,
+		    "previous_version", prev, "firmware_sha256", hex,
+		    "firmware_size", size, "target", o->target, NULL};
+
+		rv  = order_commit(txn, o, actor, "firmware.replaced", kv, out,
+		    msg, msglen);
+		txn = NULL;
+		o   = NULL;
+	}
+	if (rv == CS_OK) {
+		cs_log_info(LOG_MOD, "firmware replaced order=%s version=%s "
+		    "by=%s", in->order_id, ver, actor);
+	}
+	free(keep);
+	fw_plan_free(&plan);
+	if (f != NULL) {
+		countersign__v1__stored_firmware__free_unpacked(f, NULL);
+	}
+	return rv;
+fail:
+	store_txn_abort(txn);
+	if (o != NULL) {
+		countersign__v1__stored_order__free_unpacked(o, NULL);
+	}
+	if (f != NULL) {
+		countersign__v1__stored_firmware__free_unpacked(f, NULL);
+	}
+	free(keep);
+	fw_plan_free(&plan);
+	return rv;
 }
 
 int

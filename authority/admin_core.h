@@ -16,6 +16,7 @@
 #define ADMIN_CORE_H
 
 #include "countersign/v1/admin.pb-c.h"
+#include "firmware.h"
 #include "revocation.h"
 #include "sessions.h"
 #include "cs_crypto.h"
@@ -42,6 +43,31 @@
  */
 int admin_order_create(store *st, const char *actor,
     const Countersign__V1__CreateOrderRequest *req, StoredOrder **out,
+    char *msg, size_t msglen);
+
+/*
+ * The same with the firmware an order binds: in->target is loaded by name
+ * from fw's profile directories; require_lock needs a profile that can
+ * lock; firmware_segments are checked against the target, their digest
+ * (which must equal firmware_sha256 when both are given) becomes the
+ * order's, and the image is sealed and stored with the order, in the one
+ * transaction.  fw NULL (the console): target, image and require_lock are
+ * refused.
+ */
+int admin_order_create_fw(store *st, firmware *fw, const char *actor,
+    const Countersign__V1__CreateOrderRequest *in, StoredOrder **out,
+    char *msg, size_t msglen);
+
+/*
+ * Replace an order's held image (a new version under a new data key; the
+ * old chunks deleted and the order's digest changed in the same
+ * transaction; audited "firmware.replaced") or withdraw it (chunks
+ * deleted, the firmware row kept with withdrawn = true: Sign refuses the
+ * order from then on; audited "firmware.withdrawn").  A replace needs an
+ * open order bound to a target; it may follow a withdraw.  *out as above.
+ */
+int admin_order_firmware(store *st, firmware *fw, const char *actor,
+    const Countersign__V1__SetOrderFirmwareRequest *in, StoredOrder **out,
     char *msg, size_t msglen);
 
 /* Change an order's quota by delta (non-zero); *out as above. */

@@ -337,17 +337,38 @@ static const struct cs_cli_cmd commands[] = {
 	admin_cmd_token_disable},
     {"order create",
 	"--id ID --product N --key LABEL --quota Q\n"
-	"        --uid-len BYTES [--cm CM]... [--expires YYYY-MM-DD] "
-	"[--firmware FILE]",
+	"        --uid-len BYTES [--cm CM]... [--expires YYYY-MM-DD]\n"
+	"        [--target NAME [--require-lock] [--firmware FILE\n"
+	"        [--firmware-format elf|ihex|bin] [--firmware-base ADDR]\n"
+	"        [--digest-only]] [--targets-dir DIR]]",
 	"Create a production order.",
 	"--cm (repeatable) limits it to those contract manufacturers "
 	"(default:\nany).  --expires: the last UTC day it is valid.  "
-	"--firmware: bind the\nrecords to the SHA-256 of FILE.  --quota "
-	"1..2^32, --uid-len 1..32.\n",
+	"--quota 1..2^32,\n--uid-len 1..32.\n"
+	"--target: the target profile (by name, from --targets-dir or\n"
+	"/etc/countersign/targets, then the installed ones; the authority\n"
+	"loads its own copy by the same name).  --firmware FILE (ELF, Intel\n"
+	"HEX, or raw binary with --firmware-format bin --firmware-base ADDR)\n"
+	"is checked against the target; the authority then holds it,\n"
+	"encrypted under the HSM's firmware key ([hsm] firmware_key), and\n"
+	"stations fetch it; the records bind its firmware digest.\n"
+	"--digest-only binds the digest without handing over the image.\n"
+	"--require-lock: devices must be reported locked (the profile needs\n"
+	"a [protect] section).\n",
 	admin_cmd_order_create},
+    {"order firmware", "ID --replace FILE [--firmware-format elf|ihex|bin]\n"
+	"        [--firmware-base ADDR] [--targets-dir DIR] | ID --withdraw",
+	"Replace or withdraw the image an order holds.",
+	"--replace: the new image (checked against the order's target) "
+	"becomes\nthe next version under a new key; the old one is "
+	"deleted, and the\norder binds the new digest from now on.  "
+	"--withdraw: the image is\ndeleted and nothing more is signed for "
+	"the order (a later --replace\nbrings it back).  Both are "
+	"audited.\n",
+	admin_cmd_order_firmware},
     {"order list", "", "List the orders.", NULL, admin_cmd_order_list},
     {"order show", "ID",
-	"Show an order: counts, quota, key, CMs, expiry, firmware digest.",
+	"Show an order: counts, quota, CMs, expiry, firmware, target, lock.",
 	NULL, admin_cmd_order_show},
     {"order quota", "ID +N|-N",
 	"Raise or lower an order's quota by N (the sign is required).", NULL,

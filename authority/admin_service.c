@@ -274,13 +274,37 @@ listed(struct admin_call *c, int rv, void *list, size_t n, size_t size)
 /* Orders                                                              */
 /* ------------------------------------------------------------------ */
 
-/* The reply's view of stored order o, which is kept for it. */
-static Countersign__V1__OrderStatus *
-show_order(struct admin_call *c, StoredOrder *o)
+/* The firmware fields of the views os[0..n), read in a transaction of
+ * their own. */
+static int
+view_firmware(struct admin_call *c, Countersign__V1__OrderStatus **os,
+    size_t n)
 {
+	store_txn *txn;
+	size_t     i;
+	int        rv;
+
+	if ((rv = store_txn_begin(c->svc->st, false, &txn)) != CS_OK) {
+		return store_said(c, rv);
+	}
+	for (i = 0; i < n && rv == CS_OK; i++) {
+		rv = order_view_firmware(os[i], txn);
+	}
+	store_txn_abort(txn);
+	return rv != CS_OK ? store_said(c, rv) : CS_OK;
+}
+
+/* The reply's view of stored order o, which is kept for it. */
+static int
+show_order(struct admin_call *c, StoredOrder *o,
+    Countersign__V1__OrderStatus **dst)
+{
+	Countersign__V1__OrderStatus *os = &c->one.order;
+
 	c->kept = &o->base;
-	order_view(&c->one.order, o);
-	return &c->one.order;
+	order_view(os, o);
+	*dst = os;
+	return view_firmware(c, &os, 1);
 }
 
 static int
@@ -291,11 +315,26 @@ run_create_order(struct admin_call *c,
 	StoredOrder *o = NULL;
 	int          rv;
 
-	if ((rv = admin_order_create(c->svc->st, c->actor, in, &o, c->msg,
-	         sizeof(c->msg))) == CS_OK) {
-		out->order = show_order(c, o);
+	if ((rv = admin_order_create_fw(c->svc->st, c->svc->fw, c->actor, in,
+	         &o, c->msg, sizeof(c->msg))) != CS_OK) {
+		return rv;
 	}
-	return rv;
+	return show_order(c, o, &out->order);
+}
+
+static int
+run_set_order_firmware(struct admin_call *c,
+    const Countersign__V1__SetOrderFirmwareRequest *in,
+    Countersign__V1__OrderReply *out)
+{
+	StoredOrder *o = NULL;
+	int          rv;
+
+	if ((rv = admin_order_firmware(c->svc->st, c->svc->fw, c->actor, in,
+	         &o, c->msg, sizeof(c->msg))) != CS_OK) {
+		return rv;
+	}
+	return show_order(c, o, &out->order);
 }
 
 static int
@@ -320,7 +359,7 @@ run_list_orders(struct admin_call *c,
 	for (i = 0; i < n; i++) {
 		order_view(out->orders[i], list[i]);
 	}
-	return CS_OK;
+	return view_firmware(c, out->orders, n);
 }
 
 static int
@@ -345,8 +384,8 @@ run_show_order(struct admin_call *c,
 	if (rv != CS_OK) {
 		return store_said(c, rv);
 	}
-	out->order = show_order(c, o);
-	return CS_OK;
+	end_txn(c);
+	return show_order(c, o, &out->order);
 }
 
 static int
@@ -358,10 +397,10 @@ run_adjust_quota(struct admin_call *c,
 	int          rv;
 
 	if ((rv = admin_order_quota(c->svc->st, c->actor, in->order_id,
-	         in->delta, &o, c->msg, sizeof(c->msg))) == CS_OK) {
-		out->order = show_order(c, o);
+	         in->delta, &o, c->msg, sizeof(c->msg))) != CS_OK) {
+		return rv;
 	}
-	return rv;
+	return show_order(c, o, &out->order);
 }
 
 static int
@@ -373,10 +412,10 @@ run_close_order(struct admin_call *c,
 	int          rv;
 
 	if ((rv = admin_order_close(c->svc->st, c->actor, in->order_id, &o,
-	         c->msg, sizeof(c->msg))) == CS_OK) {
-		out->order = show_order(c, o);
+	         c->msg, sizeof(c->msg))) != CS_OK) {
+		return rv;
 	}
-	return rv;
+	return show_order(c, o, &out->order);
 }
 
 /* ------------------------------------------------------------------ */
@@ -970,6 +1009,8 @@ run_list_tokens(struct admin_call *c,
 	X(show_order, ShowOrderRequest, OrderReply, order_reply)              \
 	X(adjust_quota, AdjustQuotaRequest, OrderReply, order_reply)          \
 	X(close_order, CloseOrderRequest, OrderReply, order_reply)            \
+	X(set_order_firmware, SetOrderFirmwareRequest, OrderReply,            \
+	    order_reply)                                                      \
 	X(enroll_station, EnrollStationRequest, EnrollStationReply,           \
 	    enroll_station_reply)                                             \
 	X(list_stations, ListStationsRequest, ListStationsReply,              \

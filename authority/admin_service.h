@@ -11,6 +11,7 @@
 
 #include "countersign/v1/admin.pb-c.h"
 #include "cs_hsm.h"
+#include "firmware.h"
 #include "pipeline.h"
 #include "revocation.h"
 #include "sessions.h"
@@ -25,6 +26,7 @@ struct admin_service {
 	sessions   *sessions;
 	pipeline   *pipeline;
 	revocation *rev;      /* NULL: no CRL follows station changes */
+	firmware   *fw;       /* NULL: no target profiles, no held images */
 	uint64_t    started_ms;
 };
 

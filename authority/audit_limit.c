@@ -22,6 +22,10 @@ static const char *const collapsed[] = {
      * changes, a script signing in per request). */
     "console.refused",
     "console.signin",
+    /* A station fetches an order's image as often as it likes, and may
+     * ask for images it is refused. */
+    "firmware.fetch",
+    "firmware.refused",
 };
 #define NCOLLAPSED (sizeof(collapsed) / sizeof(collapsed[0]))
 _Static_assert(NCOLLAPSED <= AUDIT_LIMIT_TYPES, "AUDIT_LIMIT_TYPES");

@@ -33,7 +33,7 @@
 #define AUDIT_LIMIT_GROUPS     1024u
 #define AUDIT_LIMIT_PER_ACTOR  16u  /* groups of one actor's own reasons */
 #define AUDIT_LIMIT_BURST      8u   /* written one by one: clone & co. */
-#define AUDIT_LIMIT_TYPES      8u   /* distinct collapsed types */
+#define AUDIT_LIMIT_TYPES      12u  /* distinct collapsed types */
 #define AUDIT_LIMIT_ACTOR_MAX  128u /* longer actors are cut for grouping */
 #define AUDIT_LIMIT_FIELD_MAX  64u  /* type and reason */
 

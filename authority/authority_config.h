@@ -42,6 +42,12 @@ struct authority_config {
 	char    *hsm_pin_file; /* file holding the user PIN */
 	unsigned hsm_sessions; /* signing sessions in the pool */
 	char    *hsm_station_ca_key; /* label of the station CA's key */
+	char    *hsm_firmware_key;   /* label of the AES key that seals held
+	                                firmware images; NULL: none held */
+	/* [firmware] */
+	char    *firmware_targets_dir; /* target profiles; NULL: the defaults
+	                                  (/etc/countersign/targets, then the
+	                                  installed ones) */
 	/* [console] (optional: no section, no web console) */
 	char    *console_listen;     /* https://host:port */
 	char    *console_cert;       /* its certificate chain (PEM) */

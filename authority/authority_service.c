@@ -10,11 +10,13 @@
 #include "cs_auth.h"
 #include "cs_crypto.h"
 #include "cs_err.h"
+#include "cs_hex.h"
 #include "cs_log.h"
 #include "cs_rpc.h"
 #include "order_view.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -487,7 +489,8 @@ on_get_order(Countersign__V1__Authority_Service *base,
 	    COUNTERSIGN__V1__GET_ORDER_RESPONSE__INIT;
 	Countersign__V1__OrderStatus     os;
 	struct pipeline_who              who;
-	StoredOrder                     *o = NULL;
+	StoredOrder                     *o   = NULL;
+	store_txn                       *txn = NULL;
 	int                              rv;
 
 	if (!session_of(svc, data, &who)) {
@@ -511,6 +514,18 @@ on_get_order(Countersign__V1__Authority_Service *base,
 		return;
 	}
 	order_view(&os, o);
+	/* Whether the order holds an image the station must fetch. */
+	if ((rv = store_txn_begin(svc->st, false, &txn)) == CS_OK) {
+		rv = order_view_firmware(&os, txn);
+		store_txn_abort(txn);
+	}
+	if (rv != CS_OK) {
+		cs_rpc_req_fail(data, rv, "cannot read order %s; try again",
+		    in->order_id);
+		closure(NULL, data);
+		countersign__v1__stored_order__free_unpacked(o, NULL);
+		return;
+	}
 	out.order = &os;
 	closure(&out, data);
 	countersign__v1__stored_order__free_unpacked(o, NULL);
@@ -586,6 +601,223 @@ on_report(Countersign__V1__Authority_Service *base,
 	}
 }
 
+/* ------------------------------------------------------------------ */
+/* GetFirmware                                                          */
+
+/*
+ * Audit a refused fetch (collapsed per station, type and reason through
+ * the pipeline's audit_limit: a station cannot fill the store with them).
+ */
+static void
+fetch_refused(struct authority_service *svc, const struct pipeline_who *who,
+    const char *order_id, const char *reason)
+{
+	char        actor[STORE_AUDIT_ACTOR_MAX];
+	const char *kv[] = {"station", who->station, "cm", who->cm, "order",
+	    order_id, "reason", reason, NULL};
+
+	snprintf(actor, sizeof(actor), "station:%s", who->station);
+	cs_log_warn(LOG_MOD, "firmware fetch refused station=%s cm=%s "
+	    "order=%s reason=%s", who->station, who->cm, order_id, reason);
+	if (pipeline_audit(svc->pipeline, actor, "firmware.refused", kv) !=
+	    CS_OK) {
+		cs_log_error(LOG_MOD, "refused fetch not audited station=%s",
+		    who->station);
+	}
+}
+
+/*
+ * The start of a fetch (offset 0) is audited before any byte goes out:
+ * "firmware.fetch" with station, order, version and digest, grouped per
+ * station, order and version, so a station that fetches again and again
+ * writes one event and one summary with a count per interval.  Only the
+ * connection that started a fetch gets its later chunks.
+ */
+static int
+fetch_audit(struct authority_service *svc, const struct pipeline_who *who,
+    const StoredFirmware *f)
+{
+	char        actor[STORE_AUDIT_ACTOR_MAX], ver[16], group[96];
+	char        hex[2 * CS_SHA256_LEN + 1] = "";
+	const char *kv[] = {"station", who->station, "cm", who->cm, "order",
+	    f->order_id, "version", ver, "firmware_sha256", hex, "action",
+	    group, NULL};
+
+	snprintf(actor, sizeof(actor), "station:%s", who->station);
+	snprintf(ver, sizeof(ver), "%u", f->version);
+	snprintf(group, sizeof(group), "%.64s@%u", f->order_id, f->version);
+	if (f->sha256.len == CS_SHA256_LEN) {
+		cs_hex_encode(f->sha256.data, f->sha256.len, hex, sizeof(hex));
+	}
+	return pipeline_audit(svc->pipeline, actor, "firmware.fetch", kv);
+}
+
+/* The order and its firmware row, as a station may fetch them. */
+static int
+fetch_rows(struct authority_service *svc, const struct pipeline_who *who,
+    const char *order_id, store_txn *txn, StoredFirmware **f, void *data)
+{
+	StoredOrder *o = NULL;
+	size_t       i;
+	bool         cm_ok;
+	int          rv;
+
+	rv = store_order_get(txn, order_id, &o);
+	if (rv != CS_OK) {
+		cs_rpc_req_fail(data, rv, rv == CS_ENOENT
+		        ? "order %s is not known to this authority"
+		        : "cannot read order %s; try again", order_id);
+		return rv;
+	}
+	cm_ok = o->n_cms == 0;
+	for (i = 0; i < o->n_cms && !cm_ok; i++) {
+		cm_ok = strcmp(o->cms[i], who->cm) == 0;
+	}
+	if (!cm_ok) {
+		rv = CS_EPERM;
+		fetch_refused(svc, who, order_id, "cm-not-allowed");
+		cs_rpc_req_fail(data, rv, "order %s is not for this station's "
+		    "CM", order_id);
+	} else if (o->closed || (o->expires_unix_s != 0 &&
+	               (uint64_t)time(NULL) >= o->expires_unix_s)) {
+		rv = CS_EPRECOND;
+		cs_rpc_req_fail(data, rv, "order %s is %s: its image is no "
+		    "longer served", order_id, o->closed ? "closed" : "expired");
+	}
+	countersign__v1__stored_order__free_unpacked(o, NULL);
+	if (rv != CS_OK) {
+		return rv;
+	}
+	rv = store_firmware_get(txn, order_id, f);
+	if (rv == CS_ENOENT) {
+		cs_rpc_req_fail(data, CS_EPRECOND, "order %s holds no image "
+		    "(it binds %s): program the image you were given",
+		    order_id, "at most a digest");
+		return CS_EPRECOND;
+	}
+	if (rv != CS_OK) {
+		cs_rpc_req_fail(data, rv, "cannot read order %s; try again",
+		    order_id);
+		return rv;
+	}
+	if ((*f)->withdrawn) {
+		cs_rpc_req_fail(data, CS_EPRECOND, "the order's firmware was "
+		    "withdrawn by the officer");
+		return CS_EPRECOND;
+	}
+	return CS_OK;
+}
+
+static void
+on_get_firmware(Countersign__V1__Authority_Service *base,
+    const Countersign__V1__GetFirmwareRequest *in,
+    Countersign__V1__GetFirmwareResponse_Closure closure, void *data)
+{
+	struct authority_service *svc = (struct authority_service *)base;
+	Countersign__V1__GetFirmwareResponse out =
+	    COUNTERSIGN__V1__GET_FIRMWARE_RESPONSE__INIT;
+	struct pipeline_who who;
+	StoredFirmware     *f   = NULL;
+	store_txn          *txn = NULL;
+	uint8_t            *buf = NULL;
+	uint64_t            conn = cs_rpc_req_peer_info(data)->conn_id;
+	uint32_t            index;
+	size_t              len = 0;
+	int                 rv;
+
+	if (!session_of(svc, data, &who)) {
+		goto done;
+	}
+	if (svc->fw == NULL) {
+		cs_rpc_req_fail(data, CS_EUNIMPL, "this authority holds no "
+		    "firmware images");
+		goto done;
+	}
+	if (!store_id_ok(in->order_id, STORE_ORDER_ID_MAX)) {
+		cs_rpc_req_fail(data, CS_EINVAL, "order_id must be 1..%u "
+		    "printable characters without spaces", STORE_ORDER_ID_MAX);
+		goto done;
+	}
+	if ((rv = store_txn_begin(svc->st, false, &txn)) != CS_OK) {
+		cs_rpc_req_fail(data, rv, "the authority's store failed; try "
+		    "again");
+		goto done;
+	}
+	if (fetch_rows(svc, &who, in->order_id, txn, &f, data) != CS_OK) {
+		goto done;
+	}
+	if (in->version != 0 && in->version != f->version) {
+		cs_rpc_req_fail(data, CS_EPRECOND, "the order's firmware was "
+		    "replaced (now version %u): fetch it again", f->version);
+		goto done;
+	}
+	if (f->chunk_size == 0 || in->offset % f->chunk_size != 0 ||
+	    in->offset >= f->size) {
+		cs_rpc_req_fail(data, CS_EINVAL, "offset %llu is not a chunk "
+		    "of the image: ask for multiples of %u below %llu",
+		    (unsigned long long)in->offset, f->chunk_size,
+		    (unsigned long long)f->size);
+		goto done;
+	}
+	index = (uint32_t)(in->offset / f->chunk_size);
+	if (index == 0) {
+		/* Audited (durably, or counted into the interval's summary)
+		 * before a byte leaves. */
+		if ((rv = fetch_audit(svc, &who, f)) != CS_OK) {
+			cs_log_error(LOG_MOD, "firmware fetch not audited, "
+			    "refused station=%s order=%s err=%s", who.station,
+			    f->order_id, cs_strerror(rv));
+			cs_rpc_req_fail(data, rv == CS_EEXHAUSTED ? rv
+			                                         : CS_EUNAVAIL,
+			    "the fetch could not be recorded; try again later");
+			goto done;
+		}
+		firmware_fetch_begin(svc->fw, conn, f->order_id, f->version);
+		cs_log_info(LOG_MOD, "firmware fetch station=%s order=%s "
+		    "version=%u", who.station, f->order_id, f->version);
+	} else if (!firmware_fetch_started(svc->fw, conn, f->order_id,
+	               f->version)) {
+		cs_rpc_req_fail(data, CS_EPRECOND, "start the fetch of order "
+		    "%s at offset 0 on this connection", f->order_id);
+		goto done;
+	}
+	if ((buf = malloc(FIRMWARE_CHUNK)) == NULL) {
+		cs_rpc_req_fail(data, CS_ENOMEM, "out of memory; try again");
+		goto done;
+	}
+	rv = firmware_chunk(svc->fw, txn, f, index, buf, &len);
+	if (rv != CS_OK) {
+		cs_rpc_req_fail(data, rv == CS_EHSM ? CS_EHSM : CS_ECRYPTO,
+		    rv == CS_EHSM
+		        ? "the HSM cannot open the image now; try again"
+		        : "the stored image of order %s failed its integrity "
+		          "check; the OEM must replace it", f->order_id);
+		goto done;
+	}
+	out.version               = f->version;
+	out.base_addr             = f->base_addr;
+	out.size                  = f->size;
+	out.offset                = in->offset;
+	out.data.data             = buf;
+	out.data.len              = len;
+	out.firmware_sha256       = f->sha256;
+	out.target                = f->target;
+	store_txn_abort(txn);
+	txn = NULL;
+	closure(&out, data);
+	cs_wipe(buf, FIRMWARE_CHUNK);
+	free(buf);
+	countersign__v1__stored_firmware__free_unpacked(f, NULL);
+	return;
+done:
+	store_txn_abort(txn);
+	if (f != NULL) {
+		countersign__v1__stored_firmware__free_unpacked(f, NULL);
+	}
+	free(buf);
+	closure(NULL, data);
+}
+
 void
 authority_service_init(struct authority_service *svc, const char *id,
     store *st, sessions *ss, pipeline *pl)
@@ -597,6 +829,7 @@ authority_service_init(struct authority_service *svc, const char *id,
 	svc->base.get_order    = on_get_order;
 	svc->base.sign         = on_sign;
 	svc->base.report       = on_report;
+	svc->base.get_firmware = on_get_firmware;
 	svc->authority_id      = id;
 	svc->st                = st;
 	svc->sessions          = ss;

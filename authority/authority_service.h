@@ -10,6 +10,7 @@
 #define AUTHORITY_SERVICE_H
 
 #include "countersign/v1/authority.pb-c.h"
+#include "firmware.h"
 #include "pipeline.h"
 #include "sessions.h"
 #include "store.h"
@@ -20,6 +21,7 @@ struct authority_service {
 	store      *st;       /* NULL: only Ping is served */
 	sessions   *sessions;
 	pipeline   *pipeline;
+	firmware   *fw;       /* NULL: GetFirmware refused */
 };
 
 /*

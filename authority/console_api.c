@@ -23,11 +23,17 @@
 #include <string.h>
 
 static void
-order_json(struct cs_json *j, const StoredOrder *o)
+order_json(struct cs_json *j, const StoredOrder *o, console *c)
 {
 	Countersign__V1__OrderStatus os;
+	store_txn                   *txn;
 
 	order_view(&os, o);
+	/* Whether it holds its image: a row of its own (a short read). */
+	if (store_txn_begin(c->st, false, &txn) == CS_OK) {
+		(void)order_view_firmware(&os, txn);
+		store_txn_abort(txn);
+	}
 	cs_json_open(j, NULL);
 	cs_json_str(j, "order_id", os.order_id);
 	cs_json_u64(j, "product_id", os.product_id);
@@ -74,22 +80,23 @@ station_json(struct cs_json *j, const StoredStation *s, bool full)
 
 /* Reply with one order. */
 static void
-reply_order(struct resp *r, const StoredOrder *o, uint16_t status)
+reply_order(struct resp *r, const StoredOrder *o, uint16_t status,
+    console *c)
 {
 	struct jbody b;
 
 	if (jbody_begin(&b, r)) {
-		order_json(&b.j, o);
+		order_json(&b.j, o, c);
 		jbody_end(&b, r, status);
 	}
 }
 
 static void
-orders_json(struct cs_json *j, StoredOrder **list, size_t n)
+orders_json(struct cs_json *j, StoredOrder **list, size_t n, console *c)
 {
 	cs_json_array(j, "orders");
 	for (size_t i = 0; i < n; i++) {
-		order_json(j, list[i]);
+		order_json(j, list[i], c);
 	}
 	cs_json_end(j);
 }
@@ -115,7 +122,7 @@ console_api_orders(console *c, const struct console_req *q, struct resp *r)
 	}
 	if (jbody_begin(&b, r)) {
 		cs_json_open(&b.j, NULL);
-		orders_json(&b.j, list, n);
+		orders_json(&b.j, list, n, c);
 		cs_json_close(&b.j);
 		jbody_end(&b, r, 200);
 	}
@@ -147,7 +154,7 @@ console_api_order(console *c, const struct console_req *q, struct resp *r)
 		resp_error(r, 500, "cannot read the order (%s)", cs_strerror(rv));
 		return;
 	}
-	reply_order(r, o, 200);
+	reply_order(r, o, 200, c);
 	countersign__v1__stored_order__free_unpacked(o, NULL);
 }
 
@@ -244,7 +251,7 @@ console_api_dashboard(console *c, const struct console_req *q,
 		goto out;
 	}
 	cs_json_open(&b.j, NULL);
-	orders_json(&b.j, v.orders, v.no);
+	orders_json(&b.j, v.orders, v.no, c);
 	/* the last 60 minutes, oldest first, the current one last */
 	cs_json_array(&b.j, "rate");
 	for (uint64_t k = PIPELINE_RATE_MINUTES; k-- > 0;) {
@@ -401,7 +408,7 @@ order_changed(console *c, const struct console_req *q, int rv,
 		console_change_failed(c, q, rv, msg, r);
 		return;
 	}
-	reply_order(r, out, status);
+	reply_order(r, out, status, c);
 	countersign__v1__stored_order__free_unpacked(out, NULL);
 }
 

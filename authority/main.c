@@ -21,6 +21,7 @@
 #include "cs_log.h"
 #include "cs_rpc.h"
 #include "cs_tls.h"
+#include "firmware.h"
 #include "revocation.h"
 #include "pipeline.h"
 #include "sessions.h"
@@ -115,6 +116,7 @@ struct daemon {
 	cs_rpc_server *admin;
 	console       *console; /* NULL without a [console] section */
 	revocation    *rev;     /* the station port's CRL and TLS context */
+	firmware      *fw;      /* held images, target profiles */
 	bool           pin_refused; /* the HSM refused the PIN at start */
 	unsigned       fill_warned; /* store fill level last warned about */
 	struct authority_service svc;
@@ -238,6 +240,44 @@ forget_conn(void *arg, uint64_t conn_id)
 	sessions_forget_conn(arg, conn_id);
 }
 
+/*
+ * The firmware key named in [hsm] firmware_key should be on the token and
+ * protected; if not, held images are refused (with a message saying so)
+ * but the authority still signs.
+ */
+static void
+check_firmware_key(struct daemon *d, const struct authority_config *cfg)
+{
+	struct cs_hsm_secret info;
+	int                  rv;
+
+	if (cfg->hsm_firmware_key == NULL) {
+		cs_log_info("authority", "no [hsm] firmware_key: orders can "
+		    "bind a firmware digest but not hold an image");
+		return;
+	}
+	if (d->hsm == NULL) {
+		cs_log_warn("authority", "[hsm] firmware_key is set but the "
+		    "HSM is not open: held images cannot be created or "
+		    "served");
+		return;
+	}
+	rv = cs_hsm_secret_info(d->hsm, cfg->hsm_firmware_key, &info);
+	if (rv != CS_OK) {
+		cs_log_warn("authority", "firmware key not usable key=%s "
+		    "err=%s: held images cannot be created or served until "
+		    "it exists (countersign-keytool keygen --label %s --alg "
+		    "aes256)", cfg->hsm_firmware_key, cs_strerror(rv),
+		    cfg->hsm_firmware_key);
+	} else if (!info.sensitive || info.extractable ||
+	    info.value_readable) {
+		cs_log_warn("authority", "firmware key is not protected by "
+		    "the token key=%s sensitive=%d extractable=%d: make a "
+		    "new one with countersign-keytool",
+		    cfg->hsm_firmware_key, info.sensitive, info.extractable);
+	}
+}
+
 static int
 start_servers(struct daemon *d, const struct authority_config *cfg)
 {
@@ -254,10 +294,23 @@ start_servers(struct daemon *d, const struct authority_config *cfg)
 		    cs_strerror(rv));
 		return rv;
 	}
+	struct firmware_opts fo = {
+	    .hsm         = d->hsm,
+	    .key_label   = cfg->hsm_firmware_key,
+	    .targets_dir = cfg->firmware_targets_dir,
+	};
+	if ((rv = firmware_open(&d->fw, &fo)) != CS_OK) {
+		cs_log_error("authority", "cannot start err=\"%s\"",
+		    cs_strerror(rv));
+		return rv;
+	}
+	check_firmware_key(d, cfg);
 	authority_service_init(&d->svc, cfg->id, d->st, d->sessions,
 	    d->pipeline);
 	admin_service_init(&d->admin_svc, d->st, d->hsm, d->ca, d->sessions,
 	    d->pipeline);
+	d->svc.fw       = d->fw;
+	d->admin_svc.fw = d->fw;
 
 	struct cs_rpc_server_opts ao = {
 	    .url     = cfg->admin_listen,
@@ -367,6 +420,7 @@ stop_all(struct daemon *d)
 	cs_rpc_server_close(d->admin, DRAIN_MS);
 	revocation_close(d->rev);
 	pipeline_close(d->pipeline);
+	firmware_close(d->fw);
 	sessions_close(d->sessions);
 	station_ca_close(d->ca);
 	store_close(d->st);

@@ -3,6 +3,8 @@
  */
 #include "order_view.h"
 
+#include "cs_err.h"
+
 #include <time.h>
 
 bool
@@ -36,4 +38,29 @@ order_view(Countersign__V1__OrderStatus *os, const StoredOrder *o)
 	os->target          = o->target;
 	os->require_lock    = o->require_lock;
 	os->unlocked        = o->unlocked;
+}
+
+int
+order_view_firmware(Countersign__V1__OrderStatus *os, store_txn *txn)
+{
+	StoredFirmware *f = NULL;
+	int             rv;
+
+	os->firmware_held      = false;
+	os->firmware_size      = 0;
+	os->firmware_version   = 0;
+	os->firmware_withdrawn = false;
+	rv = store_firmware_get(txn, os->order_id, &f);
+	if (rv == CS_ENOENT) {
+		return CS_OK;
+	}
+	if (rv != CS_OK) {
+		return rv;
+	}
+	os->firmware_held      = !f->withdrawn && f->chunks > 0;
+	os->firmware_size      = f->size;
+	os->firmware_version   = f->version;
+	os->firmware_withdrawn = f->withdrawn;
+	countersign__v1__stored_firmware__free_unpacked(f, NULL);
+	return CS_OK;
 }

@@ -19,4 +19,12 @@ bool order_active(const StoredOrder *o);
  */
 void order_view(Countersign__V1__OrderStatus *os, const StoredOrder *o);
 
+/*
+ * Fill os's firmware fields (firmware_held, _size, _version, _withdrawn)
+ * from the order's firmware row in txn; an order without one holds no
+ * image.  Only numbers are copied: os does not point into the row.
+ * Returns the store's error (CS_OK when there is no row).
+ */
+int order_view_firmware(Countersign__V1__OrderStatus *os, store_txn *txn);
+
 #endif /* ORDER_VIEW_H */

@@ -234,11 +234,32 @@ pipeline_firmware_check(store_txn *txn, const StoredOrder *o,
     const struct pipeline_sign_req *r, const char **reason, char *msg,
     size_t msglen)
 {
-	char want[17], got[17];
+	StoredFirmware *fw = NULL;
+	char            want[17], got[17];
+	int             rv;
 
-	(void)txn;
 	if (o->firmware_sha256.len != CS_SHA256_LEN) {
 		return CS_OK;
+	}
+	/* Only orders that bind a digest can hold an image. */
+	rv = store_firmware_get(txn, o->order_id, &fw);
+	if (rv == CS_OK) {
+		bool withdrawn = fw->withdrawn;
+
+		countersign__v1__stored_firmware__free_unpacked(fw, NULL);
+		if (withdrawn) {
+			*reason = "firmware-withdrawn";
+			pipeline_set_msg(msg, msglen,
+			    "the OEM withdrew the firmware of order %s: no "
+			    "new device may be programmed; set the devices "
+			    "aside and ask the OEM", o->order_id);
+			return CS_EPRECOND;
+		}
+	} else if (rv != CS_ENOENT) {
+		*reason = "store";
+		pipeline_set_msg(msg, msglen, "the authority's store failed "
+		    "(%s); try again", cs_strerror(rv));
+		return rv;
 	}
 	if (r->firmware_sha256_len != CS_SHA256_LEN) {
 		*reason = "firmware-missing";

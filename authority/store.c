@@ -44,6 +44,8 @@ const char *const store_db_names[DB_COUNT] = {
 	[DB_TOKENS]   = "tokens",
 	[DB_AUDIT]    = "audit",
 	[DB_META]     = "meta",
+	[DB_FIRMWARE] = "firmware",
+	[DB_FWCHUNKS] = "fwchunks",
 };
 
 /* The message each database holds (meta holds raw values). */
@@ -56,6 +58,8 @@ static const ProtobufCMessageDescriptor *const db_desc[DB_COUNT] = {
 	[DB_TOKENS]   = &countersign__v1__stored_token__descriptor,
 	[DB_AUDIT]    = &countersign__v1__stored_audit_event__descriptor,
 	[DB_META]     = NULL,
+	[DB_FIRMWARE] = &countersign__v1__stored_firmware__descriptor,
+	[DB_FWCHUNKS] = NULL,
 };
 
 /*

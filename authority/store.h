@@ -18,6 +18,10 @@
  *   uids      product_id (4 bytes BE) uid           -> StoredUid
  *   keys      label                                 -> StoredKey
  *   tokens    SHA-256 of an admin token (32 bytes)  -> StoredToken
+ *   firmware  order_id                              -> StoredFirmware
+ *   fwchunks  order_id NUL version (4 BE) index (4 BE)
+ *                                                   -> sealed chunk
+ *             (ciphertext || 16-byte GCM tag; see StoredFirmware)
  *   audit     seq (8 bytes BE)                      -> StoredAuditEvent
  *   meta      "schema"     -> uint32 BE (STORE_SCHEMA)
  *             "audit_head" -> seq (8 bytes BE) || hash of the last event
@@ -44,6 +48,7 @@ typedef Countersign__V1__StoredDevice     StoredDevice;
 typedef Countersign__V1__StoredUid        StoredUid;
 typedef Countersign__V1__StoredKey        StoredKey;
 typedef Countersign__V1__StoredToken      StoredToken;
+typedef Countersign__V1__StoredFirmware   StoredFirmware;
 typedef Countersign__V1__StoredAuditEvent StoredAuditEvent;
 typedef Countersign__V1__StoredAuditEvent__FieldsEntry
     StoredAuditEvent__FieldsEntry;
@@ -65,6 +70,10 @@ typedef Countersign__V1__StoredAuditEvent__FieldsEntry
 #define STORE_AUDIT_LIST_MAX   1000u /* events per store_audit_list */
 #define STORE_LIST_MAX         100000u /* items per list call */
 #define STORE_HASH_LEN         32u
+/* A held firmware image: one sealed chunk is at most this much plaintext
+ * (plus the 16-byte tag, well under STORE_VALUE_MAX). */
+#define STORE_FW_CHUNK         32768u
+#define STORE_FW_TAG_LEN       16u
 
 /*
  * Is s an identifier the store accepts from outside (order ids, station,
@@ -208,6 +217,38 @@ int store_token_list(store_txn *txn, StoredToken ***out, size_t *n);
 int store_token_disable(store_txn *txn, const char *name, unsigned *found,
     unsigned *changed);
 void store_token_list_free(StoredToken **list, size_t n);
+
+/*
+ * The firmware an order holds (key: f->order_id).  An order that only binds
+ * a digest (or none) has no row: store_firmware_get gives CS_ENOENT.  A
+ * withdrawn image keeps its row (withdrawn = true, chunks = 0, its chunks
+ * deleted), so "withdrawn" is told apart from "never held".
+ *
+ * For the Sign path: an order whose firmware row says withdrawn must not
+ * sign any more (store_firmware_get(txn, order_id, &f) == CS_OK &&
+ * f->withdrawn).  *out is freed with
+ * countersign__v1__stored_firmware__free_unpacked(f, NULL).
+ * Errors: CS_ENOENT, CS_EINVAL, CS_ESTORE.
+ */
+int store_firmware_put(store_txn *txn, const StoredFirmware *f);
+int store_firmware_get(store_txn *txn, const char *order_id,
+    StoredFirmware **out);
+
+/*
+ * One sealed chunk (1..STORE_FW_CHUNK + STORE_FW_TAG_LEN bytes) of version
+ * of order_id's image.  store_fwchunk_get copies it into buf (cap bytes),
+ * *len its length.  Errors: CS_EINVAL, CS_ENOENT, CS_ETOOBIG (larger than
+ * cap), CS_ESTORE.
+ */
+int store_fwchunk_put(store_txn *txn, const char *order_id, uint32_t version,
+    uint32_t index, const uint8_t *data, size_t len);
+int store_fwchunk_get(store_txn *txn, const char *order_id, uint32_t version,
+    uint32_t index, uint8_t *buf, size_t cap, size_t *len);
+
+/* Delete every chunk of every version of order_id; *deleted (may be NULL)
+ * counts them.  Errors: CS_EINVAL, store errors. */
+int store_fwchunk_delete_all(store_txn *txn, const char *order_id,
+    size_t *deleted);
 
 /*
  * Insert or replace the device d->uid (STORE_UID_MIN..STORE_UID_MAX bytes)

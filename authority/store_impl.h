@@ -32,6 +32,8 @@ enum store_db {
 	DB_TOKENS,
 	DB_AUDIT,
 	DB_META,
+	DB_FIRMWARE,
+	DB_FWCHUNKS,
 	DB_COUNT
 };
 

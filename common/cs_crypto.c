@@ -10,6 +10,7 @@
  * parser.  wolfCrypt does the hashing and the signature arithmetic.
  */
 #include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/aes.h>
 #include <wolfssl/wolfcrypt/ecc.h>
 #include <wolfssl/wolfcrypt/ed25519.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
@@ -425,6 +426,75 @@ cs_pem_encode(const char *label, const uint8_t *der, size_t len, char *out,
 	}
 	snprintf(out + n, out_size - n, "-----END %s-----\n", label);
 	return CS_OK;
+}
+
+/* One AES-GCM operation; the schedule in aes is wiped in every case. */
+static int
+aes_gcm(bool seal, const uint8_t key[CS_AES256_KEY_LEN],
+    const uint8_t nonce[CS_GCM_NONCE_LEN], const uint8_t *aad,
+    size_t aad_len, const uint8_t *in, size_t len, uint8_t *out,
+    uint8_t tag[CS_GCM_TAG_LEN])
+{
+	Aes aes;
+	int rc;
+
+	if (len > UINT32_MAX || aad_len > UINT32_MAX) {
+		return CS_EINVAL;
+	}
+	if (wc_AesInit(&aes, NULL, INVALID_DEVID) != 0) {
+		return CS_ECRYPTO;
+	}
+	rc = wc_AesGcmSetKey(&aes, key, CS_AES256_KEY_LEN);
+	if (rc == 0 && seal) {
+		rc = wc_AesGcmEncrypt(&aes, out, in, (word32)len, nonce,
+		    CS_GCM_NONCE_LEN, tag, CS_GCM_TAG_LEN, aad,
+		    (word32)aad_len);
+	} else if (rc == 0) {
+		rc = wc_AesGcmDecrypt(&aes, out, in, (word32)len, nonce,
+		    CS_GCM_NONCE_LEN, tag, CS_GCM_TAG_LEN, aad,
+		    (word32)aad_len);
+	}
+	wc_AesFree(&aes);
+	cs_wipe(&aes, sizeof(aes));
+	return rc == 0 ? CS_OK : CS_ECRYPTO;
+}
+
+int
+cs_aes_gcm_seal(const uint8_t key[CS_AES256_KEY_LEN],
+    const uint8_t nonce[CS_GCM_NONCE_LEN], const uint8_t *aad,
+    size_t aad_len, const uint8_t *pt, size_t len, uint8_t *out)
+{
+	if (key == NULL || nonce == NULL || (aad == NULL && aad_len > 0) ||
+	    (pt == NULL && len > 0) || out == NULL) {
+		return CS_EINVAL;
+	}
+	return aes_gcm(true, key, nonce, aad, aad_len, pt, len, out,
+	    out + len);
+}
+
+int
+cs_aes_gcm_open(const uint8_t key[CS_AES256_KEY_LEN],
+    const uint8_t nonce[CS_GCM_NONCE_LEN], const uint8_t *aad,
+    size_t aad_len, const uint8_t *in, size_t in_len, uint8_t *out)
+{
+	uint8_t tag[CS_GCM_TAG_LEN];
+	size_t  len;
+	int     rv;
+
+	if (key == NULL || nonce == NULL || (aad == NULL && aad_len > 0) ||
+	    in == NULL || out == NULL) {
+		return CS_EINVAL;
+	}
+	if (in_len < CS_GCM_TAG_LEN) {
+		return CS_ECRYPTO;
+	}
+	len = in_len - CS_GCM_TAG_LEN;
+	memcpy(tag, in + len, sizeof(tag));
+	rv = aes_gcm(false, key, nonce, aad, aad_len, in, len, out, tag);
+	if (rv != CS_OK) {
+		cs_wipe(out, len); /* wolfCrypt may have written some */
+	}
+	return rv;
 }
 
 void

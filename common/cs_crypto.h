@@ -80,6 +80,26 @@ int cs_ecdsa_raw_to_der(const uint8_t sig[CS_SIG_LEN], uint8_t *out,
 int cs_pem_encode(const char *label, const uint8_t *der, size_t len,
     char *out, size_t out_size);
 
+/*
+ * AES-256-GCM (wolfCrypt): the authority's sealing of held firmware
+ * chunks.  seal writes len bytes of ciphertext then the 16-byte tag to
+ * out (len + CS_GCM_TAG_LEN bytes); open checks the tag of in (ciphertext
+ * || tag, at least CS_GCM_TAG_LEN bytes) and only then writes the
+ * plaintext (in_len - CS_GCM_TAG_LEN bytes) to out.  A nonce must never
+ * repeat under one key.  Errors: CS_EINVAL, CS_ECRYPTO (open: the tag,
+ * the key, the nonce or the AAD does not match).  The key schedule is
+ * wiped before return.
+ */
+#define CS_AES256_KEY_LEN 32u
+#define CS_GCM_NONCE_LEN  12u
+#define CS_GCM_TAG_LEN    16u
+int cs_aes_gcm_seal(const uint8_t key[CS_AES256_KEY_LEN],
+    const uint8_t nonce[CS_GCM_NONCE_LEN], const uint8_t *aad,
+    size_t aad_len, const uint8_t *pt, size_t len, uint8_t *out);
+int cs_aes_gcm_open(const uint8_t key[CS_AES256_KEY_LEN],
+    const uint8_t nonce[CS_GCM_NONCE_LEN], const uint8_t *aad,
+    size_t aad_len, const uint8_t *in, size_t in_len, uint8_t *out);
+
 /* Wipe memory that held a secret; never optimised away. */
 void cs_wipe(void *p, size_t len);
 

@@ -79,9 +79,9 @@ void cs_hsm_close(cs_hsm *h);
  * Generate a key pair on the token: private key CKA_TOKEN, CKA_PRIVATE,
  * CKA_SENSITIVE, not CKA_EXTRACTABLE, CKA_SIGN only (no decrypt, unwrap,
  * derive); public key CKA_VERIFY only.  Both get the key id as CKA_ID.
- * Errors: CS_EEXIST (a private or public key with that label exists),
- * CS_EINVAL (bad label or algorithm, or the token refused the template),
- * CS_EHSM.  Fills *key when non-NULL.
+ * Errors: CS_EEXIST (a private, public or secret key with that label
+ * exists), CS_EINVAL (bad label or algorithm, or the token refused the
+ * template), CS_EHSM.  Fills *key when non-NULL.
  */
 int cs_hsm_keygen(cs_hsm *h, const char *label, cs_alg alg,
     struct cs_hsm_key *key);
@@ -116,6 +116,65 @@ int cs_hsm_list(cs_hsm *h, struct cs_hsm_key **keys, size_t *n);
  */
 int cs_hsm_sign(cs_hsm *h, const char *label, cs_alg expect,
     const uint8_t *msg, size_t len, uint8_t sig[CS_SIG_LEN]);
+
+/*
+ * Secret keys (cs_hsm_secret.c): an AES-256 key on the token that seals
+ * small secrets (the authority's firmware data keys) with AES-GCM.
+ */
+#define CS_HSM_AES_KEY_LEN   32u
+#define CS_HSM_SEAL_IV_LEN   12u
+#define CS_HSM_SEAL_TAG_LEN  16u
+#define CS_HSM_SEAL_OVERHEAD (CS_HSM_SEAL_IV_LEN + CS_HSM_SEAL_TAG_LEN)
+#define CS_HSM_SEAL_MAX      256u /* plaintext bytes per seal */
+#define CS_HSM_SEALED_MAX    (CS_HSM_SEAL_MAX + CS_HSM_SEAL_OVERHEAD)
+#define CS_HSM_AAD_MAX       1024u
+
+/* What the token says of a secret key. */
+struct cs_hsm_secret {
+	bool   sensitive;      /* CKA_SENSITIVE */
+	bool   extractable;    /* CKA_EXTRACTABLE */
+	bool   value_readable; /* C_GetAttributeValue(CKA_VALUE) succeeded:
+	                          must be false for a key of ours */
+	size_t key_len;        /* CKA_VALUE_LEN */
+};
+
+/*
+ * Generate an AES-256 key on the token: CKA_TOKEN, CKA_PRIVATE,
+ * CKA_SENSITIVE, not CKA_EXTRACTABLE, CKA_ENCRYPT and CKA_DECRYPT only (no
+ * wrap, unwrap, sign, derive).  Errors: CS_EEXIST (any object carries the
+ * label), CS_EINVAL (bad label, or the token refused the template),
+ * CS_EHSM.
+ */
+int cs_hsm_secret_keygen(cs_hsm *h, const char *label);
+
+/*
+ * Describe the AES key labelled label.  Errors: CS_ENOENT (no AES key with
+ * that label), CS_EPRECOND (several), CS_ETIMEDOUT, CS_EHSM.
+ */
+int cs_hsm_secret_info(cs_hsm *h, const char *label,
+    struct cs_hsm_secret *info);
+
+/*
+ * Seal pt (1..CS_HSM_SEAL_MAX bytes) with the AES key labelled label:
+ * out = iv (12, random from the token) || ciphertext || tag (16), *out_len
+ * = len + CS_HSM_SEAL_OVERHEAD.  aad (0..CS_HSM_AAD_MAX bytes) is
+ * authenticated, not stored: unseal needs the same bytes.  Errors:
+ * CS_EINVAL, CS_ENOENT (no such key), CS_EPRECOND, CS_ETIMEDOUT, CS_EHSM,
+ * CS_EPERM.
+ */
+int cs_hsm_seal(cs_hsm *h, const char *label, const uint8_t *aad,
+    size_t aad_len, const uint8_t *pt, size_t len,
+    uint8_t out[CS_HSM_SEALED_MAX], size_t *out_len);
+
+/*
+ * Open what cs_hsm_seal made.  Errors: CS_ECRYPTO (the tag does not check
+ * out: sealed or aad changed, another key, or too short to be sealed),
+ * others as cs_hsm_seal.  out is written only on success; the caller
+ * wipes it after use.
+ */
+int cs_hsm_unseal(cs_hsm *h, const char *label, const uint8_t *aad,
+    size_t aad_len, const uint8_t *sealed, size_t len,
+    uint8_t out[CS_HSM_SEAL_MAX], size_t *out_len);
 
 /* Sessions in the pool, and the token label, for logs. */
 unsigned    cs_hsm_sessions(const cs_hsm *h);

@@ -2,8 +2,9 @@
  * cs_hsm_impl.h - what the pieces of the HSM shim share: the PKCS#11
  * header, the limits, struct cs_hsm with its session pool and key cache,
  * the borrowed-session record and the functions one piece calls in
- * another.  Only cs_hsm.c, cs_hsm_pool.c and cs_hsm_keys.c include it;
- * cs_hsm.h is the module's interface and stays free of PKCS#11.
+ * another.  Only cs_hsm.c, cs_hsm_pool.c, cs_hsm_keys.c and
+ * cs_hsm_secret.c include it; cs_hsm.h is the module's interface and
+ * stays free of PKCS#11.
  */
 #ifndef CS_HSM_IMPL_H
 #define CS_HSM_IMPL_H

@@ -552,6 +552,9 @@ keygen_once(struct hsm_op *op, const char *label, cs_alg alg,
 	if (ret == CS_ENOENT) {
 		ret = find_object(op, CKO_PUBLIC_KEY, label, &obj);
 	}
+	if (ret == CS_ENOENT) { /* the firmware key (cs_hsm_secret.c) */
+		ret = find_object(op, CKO_SECRET_KEY, label, &obj);
+	}
 	if (ret == CS_OK || ret == CS_EPRECOND) {
 		return CS_EEXIST;
 	}

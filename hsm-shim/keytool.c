@@ -53,6 +53,7 @@ struct kt {
 struct kt_args {
 	const char *label;
 	cs_alg      alg; /* --alg, or CS_ALG_NONE */
+	bool        aes; /* --alg aes256: a secret key (keygen only) */
 	const char *format;
 	const char *out; /* export --output, sign --out */
 	const char *in;
@@ -126,7 +127,10 @@ kt_begin(struct kt *kt, const struct cs_cli_cmd *cmd, int argc,
 	if ((rv = cs_cli_positional(&kt->cli, cmd, argc, argv, 0)) != 0) {
 		return rv;
 	}
-	if (alg != NULL && cs_alg_parse(alg, &a->alg) != CS_OK) {
+	if (alg != NULL && strcmp(alg, "aes256") == 0 &&
+	    strcmp(cmd->name, "keygen") == 0) {
+		a->aes = true;
+	} else if (alg != NULL && cs_alg_parse(alg, &a->alg) != CS_OK) {
 		return cs_cli_usage(&kt->cli, cmd, "unknown algorithm \"%s\": "
 		    "use p256 or ed25519", alg);
 	}
@@ -323,6 +327,48 @@ parse_uint(struct kt *kt, const struct cs_cli_cmd *cmd, const char *opt,
 /* ------------------------------------------------------------------ */
 /* keygen                                                              */
 
+/*
+ * keygen --alg aes256: the authority's firmware key, which seals the data
+ * keys of held firmware images.  Checked after making: the token must
+ * refuse to hand out its value.
+ */
+static int
+keygen_secret(struct kt *kt, const char *label)
+{
+	struct cs_hsm_secret info;
+	int                  rv;
+
+	rv = cs_hsm_secret_keygen(kt->h, label);
+	switch (rv) {
+	case CS_OK:
+		break;
+	case CS_EEXIST:
+		return cs_cli_error(&kt->cli, KT_FAIL, "a key labelled \"%s\" "
+		    "already exists on token \"%s\"; keys are never replaced: "
+		    "choose another label", label, kt->token);
+	case CS_EINVAL:
+		return cs_cli_error(&kt->cli, KT_FAIL, "cannot generate "
+		    "\"%s\": a label is 1-64 printable ASCII characters, and "
+		    "the token must support AES-256 keys", label);
+	default:
+		return key_fail(kt, rv, label, "generate a key");
+	}
+	if ((rv = cs_hsm_secret_info(kt->h, label, &info)) != CS_OK) {
+		return key_fail(kt, rv, label, "read back the new key");
+	}
+	if (!info.sensitive || info.extractable || info.value_readable ||
+	    info.key_len != CS_HSM_AES_KEY_LEN) {
+		return cs_cli_error(&kt->cli, KT_FAIL, "token \"%s\" made key "
+		    "\"%s\" but does not protect it (sensitive=%d "
+		    "extractable=%d value readable=%d): do not use it",
+		    kt->token, label, info.sensitive, info.extractable,
+		    info.value_readable);
+	}
+	printf("generated aes256 key \"%s\" on token \"%s\" (sensitive, "
+	    "never extractable, encrypt/decrypt only)\n", label, kt->token);
+	return KT_OK;
+}
+
 static int
 cmd_keygen(void *ctx, const struct cs_cli_cmd *cmd, int argc, char **argv)
 {
@@ -349,6 +395,9 @@ cmd_keygen(void *ctx, const struct cs_cli_cmd *cmd, int argc, char **argv)
 	if ((rv = kt_need_label(kt, cmd, &a)) != KT_OK ||
 	    (rv = kt_open(kt, cmd, 1)) != KT_OK) {
 		return rv;
+	}
+	if (a.aes) {
+		return keygen_secret(kt, a.label);
 	}
 	rv = cs_hsm_keygen(kt->h, a.label, a.alg, &key);
 	switch (rv) {
@@ -768,13 +817,17 @@ cmd_bench(void *ctx, const struct cs_cli_cmd *cmd, int argc, char **argv)
 /* main                                                                */
 
 static const struct cs_cli_cmd commands[] = {
-    {"keygen", "--label LABEL\n      [--alg p256|ed25519]",
-	"generate a key pair in the HSM",
+    {"keygen", "--label LABEL\n      [--alg p256|ed25519|aes256]",
+	"generate a key pair (or the firmware key) in the HSM",
 	"The private key is a token object, private, sensitive, never\n"
 	"extractable, and may only sign.  The label (1-64 printable ASCII\n"
 	"characters) names the key for life: an existing label is refused, "
 	"a\nkey is never replaced.  --alg defaults to p256 (ECDSA P-256 "
-	"with\nSHA-256).  Prints the key id.\n",
+	"with\nSHA-256).  Prints the key id.\n"
+	"--alg aes256 makes the authority's firmware key instead: an "
+	"AES-256\nsecret key, sensitive, never extractable, that may only "
+	"encrypt and\ndecrypt (it seals the data keys of held firmware "
+	"images; name it in\n[hsm] firmware_key).\n",
 	cmd_keygen},
     {"list", "", "list the signing keys on the token",
 	"Lists the private keys on the token that may sign: label, "

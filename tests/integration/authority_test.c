@@ -88,7 +88,9 @@ write_conf(struct fx *f, const char *path, const char *data,
 	    "module = " CS_SOFTHSM_MODULE "\n"
 	    "token = %s\n"
 	    "pin_file = %s/pin\n"
-	    "sessions = 4\n",
+	    "sessions = 4\n"
+	    "[firmware]\n"
+	    "targets_dir = " CS_TARGETS_DIR "\n",
 	    data, sock, map_mb, f->dir, f->dir, f->dir, token, f->dir);
 	tu_write_file(path, text);
 }
@@ -1179,9 +1181,13 @@ test_firmware_bound(void **state)
 	tu_write_file(fw, image);
 	assert_int_equal(cs_sha256(image, strlen(image), digest), CS_OK);
 	snprintf(product, sizeof(product), "%u", PRODUCT);
+	/* A raw binary at 0 on lm3s6965, below its record area: the
+	 * firmware digest is the plain SHA-256 of the file. */
 	expect(f, ADMIN(f, "order", "create", "--id", "PO-FW", "--product",
 	    product, "--key", KEY, "--quota", "3", "--uid-len", "12",
-	    "--firmware", fw), 0, NULL);
+	    "--target", "lm3s6965", "--firmware", fw, "--firmware-format",
+	    "bin", "--firmware-base", "0", "--digest-only", "--targets-dir",
+	    CS_TARGETS_DIR), 0, NULL);
 	station_conf(f, "st1", conf, sizeof(conf));
 	snprintf(rec, sizeof(rec), "%s/fw.rec", f->dir);
 	uid_hex(uid, 8, 1);

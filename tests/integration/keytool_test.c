@@ -419,6 +419,24 @@ test_bad_input(void **state)
 	ok(f, KT(f, "sign-test", "--label", "bad-p256"));
 }
 
+/* keygen --alg aes256: the authority's firmware key. */
+static void
+test_keygen_aes(void **state)
+{
+	struct fx *f = *state;
+
+	ok(f, KT(f, "keygen", "--label", "fw-key", "--alg", "aes256"));
+	assert_non_null(strstr(f->out, "generated aes256 key \"fw-key\""));
+	assert_non_null(strstr(f->out, "never extractable"));
+	fails_with(f, KT(f, "keygen", "--label", "fw-key", "--alg",
+	    "aes256"), 1, "a key labelled \"fw-key\" already exists");
+	fails_with(f, KT(f, "keygen", "--label", "fw-key", "--alg", "p256"),
+	    1, "a key labelled \"fw-key\" already exists");
+	/* aes256 is for keygen only: no other command signs with it. */
+	fails_with(f, KT(f, "sign-test", "--label", "fw-key", "--alg",
+	    "aes256"), 2, "unknown algorithm \"aes256\"");
+}
+
 int
 main(void)
 {
@@ -431,6 +449,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_sign_test_bench, setup,
 		teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_keygen_aes, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

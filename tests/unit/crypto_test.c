@@ -450,6 +450,51 @@ test_small_helpers(void **state)
 	assert_string_equal(cs_alg_name(CS_ALG_NONE), "none");
 }
 
+/* AES-256-GCM: the GCM specification's test case 14, then tampering. */
+static void
+test_aes_gcm(void **state)
+{
+	static const uint8_t ct14[16] = {0xce, 0xa7, 0x40, 0x3d, 0x4d, 0x60,
+	    0x6b, 0x6e, 0x07, 0x4e, 0xc5, 0xd3, 0xba, 0xf3, 0x9d, 0x18};
+	static const uint8_t tag14[16] = {0xd0, 0xd1, 0xc8, 0xa7, 0x99, 0x99,
+	    0x6b, 0xf0, 0x26, 0x5b, 0x98, 0xb5, 0xd4, 0x8a, 0xb9, 0x19};
+	uint8_t key[CS_AES256_KEY_LEN] = {0}, nonce[CS_GCM_NONCE_LEN] = {0};
+	uint8_t pt[16] = {0}, out[32], back[16];
+	const uint8_t aad[] = "order v1 0 1";
+
+	(void)state;
+	assert_int_equal(cs_aes_gcm_seal(key, nonce, NULL, 0, pt, 16, out),
+	    CS_OK);
+	assert_memory_equal(out, ct14, 16);
+	assert_memory_equal(out + 16, tag14, 16);
+	assert_int_equal(cs_aes_gcm_open(key, nonce, NULL, 0, out, 32, back),
+	    CS_OK);
+	assert_memory_equal(back, pt, 16);
+
+	assert_int_equal(cs_aes_gcm_seal(key, nonce, aad, sizeof(aad), pt, 16,
+	    out), CS_OK);
+	assert_int_equal(cs_aes_gcm_open(key, nonce, NULL, 0, out, 32, back),
+	    CS_ECRYPTO);
+	for (size_t i = 0; i < 32; i++) {
+		out[i] ^= 0x80;
+		assert_int_equal(cs_aes_gcm_open(key, nonce, aad, sizeof(aad),
+		    out, 32, back), CS_ECRYPTO);
+		out[i] ^= 0x80;
+	}
+	nonce[11] = 1;
+	assert_int_equal(cs_aes_gcm_open(key, nonce, aad, sizeof(aad), out,
+	    32, back), CS_ECRYPTO);
+	nonce[11] = 0;
+	key[0] = 1;
+	assert_int_equal(cs_aes_gcm_open(key, nonce, aad, sizeof(aad), out,
+	    32, back), CS_ECRYPTO);
+	key[0] = 0;
+	assert_int_equal(cs_aes_gcm_open(key, nonce, aad, sizeof(aad), out,
+	    15, back), CS_ECRYPTO);
+	assert_int_equal(cs_aes_gcm_open(key, nonce, aad, sizeof(aad), out,
+	    32, back), CS_OK);
+}
+
 int
 main(void)
 {
@@ -467,6 +512,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_verify_ed25519, setup,
 		teardown),
 	    cmocka_unit_test(test_small_helpers),
+	    cmocka_unit_test(test_aes_gcm),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1149,6 +1149,106 @@ test_token_goes_away(void **state)
 	sign_verify(f->h, &e, "the token is back");
 }
 
+/* ------------------------------------------------------------------ */
+/* Secret keys: the firmware key                                       */
+
+static void
+test_secret_seal(void **state)
+{
+	struct fx           *f = *state;
+	struct cs_hsm_secret info;
+	CK_SESSION_HANDLE    s;
+	CK_OBJECT_HANDLE     obj;
+	uint8_t              pt[32], sealed[CS_HSM_SEALED_MAX],
+	    again[CS_HSM_SEALED_MAX], out[CS_HSM_SEAL_MAX];
+	const uint8_t        aad[] = "order-1 v1";
+	size_t               n, n2, m;
+
+	open_ok(f, 0, 0);
+	assert_int_equal(cs_hsm_secret_keygen(f->h, "fw-key"), CS_OK);
+	/* A label names one key for life, of any kind. */
+	assert_int_equal(cs_hsm_secret_keygen(f->h, "fw-key"), CS_EEXIST);
+	assert_int_equal(cs_hsm_keygen(f->h, "sig", CS_ALG_P256, NULL), CS_OK);
+	assert_int_equal(cs_hsm_secret_keygen(f->h, "sig"), CS_EEXIST);
+	assert_int_equal(cs_hsm_secret_keygen(f->h, ""), CS_EINVAL);
+
+	assert_int_equal(cs_hsm_secret_info(f->h, "fw-key", &info), CS_OK);
+	assert_true(info.sensitive);
+	assert_false(info.extractable);
+	assert_false(info.value_readable);
+	assert_int_equal(info.key_len, 32);
+	assert_int_equal(cs_hsm_secret_info(f->h, "nope", &info), CS_ENOENT);
+	/* A signing key is not a secret key. */
+	assert_int_equal(cs_hsm_secret_info(f->h, "sig", &info), CS_ENOENT);
+
+	/* Attributes as seen through a session of our own. */
+	assert_int_equal(t_p11->C_OpenSession(t_slot(), CKF_SERIAL_SESSION,
+	    NULL, NULL, &s), CKR_OK);
+	obj = find_one(s, CKO_SECRET_KEY, "fw-key");
+	assert_true(attr_bool(s, obj, CKA_TOKEN));
+	assert_true(attr_bool(s, obj, CKA_PRIVATE));
+	assert_true(attr_bool(s, obj, CKA_SENSITIVE));
+	assert_false(attr_bool(s, obj, CKA_EXTRACTABLE));
+	assert_true(attr_bool(s, obj, CKA_NEVER_EXTRACTABLE));
+	assert_true(attr_bool(s, obj, CKA_ENCRYPT));
+	assert_true(attr_bool(s, obj, CKA_DECRYPT));
+	assert_false(attr_bool(s, obj, CKA_WRAP));
+	assert_false(attr_bool(s, obj, CKA_UNWRAP));
+	uint8_t      value[64];
+	CK_ATTRIBUTE a = {CKA_VALUE, value, sizeof(value)};
+	assert_int_equal(t_p11->C_GetAttributeValue(s, obj, &a, 1),
+	    CKR_ATTRIBUTE_SENSITIVE);
+	CK_BBOOL     yes = CK_TRUE;
+	CK_ATTRIBUTE x   = {CKA_EXTRACTABLE, &yes, sizeof(yes)};
+	assert_int_not_equal(t_p11->C_SetAttributeValue(s, obj, &x, 1),
+	    CKR_OK);
+	assert_int_equal(t_p11->C_CloseSession(s), CKR_OK);
+
+	/* Roundtrip; two seals of the same bytes differ (random IV). */
+	for (size_t i = 0; i < sizeof(pt); i++) {
+		pt[i] = (uint8_t)(i * 7 + 1);
+	}
+	assert_int_equal(cs_hsm_seal(f->h, "fw-key", aad, sizeof(aad), pt,
+	    sizeof(pt), sealed, &n), CS_OK);
+	assert_int_equal(n, sizeof(pt) + CS_HSM_SEAL_OVERHEAD);
+	assert_null(memmem(sealed, n, pt, 8));
+	assert_int_equal(cs_hsm_seal(f->h, "fw-key", aad, sizeof(aad), pt,
+	    sizeof(pt), again, &n2), CS_OK);
+	assert_int_equal(n2, n);
+	assert_memory_not_equal(sealed, again, n);
+	assert_int_equal(cs_hsm_unseal(f->h, "fw-key", aad, sizeof(aad),
+	    sealed, n, out, &m), CS_OK);
+	assert_int_equal(m, sizeof(pt));
+	assert_memory_equal(out, pt, sizeof(pt));
+
+	/* Tampering anywhere, another AAD, truncation: refused. */
+	for (size_t i = 0; i < n; i += 5) {
+		memcpy(again, sealed, n);
+		again[i] ^= 0x01;
+		assert_int_equal(cs_hsm_unseal(f->h, "fw-key", aad,
+		    sizeof(aad), again, n, out, &m), CS_ECRYPTO);
+	}
+	assert_int_equal(cs_hsm_unseal(f->h, "fw-key", aad, sizeof(aad) - 1,
+	    sealed, n, out, &m), CS_ECRYPTO);
+	assert_int_equal(cs_hsm_unseal(f->h, "fw-key", aad, sizeof(aad),
+	    sealed, n - 1, out, &m), CS_ECRYPTO);
+	assert_int_equal(cs_hsm_unseal(f->h, "fw-key", aad, sizeof(aad),
+	    sealed, CS_HSM_SEAL_OVERHEAD, out, &m), CS_ECRYPTO);
+	/* A second key cannot open the first one's seal. */
+	assert_int_equal(cs_hsm_secret_keygen(f->h, "fw-key-2"), CS_OK);
+	assert_int_equal(cs_hsm_unseal(f->h, "fw-key-2", aad, sizeof(aad),
+	    sealed, n, out, &m), CS_ECRYPTO);
+	/* The session pool is still fine after refusals. */
+	assert_int_equal(cs_hsm_unseal(f->h, "fw-key", aad, sizeof(aad),
+	    sealed, n, out, &m), CS_OK);
+	assert_int_equal(cs_hsm_seal(f->h, "nope", NULL, 0, pt, sizeof(pt),
+	    sealed, &n), CS_ENOENT);
+	assert_int_equal(cs_hsm_seal(f->h, "sig", NULL, 0, pt, sizeof(pt),
+	    sealed, &n), CS_ENOENT);
+	assert_int_equal(cs_hsm_seal(f->h, "fw-key", NULL, 0, pt,
+	    CS_HSM_SEAL_MAX + 1, sealed, &n), CS_EINVAL);
+}
+
 int
 main(void)
 {
@@ -1170,6 +1270,7 @@ main(void)
 	    T(test_recover_under_load),
 	    T(test_device_removed),
 	    T(test_token_goes_away),
+	    T(test_secret_seal),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -685,6 +685,69 @@ test_device_scans(void **state)
 	store_close(st);
 }
 
+/* The firmware table: a row per order, chunks per version, deleted by
+ * order without touching an order whose id extends this one's. */
+static void
+test_firmware_chunks(void **state)
+{
+	const char     *dir = *state;
+	store          *st  = open_ok(dir, MAP_SIZE);
+	store_txn      *t;
+	StoredFirmware  f = COUNTERSIGN__V1__STORED_FIRMWARE__INIT;
+	StoredFirmware *got = NULL;
+	uint8_t         chunk[STORE_FW_CHUNK + STORE_FW_TAG_LEN], buf[64];
+	size_t          n = 0, del = 0;
+
+	memset(chunk, 0xA5, sizeof(chunk));
+	assert_int_equal(store_txn_begin(st, true, &t), CS_OK);
+	assert_int_equal(store_firmware_get(t, "a", &got), CS_ENOENT);
+	f.order_id = (char *)"a";
+	f.version  = 2;
+	f.chunks   = 3;
+	assert_int_equal(store_firmware_put(t, &f), CS_OK);
+	for (uint32_t v = 1; v <= 2; v++) {
+		for (uint32_t i = 0; i < 3; i++) {
+			chunk[0] = (uint8_t)(16 * v + i);
+			assert_int_equal(store_fwchunk_put(t, "a", v, i,
+			    chunk, sizeof(chunk)), CS_OK);
+		}
+	}
+	chunk[0] = 0x77;
+	assert_int_equal(store_fwchunk_put(t, "ab", 1, 0, chunk, 5), CS_OK);
+	assert_int_equal(store_fwchunk_put(t, "b", 1, 0, chunk, 5), CS_OK);
+	assert_int_equal(store_fwchunk_put(t, "a", 1, 0, chunk,
+	    sizeof(chunk) + 1), CS_EINVAL);
+	assert_int_equal(store_fwchunk_put(t, "a", 1, 0, chunk, 0),
+	    CS_EINVAL);
+	assert_int_equal(store_txn_commit(t), CS_OK);
+
+	assert_int_equal(store_txn_begin(st, true, &t), CS_OK);
+	assert_int_equal(store_firmware_get(t, "a", &got), CS_OK);
+	assert_int_equal(got->version, 2);
+	countersign__v1__stored_firmware__free_unpacked(got, NULL);
+	assert_int_equal(store_fwchunk_get(t, "a", 2, 1, chunk,
+	    sizeof(chunk), &n), CS_OK);
+	assert_int_equal(n, sizeof(chunk));
+	assert_int_equal(chunk[0], 0x21);
+	assert_int_equal(store_fwchunk_get(t, "a", 2, 1, buf, sizeof(buf),
+	    &n), CS_ETOOBIG);
+	assert_int_equal(store_fwchunk_get(t, "a", 2, 3, buf, sizeof(buf),
+	    &n), CS_ENOENT);
+	assert_int_equal(store_fwchunk_delete_all(t, "a", &del), CS_OK);
+	assert_int_equal(del, 6);
+	assert_int_equal(store_fwchunk_get(t, "a", 1, 0, chunk,
+	    sizeof(chunk), &n), CS_ENOENT);
+	assert_int_equal(store_fwchunk_get(t, "ab", 1, 0, buf, sizeof(buf),
+	    &n), CS_OK);
+	assert_int_equal(n, 5);
+	assert_int_equal(store_fwchunk_get(t, "b", 1, 0, buf, sizeof(buf),
+	    &n), CS_OK);
+	assert_int_equal(store_fwchunk_delete_all(t, "zz", &del), CS_OK);
+	assert_int_equal(del, 0);
+	assert_int_equal(store_txn_commit(t), CS_OK);
+	store_close(st);
+}
+
 int
 main(void)
 {
@@ -710,6 +773,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_audit_bad_args, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_kill9_durability, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_firmware_chunks, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_device_scans, setup,
 		    teardown),
