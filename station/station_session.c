@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define P256_LEN      32u
@@ -571,6 +572,64 @@ station_session_call(station_session *s, const char *method,
 	}
 	return cs_rpc_call(s->cli, &countersign__v1__authority__descriptor,
 	    method, in, out, res);
+}
+
+bool
+station_session_transient(int rv, const struct cs_rpc_result *res)
+{
+	return rv == CS_EUNAVAIL || rv == CS_ETIMEDOUT || rv == CS_ECLOSED ||
+	    (rv != CS_OK && res->status == CS_STATUS_INTERNAL);
+}
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int
+station_session_call_patiently(station_session *s, const char *method,
+    const ProtobufCMessage *in, ProtobufCMessage **out,
+    struct cs_rpc_result *res, unsigned limit_s,
+    volatile sig_atomic_t *stop, station_wait_note *note, void *ctx)
+{
+	uint64_t deadline = mono_ms() +
+	    (uint64_t)(limit_s != 0 ? limit_s : 300u) * 1000u;
+	unsigned backoff  = 250;
+	bool     said     = false;
+	int      rv;
+
+	for (;;) {
+		rv = station_session_call(s, method, in, out, res);
+		if (!station_session_transient(rv, res)) {
+			if (said && rv == CS_OK && note != NULL) {
+				note(ctx, "authority-back", NULL);
+			}
+			return rv;
+		}
+		if (!said && note != NULL) {
+			note(ctx, "waiting", res->message);
+		}
+		said = true;
+		if (stop != NULL && *stop) {
+			return CS_ECANCELED;
+		}
+		if (mono_ms() >= deadline) {
+			return rv;
+		}
+		{
+			struct timespec ts = {.tv_sec = backoff / 1000u,
+			    .tv_nsec = (long)(backoff % 1000u) * 1000000L};
+
+			while (nanosleep(&ts, &ts) != 0 && errno == EINTR &&
+			    !(stop != NULL && *stop)) {
+			}
+		}
+		backoff = backoff < 4000 ? backoff * 2 : 5000;
+	}
 }
 
 cs_rpc_client *

@@ -10,6 +10,8 @@
 #include "cs_rpc.h"
 #include "station_config.h"
 
+#include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -59,6 +61,33 @@ int station_session_open(station_session **out,
 int station_session_call(station_session *s, const char *method,
     const ProtobufCMessage *in, ProtobufCMessage **out,
     struct cs_rpc_result *res);
+
+/*
+ * Whether a failed call may work when asked again later: the authority
+ * unreachable, the connection lost, or its own trouble (INTERNAL, the
+ * HSM busy) rather than a verdict on the request.
+ */
+bool station_session_transient(int rv, const struct cs_rpc_result *res);
+
+/*
+ * What station_session_call_patiently() tells while it waits: "waiting"
+ * (first transient failure, with the reason) and "authority-back" (an
+ * answer after waiting).
+ */
+typedef void station_wait_note(void *ctx, const char *what,
+    const char *message);
+
+/*
+ * station_session_call(), asked again with back-off (0.25 s doubling to
+ * 5 s) while the failure is transient, for at most limit_s seconds (0:
+ * 300).  stop (may be NULL): when it becomes non-zero during the wait,
+ * returns CS_ECANCELED.  note (may be NULL) hears of the wait.  Returns
+ * the last call's result.
+ */
+int station_session_call_patiently(station_session *s, const char *method,
+    const ProtobufCMessage *in, ProtobufCMessage **out,
+    struct cs_rpc_result *res, unsigned limit_s,
+    volatile sig_atomic_t *stop, station_wait_note *note, void *ctx);
 
 /* The session's client, for calls made directly; owned by the session. */
 cs_rpc_client *station_session_client(station_session *s);
