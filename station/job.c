@@ -15,6 +15,7 @@
 #include "cs_json.h"
 #include "cs_log.h"
 #include "probe.h"
+#include "secmem.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -132,6 +133,20 @@ count_outcome(struct job *j, enum outcome oc)
 	pthread_mutex_unlock(&j->mtx);
 }
 
+/* A device programmed: counted with its lock. */
+static void
+count_programmed(struct job *j, bool locked)
+{
+	pthread_mutex_lock(&j->mtx);
+	tally(j, OUT_PROGRAMMED);
+	if (locked) {
+		j->res.locked++;
+	} else {
+		j->res.unlocked++;
+	}
+	pthread_mutex_unlock(&j->mtx);
+}
+
 /* Longest detail of a Report: the authority's limit
  * (AUTHORITY_MAX_DETAIL). */
 #define REPORT_DETAIL_MAX 255u
@@ -169,20 +184,30 @@ progress(struct job *j)
 	if (!j->o->progress) {
 		return;
 	}
-	fprintf(stderr, "\r\033[K  done %u  failed %u  refused %u  "
-	    "remaining %" PRIu64 "  %.1f devices/min",
-	    j->res.programmed, j->res.failed, j->res.refused, j->res.remaining,
-	    min > 0 ? (double)j->res.programmed / min : 0.0);
+	fprintf(stderr, "\r\033[K  done %u", j->res.programmed);
+	if (j->res.unlocked > 0) {
+		fprintf(stderr, " (%u not locked)", j->res.unlocked);
+	} else if (j->res.locked > 0) {
+		fprintf(stderr, " (%u locked)", j->res.locked);
+	}
+	fprintf(stderr, "  failed %u  refused %u  remaining %" PRIu64
+	    "  %.1f devices/min", j->res.failed, j->res.refused,
+	    j->res.remaining, min > 0 ? (double)j->res.programmed / min : 0.0);
 	fflush(stderr);
 }
 
+/* What an event says about the firmware and the lock (event_ex). */
+#define EV_FIRMWARE 1u /* "firmware_checked" */
+#define EV_LOCK     2u /* "locked", true with EV_LOCKED */
+#define EV_LOCKED   4u
+
 /*
  * One event about a device on a probe.  uid may be NULL (no device yet);
- * serial 0: none.  Counts it in res when counted is true.
+ * serial 0: none.  flags: EV_* fields to add.
  */
 static void
-event(struct worker *w, const char *what, const uint8_t *uid,
-    size_t uid_len, uint64_t serial, const char *message)
+event_ex(struct worker *w, const char *what, const uint8_t *uid,
+    size_t uid_len, uint64_t serial, const char *message, unsigned flags)
 {
 	struct job *j = w->job;
 	char        hex[65] = "", url[512], msg[2048];
@@ -213,6 +238,13 @@ event(struct worker *w, const char *what, const uint8_t *uid,
 		cs_json_u64(&js, "remaining", j->res.remaining);
 		cs_json_u64(&js, "done", j->res.programmed);
 		cs_json_u64(&js, "failed", j->res.failed);
+		if ((flags & EV_FIRMWARE) != 0) {
+			cs_json_bool(&js, "firmware_checked",
+			    j->o->firmware_checked);
+		}
+		if ((flags & EV_LOCK) != 0) {
+			cs_json_bool(&js, "locked", (flags & EV_LOCKED) != 0);
+		}
 		if (msg[0] != '\0') {
 			cs_json_str(&js, "message", msg);
 		}
@@ -234,17 +266,30 @@ event(struct worker *w, const char *what, const uint8_t *uid,
 	pthread_mutex_unlock(&j->mtx);
 }
 
+static void
+event(struct worker *w, const char *what, const uint8_t *uid,
+    size_t uid_len, uint64_t serial, const char *message)
+{
+	event_ex(w, what, uid, uid_len, serial, message, 0);
+}
+
 /* ------------------------------------------------------------------ */
 /* The authority, patiently                                            */
 /* ------------------------------------------------------------------ */
 
-/* Errors after which asking again later may work (an INTERNAL answer
- * is the authority's own trouble, not a verdict on the device). */
-static bool
-transient(int rv, const struct cs_rpc_result *res)
+/* Who hears of a wait for the authority: the worker's events. */
+struct wait_note {
+	struct worker *w;
+	const uint8_t *uid;
+	size_t         uid_len;
+};
+
+static void
+wait_note(void *ctx, const char *what, const char *message)
 {
-	return rv == CS_EUNAVAIL || rv == CS_ETIMEDOUT || rv == CS_ECLOSED ||
-	    (rv != CS_OK && res->status == CS_STATUS_INTERNAL);
+	struct wait_note *n = ctx;
+
+	event(n->w, what, n->uid, n->uid_len, 0, message);
 }
 
 /*
@@ -257,35 +302,11 @@ call_patiently(struct worker *w, const char *method,
     struct cs_rpc_result *res, const uint8_t *uid, size_t uid_len,
     bool stoppable)
 {
-	const struct job_opts *o        = w->job->o;
-	unsigned               limit_s  = o->retry_max_s ? o->retry_max_s : 300;
-	uint64_t               deadline = mono_ms() + (uint64_t)limit_s * 1000u;
-	unsigned               backoff  = 250;
-	bool                   said     = false;
-	int                    rv;
+	const struct job_opts *o = w->job->o;
+	struct wait_note       n = {w, uid, uid_len};
 
-	for (;;) {
-		rv = station_session_call(o->session, method, in, out, res);
-		if (!transient(rv, res)) {
-			if (said && rv == CS_OK) {
-				event(w, "authority-back", uid, uid_len, 0,
-				    NULL);
-			}
-			return rv;
-		}
-		if (!said) {
-			event(w, "waiting", uid, uid_len, 0, res->message);
-			said = true;
-		}
-		if (stoppable && o->stop != NULL && *o->stop) {
-			return CS_ECANCELED;
-		}
-		if (mono_ms() >= deadline) {
-			return rv;
-		}
-		sleep_ms(backoff);
-		backoff = backoff < 4000 ? backoff * 2 : 5000;
-	}
+	return station_session_call_patiently(o->session, method, in, out,
+	    res, o->retry_max_s, stoppable ? o->stop : NULL, wait_note, &n);
 }
 
 /* ------------------------------------------------------------------ */
@@ -303,20 +324,28 @@ struct run {
 	uint8_t *data;
 };
 
+/* Read-back compares this much at a time. */
+#define READBACK_CHUNK (16u * 1024u)
+
+/*
+ * The runs' bytes and a read-back buffer share one block from secmem:
+ * they are the OEM's firmware, so they are wiped when freed, never in a
+ * core dump, and for a held image locked in memory.
+ */
 struct layout {
 	struct run run[IMAGE_MAX_SEGMENTS + 1];
 	size_t     n;
+	uint8_t   *block;
+	size_t     block_len;
+	uint8_t   *back; /* READBACK_CHUNK bytes in block */
 };
 
 static void
 layout_free(struct layout *l)
 {
-	size_t i;
-
-	for (i = 0; i < l->n; i++) {
-		free(l->run[i].data);
-	}
-	l->n = 0;
+	secmem_free(l->block, l->block_len);
+	l->block = NULL;
+	l->n     = 0;
 }
 
 struct piece {
@@ -341,11 +370,13 @@ piece_cmp(const void *a, const void *b)
  */
 static int
 layout_make(struct layout *l, const struct target *t, const struct image *img,
-    const uint8_t *rec, size_t rec_len)
+    const uint8_t *rec, size_t rec_len, bool secure, char *err,
+    size_t errlen)
 {
 	struct piece pc[IMAGE_MAX_SEGMENTS + 1];
 	uint64_t     mask = ~(uint64_t)(t->page_size - 1);
-	size_t       n = 0, i, r;
+	size_t       n = 0, i, r, off;
+	int          rv;
 
 	memset(l, 0, sizeof(*l));
 	for (i = 0; i < img->nseg && n < IMAGE_MAX_SEGMENTS; i++) {
@@ -373,16 +404,25 @@ layout_make(struct layout *l, const struct target *t, const struct image *img,
 			continue;
 		}
 		if (l->n == sizeof(l->run) / sizeof(l->run[0])) {
+			snprintf(err, errlen, "too many pieces of flash");
 			return CS_ETOOBIG;
 		}
 		l->run[l->n].addr = (uint32_t)lo;
 		l->run[l->n].len  = (uint32_t)(hi - lo);
 		l->n++;
 	}
+	l->block_len = READBACK_CHUNK;
 	for (r = 0; r < l->n; r++) {
-		if ((l->run[r].data = malloc(l->run[r].len)) == NULL) {
-			return CS_ENOMEM;
-		}
+		l->block_len += l->run[r].len;
+	}
+	if ((rv = secmem_alloc((void **)&l->block, l->block_len, secure, NULL,
+	         err, errlen)) != CS_OK) {
+		return rv;
+	}
+	l->back = l->block;
+	for (r = 0, off = READBACK_CHUNK; r < l->n; r++) {
+		l->run[r].data = l->block + off;
+		off += l->run[r].len;
 		memset(l->run[r].data, 0xff, l->run[r].len);
 	}
 	for (i = 0, r = 0; i < n; i++) {
@@ -402,7 +442,7 @@ layout_make(struct layout *l, const struct target *t, const struct image *img,
 /* Tell the authority how it went; never fails the job. */
 static void
 report(struct worker *w, const uint8_t *uid, size_t uid_len,
-    Countersign__V1__Outcome outcome, const char *detail)
+    Countersign__V1__Outcome outcome, bool locked, const char *detail)
 {
 	Countersign__V1__ReportRequest  in =
 	    COUNTERSIGN__V1__REPORT_REQUEST__INIT;
@@ -415,6 +455,8 @@ report(struct worker *w, const uint8_t *uid, size_t uid_len,
 	in.uid.data = (uint8_t *)uid;
 	in.uid.len  = uid_len;
 	in.outcome  = outcome;
+	in.locked   = locked;
+	in.firmware_checked = w->job->o->firmware_checked;
 	/* The reason often quotes a GDB server or probe: the authority
 	 * takes printable ASCII up to its limit, so shorten it here. */
 	in.detail   = (char *)printable(detail, text, sizeof(text));
@@ -437,7 +479,6 @@ report(struct worker *w, const uint8_t *uid, size_t uid_len,
 	protobuf_c_message_free_unpacked(&out->base, NULL);
 }
 
-/* Program, read back, boot.  Returns CS_OK or fills why. */
 /* Is the device on the probe still the one whose record we hold?  The
  * operator may swap boards while the station waits for the authority. */
 static int
@@ -460,23 +501,94 @@ same_device(probe *p, const struct target *t, const uint8_t *uid,
 	return CS_OK;
 }
 
+/* Read every run back, a chunk at a time, and compare. */
+static int
+read_back(probe *p, struct layout *l, char *why, size_t whylen)
+{
+	size_t i;
+	int    rv;
+
+	for (i = 0; i < l->n; i++) {
+		const struct run *r = &l->run[i];
+
+		for (uint32_t off = 0; off < r->len; off += READBACK_CHUNK) {
+			uint32_t n = r->len - off < READBACK_CHUNK
+			    ? r->len - off : READBACK_CHUNK;
+
+			if ((rv = probe_read(p, r->addr + off, l->back, n)) !=
+			    CS_OK) {
+				snprintf(why, whylen, "reading back 0x%08" PRIx32
+				    ": %s", r->addr + off, probe_error(p));
+				return rv;
+			}
+			if (memcmp(l->back, r->data + off, n) != 0) {
+				snprintf(why, whylen, "read-back differs in "
+				    "0x%08" PRIx32 "..0x%08" PRIx32, r->addr,
+				    r->addr + r->len - 1);
+				return CS_EIO;
+			}
+		}
+	}
+	return CS_OK;
+}
+
+/*
+ * Lock the part as its profile says, after it booted.  *locked: the lock
+ * took and was verified.  A probe that cannot lock a lockable part
+ * leaves it unlocked (why says so) unless the order requires the lock.
+ */
+static int
+lock_device(struct worker *w, probe *p, bool *locked, char *why,
+    size_t whylen)
+{
+	const struct job_opts *o = w->job->o;
+	int                    rv;
+
+	*locked = false;
+	if (!o->target->can_lock) {
+		if (o->require_lock) { /* refused at the start already */
+			snprintf(why, whylen, "lock did not take: the order "
+			    "requires the lock and target %s cannot be locked",
+			    o->target->name);
+			return CS_EUNIMPL;
+		}
+		return CS_OK;
+	}
+	rv = probe_protect(p, o->target);
+	if (rv == CS_OK) {
+		*locked = true;
+		return CS_OK;
+	}
+	if (rv == CS_EUNIMPL && !o->require_lock) {
+		snprintf(why, whylen, "not locked: %s", probe_error(p));
+		return CS_OK;
+	}
+	snprintf(why, whylen, "lock did not take: %s", probe_error(p));
+	return rv;
+}
+
+/*
+ * Program, read back, boot, lock.  Returns CS_OK (*locked says whether
+ * the lock took; why may say why not) or fills why and *how.
+ */
 static int
 program(struct worker *w, probe *p, const uint8_t *uid, size_t uid_len,
     const uint8_t *rec, size_t rec_len, Countersign__V1__Outcome *how,
-    char *why, size_t whylen)
+    bool *locked, char *why, size_t whylen)
 {
 	const struct target *t = w->job->o->target;
 	struct layout        l;
 	struct probe_stop    stop;
-	uint8_t             *back = NULL;
+	char                 err[200];
 	size_t               i;
 	int                  rv;
 
-	*how = COUNTERSIGN__V1__OUTCOME__OUTCOME_FAILED;
-	if ((rv = layout_make(&l, t, w->job->o->image, rec, rec_len)) !=
-	    CS_OK) {
-		snprintf(why, whylen, "cannot lay out the flash: %s",
-		    cs_strerror(rv));
+	*how    = COUNTERSIGN__V1__OUTCOME__OUTCOME_FAILED;
+	*locked = false;
+	why[0]  = '\0';
+	if ((rv = layout_make(&l, t, w->job->o->image, rec, rec_len,
+	         w->job->o->secure, err, sizeof(err))) != CS_OK) {
+		snprintf(why, whylen, "cannot lay out the flash: %s", err);
 		goto out;
 	}
 	if ((rv = same_device(p, t, uid, uid_len, why, whylen)) != CS_OK) {
@@ -498,29 +610,8 @@ program(struct worker *w, probe *p, const uint8_t *uid, size_t uid_len,
 	}
 	/* Read everything back: what the device will run is what we meant. */
 	*how = COUNTERSIGN__V1__OUTCOME__OUTCOME_VERIFY_FAILED;
-	for (i = 0; i < l.n; i++) {
-		if ((back = malloc(l.run[i].len)) == NULL) {
-			rv = CS_ENOMEM;
-			snprintf(why, whylen, "out of memory");
-			goto out;
-		}
-		if ((rv = probe_read(p, l.run[i].addr, back, l.run[i].len)) !=
-		    CS_OK) {
-			snprintf(why, whylen, "reading back 0x%08" PRIx32 ": %s",
-			    l.run[i].addr, probe_error(p));
-			goto out;
-		}
-		if (memcmp(back, l.run[i].data, l.run[i].len) != 0) {
-			rv = CS_EIO;
-			snprintf(why, whylen, "read-back differs in 0x%08" PRIx32
-			    "..0x%08" PRIx32, l.run[i].addr,
-			    l.run[i].addr + l.run[i].len - 1);
-			goto out;
-		}
-		free(back);
-		back = NULL;
-	}
-	if ((rv = same_device(p, t, uid, uid_len, why, whylen)) != CS_OK) {
+	if ((rv = read_back(p, &l, why, whylen)) != CS_OK ||
+	    (rv = same_device(p, t, uid, uid_len, why, whylen)) != CS_OK) {
 		goto out;
 	}
 	/* Start it; an emulated device tells whether it accepted its
@@ -550,10 +641,14 @@ program(struct worker *w, probe *p, const uint8_t *uid, size_t uid_len,
 			goto out;
 		}
 	}
+	/* Locked last: afterwards its flash cannot be read back. */
+	*how = COUNTERSIGN__V1__OUTCOME__OUTCOME_FAILED;
+	if ((rv = lock_device(w, p, locked, why, whylen)) != CS_OK) {
+		goto out;
+	}
 	*how = COUNTERSIGN__V1__OUTCOME__OUTCOME_PROGRAMMED;
 	rv   = CS_OK;
 out:
-	free(back);
 	layout_free(&l);
 	return rv;
 }
@@ -572,6 +667,10 @@ get_record(struct worker *w, const uint8_t *uid, size_t uid_len,
 	in.order_id = (char *)j->o->order_id;
 	in.uid.data = (uint8_t *)uid;
 	in.uid.len  = uid_len;
+	if (j->o->firmware_sha256 != NULL) {
+		in.firmware_sha256.data = (uint8_t *)j->o->firmware_sha256;
+		in.firmware_sha256.len  = 32;
+	}
 	rv = call_patiently(w, "Sign", &in.base, (ProtobufCMessage **)&out,
 	    &res, uid, uid_len, true);
 	if (rv == CS_ECANCELED) {
@@ -583,7 +682,7 @@ get_record(struct worker *w, const uint8_t *uid, size_t uid_len,
 		event(w, "quota-exhausted", uid, uid_len, 0, res.message);
 		return OUT_QUOTA;
 	}
-	if (transient(rv, &res)) {
+	if (station_session_transient(rv, &res)) {
 		count_outcome(j, OUT_LOST);
 		event(w, "authority-lost", uid, uid_len, 0, res.message);
 		return OUT_LOST;
@@ -596,7 +695,11 @@ get_record(struct worker *w, const uint8_t *uid, size_t uid_len,
 	    res.status == CS_STATUS_UNAUTHENTICATED) {
 		count_outcome(j, OUT_HALT);
 		pthread_mutex_lock(&j->mtx);
-		j->res.halt_status = res.status;
+		if (j->res.halt_status == 0) {
+			j->res.halt_status = res.status;
+			printable(res.message, j->res.halt_message,
+			    sizeof(j->res.halt_message));
+		}
 		pthread_mutex_unlock(&j->mtx);
 		event(w, "stopped", uid, uid_len, 0, res.message);
 		return OUT_HALT;
@@ -615,7 +718,7 @@ get_record(struct worker *w, const uint8_t *uid, size_t uid_len,
 		protobuf_c_message_free_unpacked(&out->base, NULL);
 		/* It was counted against the order: say what became of it. */
 		report(w, uid, uid_len, COUNTERSIGN__V1__OUTCOME__OUTCOME_FAILED,
-		    "the authority's answer is not a record for this UID");
+		    false, "the authority's answer is not a record for this UID");
 		count_outcome(j, OUT_REFUSED);
 		event(w, "refused", uid, uid_len, 0, "the authority's answer "
 		    "is not a record for this UID (or does not fit the "
@@ -635,29 +738,39 @@ get_record(struct worker *w, const uint8_t *uid, size_t uid_len,
 static enum outcome
 one_device(struct worker *w, probe *p, const uint8_t *uid, size_t uid_len)
 {
+	const struct job_opts   *o = w->job->o;
 	uint8_t                  rec[CS_RECORD_MAX_LEN];
 	size_t                   rec_len = 0;
 	uint64_t                 serial  = 0;
 	Countersign__V1__Outcome how;
-	char                     why[256];
+	char                     why[256], text[sizeof(why) + 32];
+	bool                     locked = false;
 	enum outcome             oc;
 
-	event(w, "device", uid, uid_len, 0, NULL);
+	event_ex(w, "device", uid, uid_len, 0, NULL, EV_FIRMWARE);
 	if ((oc = get_record(w, uid, uid_len, rec, &rec_len, &serial)) !=
 	    OUT_SIGNED) {
 		return oc; /* counted by get_record */
 	}
 	event(w, "signed", uid, uid_len, serial, NULL);
-	if (program(w, p, uid, uid_len, rec, rec_len, &how, why,
+	if (program(w, p, uid, uid_len, rec, rec_len, &how, &locked, why,
 	        sizeof(why)) != CS_OK) {
-		report(w, uid, uid_len, how, why);
+		report(w, uid, uid_len, how, false, why);
 		count_outcome(w->job, OUT_FAILED);
-		event(w, "failed", uid, uid_len, serial, why);
+		event_ex(w, "failed", uid, uid_len, serial, why,
+		    EV_FIRMWARE | EV_LOCK);
 		return OUT_FAILED;
 	}
-	report(w, uid, uid_len, how, "");
-	count_outcome(w->job, OUT_PROGRAMMED);
-	event(w, "programmed", uid, uid_len, serial, NULL);
+	report(w, uid, uid_len, how, locked, why);
+	count_programmed(w->job, locked);
+	/* What the shift lead sees: was the image the order's, is the
+	 * device locked (and if not, why not). */
+	snprintf(text, sizeof(text), "%s, %s",
+	    o->firmware_checked ? "digest ok" : "no digest bound",
+	    locked ? "locked" : why[0] != '\0' ? why
+	        : "not locked (the profile cannot lock)");
+	event_ex(w, "programmed", uid, uid_len, serial, text,
+	    EV_FIRMWARE | EV_LOCK | (locked ? EV_LOCKED : 0));
 	return OUT_PROGRAMMED;
 }
 

@@ -5,14 +5,17 @@
  * reads the UID → asks the authority for its record (Sign) → writes the
  * image and the record into flash → reads everything back and compares →
  * resets and runs the device (for emulated devices: the boot verdict) →
- * reports the outcome (Report).  The device is not touched until its
- * record is in hand; when the authority is unreachable the worker waits
- * and retries with back-off.  A failed attempt costs no quota: asking
- * again for the same UID returns the same record.
+ * locks it when the profile says how (probe_protect) → reports the
+ * outcome (Report, with locked and firmware_checked).  The device is not
+ * touched until its record is in hand; when the authority is unreachable
+ * the worker waits and retries with back-off.  A failed attempt costs no
+ * quota: asking again for the same UID returns the same record.  A
+ * profile that can lock is always used to lock, whether or not the order
+ * requires it: a shipped device should leave locked.
  *
  * Events go to o->events as one JSON object per line (--json) or as text;
- * on a terminal a progress line shows done, failed, remaining quota and
- * devices per minute.
+ * on a terminal a progress line shows done (and how many of them are not
+ * locked), failed, remaining quota and devices per minute.
  */
 #ifndef JOB_H
 #define JOB_H
@@ -44,6 +47,14 @@ struct job_opts {
 	unsigned             next_device_s;    /* wait this long for the
 	                                          next device on a probe;
 	                                          0 = 60 */
+	/* The order binds this firmware digest (32 bytes; NULL: none):
+	 * sent in every Sign, which the authority refuses for another. */
+	const uint8_t       *firmware_sha256;
+	bool                 firmware_checked; /* image's digest checked
+	                                          against the order's */
+	bool                 secure;   /* the OEM's held image: every copy
+	                                  of it in locked memory (secmem.h) */
+	bool                 require_lock; /* the order requires the lock */
 	bool                 json;     /* events as JSON lines */
 	FILE                *events;   /* stdout */
 	bool                 progress; /* a progress line on stderr (TTY) */
@@ -53,12 +64,16 @@ struct job_opts {
 
 struct job_result {
 	unsigned programmed; /* programmed, read back, booted (if checked) */
+	unsigned locked;     /* of those, locked and the lock verified */
+	unsigned unlocked;   /* of those, left unlocked (the profile or the
+	                        probe cannot lock) */
 	unsigned failed;     /* a device that failed (reported) */
 	unsigned refused;    /* a UID the authority refused (clone, ...) */
 	bool     quota_exhausted;
 	bool     authority_lost; /* gave up waiting for the authority */
 	int      halt_status;    /* a refusal about the order or station
 	                            (wire status) stopped the job; 0: none */
+	char     halt_message[256]; /* the authority's words for it */
 	bool     stopped;        /* a stop was requested */
 	unsigned short_of_count; /* devices of --count never started (no
 	                            device came, or the job stopped) */

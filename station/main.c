@@ -23,6 +23,8 @@
  *   8     UID already signed under another order   ALREADY_EXISTS
  *         or CM: a cloning signal
  *   9     run: fewer devices than --count          -
+ *   10    run: the image or target is not the      -
+ *         order's (checked before any Sign)
  *
  * While the session is being made (before the command's own call) a
  * refusal (UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND,
@@ -84,18 +86,26 @@ static const struct cs_cli_cmd commands[] = {
 	"Exit codes: countersign-station --help.\n",
 	station_cmd_order},
     {"run",
-	"--order ID --image FILE\n"
-	"      [--format elf|ihex|bin --base ADDR] --target NAME\n"
+	"--order ID [--image FILE\n"
+	"      [--format elf|ihex|bin --base ADDR]] --target NAME\n"
 	"      --probe URL [--probe URL ...] [--count N] [--json]\n"
 	"      [--retry-s S] [--next-device-s S]",
 	"program devices: one worker per probe",
 	"Programs devices, one worker per probe: reads the UID, gets its "
 	"record\nfrom the authority, writes image and record, reads them "
-	"back, starts the\ndevice and reports.  --count N: devices in all "
-	"(default: one per\nprobe; a worker then waits for the next device "
-	"on its probe).  --json:\none JSON object per event on stdout, and "
-	"an error as\n{\"error\":\"TEXT\",\"exit\":N}.  Stops cleanly when "
-	"the quota runs out (exit 5).\n",
+	"back, starts the\ndevice, locks it if its profile says how, and "
+	"reports.\n"
+	"The order decides the firmware: an order whose image the authority "
+	"holds\nis fetched into memory (locked, never written to disk) and "
+	"takes no\n--image; an order that binds a firmware digest takes only "
+	"an --image\nwith that digest (else exit 10, before anything is "
+	"signed or written);\nan order made for a target takes only that "
+	"--target; an order that\nrequires the lock only a profile that can "
+	"lock.\n"
+	"--count N: devices in all (default: one per probe; a worker then "
+	"waits\nfor the next device on its probe).  --json: one JSON object "
+	"per event\non stdout, and an error as {\"error\":\"TEXT\",\"exit\":N}."
+	"  Stops\ncleanly when the quota runs out (exit 5).\n",
 	station_cmd_run},
     {"read-uid", "--target NAME --probe URL",
 	"print the UID of the device on the probe",
@@ -131,7 +141,8 @@ usage(FILE *fp)
 	    "  -V, --version      print the version\n"
 	    "\n"
 	    "Exit codes of sign, report, order and run (run: the reason to\n"
-	    "stop the line first: 5, then 4/6, 3, 1, 9):\n");
+	    "stop the line first: 10 and 2 before it starts; then 5, 4/6, 3,\n"
+	    "1, 9):\n");
 #define STATION_EXIT_LINE(name, val, text)                                    \
 	fprintf(fp, "  %d  %s\n", val, text);
 	STATION_EXIT_LIST(STATION_EXIT_LINE)

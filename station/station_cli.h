@@ -49,7 +49,9 @@
 	X(EXIT_CLONE, 8, "UID already signed under another order or CM "      \
 	    "(cloning signal)")                                               \
 	X(EXIT_INCOMPLETE, 9, "run: fewer devices than --count (none came "   \
-	    "on a probe in time, or the run was stopped)")
+	    "on a probe in time, or the run was stopped)")                     \
+	X(EXIT_FIRMWARE, 10, "run: the image or the target is not the one "   \
+	    "the order was made for (nothing signed, nothing written)")
 
 enum station_exit {
 #define STATION_EXIT_ENUM(name, val, text) name = val,
