@@ -563,7 +563,9 @@ lock_device(struct worker *w, probe *p, bool *locked, char *why,
 		snprintf(why, whylen, "not locked: %s", probe_error(p));
 		return CS_OK;
 	}
-	snprintf(why, whylen, "lock did not take: %s", probe_error(p));
+	/* The probe layer's words often start with the verdict already. */
+	snprintf(why, whylen, "%s%s", strncmp(probe_error(p), "lock did not "
+	    "take", 17) == 0 ? "" : "lock did not take: ", probe_error(p));
 	return rv;
 }
 

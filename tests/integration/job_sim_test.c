@@ -42,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -53,6 +54,7 @@
 #define PIN      "123456"
 #define KEY      "oem-p256"
 #define KEY2     "oem-other"
+#define FWKEY    "fw-key"   /* the AES key that seals held images */
 #define PRODUCT  "4660" /* 0x1234: the sims' default product= */
 #define UIDLEN   8u     /* the sims' UID and the lm3s6965 profile's */
 #define IMG_LEN  3000u  /* three 1 KiB pages, the last one partly */
@@ -72,6 +74,9 @@ struct fx {
 	uint8_t          img_bytes[IMG_LEN];
 	struct image     img;
 	struct target    tgt;
+	struct target    tgt_lock; /* lm3s6965-locked: can lock */
+	char             app[600], app2[600]; /* the image, another one */
+	uint8_t          dig[32], dig2[32];   /* their firmware digests */
 	station_session *session;
 };
 
@@ -109,7 +114,10 @@ write_conf(struct fx *f)
 	    "module = " CS_SOFTHSM_MODULE "\n"
 	    "token = " TOKEN "\n"
 	    "pin_file = %s/pin\n"
-	    "sessions = 4\n",
+	    "sessions = 4\n"
+	    "firmware_key = " FWKEY "\n"
+	    "[firmware]\n"
+	    "targets_dir = " CS_TARGETS_DIR "\n",
 	    f->data, f->sock, f->dir, f->dir, f->dir, f->dir);
 	tu_write_file(f->conf, text);
 }
@@ -220,10 +228,30 @@ check_counts(struct fx *f, const char *id, uint64_t issued,
 /* Jobs and their events                                               */
 /* ------------------------------------------------------------------ */
 
+/* What a job of run_job_ex is given beyond run_job's. */
+struct job_extra {
+	const struct target *target;  /* NULL: f->tgt */
+	const uint8_t       *fw;      /* the digest Sign names */
+	bool                 require_lock;
+};
+
+static int
+run_job_ex(struct fx *f, const char *order, const char *const *probes,
+    size_t n, unsigned count, const struct job_extra *x,
+    struct job_result *res, char **events);
+
 /* A job over probes; the events (JSON lines) are returned in *events. */
 static int
 run_job(struct fx *f, const char *order, const char *const *probes,
     size_t n, unsigned count, struct job_result *res, char **events)
+{
+	return run_job_ex(f, order, probes, n, count, NULL, res, events);
+}
+
+static int
+run_job_ex(struct fx *f, const char *order, const char *const *probes,
+    size_t n, unsigned count, const struct job_extra *x,
+    struct job_result *res, char **events)
 {
 	struct job_opts o;
 	size_t          len = 0;
@@ -236,7 +264,8 @@ run_job(struct fx *f, const char *order, const char *const *probes,
 	memset(&o, 0, sizeof(o));
 	o.session          = f->session;
 	o.order_id         = order;
-	o.target           = &f->tgt;
+	o.target           = x != NULL && x->target != NULL ? x->target
+	                                                    : &f->tgt;
 	o.image            = &f->img;
 	o.probes           = probes;
 	o.nprobes          = n;
@@ -244,6 +273,9 @@ run_job(struct fx *f, const char *order, const char *const *probes,
 	o.probe_timeout_ms = 2000;
 	o.retry_max_s      = 10;
 	o.next_device_s    = 1; /* a probe without a new device: give up soon */
+	o.firmware_sha256  = x != NULL ? x->fw : NULL;
+	o.firmware_checked = x != NULL && x->fw != NULL;
+	o.require_lock     = x != NULL && x->require_lock;
 	o.json             = true;
 	o.events           = fp;
 	memset(res, 0, sizeof(*res));
@@ -510,6 +542,8 @@ setup(void **state)
 	    "p256", NULL), 0, NULL);
 	expect(f, run(f, f->keytool, "export", "--label", KEY2, "--format",
 	    "der", "-o", f->trust2, NULL), 0, NULL);
+	expect(f, run(f, f->keytool, "keygen", "--label", FWKEY, "--alg",
+	    "aes256", NULL), 0, NULL);
 	fp = fopen(f->trust, "rb");
 	assert_non_null(fp);
 	f->spki_len = fread(f->spki, 1, sizeof(f->spki), fp);
@@ -529,12 +563,21 @@ setup(void **state)
 			f->img_bytes[i] = 0x5a;
 		}
 	}
-	snprintf(path, sizeof(path), "%s/app.bin", f->dir);
-	fp = fopen(path, "wb");
+	snprintf(f->app, sizeof(f->app), "%s/app.bin", f->dir);
+	fp = fopen(f->app, "wb");
 	assert_non_null(fp);
 	assert_int_equal(fwrite(f->img_bytes, 1, IMG_LEN, fp), IMG_LEN);
 	fclose(fp);
-	if (image_load(&f->img, path, IMAGE_BIN, 0, err, sizeof(err)) !=
+	/* Another build of it: one byte differs. */
+	snprintf(f->app2, sizeof(f->app2), "%s/app2.bin", f->dir);
+	fp = fopen(f->app2, "wb");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(f->img_bytes, 1, 100, fp), 100);
+	fputc(f->img_bytes[100] ^ 0x55, fp);
+	assert_int_equal(fwrite(f->img_bytes + 101, 1, IMG_LEN - 101, fp),
+	    IMG_LEN - 101);
+	fclose(fp);
+	if (image_load(&f->img, f->app, IMAGE_BIN, 0, err, sizeof(err)) !=
 	    CS_OK) {
 		fprintf(stderr, "image: %s\n", err);
 		fail();
@@ -548,6 +591,22 @@ setup(void **state)
 	assert_int_equal(f->tgt.record_addr, REC_ADDR);
 	assert_int_equal(image_check(&f->img, &f->tgt, err, sizeof(err)),
 	    CS_OK);
+	assert_int_equal(image_digest(&f->img, &f->tgt, f->dig), CS_OK);
+	{
+		struct image other;
+
+		assert_int_equal(image_load(&other, f->app2, IMAGE_BIN, 0, err,
+		    sizeof(err)), CS_OK);
+		assert_int_equal(image_digest(&other, &f->tgt, f->dig2), CS_OK);
+		image_free(&other);
+	}
+	if (target_load(&f->tgt_lock, CS_TARGETS_DIR "/lm3s6965-locked.ini",
+	    NULL, err, sizeof(err)) != CS_OK) {
+		fprintf(stderr, "target: %s\n", err);
+		fail();
+	}
+	assert_true(f->tgt_lock.can_lock);
+	assert_false(f->tgt.can_lock);
 	return 0;
 }
 
@@ -937,6 +996,8 @@ test_closed_order_halts(void **state)
  */
 struct bg_job {
 	struct fx        *f;
+	const char       *order;  /* NULL: JOB-10 */
+	const uint8_t    *fw;     /* the digest Sign names, or NULL */
 	const char *const *probes;
 	size_t            n;
 	unsigned          count;
@@ -959,7 +1020,9 @@ bg_job_main(void *arg)
 	}
 	memset(&o, 0, sizeof(o));
 	o.session          = b->f->session;
-	o.order_id         = "JOB-10";
+	o.order_id         = b->order != NULL ? b->order : "JOB-10";
+	o.firmware_sha256  = b->fw;
+	o.firmware_checked = b->fw != NULL;
 	o.target           = &b->f->tgt;
 	o.image            = &b->f->img;
 	o.probes           = b->probes;
@@ -1130,6 +1193,375 @@ test_cmsis_dap_end_to_end(void **state)
 	check_counts(f, "JOB-13", 1, 1, 0);
 }
 
+/* ------------------------------------------------------------------ */
+/* The order's firmware and the lock                                   */
+/* ------------------------------------------------------------------ */
+
+/* countersign-station run (as station st1) over sim probes, which live in
+ * the station's own process and start erased; output in f->out. */
+static int
+station_run_sims(struct fx *f, const char *order, const char *target,
+    const char *image, const char *const *probes, size_t n)
+{
+	char  conf[700];
+	char *argv[48];
+	int   k = 0;
+
+	snprintf(conf, sizeof(conf), "%s/st1.conf", f->dir);
+	argv[k++] = f->station;
+	argv[k++] = (char *)"-c";
+	argv[k++] = conf;
+	argv[k++] = (char *)"run";
+	argv[k++] = (char *)"--order";
+	argv[k++] = (char *)order;
+	argv[k++] = (char *)"--target";
+	argv[k++] = (char *)target;
+	argv[k++] = (char *)"--json";
+	argv[k++] = (char *)"--next-device-s";
+	argv[k++] = (char *)"1";
+	argv[k++] = (char *)"--retry-s";
+	argv[k++] = (char *)"10";
+	if (image != NULL) {
+		argv[k++] = (char *)"--image";
+		argv[k++] = (char *)image;
+		argv[k++] = (char *)"--format";
+		argv[k++] = (char *)"bin";
+		argv[k++] = (char *)"--base";
+		argv[k++] = (char *)"0";
+	}
+	for (size_t i = 0; i < n && k < 46; i++) {
+		argv[k++] = (char *)"--probe";
+		argv[k++] = (char *)probes[i];
+	}
+	argv[k] = NULL;
+	return tu_run(argv, f->out, sizeof(f->out));
+}
+
+/* How often needle occurs in text. */
+static unsigned
+count_str(const char *text, const char *needle)
+{
+	unsigned n = 0;
+
+	for (const char *p = text; (p = strstr(p, needle)) != NULL;
+	     p += strlen(needle)) {
+		n++;
+	}
+	return n;
+}
+
+/* The first 8 bytes of a digest in hex, as the station's messages show
+ * them. */
+static const char *
+short_hex(const uint8_t d[32], char out[17])
+{
+	for (int i = 0; i < 8; i++) {
+		snprintf(out + 2 * i, 3, "%02x", d[i]);
+	}
+	return out;
+}
+
+/* Orders on the lm3s6965 profile that bind f->app's digest: only the
+ * digest (held false) or the image itself (held true). */
+static void
+create_fw_order(struct fx *f, const char *id, const char *target,
+    bool held)
+{
+	char tgt[700];
+
+	snprintf(tgt, sizeof(tgt), "%s", target);
+	if (held) {
+		expect(f, ADMIN(f, "order", "create", "--id", id, "--product",
+		    PRODUCT, "--key", KEY, "--quota", "10", "--uid-len", "8",
+		    "--target", tgt, "--firmware", f->app, "--firmware-format",
+		    "bin", "--firmware-base", "0", "--targets-dir",
+		    CS_TARGETS_DIR), 0, id);
+	} else {
+		expect(f, ADMIN(f, "order", "create", "--id", id, "--product",
+		    PRODUCT, "--key", KEY, "--quota", "10", "--uid-len", "8",
+		    "--target", tgt, "--firmware", f->app, "--firmware-format",
+		    "bin", "--firmware-base", "0", "--digest-only",
+		    "--targets-dir", CS_TARGETS_DIR), 0, id);
+	}
+}
+
+/*
+ * 14. An order that binds a firmware digest (the image stays with the
+ * CM): a local image with another digest is refused before any Sign,
+ * with both digests shown (exit 10), the order's counters unchanged; the
+ * image with the order's digest is programmed, its Sign named the digest
+ * and its record binds it.
+ */
+static void
+test_digest_precheck(void **state)
+{
+	struct fx  *f = *state;
+	char        url[1024], uid[2 * UIDLEN + 1], a[17], b[17], rec[700];
+	const char *probes[1];
+	uint8_t     r[256];
+	size_t      len;
+	FILE       *fp;
+	int         rv;
+
+	create_fw_order(f, "JOB-14", "lm3s6965", false);
+	uid_of(uid, 14, 0);
+	probes[0] = sim_url(url, sizeof(url), "d14", uid, f->trust, NULL);
+	rv = station_run_sims(f, "JOB-14", CS_TARGETS_DIR "/lm3s6965.ini",
+	    f->app2, probes, 1);
+	expect(f, rv, 10, "is not the firmware order JOB-14 was made for");
+	assert_non_null(strstr(f->out, short_hex(f->dig2, a)));
+	assert_non_null(strstr(f->out, short_hex(f->dig, b)));
+	assert_null(strstr(f->out, "\"event\":\"device\""));
+	assert_null(strstr(f->out, "\"event\":\"signed\""));
+	check_counts(f, "JOB-14", 0, 0, 0);
+
+	rv = station_run_sims(f, "JOB-14", CS_TARGETS_DIR "/lm3s6965.ini",
+	    f->app, probes, 1);
+	expect(f, rv, 0, "\"event\":\"programmed\"");
+	assert_non_null(strstr(f->out, "\"firmware_checked\":true"));
+	assert_non_null(strstr(f->out, "digest ok, not locked"));
+	check_counts(f, "JOB-14", 1, 1, 0);
+	/* The record binds the digest the station named. */
+	snprintf(rec, sizeof(rec), "%s/job14.rec", f->dir);
+	expect(f, ADMIN(f, "device", "show", uid, "--order", "JOB-14",
+	    "--record-out", rec), 0, "checked against the order's digest");
+	fp = fopen(rec, "rb");
+	assert_non_null(fp);
+	len = fread(r, 1, sizeof(r), fp);
+	fclose(fp);
+	assert_true(len > CS_RECORD_OFF_UID + UIDLEN + 32);
+	assert_true((r[CS_RECORD_OFF_FLAGS] & CS_RECORD_FLAG_FIRMWARE) != 0);
+	assert_memory_equal(r + CS_RECORD_OFF_UID + UIDLEN, f->dig, 32);
+}
+
+/*
+ * 15. An order whose image the authority holds: --image is refused with
+ * the reason; without it the station fetches the image and programs two
+ * sims whose boot check measures the firmware in flash against the
+ * record.
+ */
+static void
+test_held_image(void **state)
+{
+	struct fx  *f = *state;
+	char        url[2][1024], uid[2][2 * UIDLEN + 1], name[16];
+	const char *probes[2];
+	int         rv;
+
+	create_fw_order(f, "JOB-15", "lm3s6965", true);
+	for (unsigned i = 0; i < 2; i++) {
+		uid_of(uid[i], 15, i);
+		snprintf(name, sizeof(name), "h15-%u", i);
+		probes[i] = sim_url(url[i], sizeof(url[i]), name, uid[i],
+		    f->trust, NULL);
+	}
+	rv = station_run_sims(f, "JOB-15", CS_TARGETS_DIR "/lm3s6965.ini",
+	    f->app, probes, 2);
+	expect(f, rv, 2, "order JOB-15's firmware is held by the authority: "
+	    "the station fetches it; run without --image");
+	check_counts(f, "JOB-15", 0, 0, 0);
+
+	rv = station_run_sims(f, "JOB-15", CS_TARGETS_DIR "/lm3s6965.ini",
+	    NULL, probes, 2);
+	expect(f, rv, 0, "\"source\":\"held\"");
+	assert_int_equal(count_str(f->out, "\"event\":\"programmed\""), 2);
+	assert_non_null(strstr(f->out, "\"firmware_checked\":true"));
+	check_counts(f, "JOB-15", 2, 2, 0);
+	/* Made for another part: refused before anything is fetched. */
+	rv = station_run_sims(f, "JOB-15",
+	    CS_TARGETS_DIR "/lm3s6965-locked.ini", NULL, probes, 1);
+	expect(f, rv, 10, "was made for target lm3s6965, not "
+	    "lm3s6965-locked");
+	check_counts(f, "JOB-15", 2, 2, 0);
+}
+
+/*
+ * 16. The officer withdraws the image in the middle of a run: the device
+ * in hand was finished; the next one is not started (Sign refused, the
+ * job halts with the authority's reason); a new run is refused at once.
+ * An image replaced meanwhile: a job still naming the old digest is
+ * stopped at its first Sign.
+ */
+static void
+test_withdrawn_mid_run(void **state)
+{
+	struct fx        *f = *state;
+	char              u1[2 * UIDLEN + 1], u2[2 * UIDLEN + 1], url[1024];
+	const char       *probes[1];
+	struct bg_job     b;
+	struct job_result r;
+	char             *ev;
+	pthread_t         t;
+	uint8_t          *fl, ub[UIDLEN];
+	int               rv;
+
+	create_fw_order(f, "JOB-16", "lm3s6965", true);
+	uid_of(u1, 16, 1);
+	uid_of(u2, 16, 2);
+	snprintf(url, sizeof(url), "sim:w16?trust=%s", f->trust);
+	probes[0] = url;
+	seat("w16", u1);
+	memset(&b, 0, sizeof(b));
+	b.f      = f;
+	b.order  = "JOB-16";
+	b.fw     = f->dig;
+	b.probes = probes;
+	b.n      = 1;
+	b.count  = 2;
+	assert_int_equal(pthread_create(&t, NULL, bg_job_main, &b), 0);
+	sleep(1); /* the first device is done */
+	expect(f, ADMIN(f, "order", "firmware", "JOB-16", "--withdraw"), 0,
+	    NULL);
+	seat("w16", u2); /* the next device (the sim keeps its flash) */
+	assert_int_equal(pthread_join(t, NULL), 0);
+	fprintf(stderr, "--- job JOB-16: rv %d programmed %u halt %d %s\n%s",
+	    b.rv, b.r.programmed, b.r.halt_status, b.r.halt_message,
+	    b.ev != NULL ? b.ev : "");
+	assert_int_equal(b.rv, CS_OK);
+	assert_int_equal(b.r.programmed, 1);
+	assert_int_equal(b.r.halt_status, CS_STATUS_FAILED_PRECONDITION);
+	assert_non_null(strstr(b.r.halt_message, "withdrew the firmware"));
+	assert_int_equal(events_of(b.ev, "programmed", u1, NULL, 0, NULL), 1);
+	assert_int_equal(events_of(b.ev, "stopped", u2, NULL, 0, NULL), 1);
+	assert_int_equal(events_of(b.ev, "signed", u2, NULL, 0, NULL), 0);
+	free(b.ev);
+	fl = malloc(FLASH_SZ);
+	assert_non_null(fl);
+	sim_flash("w16", fl); /* still the first device's record */
+	uid_bytes(u1, ub);
+	assert_memory_equal(fl + REC_ADDR + CS_RECORD_OFF_UID, ub, UIDLEN);
+	free(fl);
+	check_counts(f, "JOB-16", 1, 1, 0);
+	/* A new run: refused before a device is touched. */
+	rv = station_run_sims(f, "JOB-16", CS_TARGETS_DIR "/lm3s6965.ini",
+	    NULL, probes, 1);
+	expect(f, rv, 6, "withdrawn");
+
+	/* Replaced: the old digest is no longer signed for. */
+	create_fw_order(f, "JOB-16R", "lm3s6965", true);
+	expect(f, ADMIN(f, "order", "firmware", "JOB-16R", "--replace",
+	    f->app2, "--firmware-format", "bin", "--firmware-base", "0",
+	    "--targets-dir", CS_TARGETS_DIR), 0, NULL);
+	uid_of(u1, 16, 3);
+	probes[0] = sim_url(url, sizeof(url), "r16", u1, f->trust, NULL);
+	struct job_extra x = {.fw = f->dig};
+	assert_int_equal(run_job_ex(f, "JOB-16R", probes, 1, 1, &x, &r, &ev),
+	    CS_OK);
+	assert_int_equal(r.programmed, 0);
+	assert_int_equal(r.halt_status, CS_STATUS_FAILED_PRECONDITION);
+	assert_non_null(strstr(r.halt_message, "is not the one order JOB-16R "
+	    "binds"));
+	assert_int_equal(events_of(ev, "signed", NULL, NULL, 0, NULL), 0);
+	free(ev);
+	expect_untouched("r16");
+	check_counts(f, "JOB-16R", 0, 0, 0);
+}
+
+/*
+ * 17. A profile that can lock (lm3s6965-locked on sims): the device is
+ * locked after its boot check and reported locked; a device whose lock
+ * does not take (fail=lock) fails with the reason and counts as failed.
+ */
+static void
+test_lock_sim(void **state)
+{
+	struct fx        *f = *state;
+	char              url[2][1024], uid[2][2 * UIDLEN + 1], msg[512];
+	char              line[512];
+	const char       *probes[2];
+	struct job_result r;
+	struct job_extra  x = {.target = &f->tgt_lock};
+	char             *ev;
+	const char       *p;
+
+	create_order(f, "JOB-17", "10");
+	uid_of(uid[0], 17, 0);
+	uid_of(uid[1], 17, 1);
+	probes[0] = sim_url(url[0], sizeof(url[0]), "lk17", uid[0], f->trust,
+	    NULL);
+	probes[1] = sim_url(url[1], sizeof(url[1]), "nl17", uid[1], f->trust,
+	    "lock");
+	assert_int_equal(run_job_ex(f, "JOB-17", probes, 2, 0, &x, &r, &ev),
+	    CS_OK);
+	assert_int_equal(r.programmed, 1);
+	assert_int_equal(r.locked, 1);
+	assert_int_equal(r.unlocked, 0);
+	assert_int_equal(r.failed, 1);
+	assert_int_equal(events_of(ev, "programmed", uid[0], msg, sizeof(msg),
+	    NULL), 1);
+	assert_string_equal(msg, "no digest bound, locked");
+	p = strstr(ev, "\"event\":\"programmed\"");
+	assert_non_null(p);
+	snprintf(line, sizeof(line), "%.*s", (int)(strchr(p, '\n') - p), p);
+	assert_non_null(strstr(line, "\"locked\":true"));
+	assert_non_null(strstr(line, "\"firmware_checked\":false"));
+	assert_int_equal(events_of(ev, "failed", uid[1], msg, sizeof(msg),
+	    NULL), 1);
+	assert_non_null(strstr(msg, "lock did not take"));
+	free(ev);
+	assert_int_equal(probe_sim_locked("lk17"), 1);
+	assert_int_equal(probe_sim_locked("nl17"), 0);
+	check_counts(f, "JOB-17", 2, 1, 1);
+	expect(f, ADMIN(f, "device", "show", uid[0], "--order", "JOB-17"), 0,
+	    "lock     locked");
+	expect(f, ADMIN(f, "device", "show", uid[1], "--order", "JOB-17"), 0,
+	    "state    failed");
+}
+
+/*
+ * 18. An order that requires the lock, made for lm3s6965-locked: a
+ * station whose profile of that name cannot lock is refused at the start
+ * (exit 10), as is another profile; with the real profile the device is
+ * programmed and locked.
+ */
+static void
+test_require_lock(void **state)
+{
+	struct fx  *f = *state;
+	char        url[1024], uid[2 * UIDLEN + 1], dir[700], path[800];
+	char        text[8192];
+	const char *probes[1];
+	char       *cut;
+	FILE       *fp;
+	size_t      n;
+	int         rv;
+
+	expect(f, ADMIN(f, "order", "create", "--id", "JOB-18", "--product",
+	    PRODUCT, "--key", KEY, "--quota", "10", "--uid-len", "8",
+	    "--target", "lm3s6965-locked", "--require-lock", "--targets-dir",
+	    CS_TARGETS_DIR), 0, "JOB-18");
+	/* The station's own copy of the profile, without [protect]. */
+	fp = fopen(CS_TARGETS_DIR "/lm3s6965-locked.ini", "r");
+	assert_non_null(fp);
+	n = fread(text, 1, sizeof(text) - 1, fp);
+	fclose(fp);
+	text[n] = '\0';
+	cut     = strstr(text, "\n[protect]");
+	assert_non_null(cut);
+	cut[1] = '\0';
+	snprintf(dir, sizeof(dir), "%s/nolock", f->dir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	snprintf(path, sizeof(path), "%s/lm3s6965-locked.ini", dir);
+	tu_write_file(path, text);
+
+	uid_of(uid, 18, 0);
+	probes[0] = sim_url(url, sizeof(url), "rl18", uid, f->trust, NULL);
+	rv = station_run_sims(f, "JOB-18", path, f->app, probes, 1);
+	expect(f, rv, 10, "order JOB-18 requires every device to be locked, "
+	    "but target profile lm3s6965-locked cannot lock the part");
+	rv = station_run_sims(f, "JOB-18", CS_TARGETS_DIR "/lm3s6965.ini",
+	    f->app, probes, 1);
+	expect(f, rv, 10, "was made for target lm3s6965-locked");
+	check_counts(f, "JOB-18", 0, 0, 0);
+
+	rv = station_run_sims(f, "JOB-18",
+	    CS_TARGETS_DIR "/lm3s6965-locked.ini", f->app, probes, 1);
+	expect(f, rv, 0, "\"locked\":true");
+	assert_non_null(strstr(f->out, "1 programmed (1 locked)"));
+	assert_non_null(strstr(f->out, "\"locked\":1,\"unlocked\":0"));
+	check_counts(f, "JOB-18", 1, 1, 0);
+}
+
 int
 main(void)
 {
@@ -1147,7 +1579,12 @@ main(void)
 	    cmocka_unit_test_setup(test_boot_check_thread_leak, fresh_sims),
 	    cmocka_unit_test_setup(test_closed_order_halts, fresh_sims),
 	    cmocka_unit_test_setup(test_cmsis_dap_end_to_end, fresh_sims),
+	    cmocka_unit_test_setup(test_digest_precheck, fresh_sims),
+	    cmocka_unit_test_setup(test_held_image, fresh_sims),
+	    cmocka_unit_test_setup(test_withdrawn_mid_run, fresh_sims),
+	    cmocka_unit_test_setup(test_lock_sim, fresh_sims),
+	    cmocka_unit_test_setup(test_require_lock, fresh_sims),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return tu_run_tests("job_sim", tests, setup, teardown);
 }
