@@ -8,7 +8,12 @@
  * ("device authorized") or 1.
  */
 #include "cs_err.h"
+#include "cs_image.h"
+#include "cs_target.h"
 #include "test_util.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
 
 #include <signal.h>
 #include <stdarg.h>
@@ -29,7 +34,7 @@
 
 struct fx {
 	char *dir;
-	char  authority[512], admin[512], station[512];
+	char  authority[512], admin[512], station[512], keytool[512];
 	char  conf[600], sconf[600], log[600], elf[600], target[600];
 	char  out[65536];
 	pid_t pid;
@@ -224,6 +229,8 @@ setup(void **state)
 	    "countersign-admin");
 	tu_program(f->station, sizeof(f->station), "station",
 	    "countersign-station");
+	tu_program(f->keytool, sizeof(f->keytool), "hsm-shim",
+	    "countersign-keytool");
 	snprintf(f->elf, sizeof(f->elf), "%s/fw-p256/countersign-fw.elf",
 	    CS_FW_DIR);
 	snprintf(f->target, sizeof(f->target), "%s/station/targets/"
@@ -251,8 +258,10 @@ setup(void **state)
 	    "[tls]\ncert = %s/server.pem\nkey = %s/server.key\n"
 	    "station_ca = %s/station-ca.pem\n"
 	    "[hsm]\nmodule = " CS_SOFTHSM_MODULE "\ntoken = cs-firmware\n"
-	    "pin_file = %s/token/pin\nsessions = 4\n",
-	    f->dir, f->port, f->dir, f->dir, f->dir, f->dir, f->dir);
+	    "pin_file = %s/token/pin\nsessions = 4\nfirmware_key = fw-seal\n"
+	    "[firmware]\ntargets_dir = %s/station/targets\n",
+	    f->dir, f->port, f->dir, f->dir, f->dir, f->dir, f->dir,
+	    getenv("CS_SOURCE_DIR"));
 	tu_write_file(f->conf, text);
 	snprintf(f->sconf, sizeof(f->sconf), "%s/station.conf", f->dir);
 	snprintf(text, sizeof(text),
@@ -264,6 +273,13 @@ setup(void **state)
 	    f->port, f->dir, f->dir, f->dir);
 	tu_write_file(f->sconf, text);
 
+	/* The key that seals the images orders hold. */
+	snprintf(cmd, sizeof(cmd), "%s/token/pin", f->dir);
+	setenv("COUNTERSIGN_HSM_MODULE", CS_SOFTHSM_MODULE, 1);
+	setenv("COUNTERSIGN_HSM_TOKEN", "cs-firmware", 1);
+	setenv("COUNTERSIGN_HSM_PIN_FILE", cmd, 1);
+	expect(f, run(f, f->keytool, "keygen", "--label", "fw-seal", "--alg",
+	    "aes256", NULL), 0, NULL);
 	expect(f, ADMIN(f, "ca", "init"), 0, NULL);
 	start_authority(f);
 	expect(f, ADMIN(f, "key", "add", "--label", "fw-p256"), 0, NULL);
@@ -469,6 +485,283 @@ test_authority_restart_mid_run(void **state)
 	assert_non_null(strstr(f->out, "confirmed   8"));
 }
 
+/*
+ * The image's bytes, to look for copies of: its flat form (what the
+ * authority serves), cut into aligned 32-byte blocks.  Any 64-byte window
+ * of the image contains one of them whole, so a file without any block
+ * holds no 64-byte window.  Blocks of few distinct values (0xFF gaps,
+ * zero tables) could match anything and are left out.
+ */
+#define BLK 32u
+
+struct blocks {
+	uint64_t *hash; /* sorted */
+	size_t    n;
+	uint8_t  *flat;
+	size_t    len;
+};
+
+static uint64_t
+blk_hash(const uint8_t *p)
+{
+	uint64_t h = 0;
+
+	for (unsigned i = 0; i < BLK; i++) {
+		h = h * 1099511628211ull + p[i];
+	}
+	return h;
+}
+
+static int
+u64_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void
+blocks_make(struct blocks *b, const char *elf, const char *target)
+{
+	struct image  img;
+	struct target t;
+	uint32_t      base;
+	char          err[512];
+
+	memset(b, 0, sizeof(*b));
+	assert_int_equal(image_load(&img, elf, IMAGE_AUTO, 0, err,
+	    sizeof(err)), CS_OK);
+	assert_int_equal(target_load(&t, target, NULL, err, sizeof(err)),
+	    CS_OK);
+	assert_int_equal(image_flatten(&img, &t, &base, &b->flat, &b->len),
+	    CS_OK);
+	image_free(&img);
+	b->hash = calloc(b->len / BLK + 1, sizeof(*b->hash));
+	assert_non_null(b->hash);
+	for (size_t off = 0; off + BLK <= b->len; off += BLK) {
+		bool seen[256] = {false};
+		unsigned distinct = 0;
+
+		for (unsigned i = 0; i < BLK; i++) {
+			distinct += !seen[b->flat[off + i]];
+			seen[b->flat[off + i]] = true;
+		}
+		if (distinct >= 8) {
+			b->hash[b->n++] = blk_hash(b->flat + off);
+		}
+	}
+	qsort(b->hash, b->n, sizeof(*b->hash), u64_cmp);
+	assert_true(b->n > 100); /* a real firmware, not filler */
+}
+
+static void
+blocks_free(struct blocks *b)
+{
+	free(b->hash);
+	free(b->flat);
+}
+
+/* Whether the file at path holds one of the blocks (rolling hash, then
+ * the bytes compared).  drop: take every block found out of the set
+ * (and go on looking) instead. */
+static bool
+file_blocks(struct blocks *b, const char *path, bool drop)
+{
+	uint64_t pw = 1, h = 0;
+	uint8_t *d;
+	size_t   n;
+	FILE    *fp = fopen(path, "rb");
+	struct stat sb;
+	bool     found = false;
+
+	if (fp == NULL || fstat(fileno(fp), &sb) != 0 || sb.st_size < BLK ||
+	    sb.st_size > (256 << 20)) {
+		if (fp != NULL) {
+			fclose(fp);
+		}
+		return false;
+	}
+	d = malloc((size_t)sb.st_size);
+	assert_non_null(d);
+	n = fread(d, 1, (size_t)sb.st_size, fp);
+	fclose(fp);
+	for (unsigned i = 0; i < BLK - 1; i++) {
+		pw *= 1099511628211ull;
+	}
+	for (size_t i = 0; i < n && !found; i++) {
+		if (i >= BLK) {
+			h -= d[i - BLK] * pw;
+		}
+		h = h * 1099511628211ull + d[i];
+		if (i + 1 >= BLK && bsearch(&h, b->hash, b->n, sizeof(h),
+		        u64_cmp) != NULL) {
+			const uint8_t *w = d + i + 1 - BLK;
+
+			for (size_t off = 0; off + BLK <= b->len && !found;
+			     off += BLK) {
+				found = memcmp(w, b->flat + off, BLK) == 0;
+			}
+			if (found && drop) {
+				uint64_t *e = bsearch(&h, b->hash, b->n,
+				    sizeof(h), u64_cmp);
+
+				*e = UINT64_MAX;
+				qsort(b->hash, b->n, sizeof(h), u64_cmp);
+				b->n--;
+				found = false;
+			}
+		}
+	}
+	free(d);
+	return found;
+}
+
+static bool
+file_has_block(const struct blocks *b, const char *path)
+{
+	return file_blocks((struct blocks *)b, path, false);
+}
+
+/* Every regular file under dir that holds a block: named on stderr. */
+static unsigned
+tree_has_block(const struct blocks *b, const char *dir)
+{
+	DIR           *dp = opendir(dir);
+	struct dirent *e;
+	unsigned       hits = 0;
+
+	assert_non_null(dp);
+	while ((e = readdir(dp)) != NULL) {
+		char        path[1200];
+		struct stat sb;
+
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
+			continue;
+		}
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (lstat(path, &sb) != 0) {
+			continue;
+		}
+		if (S_ISDIR(sb.st_mode)) {
+			hits += tree_has_block(b, path);
+		} else if (S_ISREG(sb.st_mode) && file_has_block(b, path)) {
+			fprintf(stderr, "image bytes found in %s\n", path);
+			hits++;
+		}
+	}
+	closedir(dp);
+	return hits;
+}
+
+/*
+ * An order whose image the authority holds: the station runs with no
+ * image file and a fresh directory as its home, temporary directory and
+ * working directory; it fetches the image into memory and programs four
+ * devices that measure themselves and boot "device authorized".  No file
+ * the test's directory holds afterwards (the station's home, the
+ * authority's store, logs) contains 64 bytes of the image in a row.
+ */
+static void
+test_held_image_never_on_disk(void **state)
+{
+	struct fx    *f = *state;
+	struct blocks b;
+	uint8_t       uid[8];
+	char          home[700], cwd[1024], urls[NDEV][700], targets[700];
+	char         *argv[32], *old_home, *old_tmp;
+	int           i, k = 0, rv;
+
+	snprintf(targets, sizeof(targets), "%s/station/targets",
+	    getenv("CS_SOURCE_DIR"));
+	{
+		char product[16];
+
+		snprintf(product, sizeof(product), "%u",
+		    (unsigned)CS_FW_PRODUCT_ID);
+		expect(f, ADMIN(f, "order", "create", "--id", "PO-HELD",
+		    "--product", product, "--key", "fw-p256", "--quota", "10",
+		    "--uid-len", "8", "--target", "lm3s6965", "--firmware",
+		    f->elf, "--targets-dir", targets), 0, "PO-HELD");
+	}
+	blocks_make(&b, f->elf, f->target);
+	/* The check finds the bytes where they are. */
+	assert_true(file_has_block(&b, f->elf));
+	/* The firmware has the OEM's public key compiled in, which the HSM
+	 * token (and the authority's key table) hold anyway: those blocks
+	 * are not the image's secret. */
+	{
+		size_t before = b.n;
+		char   pub[700];
+
+		snprintf(pub, sizeof(pub), "%s/fw-pub.der", f->dir);
+		expect(f, run(f, f->keytool, "export", "--label", "fw-p256",
+		    "--format", "der", "-o", pub, NULL), 0, NULL);
+		file_blocks(&b, pub, true);
+		fprintf(stderr, "image blocks: %zu checked, %zu left out (the "
+		    "public key)\n", b.n, before - b.n);
+		assert_true(before - b.n <= 3);
+	}
+
+	for (i = 0; i < NDEV; i++) {
+		make_uid(uid, 5, (unsigned)i);
+		start_device(f, i, uid);
+	}
+	snprintf(home, sizeof(home), "%s/station-home", f->dir);
+	assert_int_equal(mkdir(home, 0700), 0);
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	old_home = getenv("HOME") != NULL ? strdup(getenv("HOME")) : NULL;
+	old_tmp  = getenv("TMPDIR") != NULL ? strdup(getenv("TMPDIR")) : NULL;
+	setenv("HOME", home, 1);
+	setenv("TMPDIR", home, 1);
+	assert_int_equal(chdir(home), 0);
+	argv[k++] = f->station;
+	argv[k++] = (char *)"-c";
+	argv[k++] = f->sconf;
+	argv[k++] = (char *)"run";
+	argv[k++] = (char *)"--order";
+	argv[k++] = (char *)"PO-HELD";
+	argv[k++] = (char *)"--target";
+	argv[k++] = f->target;
+	argv[k++] = (char *)"--json";
+	argv[k++] = (char *)"--next-device-s";
+	argv[k++] = (char *)"5";
+	for (i = 0; i < NDEV; i++) {
+		argv[k++] = (char *)"--probe";
+		argv[k++] = (char *)probe_url(f, i, urls[i], sizeof(urls[i]));
+	}
+	argv[k] = NULL;
+	rv = tu_run(argv, f->out, sizeof(f->out));
+	assert_int_equal(chdir(cwd), 0);
+	if (old_home != NULL) {
+		setenv("HOME", old_home, 1);
+	} else {
+		unsetenv("HOME");
+	}
+	if (old_tmp != NULL) {
+		setenv("TMPDIR", old_tmp, 1);
+	} else {
+		unsetenv("TMPDIR");
+	}
+	free(old_home);
+	free(old_tmp);
+	if (rv != 0 || count_of(f->out, "\"event\":\"programmed\"") != NDEV ||
+	    strstr(f->out, "\"source\":\"held\"") == NULL) {
+		fprintf(stderr, "station run: exit %d\n%s\n", rv, f->out);
+		fail();
+	}
+	/* The firmware event, and each device's device and programmed. */
+	assert_int_equal(count_of(f->out, "\"firmware_checked\":true"),
+	    2 * NDEV + 1);
+	for (i = 0; i < NDEV; i++) {
+		assert_int_equal(device_exit(f, i), 0); /* authorized */
+	}
+	expect(f, ADMIN(f, "order", "show", "PO-HELD"), 0, "issued      4");
+	assert_non_null(strstr(f->out, "confirmed   4"));
+	assert_int_equal(tree_has_block(&b, home), 0);
+	assert_int_equal(tree_has_block(&b, f->dir), 0);
+	blocks_free(&b);
+}
+
 int
 main(void)
 {
@@ -477,7 +770,8 @@ main(void)
 	    cmocka_unit_test(test_copied_flash_refused),
 	    cmocka_unit_test(test_quota_three_of_four),
 	    cmocka_unit_test(test_authority_restart_mid_run),
+	    cmocka_unit_test(test_held_image_never_on_disk),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return tu_run_tests("station_e2e", tests, setup, teardown);
 }
