@@ -290,6 +290,10 @@ fetch_all(const struct fetch_opts *o, struct held_image *h,
 		if (offset > reached) {
 			reached  = offset;
 			restarts = 0;
+			if (o->progress != NULL) {
+				o->progress(o->progress_ctx, reached,
+				    h->flat_len);
+			}
 		} else {
 			offset = reached; /* started over: go on from there */
 		}

@@ -84,6 +84,9 @@ struct fetch_opts {
 	volatile sig_atomic_t *stop;   /* may be NULL */
 	station_wait_note     *note;   /* may be NULL: waiting, back */
 	void                  *note_ctx;
+	/* May be NULL: called after each chunk with the bytes in hand. */
+	void (*progress)(void *ctx, uint64_t got, uint64_t size);
+	void                  *progress_ctx;
 };
 
 /*

@@ -342,6 +342,19 @@ run_fetch_note(void *ctx, const char *what, const char *message)
 	fflush(stdout);
 }
 
+/* The fetch's progress on a terminal. */
+static void
+run_fetch_progress(void *ctx, uint64_t got, uint64_t size)
+{
+	const struct job_opts *jo = ctx;
+
+	if (jo->progress) {
+		fprintf(stderr, "\r\033[K  fetching the order's firmware: %"
+		    PRIu64 " of %" PRIu64 " KiB%s", got / 1024, size / 1024,
+		    got == size ? "\n" : "");
+	}
+}
+
 /*
  * The order's held image into *h: the memory it needs checked against
  * RLIMIT_MEMLOCK first (the image, and one flash layout per probe), no
@@ -379,6 +392,8 @@ run_fetch(struct station_cli *st, station_session *s, struct job_opts *jo,
 	fo.stop        = jo->stop;
 	fo.note        = run_fetch_note;
 	fo.note_ctx    = jo;
+	fo.progress    = run_fetch_progress;
+	fo.progress_ctx = jo;
 	rv = held_image_fetch(&fo, h, &res, &mismatch, err, sizeof(err));
 	if (rv == CS_OK) {
 		return EXIT_OK;

@@ -26,6 +26,7 @@
 #include "cs_rpc.h"
 #include "cs_image.h"
 #include "job.h"
+#include "order_fw.h"
 #include "probe.h"
 #include "probe_sim.h"
 #include "station_config.h"
@@ -103,7 +104,7 @@ write_conf(struct fx *f)
 	    "[authority]\n"
 	    "id = test-authority\n"
 	    "data_dir = %s\n"
-	    "station_listen = tls+tcp://127.0.0.1:0\n"
+	    "station_listen = tls+tcp://127.0.0.1:%d\n"
 	    "admin_listen = ipc://%s\n"
 	    "map_size_mb = 64\n"
 	    "[tls]\n"
@@ -118,7 +119,7 @@ write_conf(struct fx *f)
 	    "firmware_key = " FWKEY "\n"
 	    "[firmware]\n"
 	    "targets_dir = " CS_TARGETS_DIR "\n",
-	    f->data, f->sock, f->dir, f->dir, f->dir, f->dir);
+	    f->data, f->port, f->sock, f->dir, f->dir, f->dir, f->dir);
 	tu_write_file(f->conf, text);
 }
 
@@ -1562,6 +1563,118 @@ test_require_lock(void **state)
 	check_counts(f, "JOB-18", 1, 1, 0);
 }
 
+/*
+ * 19. The authority restarts in the middle of a fetch (killed after the
+ * first chunk, started again on the same port): the station waits, asks
+ * again on a new connection, which must start the fetch at offset 0 for
+ * the same version, and goes on from the offset it had reached; the
+ * image arrives whole and checks against the order.
+ */
+struct restart_ctx {
+	struct fx *f;
+	unsigned   chunks, waits, backs;
+};
+
+static void
+restart_progress(void *ctx, uint64_t got, uint64_t size)
+{
+	struct restart_ctx *c = ctx;
+
+	if (c->chunks++ == 0 && got < size) {
+		kill(c->f->pid, SIGKILL);
+		tu_stop(c->f->pid, SIGKILL, 5000);
+		start_authority(c->f); /* the same port: pinned in the conf */
+	}
+}
+
+static void
+restart_note(void *ctx, const char *what, const char *message)
+{
+	struct restart_ctx *c = ctx;
+
+	(void)message;
+	if (strcmp(what, "waiting") == 0) {
+		c->waits++;
+	} else {
+		c->backs++;
+	}
+}
+
+static void
+test_fetch_resumes(void **state)
+{
+	struct fx                         *f = *state;
+	Countersign__V1__GetOrderRequest   req =
+	    COUNTERSIGN__V1__GET_ORDER_REQUEST__INIT;
+	Countersign__V1__GetOrderResponse *rsp = NULL;
+	struct cs_rpc_result               res;
+	struct order_fw                    of;
+	struct held_image                  h;
+	struct fetch_opts                  fo;
+	struct restart_ctx                 c = {.f = f};
+	enum { BIG = 100u * 1024u };
+	uint8_t                           *big = malloc(BIG);
+	char                               path[700], err[512];
+	uint32_t                           seed = 19;
+	bool                               mismatch;
+	FILE                              *fp;
+
+	assert_non_null(big);
+	for (size_t i = 0; i < BIG; i++) {
+		seed   = seed * 1103515245u + 12345u;
+		big[i] = (uint8_t)(seed >> 16) | 1u; /* never 0xFF-only */
+	}
+	big[BIG - 1] = 0x5a;
+	snprintf(path, sizeof(path), "%s/big.bin", f->dir);
+	fp = fopen(path, "wb");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(big, 1, BIG, fp), BIG);
+	fclose(fp);
+	expect(f, ADMIN(f, "order", "create", "--id", "JOB-19", "--product",
+	    PRODUCT, "--key", KEY, "--quota", "10", "--uid-len", "8",
+	    "--target", "lm3s6965", "--firmware", path, "--firmware-format",
+	    "bin", "--firmware-base", "0", "--targets-dir", CS_TARGETS_DIR), 0,
+	    "JOB-19");
+	/* Restarts keep the port the session dials. */
+	write_conf(f);
+
+	req.order_id = (char *)"JOB-19";
+	assert_int_equal(station_session_call(f->session, "GetOrder",
+	    &req.base, (ProtobufCMessage **)&rsp, &res), CS_OK);
+	assert_int_equal(order_fw_from_status(&of, rsp->order, err,
+	    sizeof(err)), CS_OK);
+	protobuf_c_message_free_unpacked(&rsp->base, NULL);
+	assert_true(of.held);
+	assert_int_equal(of.size, BIG);
+
+	memset(&fo, 0, sizeof(fo));
+	fo.session      = f->session;
+	fo.order_id     = "JOB-19";
+	fo.target       = &f->tgt;
+	fo.of           = &of;
+	fo.retry_max_s  = 30;
+	fo.note         = restart_note;
+	fo.note_ctx     = &c;
+	fo.progress     = restart_progress;
+	fo.progress_ctx = &c;
+	if (held_image_fetch(&fo, &h, &res, &mismatch, err, sizeof(err)) !=
+	    CS_OK) {
+		fprintf(stderr, "fetch: %s (%s)\n", err, res.message);
+		fail();
+	}
+	fprintf(stderr, "fetch across a restart: %u chunks, %u waits, %u "
+	    "back\n", c.chunks, c.waits, c.backs);
+	assert_true(c.chunks >= 4); /* 100 KiB in 32 KiB chunks */
+	assert_int_equal(h.flat_len, BIG);
+	assert_int_equal(h.base, 0);
+	assert_memory_equal(h.flat, big, BIG);
+	assert_int_equal(h.img.nseg, 1);
+	assert_true(h.img.seg[0].data == h.flat); /* a view, not a copy */
+	held_image_free(&h);
+	assert_null(h.flat);
+	free(big);
+}
+
 int
 main(void)
 {
@@ -1584,6 +1697,8 @@ main(void)
 	    cmocka_unit_test_setup(test_withdrawn_mid_run, fresh_sims),
 	    cmocka_unit_test_setup(test_lock_sim, fresh_sims),
 	    cmocka_unit_test_setup(test_require_lock, fresh_sims),
+	    /* Last: it restarts the authority. */
+	    cmocka_unit_test_setup(test_fetch_resumes, fresh_sims),
 	};
 
 	return tu_run_tests("job_sim", tests, setup, teardown);
