@@ -405,11 +405,32 @@ station_cli_hex(const uint8_t *b, size_t len, char *out)
 void
 station_cli_print_order(const Countersign__V1__OrderStatus *o)
 {
+	char fw[24];
+
 	printf("order=%s product=%" PRIu32 " quota=%" PRIu64 " issued=%"
 	    PRIu64 " confirmed=%" PRIu64 " failed=%" PRIu64 " remaining=%"
-	    PRIu64 " active=%s\n", o->order_id, o->product_id, o->quota,
+	    PRIu64 " active=%s", o->order_id, o->product_id, o->quota,
 	    o->issued, o->confirmed, o->failed, o->remaining,
 	    o->active ? "yes" : "no");
+	/* What a run of it needs: which firmware, which part, the lock. */
+	if (o->firmware_held) {
+		snprintf(fw, sizeof(fw), "held:v%" PRIu32, o->firmware_version);
+	} else {
+		snprintf(fw, sizeof(fw), "%s", o->firmware_withdrawn
+		        ? "withdrawn"
+		    : o->firmware_sha256.len != 0 ? "digest"
+		                                  : "none");
+	}
+	printf(" firmware=%s", fw);
+	if (o->firmware_sha256.len == 32) {
+		char hex[17];
+
+		printf(" firmware_sha256=%s...",
+		    station_cli_hex(o->firmware_sha256.data, 8, hex));
+	}
+	printf(" target=%s lock=%s unlocked=%" PRIu64 "\n",
+	    o->target != NULL && o->target[0] != '\0' ? o->target : "any",
+	    o->require_lock ? "required" : "not-required", o->unlocked);
 }
 
 /* ------------------------------------------------------------------ */

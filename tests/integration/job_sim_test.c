@@ -1350,6 +1350,15 @@ test_held_image(void **state)
 	int         rv;
 
 	create_fw_order(f, "JOB-15", "lm3s6965", true);
+	{
+		char conf[700], want[160], hex[17];
+
+		snprintf(conf, sizeof(conf), "%s/st1.conf", f->dir);
+		snprintf(want, sizeof(want), "firmware=held:v1 "
+		    "firmware_sha256=%s... target=lm3s6965 lock=not-required",
+		    short_hex(f->dig, hex));
+		expect(f, STATION(f, conf, "order", "JOB-15"), 0, want);
+	}
 	for (unsigned i = 0; i < 2; i++) {
 		uid_of(uid[i], 15, i);
 		snprintf(name, sizeof(name), "h15-%u", i);
