@@ -30,7 +30,9 @@
  *                RAM 0x20000000 64 KiB, a read-only UID at 0x2000FF00,
  *                the Cortex-M3 debug registers (DHCSR, DCRSR, DCRDR,
  *                DEMCR, AIRCR, CPUID) and the LM3S flash controller (FMA,
- *                FMD, FMC with key 0xA442, FCRIS, FCIM, FCMISC).  There is
+ *                FMD, FMC with key 0xA442, FCRIS, FCIM, FCMISC) with its
+ *                flash protection (FMPRE0-3, FMPPE0-3, COMT; lm3s_sim.h):
+ *                read-protected flash faults on the bus.  There is
  *                no CPU: a "running" core just does not execute.
  *
  *
@@ -72,6 +74,7 @@ dap_sim_new(dap_sim **out, const char *serial, const uint8_t *uid,
 	memcpy(s->uid, uid, uid_len);
 	s->uid_len = uid_len;
 	memset(s->flash, 0xFF, sizeof(s->flash));
+	lm3s_sim_init(&s->fc, s->flash, sizeof(s->flash));
 	s->wait_retry = 100; /* CMSIS-DAP firmware's default */
 	s->csw        = 0x03000040u; /* DeviceEn, 8-bit, no increment */
 	sim_system_reset(s);
@@ -89,7 +92,8 @@ dap_sim_free(dap_sim *s)
 void
 dap_sim_set_faults(dap_sim *s, const struct dap_sim_faults *f)
 {
-	s->f         = *f;
+	s->f                 = *f;
+	s->fc.commit_ignored = f->lock_ignored;
 	s->unplug_at = f->unplug_after != 0 ? s->commands + f->unplug_after
 	                                    : 0;
 	if (f->fault_next) {
@@ -98,6 +102,12 @@ dap_sim_set_faults(dap_sim *s, const struct dap_sim_faults *f)
 		s->ctrlstat |= CS_STICKYERR;
 		s->f.fault_next = false;
 	}
+}
+
+void
+dap_sim_recover(dap_sim *s)
+{
+	lm3s_sim_recover(&s->fc);
 }
 
 int

@@ -25,6 +25,8 @@ struct dap_sim_faults {
 	bool     fault_next;   /* answer FAULT to the next transfer */
 	unsigned unplug_after; /* answer this many more commands, then
 	                          nothing (unplugged); 0 = never */
+	bool     lock_ignored; /* the flash controller's COMT completes but
+	                          keeps nothing: a lock that does not take */
 };
 
 /* A probe with serial (e.g. "CSIM0001") and a target whose UID is uid
@@ -39,6 +41,10 @@ size_t dap_sim_command(dap_sim *s, const uint8_t *cmd, size_t len,
     uint8_t *rsp, size_t rsp_size);
 
 void dap_sim_set_faults(dap_sim *s, const struct dap_sim_faults *f);
+
+/* The debug port unlock sequence of a locked LM3S: flash mass erased
+ * (0xFF) and its protection back to the factory values (lm3s_sim.h). */
+void dap_sim_recover(dap_sim *s);
 
 /* The target's memory, for checks (flash 0x0 256 KiB, RAM 0x20000000). */
 int dap_sim_peek(dap_sim *s, uint32_t addr, void *buf, size_t len);

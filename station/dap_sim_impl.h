@@ -9,6 +9,7 @@
 
 #include "dap_sim.h"
 #include "dap.h"
+#include "lm3s_sim.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -56,20 +57,6 @@
 #define DEMCR_VC_CORERESET (1u << 0)
 #define SIM_NREGS  21u
 
-/* LM3S flash controller */
-#define FC_BASE    0x400FD000u
-#define FC_FMA     0x000u
-#define FC_FMD     0x004u
-#define FC_FMC     0x008u
-#define FC_FCRIS   0x00Cu
-#define FC_FCIM    0x010u
-#define FC_FCMISC  0x014u
-#define FMC_WRKEY  0xA442u
-#define FMC_WRITE  (1u << 0)
-#define FMC_ERASE  (1u << 1)
-#define FMC_MERASE (1u << 2)
-#define FCRIS_ARIS (1u << 0)
-#define FCRIS_PRIS (1u << 1)
 
 #define ACK_OK    DAP_ACK_OK
 #define ACK_WAIT  DAP_ACK_WAIT
@@ -113,8 +100,8 @@ struct dap_sim {
 	uint32_t dcrdr, demcr;
 	uint32_t regs[SIM_NREGS];
 
-	/* The flash controller. */
-	uint32_t fma, fmd, fcris, fcim;
+	/* The flash controller and flash protection. */
+	struct lm3s_sim fc;
 };
 
 /* Little-endian 32-bit values in DAP packets and in target memory. */

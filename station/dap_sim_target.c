@@ -2,7 +2,8 @@
  * dap_sim_target.c - the SWD target behind the simulated CMSIS-DAP probe:
  * the SW-DP (line reset, JTAG-to-SWD, sticky errors, posted AP reads),
  * the AHB-AP and the lm3s6965 bus behind it (memory, Cortex-M3 debug
- * registers, the flash controller).  dap_sim.c's file comment describes
+ * registers, the flash controller and its protection, lm3s_sim.c: a
+ * read of read-protected flash is a bus fault, as on the part).  dap_sim.c's file comment describes
  * the behaviour; split from it so the probe's command interpreter and the
  * part it talks to are read apart.
  */
@@ -32,7 +33,7 @@ sim_system_reset(dap_sim *s)
 	s->dhcsr    = s->halted ? s->dhcsr | DHCSR_C_HALT
 	                        : s->dhcsr & ~DHCSR_C_HALT;
 	s->regrdy   = false;
-	s->fma = s->fmd = s->fcris = s->fcim = 0;
+	lm3s_sim_reset(&s->fc);
 }
 
 
@@ -115,90 +116,15 @@ sim_scs_write(dap_sim *s, uint32_t addr, uint32_t v)
 	}
 }
 
-static bool
-sim_fc_write(dap_sim *s, uint32_t off, uint32_t v)
-{
-	uint32_t a;
-
-	switch (off) {
-	case FC_FMA:
-		s->fma = v & 0x3FFFFu;
-		return true;
-	case FC_FMD:
-		s->fmd = v;
-		return true;
-	case FC_FMC:
-		if (v >> 16 != FMC_WRKEY) {
-			return true; /* no key: ignored, as on the part */
-		}
-		if ((v & FMC_WRITE) != 0) {
-			a = s->fma & ~3u;
-			if (a >= SIM_FLASH_SIZE) {
-				s->fcris |= FCRIS_ARIS;
-				return true;
-			}
-			/* NOR: programming can only clear bits. */
-			put32(s->flash + a, get32(s->flash + a) & s->fmd);
-			s->fcris |= FCRIS_PRIS;
-		} else if ((v & FMC_ERASE) != 0) {
-			a = s->fma & ~(SIM_PAGE_SIZE - 1);
-			if (a >= SIM_FLASH_SIZE) {
-				s->fcris |= FCRIS_ARIS;
-				return true;
-			}
-			memset(s->flash + a, 0xFF, SIM_PAGE_SIZE);
-			s->fcris |= FCRIS_PRIS;
-		} else if ((v & FMC_MERASE) != 0) {
-			memset(s->flash, 0xFF, sizeof(s->flash));
-			s->fcris |= FCRIS_PRIS;
-		}
-		return true;
-	case FC_FCRIS:
-		return true;
-	case FC_FCIM:
-		s->fcim = v & 3u;
-		return true;
-	case FC_FCMISC:
-		s->fcris &= ~(v & 3u);
-		return true;
-	default:
-		return false;
-	}
-}
-
-static bool
-sim_fc_read(dap_sim *s, uint32_t off, uint32_t *v)
-{
-	switch (off) {
-	case FC_FMA:
-		*v = s->fma;
-		return true;
-	case FC_FMD:
-		*v = s->fmd;
-		return true;
-	case FC_FMC:
-		*v = 0; /* every operation has completed */
-		return true;
-	case FC_FCRIS:
-		*v = s->fcris;
-		return true;
-	case FC_FCIM:
-		*v = s->fcim;
-		return true;
-	case FC_FCMISC:
-		*v = s->fcris & s->fcim;
-		return true;
-	default:
-		return false;
-	}
-}
-
 /* n (1, 2, 4) bytes at addr (aligned); false = bus error. */
 static bool
 sim_bus_read(dap_sim *s, uint32_t addr, unsigned n, uint32_t *v)
 {
 	uint8_t b[4] = {0};
 
+	if (addr < SIM_FLASH_SIZE && !lm3s_sim_readable(&s->fc, addr, n)) {
+		return false; /* read protected (FMPRE): a bus fault */
+	}
 	if (addr < SIM_FLASH_SIZE ||
 	    addr - SIM_RAM_BASE < SIM_RAM_SIZE) {
 		dap_sim_peek(s, addr, b, n);
@@ -211,10 +137,7 @@ sim_bus_read(dap_sim *s, uint32_t addr, unsigned n, uint32_t *v)
 	if (addr >= 0xE000E000u && addr < 0xE000F000u) {
 		return sim_scs_read(s, addr, v);
 	}
-	if (addr >= FC_BASE && addr < FC_BASE + 0x1000u) {
-		return sim_fc_read(s, addr - FC_BASE, v);
-	}
-	return false;
+	return lm3s_sim_reg_read(&s->fc, addr, v);
 }
 
 static bool
@@ -237,10 +160,9 @@ sim_bus_write(dap_sim *s, uint32_t addr, unsigned n, uint32_t v)
 	if (addr >= 0xE000E000u && addr < 0xE000F000u) {
 		return sim_scs_write(s, addr, v);
 	}
-	if (addr >= FC_BASE && addr < FC_BASE + 0x1000u) {
-		return sim_fc_write(s, addr - FC_BASE, v);
-	}
-	return false; /* flash among others: only the controller writes it */
+	/* The flash controller and protection registers; flash among
+	 * others faults: only the controller writes it. */
+	return lm3s_sim_reg_write(&s->fc, addr, v);
 }
 
 /* ---- the MEM-AP ---- */

@@ -9,9 +9,11 @@
 #include "cs_err.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define PROBE_DEFAULT_TIMEOUT_MS 5000u
 
@@ -351,10 +353,165 @@ probe_bytes(const probe *p)
 	return p != NULL ? p->bytes : 0;
 }
 
+static uint32_t
+le32(const uint8_t *b)
+{
+	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+	       (uint32_t)b[3] << 24;
+}
+
+/* "lock sequence step N: " + what + ": " + the backend's error. */
+static int
+step_fail(probe *p, int rv, size_t i, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int
+step_fail(probe *p, int rv, size_t i, const char *fmt, ...)
+{
+	char    why[PROBE_ERR_MAX], what[PROBE_ERR_MAX];
+	va_list ap;
+
+	snprintf(why, sizeof(why), "%s", p->err[0] != '\0' ? p->err
+	                                                     : cs_strerror(rv));
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	return probe_fail(p, rv, "lock sequence step %zu: %s: %s", i + 1, what,
+	    why);
+}
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int
+probe_protect_steps(probe *p, const struct target *t)
+{
+	const struct target_protect *pr = &t->protect;
+
+	if (pr->n_steps == 0) {
+		return probe_fail(p, CS_EUNIMPL, "target %s has no lock steps "
+		    "for %s probes (only GDB server commands)", t->name,
+		    p->ops->scheme);
+	}
+	for (size_t i = 0; i < pr->n_steps; i++) {
+		const struct target_step *st = &pr->step[i];
+		uint8_t                   b[4];
+		uint64_t                  deadline;
+		uint32_t                  v = 0;
+		int                       rv;
+
+		p->err[0] = '\0';
+		switch (st->op) {
+		case TARGET_STEP_WRITE:
+			b[0] = (uint8_t)st->value;
+			b[1] = (uint8_t)(st->value >> 8);
+			b[2] = (uint8_t)(st->value >> 16);
+			b[3] = (uint8_t)(st->value >> 24);
+			if ((rv = probe_write(p, st->addr, b, 4)) != CS_OK) {
+				return step_fail(p, rv, i, "write 0x%08X to "
+				    "0x%08X", st->value, st->addr);
+			}
+			break;
+		case TARGET_STEP_POLL:
+			deadline = mono_ms() + st->timeout_ms;
+			for (;;) {
+				if ((rv = probe_read(p, st->addr, b, 4)) !=
+				    CS_OK) {
+					return step_fail(p, rv, i, "poll "
+					    "0x%08X", st->addr);
+				}
+				v = le32(b);
+				if ((v & st->mask) == st->value) {
+					break;
+				}
+				if (mono_ms() > deadline) {
+					return probe_fail(p, CS_ETIMEDOUT,
+					    "lock sequence step %zu: poll "
+					    "0x%08X timed out after %u ms (it "
+					    "reads 0x%08X; want 0x%08X under "
+					    "mask 0x%08X)", i + 1, st->addr,
+					    st->timeout_ms, v, st->value,
+					    st->mask);
+				}
+				nanosleep(&(struct timespec){.tv_nsec =
+				    1000000}, NULL);
+			}
+			break;
+		case TARGET_STEP_RESET:
+			if ((rv = probe_reset_halt(p)) != CS_OK) {
+				return step_fail(p, rv, i, "reset");
+			}
+			break;
+		}
+	}
+	p->err[0] = '\0';
+	return CS_OK;
+}
+
+/* The profile's check, after the lock: the same for every backend. */
+static int
+protect_check(probe *p, const struct target *t)
+{
+	const struct target_protect *pr = &t->protect;
+	uint8_t                      b[4];
+	uint32_t                     v;
+	char                         why[PROBE_ERR_MAX];
+	bool                         in_flash;
+	int                          rv;
+
+	p->err[0] = '\0';
+	rv        = probe_read(p, pr->check_addr, b, sizeof(b));
+	snprintf(why, sizeof(why), "%s", p->err[0] != '\0' ? p->err
+	                                                   : cs_strerror(rv));
+	if (pr->check == TARGET_CHECK_READ_FAILS) {
+		in_flash = pr->check_addr - t->flash_base < t->flash_size;
+		if (rv == CS_OK) {
+			return probe_fail(p, CS_EIO, "lock did not take: %s at "
+			    "0x%08X is still readable", in_flash ? "flash"
+			    : "memory", pr->check_addr);
+		}
+		/* Only the target refusing the read shows the lock; a lost
+		 * or confused probe says nothing about it. */
+		if (rv != CS_EIO) {
+			return probe_fail(p, rv, "lock check: reading 0x%08X: "
+			    "%s", pr->check_addr, why);
+		}
+		p->err[0] = '\0';
+		return CS_OK;
+	}
+	if (rv != CS_OK) {
+		return probe_fail(p, rv, "lock check: cannot read 0x%08X: %s",
+		    pr->check_addr, why);
+	}
+	v = le32(b);
+	if ((v & pr->check_mask) != pr->check_value) {
+		return probe_fail(p, CS_EIO, "lock did not take: 0x%08X reads "
+		    "0x%08X, want 0x%08X under mask 0x%08X", pr->check_addr, v,
+		    pr->check_value, pr->check_mask);
+	}
+	p->err[0] = '\0';
+	return CS_OK;
+}
+
 int
 probe_protect(probe *p, const struct target *t)
 {
+	int rv;
+
+	if (p == NULL || t == NULL) {
+		return CS_EINVAL;
+	}
 	if (!t->can_lock) {
+		if (t->protect.reason[0] != '\0') {
+			return probe_fail(p, CS_EUNIMPL, "target %s cannot be "
+			    "locked: %s", t->name, t->protect.reason);
+		}
 		return probe_fail(p, CS_EUNIMPL, "target %s has no [protect] "
 		    "section: it cannot be locked", t->name);
 	}
@@ -362,5 +519,8 @@ probe_protect(probe *p, const struct target *t)
 		return probe_fail(p, CS_EUNIMPL, "%s probes cannot lock a part",
 		    p->ops->scheme);
 	}
-	return p->ops->protect(p, t);
+	if ((rv = p->ops->protect(p, t)) != CS_OK) {
+		return rv;
+	}
+	return protect_check(p, t);
 }

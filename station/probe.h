@@ -93,11 +93,21 @@ uint64_t probe_bytes(const probe *p);
 
 /*
  * Lock the part as t's [protect] section says (readout protection /
- * debug lock) and verify that it took.  CS_OK: locked and verified.
- * CS_EUNIMPL: t cannot be locked or this probe cannot lock it.  Other
- * errors: the lock failed or could not be verified; probe_error() says
- * why.  After CS_OK the device's flash can no longer be read through the
- * probe.
+ * debug lock) and verify that it took.  sim: and cmsis-dap:// probes run
+ * the profile's steps (write, poll, reset); gdb probes run its monitor
+ * commands for their server= kind.  Then the profile's check: a read
+ * that must now fail (read-fails; only the target refusing it counts,
+ * CS_EIO) or a register that must hold a value (reg).
+ *
+ * CS_OK: locked and verified.  CS_EUNIMPL: t cannot be locked (the
+ * profile's reason is in probe_error()) or this probe cannot lock it.
+ * CS_EIO: a step failed or the lock did not take ("lock did not take:
+ * flash at 0x00000000 is still readable"); CS_ETIMEDOUT: a poll step or
+ * a monitor command ran out of time; CS_ECLOSED, CS_EPROTO as for
+ * probe_read.  probe_error() names the step or command.  After CS_OK the
+ * device's flash can no longer be read through the probe.  A probe path
+ * the contract manufacturer controls (a GDB server) could fake the
+ * answer; see docs/targets.md, "Locking".
  */
 int probe_protect(probe *p, const struct target *t);
 

@@ -11,6 +11,10 @@
  * word costs a few probe round trips; a RAM-resident flash algorithm
  * (load a routine and a buffer into RAM, run the core on it) would be
  * faster and is the way to go for larger parts.
+ *
+ * Locking (probe_protect) runs the profile's [protect] steps (register
+ * writes, polls, resets) through the same MEM-AP calls: a step that
+ * faults or a poll that runs out of time fails with the step's number.
  */
 #include "probe_cmsis.h"
 
@@ -398,4 +402,5 @@ const struct probe_ops probe_cmsis_ops = {
 	.reset_halt  = cmsis_reset_halt,
 	.run         = cmsis_run,
 	.set_target  = probe_cmsis_set_target,
+	.protect     = probe_protect_steps,
 };

@@ -9,8 +9,10 @@
  * '*' run-length encoding in replies, qSupported (PacketSize, no-ack,
  * qXfer:memory-map:read), m/M memory access chunked to PacketSize, X
  * binary writes when a zero-length X probe says OK, vFlashErase/Write/Done
- * when the memory map names flash, qRcmd monitor commands for reset, and
- * c + stop replies (S, T, W, X) with a 0x03 interrupt on timeout.  Per
+ * when the memory map names flash, qRcmd monitor commands for reset and
+ * for locking the part (the profile's [protect] monitorN, output checked
+ * against expectN), and c + stop replies (S, T, W, X) with a 0x03
+ * interrupt on timeout.  Per
  * server notes: docs/probes.md.
  *
  * The peer is not trusted: every reply is bounded by PacketSize before it
@@ -555,13 +557,31 @@ gdb_flash_done(probe *p)
 /* ---------------------------------------------------------------- */
 /* Reset and run. */
 
-/* qRcmd: the monitor command, hex encoded; skips console output. */
+/*
+ * qRcmd: the monitor command, hex encoded.  The server's console output
+ * ('O' + hex packets, or a final hex reply instead of OK) is decoded into
+ * out (NUL-terminated, cut at outlen - 1 bytes; out may be NULL to skip
+ * it).  At most RSP_OUTPUT_MAX packets, all before deadline: a server
+ * that talks forever does not hold the station.
+ */
 static int
-monitor(probe *p, struct gdb_probe *g, const char *cmd)
+monitor_until(probe *p, struct gdb_probe *g, const char *cmd, char *out,
+    size_t outlen, uint64_t deadline)
 {
-	size_t n = (size_t)snprintf(g->cmd, sizeof(g->cmd), "qRcmd,");
+	size_t clen = strlen(cmd);
+	size_t n    = (size_t)snprintf(g->cmd, sizeof(g->cmd), "qRcmd,");
+	size_t o    = 0;
+	bool   done = false;
 	int    rv;
 
+	if (out != NULL && outlen > 0) {
+		out[0] = '\0';
+	}
+	if (n + 2 * clen > g->limit) {
+		return probe_fail(p, CS_EINVAL, "monitor command '%.64s' is too "
+		    "long for the GDB server's PacketSize (%zu)", cmd,
+		    g->limit);
+	}
 	for (const char *s = cmd; *s != '\0'; s++) {
 		g->cmd[n++] = rsp_hexdig[(uint8_t)*s >> 4];
 		g->cmd[n++] = rsp_hexdig[(uint8_t)*s & 15];
@@ -569,23 +589,66 @@ monitor(probe *p, struct gdb_probe *g, const char *cmd)
 	if ((rv = rsp_send(p, g, g->cmd, n, "monitor command")) != CS_OK) {
 		return rv;
 	}
-	for (int i = 0; i < RSP_OUTPUT_MAX; i++) {
-		if ((rv = rsp_recv(p, g, "monitor command")) != CS_OK) {
+	for (int i = 0; i < RSP_OUTPUT_MAX && !done; i++) {
+		const char *hex;
+		size_t      hl;
+
+		if ((rv = rsp_recv_until(p, g, deadline, "monitor command")) !=
+		    CS_OK) {
 			return rv;
 		}
-		if (g->pkt[0] != 'O' || strcmp(g->pkt, "OK") == 0) {
+		if (g->pkt_len == 0 || strcmp(g->pkt, "OK") == 0 ||
+		    rsp_is_error(g)) {
 			break;
 		}
+		/* 'O' + hex is output that more packets follow; bare hex is
+		 * the final answer carrying output (GDB's "OUTPUT" reply). */
+		hex  = g->pkt[0] == 'O' ? g->pkt + 1 : g->pkt;
+		hl   = g->pkt_len - (size_t)(hex - g->pkt);
+		done = hex == g->pkt;
+		if (hl % 2 != 0) {
+			return probe_fail(p, CS_EPROTO, "GDB server answered "
+			    "monitor '%.64s' with '%.32s'", cmd, g->pkt);
+		}
+		for (size_t k = 0; k < hl; k += 2) {
+			int h = rsp_hexval(hex[k]), l = rsp_hexval(hex[k + 1]);
+
+			if (h < 0 || l < 0) {
+				return probe_fail(p, CS_EPROTO, "GDB server "
+				    "sent malformed hex output for monitor "
+				    "'%.64s'", cmd);
+			}
+			if (out != NULL && o + 1 < outlen) {
+				out[o++] = (char)(h << 4 | l);
+				out[o]   = '\0';
+			}
+		}
+		if (!done && i + 1 == RSP_OUTPUT_MAX) {
+			return rsp_lost(p, g, probe_fail(p, CS_EPROTO, "GDB "
+			    "server sent more than %d output packets for "
+			    "monitor '%.64s'", RSP_OUTPUT_MAX, cmd),
+			    "monitor command");
+		}
+	}
+	if (done) {
+		return CS_OK;
 	}
 	if (g->pkt_len == 0) {
 		return probe_fail(p, CS_EPROTO, "GDB server does not know the "
-		    "monitor command '%s'", cmd);
+		    "monitor command '%.64s'", cmd);
 	}
 	if (strcmp(g->pkt, "OK") != 0) {
-		return probe_fail(p, CS_EIO, "monitor '%s' failed: GDB server "
-		    "answered '%.32s'", cmd, g->pkt);
+		return probe_fail(p, CS_EIO, "monitor '%.64s' failed: GDB "
+		    "server answered '%.32s'", cmd, g->pkt);
 	}
 	return CS_OK;
+}
+
+static int
+monitor(probe *p, struct gdb_probe *g, const char *cmd)
+{
+	return monitor_until(p, g, cmd, NULL, 0,
+	    rsp_now_ms() + p->timeout_ms);
 }
 
 /* QEMU: after system_reset the CPU must sit at its reset vector (the
@@ -727,6 +790,68 @@ gdb_run(probe *p, unsigned timeout_ms, struct probe_stop *stop)
 	return wait_stop(p, g, rsp_now_ms() + p->timeout_ms, stop);
 }
 
+/* Printable ASCII only, for messages (the output is the server's). */
+static void
+printable(char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s < 0x20 || *s > 0x7E) {
+			*s = *s == '\n' || *s == '\r' ? ' ' : '.';
+		}
+	}
+}
+
+/*
+ * Lock: the profile's monitor commands for this kind of server, in
+ * order, each within [protect] timeout_ms, its output checked against
+ * expectN when given (OpenOCD answers OK even when a lock command failed,
+ * so the text is often the only sign).  probe_protect runs the check.
+ */
+static int
+gdb_protect(probe *p, const struct target *t)
+{
+	const struct target_protect *pr = &t->protect;
+	struct gdb_probe            *g  = p->impl;
+	const char *name = server_names[g->server];
+	char         out[RSP_MONITOR_OUT_MAX];
+	size_t       ran = 0;
+	int          rv;
+
+	if ((rv = rsp_alive(p, g)) != CS_OK) {
+		return rv;
+	}
+	for (size_t i = 0; i < pr->n_monitors; i++) {
+		const struct target_monitor *m = &pr->monitor[i];
+
+		if (strcmp(m->server, name) != 0) {
+			continue;
+		}
+		ran++;
+		rv = monitor_until(p, g, m->cmd, out, sizeof(out),
+		    rsp_now_ms() + pr->monitor_timeout_ms);
+		if (rv != CS_OK) {
+			char why[PROBE_ERR_MAX];
+
+			snprintf(why, sizeof(why), "%s", p->err);
+			return probe_fail(p, rv, "lock command %zu ('%.64s'): "
+			    "%s", i + 1, m->cmd, why);
+		}
+		printable(out);
+		if (m->expect[0] != '\0' && strstr(out, m->expect) == NULL) {
+			return probe_fail(p, CS_EIO, "lock command %zu ('%.64s'): "
+			    "the output does not contain '%.64s' (it was: "
+			    "'%.80s')", i + 1, m->cmd, m->expect, out);
+		}
+	}
+	if (ran == 0) {
+		return probe_fail(p, CS_EUNIMPL, "target %s has no lock "
+		    "commands for %s GDB servers ([protect] monitorN = %s: "
+		    "...)", t->name, name, name);
+	}
+	p->err[0] = '\0';
+	return CS_OK;
+}
+
 /* The profile's [program] method decides between vFlash and plain
  * writes; without a profile, the server's memory map does. */
 static int
@@ -750,6 +875,7 @@ const struct probe_ops probe_gdb_ops = {
 	.reset_halt  = gdb_reset_halt,
 	.run         = gdb_run,
 	.set_target  = gdb_set_target,
+	.protect     = gdb_protect,
 };
 
 const struct probe_ops probe_gdb_unix_ops = {
@@ -763,4 +889,5 @@ const struct probe_ops probe_gdb_unix_ops = {
 	.reset_halt  = gdb_reset_halt,
 	.run         = gdb_run,
 	.set_target  = gdb_set_target,
+	.protect     = gdb_protect,
 };

@@ -20,6 +20,7 @@
 #define RSP_MAP_MAX     65536u /* memory-map XML */
 #define RSP_REGIONS     16u
 #define RSP_OUTPUT_MAX  1024   /* 'O' console packets per command */
+#define RSP_MONITOR_OUT_MAX 1024u /* monitor output kept for expectN */
 #define RSP_CMD_OVERHEAD 32u   /* "M" / "X" / "vFlashWrite:" + addr, len */
 
 enum rsp_server { SRV_QEMU, SRV_OPENOCD, SRV_JLINK, SRV_PYOCD, SRV_BMP };

@@ -75,6 +75,16 @@ int probe_query_get(const char *query, const char *key, char *val,
 int probe_query_check(probe *p, const char *query,
     const char *const *known);
 
+/*
+ * The [protect] steps of t (write, poll, reset) through p's own write,
+ * read and reset_halt: the protect op of backends that drive the part's
+ * registers themselves (sim:, cmsis-dap://).  probe_protect then runs
+ * the profile's check.  CS_EUNIMPL when t has no steps; otherwise the
+ * first failing step's error, its text naming the step ("lock sequence
+ * step 3: poll 0x400FD008 timed out after 500 ms ...").
+ */
+int probe_protect_steps(probe *p, const struct target *t);
+
 /* Parse an unsigned number (decimal or 0x hex) up to max; CS_OK or
  * CS_EINVAL. */
 int probe_parse_u32(const char *s, uint32_t max, uint32_t *out);

@@ -3,28 +3,45 @@
  * for the job runner's unit tests, with the memory map of the lm3s6965
  * target profile and the rules of real NOR flash, plus fault injection.
  *
- *   sim:[name][?uid=HEX][&trust=PATH][&product=N][&fail=WHAT,...]
+ *   sim:[name][?uid=HEX][&trust=PATH][&product=N][&fw_end=ADDR]
+ *       [&fail=WHAT,...]
  *
  *   flash 0x00000000  256 KiB, 1 KiB pages: erase sets a page to 0xFF,
  *                     programming only clears bits; written only through
  *                     probe_flash_write (plain writes are refused)
  *   RAM   0x20000000  64 KiB
  *   UID   0x2000FF00  read-only (default 8 bytes 01 23 45 67 89 ab cd ef)
+ *   the LM3S flash controller and its flash protection (lm3s_sim.h):
+ *         0x400FD000 FMA/FMD/FMC/..., 0x400FE200 FMPRE0-3, 0x400FE400
+ *         FMPPE0-3, 32-bit accesses through probe_read/probe_write
+ *
+ * Locking (probe_protect): the profile's steps write those registers;
+ * once FMPRE bits are clear (and committed, to survive a reset) debug
+ * reads of those flash blocks fail, cleared FMPPE bits refuse programming,
+ * RAM and the UID stay readable, and only probe_sim_recover (the part's
+ * debug port unlock: mass erase) brings the device back.
  *
  * probe_run is the device's boot check: with trust= (an SPKI DER public
  * key file) the real target verifier checks the record at 0x3F000 against
  * the UID and product= (default 0x1234) and the device "exits" 0 when
  * authorized, else 1; without trust= it exits 0 iff the record page
- * starts with "CSRD".
+ * starts with "CSRD".  The device measures itself as the example firmware
+ * does (cs_image.h): SHA-256 over flash [0, fw_end), where fw_end= is
+ * given or else is the end of the last byte below the record area that
+ * is not 0xFF.  So the sim assumes its firmware starts at 0 and does not
+ * end in 0xFF bytes (give fw_end= for one that does).
  *
  * fail= (comma-separated) makes the probe misbehave: open, read, flash,
  * disconnect@N (after N bytes written through this probe every call
- * fails CS_ECLOSED), verify (flash read-back has one bit flipped), uid-ff.
+ * fails CS_ECLOSED), verify (flash read-back has one bit flipped), uid-ff,
+ * lock (the flash controller's commit keeps nothing: after a reset the
+ * device is unlocked again, so a lock does not take).
  *
  * Devices live in a process-wide table keyed by name so that tests can
  * reopen a device and see its flash; one mutex guards the table and every
  * access (simple, and the sim is never the bottleneck).
  */
+#include "lm3s_sim.h"
 #include "probe_impl.h"
 #include "probe_sim.h"
 
@@ -60,6 +77,7 @@ struct sim_dev {
 	size_t          uid_len;
 	uint8_t         flash[SIM_FLASH_SIZE];
 	uint8_t         ram[SIM_RAM_SIZE];
+	struct lm3s_sim fc; /* flash controller and protection */
 };
 
 /* The process-wide device table (see the file comment). */
@@ -69,8 +87,9 @@ static struct sim_dev *sim_devs;
 struct sim_probe {
 	struct sim_dev *dev; /* owned by the table */
 	bool            f_read, f_flash, f_verify, f_uid_ff;
-	bool            f_disconnect;
+	bool            f_disconnect, f_lock;
 	uint64_t        disconnect_after;
+	uint32_t        fw_end; /* 0: find it (see the file comment) */
 	uint64_t        written;
 	bool            gone; /* disconnect@N happened */
 	bool            has_trust;
@@ -99,6 +118,7 @@ sim_find(const char *name, bool create)
 	memcpy(d->uid, sim_default_uid, sizeof(sim_default_uid));
 	d->uid_len = sizeof(sim_default_uid);
 	memset(d->flash, 0xFF, sizeof(d->flash));
+	lm3s_sim_init(&d->fc, d->flash, sizeof(d->flash));
 	d->next  = sim_devs;
 	sim_devs = d;
 	return d;
@@ -122,6 +142,41 @@ probe_sim_copy_flash(const char *from, const char *to)
 	} else {
 		memcpy(b->flash, a->flash, sizeof(b->flash));
 	}
+	pthread_mutex_unlock(&sim_lock);
+	return rv;
+}
+
+int
+probe_sim_recover(const char *name)
+{
+	struct sim_dev *d;
+	int             rv = CS_OK;
+
+	if (name == NULL) {
+		return CS_EINVAL;
+	}
+	pthread_mutex_lock(&sim_lock);
+	if ((d = sim_find(name, false)) == NULL) {
+		rv = CS_ENOENT;
+	} else {
+		lm3s_sim_recover(&d->fc);
+	}
+	pthread_mutex_unlock(&sim_lock);
+	return rv;
+}
+
+int
+probe_sim_locked(const char *name)
+{
+	struct sim_dev *d;
+	int             rv;
+
+	if (name == NULL) {
+		return CS_EINVAL;
+	}
+	pthread_mutex_lock(&sim_lock);
+	d  = sim_find(name, false);
+	rv = d == NULL ? CS_ENOENT : lm3s_sim_locked(&d->fc) ? 1 : 0;
 	pthread_mutex_unlock(&sim_lock);
 	return rv;
 }
@@ -158,6 +213,8 @@ sim_parse_fail(probe *p, struct sim_probe *s, char *list, bool *f_open)
 			s->f_verify = true;
 		} else if (strcmp(w, "uid-ff") == 0) {
 			s->f_uid_ff = true;
+		} else if (strcmp(w, "lock") == 0) {
+			s->f_lock = true;
 		} else if (strncmp(w, "disconnect@", 11) == 0 &&
 		    probe_parse_u32(w + 11, UINT32_MAX, &n) == CS_OK) {
 			s->f_disconnect     = true;
@@ -165,7 +222,7 @@ sim_parse_fail(probe *p, struct sim_probe *s, char *list, bool *f_open)
 		} else {
 			return probe_fail(p, CS_EADDR, "sim: unknown fail= "
 			    "value '%s' (open, read, flash, disconnect@N, "
-			    "verify, uid-ff)", w);
+			    "verify, uid-ff, lock)", w);
 		}
 	}
 	return CS_OK;
@@ -202,7 +259,7 @@ static int
 sim_open(probe *p, const struct probe_url *u)
 {
 	static const char *const known[] = {"uid", "trust", "product",
-	    "fail", NULL};
+	    "fail", "fw_end", NULL};
 	struct sim_probe        *s;
 	char                     v[SIM_PARAM_MAX];
 	uint8_t                  uid[CS_RECORD_UID_MAX];
@@ -237,6 +294,14 @@ sim_open(probe *p, const struct probe_url *u)
 		return probe_fail(p, CS_EADDR, "sim: product=%s: not a "
 		    "32-bit number", v);
 	}
+	if (rv >= 0 && (rv = probe_query_get(u->query, "fw_end", v,
+	    sizeof(v))) == 1 &&
+	    (probe_parse_u32(v, SIM_RECORD_ADDR, &s->fw_end) != CS_OK ||
+	    s->fw_end == 0)) {
+		return probe_fail(p, CS_EADDR, "sim: fw_end=%s: expected the "
+		    "end of the firmware, 1 to 0x%x (the record area)", v,
+		    SIM_RECORD_ADDR);
+	}
 	if (rv >= 0 && (rv = probe_query_get(u->query, "fail", v,
 	    sizeof(v))) == 1 &&
 	    (rv = sim_parse_fail(p, s, v, &f_open)) != CS_OK) {
@@ -258,6 +323,9 @@ sim_open(probe *p, const struct probe_url *u)
 	if (s->dev != NULL && uid_len != 0) {
 		memcpy(s->dev->uid, uid, uid_len);
 		s->dev->uid_len = uid_len;
+	}
+	if (s->dev != NULL) {
+		s->dev->fc.commit_ignored = s->f_lock;
 	}
 	pthread_mutex_unlock(&sim_lock);
 	if (s->dev == NULL) {
@@ -311,6 +379,7 @@ sim_read(probe *p, uint32_t addr, void *buf, size_t len)
 	struct sim_probe *s = p->impl;
 	struct sim_dev   *d = s->dev;
 	uint8_t          *b = buf;
+	uint32_t          reg;
 	int               rv;
 
 	if ((rv = sim_gone(p, s)) != CS_OK) {
@@ -322,6 +391,11 @@ sim_read(probe *p, uint32_t addr, void *buf, size_t len)
 	}
 	pthread_mutex_lock(&sim_lock);
 	if (addr - SIM_FLASH_BASE < SIM_FLASH_SIZE &&
+	    len <= SIM_FLASH_SIZE - (addr - SIM_FLASH_BASE) &&
+	    !lm3s_sim_readable(&d->fc, addr - SIM_FLASH_BASE, len)) {
+		rv = probe_fail(p, CS_EIO, "sim:%s: reading 0x%08x + %zu: bus "
+		    "fault (the flash is read protected)", d->name, addr, len);
+	} else if (addr - SIM_FLASH_BASE < SIM_FLASH_SIZE &&
 	    len <= SIM_FLASH_SIZE - (addr - SIM_FLASH_BASE)) {
 		memcpy(b, d->flash + (addr - SIM_FLASH_BASE), len);
 		if (s->f_verify) {
@@ -338,6 +412,12 @@ sim_read(probe *p, uint32_t addr, void *buf, size_t len)
 			if (a >= addr && a - addr < len) {
 				b[a - addr] = s->f_uid_ff ? 0xFF : d->uid[i];
 			}
+		}
+		rv = CS_OK;
+	} else if (len == 4 && addr % 4 == 0 &&
+	    lm3s_sim_reg_read(&d->fc, addr, &reg)) {
+		for (unsigned i = 0; i < 4; i++) {
+			b[i] = (uint8_t)(reg >> (8 * i));
 		}
 		rv = CS_OK;
 	} else {
@@ -365,6 +445,24 @@ sim_write(probe *p, uint32_t addr, const void *buf, size_t len)
 		return probe_fail(p, CS_EIO, "sim:%s: 0x%08x is flash: plain "
 		    "memory writes to flash are refused (program it with "
 		    "probe_flash_write)", d->name, addr);
+	}
+	if (len == 4 && addr % 4 == 0 && !(addr - SIM_RAM_BASE <
+	    SIM_RAM_SIZE)) {
+		const uint8_t *w = buf;
+		bool           ok;
+
+		if (sim_budget(s, len) != len) {
+			return sim_gone(p, s); /* unplugged before it landed */
+		}
+		pthread_mutex_lock(&sim_lock);
+		ok = lm3s_sim_reg_write(&d->fc, addr, (uint32_t)w[0] |
+		    (uint32_t)w[1] << 8 | (uint32_t)w[2] << 16 |
+		    (uint32_t)w[3] << 24);
+		pthread_mutex_unlock(&sim_lock);
+		if (ok) {
+			s->written += len;
+			return CS_OK;
+		}
 	}
 	if (!(addr - SIM_RAM_BASE < SIM_RAM_SIZE &&
 	    len <= SIM_RAM_SIZE - (addr - SIM_RAM_BASE))) {
@@ -416,6 +514,14 @@ sim_flash_write(probe *p, uint32_t erase_addr, size_t erase_len,
 		    "inside flash", d->name, addr, len);
 	}
 	pthread_mutex_lock(&sim_lock);
+	if ((erase_len != 0 && !lm3s_sim_programmable(&d->fc,
+	    erase_addr - SIM_FLASH_BASE, erase_len)) ||
+	    !lm3s_sim_programmable(&d->fc, addr - SIM_FLASH_BASE, len)) {
+		pthread_mutex_unlock(&sim_lock);
+		return probe_fail(p, CS_EIO, "sim:%s: flash at 0x%08x is write "
+		    "protected (FMPPE): erase and programming refused",
+		    d->name, erase_len != 0 ? erase_addr : addr);
+	}
 	if (erase_len != 0) {
 		memset(d->flash + (erase_addr - SIM_FLASH_BASE), 0xFF,
 		    erase_len);
@@ -455,7 +561,16 @@ sim_flash_done(probe *p)
 static int
 sim_reset_halt(probe *p)
 {
-	return sim_gone(p, p->impl);
+	struct sim_probe *s = p->impl;
+	int               rv;
+
+	if ((rv = sim_gone(p, s)) != CS_OK) {
+		return rv;
+	}
+	pthread_mutex_lock(&sim_lock);
+	lm3s_sim_reset(&s->dev->fc);
+	pthread_mutex_unlock(&sim_lock);
+	return CS_OK;
 }
 
 static int
@@ -468,6 +583,8 @@ sim_run(probe *p, unsigned timeout_ms, struct probe_stop *stop)
 	struct cs_trust_key    key;
 	struct cs_verify_trust trust;
 	cs_verify_result       r;
+	uint8_t                fw_digest[CS_SHA256_LEN];
+	uint32_t               fw_end = s->fw_end;
 	int                    rv;
 
 	(void)timeout_ms; /* the boot check answers at once */
@@ -475,10 +592,23 @@ sim_run(probe *p, unsigned timeout_ms, struct probe_stop *stop)
 		return rv;
 	}
 	pthread_mutex_lock(&sim_lock);
+	/* The firmware measures itself (cs_image.h): from 0 to the end of
+	 * its last byte below the record area, unless fw_end= says. */
+	if (fw_end == 0) {
+		fw_end = SIM_RECORD_ADDR - SIM_FLASH_BASE;
+		while (fw_end > 0 && s->dev->flash[fw_end - 1] == 0xFF) {
+			fw_end--;
+		}
+	}
+	rv = cs_sha256(s->dev->flash, fw_end, fw_digest);
 	memcpy(rec, s->dev->flash + SIM_RECORD_ADDR, sizeof(rec));
 	uid_len = s->dev->uid_len;
 	memcpy(uid, s->dev->uid, uid_len);
 	pthread_mutex_unlock(&sim_lock);
+	if (rv != CS_OK) {
+		return probe_fail(p, rv, "sim:%s: boot check: cannot hash the "
+		    "firmware", s->dev->name);
+	}
 	if (s->f_uid_ff) {
 		memset(uid, 0xFF, uid_len);
 	}
@@ -501,7 +631,8 @@ sim_run(probe *p, unsigned timeout_ms, struct probe_stop *stop)
 	memset(&trust, 0, sizeof(trust));
 	trust.keys       = &key;
 	trust.n_keys     = 1;
-	trust.product_id = s->product;
+	trust.product_id      = s->product;
+	trust.firmware_digest = fw_digest;
 	r = cs_verify_record(rec, len, uid, uid_len, &trust, NULL);
 	stop->exit_code = CS_VERIFY_AUTHORIZED(r) ? 0 : 1;
 	if (stop->exit_code != 0) {
@@ -522,4 +653,5 @@ const struct probe_ops probe_sim_ops = {
 	.flash_done  = sim_flash_done,
 	.reset_halt  = sim_reset_halt,
 	.run         = sim_run,
+	.protect     = probe_protect_steps,
 };

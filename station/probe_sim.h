@@ -15,6 +15,19 @@
  */
 int probe_sim_copy_flash(const char *from, const char *to);
 
+/*
+ * The debug port unlock of a locked LM3S on the sim device name: its
+ * flash is mass erased (all 0xFF) and its flash protection goes back to
+ * the factory values, so it can be read and programmed again.  The only
+ * way back from probe_protect.  Errors: CS_ENOENT (no such device),
+ * CS_EINVAL.
+ */
+int probe_sim_recover(const char *name);
+
+/* 1 when some flash of the sim device name is read protected now, 0 when
+ * none is; CS_ENOENT, CS_EINVAL. */
+int probe_sim_locked(const char *name);
+
 /* Forget every sim device (tests start from erased devices).  Must not
  * run while a sim probe is open. */
 void probe_sim_reset_all(void);

@@ -2,8 +2,9 @@
  * probe_cmsis_test.c - the cmsis-dap:// probe backend over injected
  * simulated probes (dap_sim.c): URL handling, UID read, flash programming
  * through the LM3S flash controller with read-back, the NOR rule, the
- * refusal without a [flash_controller], reset and run, and an image plus
- * record programmed the way the job runner does (hermetic: no authority).
+ * refusal without a [flash_controller], reset and run, an image plus
+ * record programmed the way the job runner does (hermetic: no authority),
+ * and locking with the lm3s6965-locked profile's steps.
  */
 #include "cs_err.h"
 #include "dap_sim.h"
@@ -261,6 +262,97 @@ test_unplugged(void **state)
 	assert_int_equal(probe_read(f->p, 0x20000000u, img, 4), CS_ECLOSED);
 }
 
+/* Locking through the real CMSIS-DAP path: the lm3s6965-locked steps go
+ * over the MEM-AP to the simulated flash controller; afterwards a flash
+ * read faults on the bus (sticky error), RAM and the UID still read, the
+ * controller refuses to program, and the debug port unlock restores. */
+static void
+test_lock(void **state)
+{
+	const char *const dirs[] = {CS_TARGETS_DIR, NULL};
+	struct fx        *f      = *state;
+	struct target     t;
+	uint8_t           img[64], b[64];
+
+	for (size_t i = 0; i < sizeof(img); i++) {
+		img[i] = (uint8_t)(i + 1);
+	}
+	assert_int_equal(target_load(&t, "lm3s6965-locked", dirs, f->err,
+	    sizeof(f->err)), CS_OK);
+	assert_int_equal(probe_set_target(f->p, &t), CS_OK);
+	assert_int_equal(probe_flash_write(f->p, 0, 0x400, 0, img,
+	    sizeof(img)), CS_OK);
+	if (probe_protect(f->p, &t) != CS_OK) {
+		fail_msg("probe_protect: %s", probe_error(f->p));
+	}
+	assert_int_equal(probe_read(f->p, 0, b, 4), CS_EIO);
+	assert_non_null(strstr(probe_error(f->p), "FAULT"));
+	assert_int_equal(probe_read(f->p, 0x3F000u, b, 4), CS_EIO);
+	/* The sticky error was cleared: RAM and the UID still read. */
+	assert_int_equal(probe_read(f->p, t.uid_addr, b, t.uid_len), CS_OK);
+	assert_memory_equal(b, uid, sizeof(uid));
+	assert_int_equal(probe_write(f->p, 0x20000200u, img, 8), CS_OK);
+	assert_int_equal(probe_read(f->p, 0x20000200u, b, 8), CS_OK);
+	assert_memory_equal(b, img, 8);
+	/* No erase or programming either; the flash keeps its bytes. */
+	assert_int_equal(probe_flash_write(f->p, 0, 0x400, 0, b, 4), CS_EIO);
+	assert_non_null(strstr(probe_error(f->p), "refused"));
+	assert_int_equal(dap_sim_peek(the_sim, 0, b, sizeof(img)), CS_OK);
+	assert_memory_equal(b, img, sizeof(img));
+	/* A reset keeps it (the commits hold). */
+	assert_int_equal(probe_reset_halt(f->p), CS_OK);
+	assert_int_equal(probe_read(f->p, 0, b, 4), CS_EIO);
+	/* The debug port unlock: mass erase, readable again. */
+	dap_sim_recover(the_sim);
+	assert_int_equal(probe_read(f->p, 0, b, 4), CS_OK);
+	assert_int_equal(b[0] & b[1] & b[2] & b[3], 0xFF);
+	assert_int_equal(probe_flash_write(f->p, 0, 0x400, 0, img,
+	    sizeof(img)), CS_OK);
+}
+
+/* The flash controller's commit keeps nothing: after the sequence's
+ * reset the part is open again, and the check says so. */
+static void
+test_lock_does_not_take(void **state)
+{
+	const char *const     dirs[] = {CS_TARGETS_DIR, NULL};
+	struct fx            *f      = *state;
+	struct target         t;
+	struct dap_sim_faults flt;
+	uint8_t               b[4];
+
+	assert_int_equal(target_load(&t, "lm3s6965-locked", dirs, f->err,
+	    sizeof(f->err)), CS_OK);
+	assert_int_equal(probe_set_target(f->p, &t), CS_OK);
+	memset(&flt, 0, sizeof(flt));
+	flt.lock_ignored = true;
+	dap_sim_set_faults(the_sim, &flt);
+	assert_int_equal(probe_protect(f->p, &t), CS_EIO);
+	assert_string_equal(probe_error(f->p), "lock did not take: flash at "
+	    "0x00000000 is still readable");
+	assert_int_equal(probe_read(f->p, 0, b, 4), CS_OK);
+
+	/* A poll that cannot finish names its step and its time. */
+	flt.lock_ignored = false;
+	dap_sim_set_faults(the_sim, &flt);
+	t.protect.n_steps = 1;
+	t.protect.step[0] = (struct target_step){.op = TARGET_STEP_POLL,
+	    .addr = 0x400FD00Cu, .mask = 1, .value = 1, .timeout_ms = 20};
+	assert_int_equal(probe_protect(f->p, &t), CS_ETIMEDOUT);
+	assert_string_equal(probe_error(f->p), "lock sequence step 1: poll "
+	    "0x400FD00C timed out after 20 ms (it reads 0x00000000; want "
+	    "0x00000001 under mask 0x00000001)");
+	/* A write that faults on the bus names its step too. */
+	t.protect.step[0] = (struct target_step){.op = TARGET_STEP_WRITE,
+	    .addr = 0x60000000u, .value = 7};
+	assert_int_equal(probe_protect(f->p, &t), CS_EIO);
+	assert_non_null(strstr(probe_error(f->p), "lock sequence step 1: "
+	    "write 0x00000007 to 0x60000000: cmsis-dap://CSIM0042: "));
+	/* QEMU's part cannot be locked, whatever the probe. */
+	assert_int_equal(probe_protect(f->p, &f->t), CS_EUNIMPL);
+	assert_non_null(strstr(probe_error(f->p), "cannot be locked"));
+}
+
 int
 main(void)
 {
@@ -274,6 +366,9 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_image_and_record, setup,
 	        teardown),
 	    cmocka_unit_test_setup_teardown(test_unplugged, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_lock_does_not_take, setup,
+	        teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

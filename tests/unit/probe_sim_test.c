@@ -2,11 +2,16 @@
  * probe_sim_test.c - the "sim:" probe: URL handling, the NOR flash rules,
  * the read-only UID, every fail= injection, copying a device's flash, and
  * the boot check with a record signed on a SoftHSM2 token and verified by
- * the real target verifier.
+ * the real target verifier (with the device measuring its firmware), and
+ * locking with the lm3s6965-locked profile: reads of flash fail after it,
+ * the lock survives a reopen, only a mass erase (probe_sim_recover) undoes
+ * it, and fail=lock makes a lock that does not take.
  */
 #include "countersign/verify.h"
+#include "cs_crypto.h"
 #include "cs_err.h"
 #include "cs_hsm.h"
+#include "cs_target.h"
 #include "probe.h"
 #include "probe_sim.h"
 #include "record_encode.h"
@@ -25,6 +30,21 @@
 #define FLASH_PAGE  0x400u
 #define RECORD_ADDR 0x3F000u
 #define UID_ADDR    0x2000FF00u
+
+#ifndef CS_TARGETS_DIR
+#error "build with -DCS_TARGETS_DIR=<source>/station/targets"
+#endif
+
+static void
+load_target(struct target *t, const char *name)
+{
+	const char *const dirs[] = {CS_TARGETS_DIR, NULL};
+	char              err[512];
+
+	if (target_load(t, name, dirs, err, sizeof(err)) != CS_OK) {
+		fail_msg("%s", err);
+	}
+}
 
 static probe *
 open_ok(const char *url)
@@ -377,6 +397,67 @@ test_boot_check(void **state)
 	assert_non_null(strstr(probe_error(p), "BAD_SIGNATURE"));
 	probe_close(p);
 
+	/* The device measures its firmware: flash from 0 to the end of its
+	 * last byte that is not 0xFF below the record area, or to fw_end=. */
+	{
+		uint8_t fw[FLASH_PAGE], digest[CS_SHA256_LEN], b;
+
+		for (size_t i = 0; i < sizeof(fw); i++) {
+			fw[i] = (uint8_t)(i * 5 + 3);
+		}
+		fw[sizeof(fw) - 1] = 0x42; /* the image does not end in 0xFF */
+		assert_int_equal(cs_sha256(fw, sizeof(fw), digest), CS_OK);
+		fields.serial          = 2;
+		fields.firmware_digest = digest;
+		assert_int_equal(cs_record_sign_hsm(h, &key, &fields, rec,
+		    sizeof(rec), &n), CS_OK);
+		snprintf(url, sizeof(url), "sim:fwd?trust=%s", trust);
+		p = open_ok(url);
+		assert_int_equal(probe_flash_write(p, 0, FLASH_PAGE, 0, fw,
+		    sizeof(fw)), CS_OK);
+		assert_int_equal(probe_flash_write(p, RECORD_ADDR, FLASH_PAGE,
+		    RECORD_ADDR, rec, n), CS_OK);
+		assert_int_equal(probe_run(p, 0, &st), CS_OK);
+		assert_true(st.exited);
+		if (st.exit_code != 0) {
+			fail_msg("boot check: %s", probe_error(p));
+		}
+		/* One bit of the firmware cleared: refused. */
+		b = (uint8_t)(fw[10] & (fw[10] - 1));
+		assert_int_equal(probe_flash_write(p, 0, 0, 10, &b, 1), CS_OK);
+		assert_int_equal(probe_run(p, 0, &st), CS_OK);
+		assert_int_equal(st.exit_code, 1);
+		assert_non_null(strstr(probe_error(p), "FIRMWARE_MISMATCH"));
+		probe_close(p);
+
+		/* Firmware that ends in 0xFF bytes needs fw_end=. */
+		memset(fw + sizeof(fw) - 16, 0xFF, 16);
+		assert_int_equal(cs_sha256(fw, sizeof(fw), digest), CS_OK);
+		assert_int_equal(cs_record_sign_hsm(h, &key, &fields, rec,
+		    sizeof(rec), &n), CS_OK);
+		snprintf(url, sizeof(url), "sim:fwff?trust=%s", trust);
+		p = open_ok(url);
+		assert_int_equal(probe_flash_write(p, 0, FLASH_PAGE, 0, fw,
+		    sizeof(fw)), CS_OK);
+		assert_int_equal(probe_flash_write(p, RECORD_ADDR, FLASH_PAGE,
+		    RECORD_ADDR, rec, n), CS_OK);
+		assert_int_equal(probe_run(p, 0, &st), CS_OK);
+		assert_int_equal(st.exit_code, 1);
+		probe_close(p);
+		snprintf(url, sizeof(url), "sim:fwff?trust=%s&fw_end=0x400",
+		    trust);
+		p = open_ok(url);
+		assert_int_equal(probe_run(p, 0, &st), CS_OK);
+		assert_int_equal(st.exit_code, 0);
+		probe_close(p);
+		assert_int_equal(probe_open(&p, "sim:fwff?fw_end=0x3F001", 0,
+		    err, sizeof(err)), CS_EADDR);
+		assert_non_null(strstr(err, "fw_end="));
+		assert_int_equal(probe_open(&p, "sim:fwff?fw_end=0", 0, err,
+		    sizeof(err)), CS_EADDR);
+		fields.firmware_digest = NULL;
+	}
+
 	/* Not a key file. */
 	snprintf(url, sizeof(url), "sim:boot?trust=%s", pin);
 	assert_int_equal(probe_open(&p, url, 0, err, sizeof(err)), CS_EADDR);
@@ -384,6 +465,144 @@ test_boot_check(void **state)
 
 	cs_hsm_close(h);
 	tu_rmtree_free(dir);
+}
+
+/* Lock with lm3s6965-locked: flash unreadable and unprogrammable, RAM
+ * and UID readable, kept across a reopen, undone only by a mass erase. */
+static void
+test_lock(void **state)
+{
+	struct target t;
+	uint8_t       fw[FLASH_PAGE], b[FLASH_PAGE];
+	probe        *p;
+
+	(void)state;
+	load_target(&t, "lm3s6965-locked");
+	for (size_t i = 0; i < sizeof(fw); i++) {
+		fw[i] = (uint8_t)(i * 3 + 1);
+	}
+	p = open_ok("sim:lk");
+	assert_int_equal(probe_flash_write(p, 0, FLASH_PAGE, 0, fw,
+	    sizeof(fw)), CS_OK);
+	assert_int_equal(probe_sim_locked("lk"), 0);
+	if (probe_protect(p, &t) != CS_OK) {
+		fail_msg("probe_protect: %s", probe_error(p));
+	}
+	assert_string_equal(probe_error(p), "");
+	assert_int_equal(probe_sim_locked("lk"), 1);
+	/* Flash: no reads, no erase, no programming. */
+	assert_int_equal(probe_read(p, 0, b, 4), CS_EIO);
+	assert_non_null(strstr(probe_error(p), "read protected"));
+	assert_int_equal(probe_read(p, RECORD_ADDR, b, 4), CS_EIO);
+	assert_int_equal(probe_flash_write(p, RECORD_ADDR, FLASH_PAGE,
+	    RECORD_ADDR, "CSRD", 4), CS_EIO);
+	assert_non_null(strstr(probe_error(p), "write protected"));
+	/* RAM and the UID stay readable. */
+	assert_int_equal(probe_read(p, UID_ADDR, b, 8), CS_OK);
+	assert_int_equal(b[0], 0x01);
+	assert_int_equal(probe_write(p, 0x20000100, "ram", 3), CS_OK);
+	assert_int_equal(probe_read(p, 0x20000100, b, 3), CS_OK);
+	assert_memory_equal(b, "ram", 3);
+	/* Locking again is harmless: it is locked, and the check says so. */
+	assert_int_equal(probe_protect(p, &t), CS_OK);
+	probe_close(p);
+
+	/* Committed: a reopen and a reset do not undo it. */
+	p = open_ok("sim:lk");
+	assert_int_equal(probe_reset_halt(p), CS_OK);
+	assert_int_equal(probe_read(p, 0, b, 4), CS_EIO);
+	probe_close(p);
+
+	/* The debug port unlock: everything erased, nothing protected. */
+	assert_int_equal(probe_sim_recover("nope"), CS_ENOENT);
+	assert_int_equal(probe_sim_recover("lk"), CS_OK);
+	assert_int_equal(probe_sim_locked("lk"), 0);
+	p = open_ok("sim:lk");
+	assert_int_equal(probe_read(p, 0, b, sizeof(b)), CS_OK);
+	for (size_t i = 0; i < sizeof(b); i++) {
+		assert_int_equal(b[i], 0xFF);
+	}
+	assert_int_equal(probe_flash_write(p, 0, FLASH_PAGE, 0, fw,
+	    sizeof(fw)), CS_OK);
+	assert_int_equal(probe_read(p, 0, b, sizeof(b)), CS_OK);
+	assert_memory_equal(b, fw, sizeof(fw));
+	probe_close(p);
+}
+
+/* fail=lock: the commits keep nothing, so the reset at the end of the
+ * sequence unlocks the part again and the check catches it. */
+static void
+test_lock_does_not_take(void **state)
+{
+	struct target t;
+	uint8_t       b[4];
+	probe        *p;
+
+	(void)state;
+	load_target(&t, "lm3s6965-locked");
+	p = open_ok("sim:weak?fail=lock");
+	assert_int_equal(probe_protect(p, &t), CS_EIO);
+	assert_string_equal(probe_error(p), "lock did not take: flash at "
+	    "0x00000000 is still readable");
+	assert_int_equal(probe_read(p, 0, b, 4), CS_OK);
+	probe_close(p);
+	/* The same device without the fault locks. */
+	p = open_ok("sim:weak");
+	assert_int_equal(probe_protect(p, &t), CS_OK);
+	probe_close(p);
+}
+
+/* What cannot be locked says why; a failing step says which. */
+static void
+test_lock_refusals(void **state)
+{
+	struct target t;
+	probe        *p;
+
+	(void)state;
+	p = open_ok("sim:no");
+	load_target(&t, "lm3s6965");
+	assert_int_equal(probe_protect(p, &t), CS_EUNIMPL);
+	assert_string_equal(probe_error(p), "target lm3s6965 cannot be "
+	    "locked: QEMU's lm3s6965evb models no flash protection");
+	load_target(&t, "stm32f407");
+	assert_int_equal(probe_protect(p, &t), CS_EUNIMPL);
+	assert_non_null(strstr(probe_error(p), "no lock steps for sim "
+	    "probes"));
+
+	/* A poll that never matches: FCRIS.PRIS is clear on a fresh part. */
+	load_target(&t, "lm3s6965-locked");
+	t.protect.n_steps = 2;
+	t.protect.step[1] = (struct target_step){.op = TARGET_STEP_POLL,
+	    .addr = 0x400FD00Cu, .mask = 2, .value = 2, .timeout_ms = 30};
+	assert_int_equal(probe_protect(p, &t), CS_ETIMEDOUT);
+	assert_string_equal(probe_error(p), "lock sequence step 2: poll "
+	    "0x400FD00C timed out after 30 ms (it reads 0x00000000; want "
+	    "0x00000002 under mask 0x00000002)");
+	/* A write nothing answers. */
+	t.protect.step[1] = (struct target_step){.op = TARGET_STEP_WRITE,
+	    .addr = 0x50000000u, .value = 1};
+	assert_int_equal(probe_protect(p, &t), CS_EIO);
+	assert_non_null(strstr(probe_error(p), "lock sequence step 2: write "
+	    "0x00000001 to 0x50000000: sim:no: no RAM at 0x50000000"));
+	/* A reg check that does not hold, then one that does. */
+	t.protect.n_steps     = 1;
+	t.protect.check       = TARGET_CHECK_REG;
+	t.protect.check_addr  = 0x400FE200u;
+	t.protect.check_mask  = 0xFFFFFFFFu;
+	t.protect.check_value = 0x12345678u;
+	assert_int_equal(probe_protect(p, &t), CS_EIO);
+	assert_string_equal(probe_error(p), "lock did not take: 0x400FE200 "
+	    "reads 0x00000000, want 0x12345678 under mask 0xFFFFFFFF");
+	t.protect.check_value = 0;
+	assert_int_equal(probe_protect(p, &t), CS_OK);
+	probe_close(p);
+	/* A probe that is gone cannot pass a read-fails check. */
+	load_target(&t, "lm3s6965-locked");
+	p = open_ok("sim:gone?fail=disconnect@0");
+	assert_int_equal(probe_protect(p, &t), CS_ECLOSED);
+	assert_non_null(strstr(probe_error(p), "lock sequence step 1"));
+	probe_close(p);
 }
 
 int
@@ -396,6 +615,9 @@ main(void)
 	    cmocka_unit_test_setup(test_failures, reset_all),
 	    cmocka_unit_test_setup(test_copy_and_magic_boot, reset_all),
 	    cmocka_unit_test_setup(test_boot_check, reset_all),
+	    cmocka_unit_test_setup(test_lock, reset_all),
+	    cmocka_unit_test_setup(test_lock_does_not_take, reset_all),
+	    cmocka_unit_test_setup(test_lock_refusals, reset_all),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, reset_all);

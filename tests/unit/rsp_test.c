@@ -3,7 +3,9 @@
  * against a small RSP server in a thread on a Unix socket that misbehaves
  * on command: a bad checksum once, E01 replies, a disconnect in the middle
  * of a write, a reply longer than PacketSize, run-length-encoded replies,
- * malformed hex, no-ack mode, X with escapes, and stop replies.
+ * malformed hex, no-ack mode, X with escapes, and stop replies; and
+ * locking through monitor commands (expected output, a lock that does not
+ * take, a server that floods, stays silent or answers in bare hex).
  */
 #include "cs_err.h"
 #include "probe.h"
@@ -39,6 +41,16 @@ struct srv {
 	int       disconnect_at_write; /* close during write number N */
 	bool      run_hangs;           /* 'c' answers only after 0x03 */
 	bool      flash_map;           /* offer a memory map: RAM is flash */
+	/* monitor commands: "lock" answers per these */
+	bool      lock_ok;       /* "... locked" output, and RAM locks */
+	bool      lock_says_ok;  /* "... locked" output, RAM stays open */
+	bool      lock_bad_text; /* "failed to lock device", OK anyway */
+	bool      mon_flood;     /* endless 'O' packets */
+	bool      mon_silent;    /* no answer at all */
+	bool      mon_bare_hex;  /* the final reply is hex output */
+	bool      locked;        /* 'm' of RAM answers E01 */
+	bool      gone;          /* the client stopped listening */
+	char      mon_log[512];  /* the commands, '|' separated */
 	/* observed */
 	bool      noack;
 	int       naks, writes, x_writes, acks_after_noack;
@@ -76,7 +88,7 @@ put_frame(struct srv *s, const char *payload, size_t n, bool corrupt)
 	buf[0] = '$';
 	memcpy(buf + 1, payload, n);
 	snprintf(buf + 1 + n, 4, "#%02x", (uint8_t)(sum + (corrupt ? 1 : 0)));
-	(void)!write(s->fd, buf, n + 4);
+	(void)!send(s->fd, buf, n + 4, MSG_NOSIGNAL);
 }
 
 /* Send a reply; in ack mode wait for '+', resending on '-'. */
@@ -92,6 +104,9 @@ reply(struct srv *s, const char *payload, size_t n)
 	while (!s->noack) {
 		int c = getch(s);
 
+		if (c < 0) {
+			s->gone = true;
+		}
 		if (c == '+' || c < 0) {
 			return;
 		}
@@ -208,7 +223,7 @@ handle(struct srv *s, char *pkt, size_t n)
 	} else if (strcmp(pkt, "?") == 0) {
 		replys(s, "S05");
 	} else if (pkt[0] == 'm' && sscanf(pkt, "m%x,%x", &addr, &len) == 2) {
-		if (s->e01) {
+		if (s->e01 || s->locked) {
 			replys(s, "E01");
 		} else if (s->long_reply) {
 			memset(out, '0', s->pktsize + 16);
@@ -261,6 +276,43 @@ handle(struct srv *s, char *pkt, size_t n)
 		}
 		replys(s, "OK");
 	} else if (strncmp(pkt, "qRcmd,", 6) == 0) {
+		char   cmd[256];
+		size_t k = 0;
+
+		for (size_t j = 6; j + 1 < n && k + 1 < sizeof(cmd); j += 2) {
+			cmd[k++] = (char)(hv(pkt[j]) << 4 | hv(pkt[j + 1]));
+		}
+		cmd[k] = '\0';
+		snprintf(s->mon_log + strlen(s->mon_log),
+		    sizeof(s->mon_log) - strlen(s->mon_log), "%s|", cmd);
+		if (s->mon_silent) {
+			return;
+		}
+		if (s->mon_flood) {
+			for (int i = 0; i < 5000 && !s->gone; i++) {
+				replys(s, "O6f6b0a");
+			}
+			return;
+		}
+		if (s->mon_bare_hex) {
+			replys(s, "646f6e650a"); /* "done\n" */
+			return;
+		}
+		if (strstr(cmd, "lock") != NULL &&
+		    (s->lock_ok || s->lock_says_ok)) {
+			/* "stm32f2x locked\n" in two pieces */
+			replys(s, "O73746d3332663278");
+			replys(s, "O206c6f636b65640a");
+			s->locked = s->lock_ok;
+			replys(s, "OK");
+			return;
+		}
+		if (strstr(cmd, "lock") != NULL && s->lock_bad_text) {
+			/* "failed to lock device\n", and OK all the same */
+			replys(s, "O6661696c656420746f206c6f636b206465766963650a");
+			replys(s, "OK");
+			return;
+		}
 		replys(s, "O6f6b0a"); /* console output "ok\n" first */
 		replys(s, "OK");
 	} else if (strcmp(pkt, "c") == 0) {
@@ -490,7 +542,9 @@ test_long_reply(void **state)
 	p             = srv_open(s, "");
 	s->long_reply = true;
 	assert_int_equal(probe_read(p, RAM, b, 8), CS_EPROTO);
-	assert_non_null(strstr(probe_error(p), "PacketSize"));
+	if (strstr(probe_error(p), "PacketSize") == NULL) {
+		fail_msg("%s", probe_error(p));
+	}
 	srv_stop(s, p);
 }
 
@@ -685,6 +739,136 @@ test_connect_errors(void **state)
 	assert_null(p);
 }
 
+/* A profile that locks through OpenOCD's monitor commands and checks
+ * that RAM (the server's only memory) can no longer be read. */
+static void
+lock_target(struct target *t)
+{
+	memset(t, 0, sizeof(*t));
+	snprintf(t->name, sizeof(t->name), "part");
+	t->can_lock                   = true;
+	t->uid_addr                   = RAM + 0x100;
+	t->uid_len                    = 8;
+	t->flash_base                 = RAM;
+	t->flash_size                 = RAM_SIZE;
+	t->protect.n_monitors         = 3;
+	t->protect.monitor_timeout_ms = 300;
+	snprintf(t->protect.monitor[0].server, 8, "openocd");
+	snprintf(t->protect.monitor[0].cmd, 32, "reset halt");
+	snprintf(t->protect.monitor[1].server, 8, "openocd");
+	snprintf(t->protect.monitor[1].cmd, 32, "stm32f2x lock 0");
+	snprintf(t->protect.monitor[1].expect, 32, "locked");
+	snprintf(t->protect.monitor[2].server, 8, "jlink");
+	snprintf(t->protect.monitor[2].cmd, 32, "not for openocd");
+	t->protect.check      = TARGET_CHECK_READ_FAILS;
+	t->protect.check_addr = RAM;
+}
+
+static void
+test_lock_monitor(void **state)
+{
+	struct target t;
+	struct srv   *s;
+	probe        *p;
+
+	(void)state;
+	lock_target(&t);
+	/* Locked: the server's commands ran in order, its own only, and the
+	 * read of RAM now fails. */
+	s          = srv_start();
+	s->lock_ok = true;
+	p          = srv_open(s, "?server=openocd");
+	if (probe_protect(p, &t) != CS_OK) {
+		fail_msg("probe_protect: %s", probe_error(p));
+	}
+	assert_string_equal(s->mon_log, "reset halt|stm32f2x lock 0|");
+	assert_string_equal(probe_error(p), "");
+	srv_stop(s, p);
+
+	/* The server says "locked" but RAM still reads: did not take. */
+	s               = srv_start();
+	s->lock_says_ok = true;
+	p               = srv_open(s, "?server=openocd");
+	assert_int_equal(probe_protect(p, &t), CS_EIO);
+	assert_string_equal(probe_error(p), "lock did not take: flash at "
+	    "0x20000000 is still readable");
+	srv_stop(s, p);
+
+	/* OpenOCD answers OK even when the lock failed: the text tells. */
+	s                = srv_start();
+	s->lock_bad_text = true;
+	p                = srv_open(s, "?server=openocd");
+	assert_int_equal(probe_protect(p, &t), CS_EIO);
+	assert_string_equal(probe_error(p), "lock command 2 ('stm32f2x lock "
+	    "0'): the output does not contain 'locked' (it was: 'failed to "
+	    "lock device ')");
+	srv_stop(s, p);
+
+	/* No commands for this kind of server; and QEMU has none at all. */
+	s = srv_start();
+	p = srv_open(s, "?server=pyocd");
+	assert_int_equal(probe_protect(p, &t), CS_EUNIMPL);
+	assert_non_null(strstr(probe_error(p), "no lock commands for pyocd"));
+	assert_string_equal(s->mon_log, "");
+	srv_stop(s, p);
+
+	/* The final reply may carry the output itself (hex, no 'O'). */
+	s               = srv_start();
+	s->mon_bare_hex = true;
+	p               = srv_open(s, "?server=openocd");
+	t.protect.monitor[1].expect[0] = '\0';
+	assert_int_equal(probe_protect(p, &t), CS_EIO); /* RAM still open */
+	assert_non_null(strstr(probe_error(p), "lock did not take"));
+	snprintf(t.protect.monitor[1].expect, 32, "done");
+	assert_int_equal(probe_protect(p, &t), CS_EIO);
+	assert_non_null(strstr(probe_error(p), "lock did not take"));
+	snprintf(t.protect.monitor[1].expect, 32, "nope");
+	assert_int_equal(probe_protect(p, &t), CS_EIO);
+	assert_non_null(strstr(probe_error(p), "(it was: 'done ')"));
+	srv_stop(s, p);
+}
+
+/* A server that floods output or says nothing does not hold the station:
+ * bounded packets, bounded time. */
+static void
+test_lock_monitor_hostile(void **state)
+{
+	struct target t;
+	struct srv   *s;
+	probe        *p;
+
+	(void)state;
+	lock_target(&t);
+	s            = srv_start();
+	s->mon_flood = true;
+	p            = srv_open(s, "?server=openocd");
+	assert_int_equal(probe_protect(p, &t), CS_EPROTO);
+	assert_non_null(strstr(probe_error(p), "lock command 1 ('reset "
+	    "halt'): GDB server sent more than 1024 output packets"));
+	srv_stop(s, p);
+
+	s             = srv_start();
+	s->mon_silent = true;
+	p             = srv_open(s, "?server=openocd");
+	assert_int_equal(probe_protect(p, &t), CS_ETIMEDOUT);
+	assert_non_null(strstr(probe_error(p), "lock command 1 ('reset "
+	    "halt')"));
+	srv_stop(s, p);
+
+	/* A command too long for the server's packets is refused before
+	 * anything is sent. */
+	s = srv_start();
+	p = srv_open(s, "?server=openocd");
+	memset(t.protect.monitor[0].cmd, 'x', TARGET_PROTECT_CMD_MAX);
+	t.protect.monitor[0].cmd[TARGET_PROTECT_CMD_MAX] = '\0';
+	assert_int_equal(probe_protect(p, &t), CS_EINVAL);
+	if (strstr(probe_error(p), "PacketSize") == NULL) {
+		fail_msg("%s", probe_error(p));
+	}
+	assert_string_equal(s->mon_log, "");
+	srv_stop(s, p);
+}
+
 int
 main(void)
 {
@@ -702,6 +886,8 @@ main(void)
 	    cmocka_unit_test(test_vflash_profile),
 	    cmocka_unit_test(test_connect_errors),
 	    cmocka_unit_test(test_listen_late),
+	    cmocka_unit_test(test_lock_monitor),
+	    cmocka_unit_test(test_lock_monitor_hostile),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

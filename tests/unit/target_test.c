@@ -143,6 +143,29 @@ test_shipped_profiles(void **state)
 	assert_int_equal(t.program, TARGET_PROGRAM_MEMORY);
 	assert_int_equal(t.boot_check, TARGET_BOOT_SEMIHOSTING);
 	assert_int_equal(t.boot_timeout_ms, 10000);
+	/* QEMU cannot be locked, and the profile says why. */
+	assert_false(t.can_lock);
+	assert_non_null(strstr(t.protect.reason, "QEMU"));
+
+	/* The same part with the LM3S lock, for the simulated probes. */
+	assert_int_equal(target_load(&t, "lm3s6965-locked", dirs, err,
+	    sizeof(err)), CS_OK);
+	assert_true(t.can_lock);
+	assert_int_equal(t.record_addr, 0x3F000);
+	assert_int_equal(t.flash_ctl, TARGET_FLASH_CTL_LM3S);
+	assert_int_equal(t.protect.n_steps, 34);
+	assert_int_equal(t.protect.n_monitors, 0);
+	assert_int_equal(t.protect.step[0].op, TARGET_STEP_WRITE);
+	assert_int_equal(t.protect.step[0].addr, 0x400FE200u);
+	assert_int_equal(t.protect.step[0].value, 0);
+	assert_int_equal(t.protect.step[2].value, 0xA4420008u);
+	assert_int_equal(t.protect.step[3].op, TARGET_STEP_POLL);
+	assert_int_equal(t.protect.step[3].addr, 0x400FD008u);
+	assert_int_equal(t.protect.step[3].mask, 8);
+	assert_int_equal(t.protect.step[3].timeout_ms, 500);
+	assert_int_equal(t.protect.step[33].op, TARGET_STEP_RESET);
+	assert_int_equal(t.protect.check, TARGET_CHECK_READ_FAILS);
+	assert_int_equal(t.protect.check_addr, 0);
 
 	assert_int_equal(target_load(&t, "stm32f407", dirs, err, sizeof(err)),
 	    CS_OK);
@@ -156,6 +179,17 @@ test_shipped_profiles(void **state)
 	assert_int_equal(t.record_size, 0x4000);
 	assert_int_equal(t.program, TARGET_PROGRAM_VFLASH);
 	assert_int_equal(t.boot_check, TARGET_BOOT_NONE);
+	/* Locked through OpenOCD's monitor commands. */
+	assert_true(t.can_lock);
+	assert_int_equal(t.protect.n_steps, 0);
+	assert_int_equal(t.protect.n_monitors, 3);
+	assert_string_equal(t.protect.monitor[1].server, "openocd");
+	assert_string_equal(t.protect.monitor[1].cmd, "stm32f2x lock 0");
+	assert_string_equal(t.protect.monitor[1].expect, "locked");
+	assert_string_equal(t.protect.monitor[0].expect, "");
+	assert_int_equal(t.protect.monitor_timeout_ms, 30000);
+	assert_int_equal(t.protect.check, TARGET_CHECK_READ_FAILS);
+	assert_int_equal(t.protect.check_addr, 0x08000000u);
 }
 
 static void
@@ -275,7 +309,7 @@ test_lookup(void **state)
 	const char *const dirs[] = {f->dir, CS_TARGETS_DIR, NULL};
 	const char *const none[] = {NULL};
 	const char       *want = "unknown target 'stm32f4': available: "
-				 "lm3s6965, part, stm32f407 (in ";
+				 "lm3s6965, lm3s6965-locked, part, stm32f407 (in ";
 	struct target     t;
 	char              path[600];
 
@@ -387,6 +421,210 @@ test_flash_controller(void **state)
 	assert_int_equal(t.flash_ctl_base, 0x400FD000u);
 }
 
+/* Load the good profile followed by tail; expect want and, for errors,
+ * needle in the message (with "path:line: " when line > 0). */
+static void
+expect_tail(struct fx *f, const char *tail, int want, int line,
+    const char *needle, struct target *t)
+{
+	char   text[8192], prefix[600];
+	size_t m = 0;
+
+	for (size_t i = 0; i < NGOOD; i++) {
+		m += (size_t)snprintf(text + m, sizeof(text) - m, "%s\n",
+		    good[i]);
+	}
+	snprintf(text + m, sizeof(text) - m, "%s", tail);
+	tu_write_file(f->path, text);
+	f->err[0] = '\0';
+	if (target_load(t, f->path, NULL, f->err, sizeof(f->err)) != want) {
+		fail_msg("tail \"%s\": want %d, got \"%s\"", tail, want,
+		    f->err);
+	}
+	if (needle == NULL) {
+		return;
+	}
+	snprintf(prefix, sizeof(prefix), "%s:%d: ", f->path, line);
+	if ((line > 0 && strncmp(f->err, prefix, strlen(prefix)) != 0) ||
+	    strstr(f->err, needle) == NULL) {
+		fail_msg("tail \"%s\": got \"%s\", want \"%s\" and \"%s\"",
+		    tail, f->err, line > 0 ? prefix : "", needle);
+	}
+}
+
+/* [protect]: the good forms and the many ways to get it wrong.  The
+ * section starts on line 20 (after the 19 good lines). */
+static void
+test_protect(void **state)
+{
+	struct fx    *f = *state;
+	struct target t;
+	char          many[4096];
+	size_t        m = 0;
+
+	/* No section: not lockable, no reason. */
+	expect_tail(f, "", CS_OK, 0, NULL, &t);
+	assert_false(t.can_lock);
+	assert_string_equal(t.protect.reason, "");
+	/* method = none with its reason. */
+	expect_tail(f, "[protect]\nmethod = none\nreason = no lock here\n",
+	    CS_OK, 0, NULL, &t);
+	assert_false(t.can_lock);
+	assert_string_equal(t.protect.reason, "no lock here");
+	/* Steps, monitor commands and a reg check together. */
+	expect_tail(f, "[protect]\nmethod = lock\n"
+	    "step1 = write 0x40001000 0x1\n"
+	    "step2 = poll 0x40001004 0xFF 0x0A 250\n"
+	    "step3 = reset\n"
+	    "step4 = write 1073745920 4294967295\n"
+	    "monitor1 = openocd: flash protect 0 0 last on\n"
+	    "expect1 = protection\n"
+	    "monitor2 = jlink:   memU32 0x40001000 = 1\n"
+	    "check = reg 0x40001008 0x3 0x1\n"
+	    "timeout_ms = 2000\n", CS_OK, 0, NULL, &t);
+	assert_true(t.can_lock);
+	assert_int_equal(t.protect.n_steps, 4);
+	assert_int_equal(t.protect.step[1].op, TARGET_STEP_POLL);
+	assert_int_equal(t.protect.step[1].addr, 0x40001004u);
+	assert_int_equal(t.protect.step[1].mask, 0xFF);
+	assert_int_equal(t.protect.step[1].value, 0x0A);
+	assert_int_equal(t.protect.step[1].timeout_ms, 250);
+	assert_int_equal(t.protect.step[2].op, TARGET_STEP_RESET);
+	assert_int_equal(t.protect.step[3].addr, 0x40001000u);
+	assert_int_equal(t.protect.step[3].value, 0xFFFFFFFFu);
+	assert_int_equal(t.protect.n_monitors, 2);
+	assert_string_equal(t.protect.monitor[0].cmd,
+	    "flash protect 0 0 last on");
+	assert_string_equal(t.protect.monitor[0].expect, "protection");
+	assert_string_equal(t.protect.monitor[1].server, "jlink");
+	assert_string_equal(t.protect.monitor[1].cmd, "memU32 0x40001000 = 1");
+	assert_int_equal(t.protect.check, TARGET_CHECK_REG);
+	assert_int_equal(t.protect.check_addr, 0x40001008u);
+	assert_int_equal(t.protect.check_mask, 3);
+	assert_int_equal(t.protect.check_value, 1);
+	assert_int_equal(t.protect.monitor_timeout_ms, 2000);
+
+	/* The cap: 64 steps load, a 65th is an unknown key. */
+	m = (size_t)snprintf(many, sizeof(many), "[protect]\nmethod = lock\n"
+	    "check = read-fails 0\n");
+	for (int i = 1; i <= 64; i++) {
+		m += (size_t)snprintf(many + m, sizeof(many) - m,
+		    "step%d = write 0x%X 0\n", i, 0x40000000 + 4 * i);
+	}
+	expect_tail(f, many, CS_OK, 0, NULL, &t);
+	assert_int_equal(t.protect.n_steps, 64);
+	snprintf(many + m, sizeof(many) - m, "step65 = reset\n");
+	expect_tail(f, many, CS_ECONFIG, 87, "unknown key 'step65' in "
+	    "[protect]", &t);
+
+	/* Bad values, on their line. */
+	expect_tail(f, "[protect]\nmethod = maybe\n", CS_ECONFIG, 21,
+	    "expected none or lock", &t);
+	expect_tail(f, "[protect]\nreason = x\n", CS_ECONFIG, 0,
+	    "missing required key 'method' in [protect]", &t);
+	expect_tail(f, "[protect]\nmethod = lock\ncolor = red\n", CS_ECONFIG,
+	    22, "unknown key 'color' in [protect]", &t);
+	expect_tail(f, "[protect]\nmethod = lock\nstep1 = erase 0x0\n",
+	    CS_ECONFIG, 22, "expected write ADDR VALUE, poll", &t);
+	expect_tail(f, "[protect]\nmethod = lock\nstep1 = write 0x10\n",
+	    CS_ECONFIG, 22, "expected write ADDR VALUE", &t);
+	expect_tail(f, "[protect]\nmethod = lock\nstep1 = write 0x10 1 2\n",
+	    CS_ECONFIG, 22, "expected write ADDR VALUE", &t);
+	expect_tail(f, "[protect]\nmethod = lock\nstep1 = write 0x12 1\n",
+	    CS_ECONFIG, 22, "word aligned", &t);
+	expect_tail(f, "[protect]\nmethod = lock\n"
+	    "step1 = write 0x100000000 1\n", CS_ECONFIG, 22,
+	    "expected write ADDR VALUE", &t);
+	expect_tail(f, "[protect]\nmethod = lock\nstep1 = write 0xZZ 1\n",
+	    CS_ECONFIG, 22, "expected write ADDR VALUE", &t);
+	expect_tail(f, "[protect]\nmethod = lock\nstep1 = write -4 1\n",
+	    CS_ECONFIG, 22, "expected write ADDR VALUE", &t);
+	expect_tail(f, "[protect]\nmethod = lock\n"
+	    "step1 = poll 0x10 0xF 0x1\n", CS_ECONFIG, 22,
+	    "expected poll ADDR MASK VALUE TIMEOUT_MS", &t);
+	expect_tail(f, "[protect]\nmethod = lock\n"
+	    "step1 = poll 0x10 0xF 0x1 0\n", CS_ECONFIG, 22,
+	    "poll timeout must be 1 to 600000 ms", &t);
+	expect_tail(f, "[protect]\nmethod = lock\n"
+	    "step1 = poll 0x10 0xF 0x1 600001\n", CS_ECONFIG, 22,
+	    "poll timeout must be 1 to 600000 ms", &t);
+	expect_tail(f, "[protect]\nmethod = lock\n"
+	    "step1 = poll 0x10 0xF 0x10 10\n", CS_ECONFIG, 22,
+	    "bits outside MASK", &t);
+	expect_tail(f, "[protect]\nmethod = lock\nstep1 = reset now\n",
+	    CS_ECONFIG, 22, "nothing after reset", &t);
+	expect_tail(f, "[protect]\nmethod = lock\nstep1 = resets\n",
+	    CS_ECONFIG, 22, "expected write ADDR VALUE", &t);
+	expect_tail(f, "[protect]\nmethod = lock\nstep0 = reset\n",
+	    CS_ECONFIG, 22, "unknown key 'step0'", &t);
+	expect_tail(f, "[protect]\nmethod = lock\ncheck = read-fails 0\n"
+	    "step1 = reset\nstep1 = reset\n", CS_ECONFIG, 24,
+	    "'step1' in [protect] is set twice", &t);
+	/* A gap in the numbers. */
+	expect_tail(f, "[protect]\nmethod = lock\ncheck = read-fails 0\n"
+	    "step1 = reset\nstep3 = reset\n", CS_ECONFIG, 24,
+	    "step3 is set but step2 is missing", &t);
+	expect_tail(f, "[protect]\nmethod = lock\ncheck = read-fails 0\n"
+	    "monitor2 = openocd: reset\n", CS_ECONFIG, 23,
+	    "monitor2 is set but monitor1 is missing", &t);
+	/* Monitor commands. */
+	expect_tail(f, "[protect]\nmethod = lock\nmonitor1 = reset halt\n",
+	    CS_ECONFIG, 22, "expected SERVER: COMMAND", &t);
+	expect_tail(f, "[protect]\nmethod = lock\nmonitor1 = stlink: x\n",
+	    CS_ECONFIG, 22, "SERVER openocd, jlink, pyocd or bmp", &t);
+	expect_tail(f, "[protect]\nmethod = lock\nmonitor1 = openocd:\n",
+	    CS_ECONFIG, 22, "no command after SERVER:", &t);
+	expect_tail(f, "[protect]\nmethod = lock\nmonitor1 = openocd: "
+	    "\x01\x02\n", CS_ECONFIG, 22, "printable ASCII", &t);
+	expect_tail(f, "[protect]\nmethod = lock\ncheck = read-fails 0\n"
+	    "monitor1 = openocd: x\nexpect2 = y\n", CS_ECONFIG, 24,
+	    "expect2 without monitor2", &t);
+	expect_tail(f, "[protect]\nmethod = lock\nmonitor17 = openocd: x\n",
+	    CS_ECONFIG, 22, "unknown key 'monitor17'", &t);
+	expect_tail(f, "[protect]\nmethod = lock\ntimeout_ms = 99\n",
+	    CS_ECONFIG, 22, "expected a number from 100 to 600000", &t);
+	/* Checks. */
+	expect_tail(f, "[protect]\nmethod = lock\nstep1 = reset\n",
+	    CS_ECONFIG, 21, "method = lock needs a check", &t);
+	expect_tail(f, "[protect]\nmethod = lock\ncheck = read 0x0\n",
+	    CS_ECONFIG, 22, "expected read-fails ADDR or reg", &t);
+	expect_tail(f, "[protect]\nmethod = lock\ncheck = read-fails\n",
+	    CS_ECONFIG, 22, "expected read-fails ADDR", &t);
+	expect_tail(f, "[protect]\nmethod = lock\ncheck = reg 0x0 0x1\n",
+	    CS_ECONFIG, 22, "expected reg ADDR MASK VALUE", &t);
+	expect_tail(f, "[protect]\nmethod = lock\ncheck = reg 0x0 0x0 0x0\n",
+	    CS_ECONFIG, 22, "a MASK of 0 checks nothing", &t);
+	expect_tail(f, "[protect]\nmethod = lock\ncheck = reg 0x0 0x1 0x2\n",
+	    CS_ECONFIG, 22, "bits outside MASK", &t);
+	expect_tail(f, "[protect]\nmethod = lock\ncheck = read-fails 0x2\n",
+	    CS_ECONFIG, 22, "word aligned", &t);
+	/* What goes with which method. */
+	expect_tail(f, "[protect]\nmethod = lock\ncheck = read-fails 0\n",
+	    CS_ECONFIG, 21, "needs lock steps (step1 = ...) or GDB server "
+	    "commands", &t);
+	expect_tail(f, "[protect]\nmethod = none\n", CS_ECONFIG, 21,
+	    "method = none needs a reason", &t);
+	expect_tail(f, "[protect]\nmethod = none\nreason = r\n"
+	    "step1 = reset\n", CS_ECONFIG, 23, "takes no steps", &t);
+	expect_tail(f, "[protect]\nmethod = none\nreason = r\n"
+	    "check = read-fails 0\n", CS_ECONFIG, 23, "takes no steps", &t);
+	expect_tail(f, "[protect]\nmethod = lock\nreason = r\n"
+	    "step1 = reset\ncheck = read-fails 0\n", CS_ECONFIG, 22,
+	    "reason is only for method = none", &t);
+	memset(many, 'x', 160);
+	memcpy(many, "reason = ", 9);
+	memcpy(many + 160, "\n", 2);
+	expect_tail(f, "[protect]\nmethod = none\n", CS_ECONFIG, 21,
+	    "needs a reason", &t);
+	{
+		char tail[4200];
+
+		snprintf(tail, sizeof(tail), "[protect]\nmethod = none\n%.300s",
+		    many);
+		expect_tail(f, tail, CS_ECONFIG, 22, "at most 127", &t);
+	}
+}
+
 int
 main(void)
 {
@@ -401,6 +639,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_lookup, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_flash_controller, setup,
 	        teardown),
+	    cmocka_unit_test_setup_teardown(test_protect, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
