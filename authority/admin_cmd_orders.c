@@ -176,17 +176,23 @@ struct image_args {
 	const char *file, *format, *base, *targets_dir;
 };
 
-/* Target profiles: --targets-dir, else where the authority looks. */
+/* Target profiles: --targets-dir, else the authority's own targets_dir
+ * (from its configuration, when this host has it), else where the
+ * authority looks by default. */
 static int
 load_profile(struct admin *a, const struct image_args *ia, const char *name,
     struct target *t)
 {
 	const char *const defaults[] = {FIRMWARE_ETC_TARGETS, CS_TARGETS_DIR,
 	    NULL};
-	const char *const given[]    = {ia->targets_dir, NULL};
+	const char       *given[]    = {ia->targets_dir, NULL};
 	char              err[1024];
 
-	if (target_load(t, name, ia->targets_dir != NULL ? given : defaults,
+	if (given[0] == NULL && a->url == NULL &&
+	    admin_cli_config(a) == ADMIN_EXIT_OK) {
+		given[0] = a->cfg.firmware_targets_dir;
+	}
+	if (target_load(t, name, given[0] != NULL ? given : defaults,
 	        err, sizeof(err)) != CS_OK) {
 		return admin_cli_fail(a, "target %s: %s", name, err);
 	}

@@ -64,6 +64,12 @@ write_bytes(const char *path, const void *data, size_t len)
 	assert_int_equal(fclose(fp), 0);
 }
 
+/* Both used only with the example firmware (CS_FW_ELF). */
+static uint8_t *read_bytes(const char *path, size_t *len)
+    __attribute__((unused));
+static uint8_t *flatten(const struct image *img, size_t *len)
+    __attribute__((unused));
+
 static uint8_t *
 read_bytes(const char *path, size_t *len)
 {
