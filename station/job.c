@@ -720,7 +720,8 @@ get_record(struct worker *w, const uint8_t *uid, size_t uid_len,
 		protobuf_c_message_free_unpacked(&out->base, NULL);
 		/* It was counted against the order: say what became of it. */
 		report(w, uid, uid_len, COUNTERSIGN__V1__OUTCOME__OUTCOME_FAILED,
-		    false, "the authority's answer is not a record for this UID");
+		    false, "the authority's answer is not a record for this "
+		    "UID");
 		count_outcome(j, OUT_REFUSED);
 		event(w, "refused", uid, uid_len, 0, "the authority's answer "
 		    "is not a record for this UID (or does not fit the "

@@ -48,7 +48,8 @@ order_fw_from_status(struct order_fw *of,
 	}
 	of->binds_digest = os->firmware_sha256.len == ORDER_FW_DIGEST_LEN;
 	if (of->binds_digest) {
-		memcpy(of->digest, os->firmware_sha256.data, ORDER_FW_DIGEST_LEN);
+		memcpy(of->digest, os->firmware_sha256.data,
+		    ORDER_FW_DIGEST_LEN);
 	}
 	if (os->target != NULL) {
 		memcpy(of->target, os->target, strlen(os->target) + 1);
@@ -115,8 +116,8 @@ order_fw_view(struct image *out, const struct target *t, uint32_t base,
 		view_add(out, base, flat, rend > hi ? hi : rend, hi);
 	}
 	if (out->nseg == 0) {
-		snprintf(err, errlen, "the image lies wholly in the record area "
-		    "of %s", t->name);
+		snprintf(err, errlen, "the image lies wholly in the record "
+		    "area of %s", t->name);
 		return CS_EINVAL;
 	}
 	if (image_check(out, t, err, errlen) != CS_OK) {
@@ -186,7 +187,8 @@ chunk_ok(const struct fetch_opts *o, const struct held_image *h,
 		snprintf(err, errlen, "the image served is %s, but order %s "
 		    "binds %s (replaced meanwhile?); run again",
 		    r->firmware_sha256.len == ORDER_FW_DIGEST_LEN
-		        ? order_fw_short(r->firmware_sha256.data, a) : "no digest",
+		        ? order_fw_short(r->firmware_sha256.data, a)
+		        : "no digest",
 		    o->order_id, order_fw_short(of->digest, b));
 		return CS_EPROTO;
 	}

@@ -232,7 +232,8 @@ run_get_order(struct station_cli *st, station_session *s, const char *id,
 		return station_cli_call_failed(st, rv, &res);
 	}
 	if (rsp->order == NULL) {
-		snprintf(err, sizeof(err), "the authority's answer has no order");
+		snprintf(err, sizeof(err), "the authority's answer has no "
+		    "order");
 		rv = CS_EPROTO;
 	} else {
 		rv = order_fw_from_status(of, rsp->order, err, sizeof(err));
