@@ -1201,8 +1201,9 @@ test_cmsis_dap_end_to_end(void **state)
 /* countersign-station run (as station st1) over sim probes, which live in
  * the station's own process and start erased; output in f->out. */
 static int
-station_run_sims(struct fx *f, const char *order, const char *target,
-    const char *image, const char *const *probes, size_t n)
+station_run_sims_as(struct fx *f, bool json, const char *order,
+    const char *target, const char *image, const char *const *probes,
+    size_t n)
 {
 	char  conf[700];
 	char *argv[48];
@@ -1217,7 +1218,9 @@ station_run_sims(struct fx *f, const char *order, const char *target,
 	argv[k++] = (char *)order;
 	argv[k++] = (char *)"--target";
 	argv[k++] = (char *)target;
-	argv[k++] = (char *)"--json";
+	if (json) {
+		argv[k++] = (char *)"--json";
+	}
 	argv[k++] = (char *)"--next-device-s";
 	argv[k++] = (char *)"1";
 	argv[k++] = (char *)"--retry-s";
@@ -1236,6 +1239,13 @@ station_run_sims(struct fx *f, const char *order, const char *target,
 	}
 	argv[k] = NULL;
 	return tu_run(argv, f->out, sizeof(f->out));
+}
+
+static int
+station_run_sims(struct fx *f, const char *order, const char *target,
+    const char *image, const char *const *probes, size_t n)
+{
+	return station_run_sims_as(f, true, order, target, image, probes, n);
 }
 
 /* How often needle occurs in text. */
@@ -1377,12 +1387,24 @@ test_held_image(void **state)
 	assert_int_equal(count_str(f->out, "\"event\":\"programmed\""), 2);
 	assert_non_null(strstr(f->out, "\"firmware_checked\":true"));
 	check_counts(f, "JOB-15", 2, 2, 0);
+	/* The text the shift lead reads. */
+	uid_of(uid[0], 15, 7);
+	probes[0] = sim_url(url[0], sizeof(url[0]), "h15-7", uid[0], f->trust,
+	    NULL);
+	rv = station_run_sims_as(f, false, "JOB-15",
+	    CS_TARGETS_DIR "/lm3s6965.ini", NULL, probes, 1);
+	expect(f, rv, 0, ": digest ok, not locked (the profile cannot lock)");
+	assert_non_null(strstr(f->out, "fetched from the authority, held in "
+	    "memory only"));
+	assert_non_null(strstr(f->out, "run finished: 1 programmed (1 not "
+	    "locked), 0 failed, 0 refused"));
+	check_counts(f, "JOB-15", 3, 3, 0);
 	/* Made for another part: refused before anything is fetched. */
 	rv = station_run_sims(f, "JOB-15",
 	    CS_TARGETS_DIR "/lm3s6965-locked.ini", NULL, probes, 1);
 	expect(f, rv, 10, "was made for target lm3s6965, not "
 	    "lm3s6965-locked");
-	check_counts(f, "JOB-15", 2, 2, 0);
+	check_counts(f, "JOB-15", 3, 3, 0);
 }
 
 /*
