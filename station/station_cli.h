@@ -44,7 +44,8 @@
 	X(EXIT_UNREACHABLE, 3, "authority unreachable or timed out")          \
 	X(EXIT_DENIED, 4, "station not authenticated or not allowed")         \
 	X(EXIT_QUOTA, 5, "the order's quota is exhausted")                    \
-	X(EXIT_ORDER, 6, "order unknown, closed or expired")                  \
+	X(EXIT_ORDER, 6, "order unknown, closed or expired (run: or its "      \
+	    "firmware withdrawn or replaced)")                                \
 	X(EXIT_UID, 7, "bad UID")                                             \
 	X(EXIT_CLONE, 8, "UID already signed under another order or CM "      \
 	    "(cloning signal)")                                               \
