@@ -4,12 +4,15 @@
 #   ./deploy/demo.sh
 #
 # It installs what is missing, builds, and then plays every part: the
-# OEM's security officer (a key in an HSM, firmware that trusts it, an
-# order for 5 units, a station enrolled), the signing authority (a real
-# daemon with TLS, LMDB and the HSM), and the contract manufacturer's
-# shift lead (one command programs six emulated devices).  Five devices
-# are programmed and boot "device authorized"; the sixth is refused for
-# quota; a copy of one device's flash refuses to run on another chip.
+# OEM's security officer (keys in an HSM, firmware that trusts one, an
+# order for 5 units whose firmware the authority holds, a station
+# enrolled), the signing authority (a real daemon with TLS, LMDB and the
+# HSM), and the contract manufacturer's shift lead (one command programs
+# six emulated devices, with no firmware file on the station).  Five
+# devices are programmed, measure their own flash and boot "device
+# authorized"; the sixth is refused for quota; a copy of one device's
+# flash refuses to run on another chip, and so does one patched byte of
+# firmware; on the simulated probes, devices leave the line locked.
 # Everything it starts is stopped and removed at the end.  Exit 0 when
 # the story went as told.
 #
@@ -79,13 +82,16 @@ tell "A SoftHSM2 token stands in for the HSM; the private key is generated on it
 tell "and can never be read out.  Only the public half leaves the token."
 eval "$("$top/tests/hsm/make-token.sh" "$work/hsm" oem-hsm 123456)"
 "$bin_keytool" keygen --label product-2026 --alg p256 | indent
+tell "A second key, AES-256, seals the firmware images the authority holds:"
+"$bin_keytool" keygen --label fw-2026 --alg aes256 | indent
 mkdir -p "$work/trust"
 "$bin_keytool" export --label product-2026 --format c-header -o "$work/trust/trust_key.h"
 
 say "2. The firmware is built with that public key compiled in"
 tell "This is target/examples/lm3s6965: at boot it reads its chip's UID, finds its"
 tell "device record in flash, verifies it with the compiled-in key and stops unless"
-tell "the record was signed for exactly this chip."
+tell "the record was signed for exactly this chip.  It also measures its own flash"
+tell "(SHA-256, docs/record-format.md) and stops unless the record binds exactly it."
 cmake -S "$top/target/examples/lm3s6965" -B "$work/fw" -G Ninja \
 	-DCMAKE_TOOLCHAIN_FILE="$top/target/cortex-m/arm-none-eabi.cmake" \
 	-DCMAKE_BUILD_TYPE=MinSizeRel -DCS_WOLFSSL_DIR="$deps/wolfssl-src" \
@@ -118,6 +124,10 @@ module = $COUNTERSIGN_HSM_MODULE
 token = oem-hsm
 pin_file = $work/hsm/pin
 sessions = 2
+firmware_key = fw-2026
+
+[firmware]
+targets_dir = $top/station/targets
 
 [console]
 listen = https://127.0.0.1:0
@@ -146,9 +156,12 @@ done
 
 # ---------------------------------------------------------------------
 say "4. The security officer registers the key and opens an order for 5 units"
+tell "The order holds its firmware: the authority checks the image against the"
+tell "target profile, seals it under the HSM's AES key and binds its digest into"
+tell "every record.  The CM never gets it as a file."
 admin key add --label product-2026 | indent
 admin order create --id PO-DEMO-5 --product 4660 --key product-2026 --quota 5 \
-	--uid-len 8 --cm demo-cm | indent
+	--uid-len 8 --cm demo-cm --target lm3s6965 --firmware "$firmware" | indent
 
 token=$(admin --json token create --name demo-viewer --role viewer |
 	sed -n 's/.*"token":"\([0-9a-f]*\)".*/\1/p')
@@ -200,10 +213,12 @@ for i in 1 2 3 4 5 6; do
 done
 
 say "7. The shift lead starts one command: gang programming, six probes"
+tell "No --image: the station fetches the order's firmware over its authenticated"
+tell "session into locked memory, checks its digest, and wipes it when the run ends."
 tell "Per device: read UID -> the authority signs its record (HSM) -> write image"
 tell "and record -> read back -> reset -> the firmware's verdict -> report."
 set +e
-"$bin_station" -c "$work/station.conf" run --order PO-DEMO-5 --image "$firmware" \
+"$bin_station" -c "$work/station.conf" run --order PO-DEMO-5 \
 	--target "$top/station/targets/lm3s6965.ini" --count 6 \
 	--next-device-s 5 "${probes[@]}" >"$work/run.out" 2>"$work/run.err"
 status=$?
@@ -250,8 +265,57 @@ tell "copy on chip $clone_uid: $(grep -m1 -E 'authorized|UNAUTHORIZED' "$work/cl
 [ "$clone_status" -ne 0 ] && grep -q UNAUTHORIZED "$work/clone.log" ||
 	die "the copied flash should refuse to run"
 
+say "10. Someone patches one byte of the firmware on a programmed device"
+tell "Device $src_uid with its own record and UID, but one byte of its firmware"
+tell "changed (a reserved vector-table entry, 0x1C, which the code never uses):"
+tell "the device measures its flash, and the record binds another digest."
+cp "$firmware" "$work/patched.elf"
+text_off=$(readelf -lW "$firmware" | awk '$1 == "LOAD" && $4 == "0x00000000" { print $2; exit }')
+[ -n "$text_off" ] || die "cannot find the firmware's flash segment"
+printf '\132' | dd of="$work/patched.elf" bs=1 seek=$((text_off + 0x1C)) conv=notrunc status=none
+src_le=$(echo "$src_uid" | sed 's/../& /g' | awk '{for (i = NF; i > 0; i--) printf "%s", $i}')
+set +e
+timeout 60 "$qemu" -M lm3s6965evb -nographic -monitor none -serial none \
+	-semihosting-config enable=on,target=native -kernel "$work/patched.elf" \
+	-device "loader,addr=0x2000FF00,data=0x$src_le,data-len=8" \
+	-device "loader,file=$work/dev1.rec,addr=0x3F000" >"$work/patched.log" 2>&1
+patched_status=$?
+set -e
+tell "patched firmware on chip $src_uid: $(grep -m1 -E 'authorized|UNAUTHORIZED' "$work/patched.log" || echo '(no verdict)') (exit $patched_status)"
+[ "$patched_status" -ne 0 ] && grep -q FIRMWARE_MISMATCH "$work/patched.log" ||
+	die "the patched firmware should refuse to run (FIRMWARE_MISMATCH)"
+
 # ---------------------------------------------------------------------
-say "10. The order, as the OEM sees it"
+say "11. Devices leave the line locked (simulated probes)"
+tell "QEMU models no readout protection, so this part runs on the station's"
+tell "simulated LM3S (sim: probes), whose profile lm3s6965-locked says how to lock"
+tell "the part and how to check that it took: after the lock, the debugger can no"
+tell "longer read the flash.  This order requires the lock."
+"$bin_keytool" export --label product-2026 --format der -o "$work/trust/product.der"
+admin order create --id PO-DEMO-LOCK --product 4660 --key product-2026 --quota 3 \
+	--uid-len 8 --cm demo-cm --target lm3s6965-locked --firmware "$firmware" \
+	--require-lock | indent
+fw_end=$(admin --json order show PO-DEMO-LOCK | sed -n 's/.*"firmware_size":\([0-9]*\).*/\1/p')
+[ -n "$fw_end" ] || die "no firmware size for PO-DEMO-LOCK"
+sims=()
+for i in 1 2 3; do
+	sims+=(--probe "sim:lock$i?uid=$(uid_of $((10 + i)))&trust=$work/trust/product.der&fw_end=$fw_end")
+done
+set +e
+"$bin_station" -c "$work/station.conf" run --order PO-DEMO-LOCK \
+	--target "$top/station/targets/lm3s6965-locked.ini" --count 3 \
+	"${sims[@]}" >"$work/lock.out" 2>"$work/lock.err"
+status=$?
+set -e
+indent <"$work/lock.out"
+indent <"$work/lock.err"
+[ "$status" -eq 0 ] || die "the locked run should succeed, it exited $status"
+[ "$(grep -c '^programmed.*locked' "$work/lock.out")" -eq 3 ] ||
+	die "three devices should have been programmed and locked"
+admin device show "$(uid_of 11)" --order PO-DEMO-LOCK | grep -E '^(state|lock|firmware) ' | indent
+
+# ---------------------------------------------------------------------
+say "12. The order, as the OEM sees it"
 admin order show PO-DEMO-5 | indent
 if command -v node >/dev/null; then
 	tell "... and as the console's dashboard reports it (GET /api/dashboard):"
@@ -272,7 +336,7 @@ https.get(process.env.URL, {ca: fs.readFileSync(process.env.CA),
 ' || die "the console should show the order with 5 issued"
 fi
 
-say "11. The audit log: every decision, hash-chained"
+say "13. The audit log: every decision, hash-chained"
 admin audit list | indent
 admin audit verify | indent
 
@@ -280,4 +344,4 @@ if [ -n "${CS_DEMO_PAUSE:-}" ]; then
 	read -r -p "   The console is still up; press Enter to stop everything. " _
 fi
 
-say "Demo finished: 5 of 5 units made and verified, the 6th refused, a copy useless"
+say "Demo finished: 5 of 5 units made and verified from firmware the CM never held, the 6th refused, a copy and a patch useless, 3 devices locked"

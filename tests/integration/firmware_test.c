@@ -8,6 +8,7 @@
  * One authority serves the cases in order; the tamper case stops it,
  * changes a sealed chunk in the LMDB file and starts it again.
  */
+#include "countersign/record.h"
 #include "countersign/v1/admin.pb-c.h"
 #include "countersign/v1/authority.pb-c.h"
 #include "cs_crypto.h"
@@ -23,6 +24,7 @@
 
 #include <setjmp.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -474,6 +476,123 @@ test_replace_withdraw(void **state)
 	expect(f, ADMIN(f, "audit", "verify"), 0, "intact");
 }
 
+/* Sign with a firmware digest; the record (may be NULL) and serial. */
+static int
+sign_fw(station_session *s, const char *order, const uint8_t uid[8],
+    const uint8_t digest[32], uint8_t *rec, size_t *rec_len,
+    uint64_t *serial, bool *reissued, struct cs_rpc_result *res)
+{
+	Countersign__V1__SignRequest   in = COUNTERSIGN__V1__SIGN_REQUEST__INIT;
+	Countersign__V1__SignResponse *out = NULL;
+	int                            rv;
+
+	in.order_id             = (char *)order;
+	in.uid.data             = (uint8_t *)uid;
+	in.uid.len              = 8;
+	in.firmware_sha256.data = (uint8_t *)digest;
+	in.firmware_sha256.len  = 32;
+	rv = station_session_call(s, "Sign", &in.base,
+	    (ProtobufCMessage **)&out, res);
+	if (rv == CS_OK) {
+		assert_true(out->record.len <= CS_RECORD_MAX_LEN);
+		if (rec != NULL) {
+			memcpy(rec, out->record.data, out->record.len);
+			*rec_len = out->record.len;
+		}
+		*serial   = out->serial;
+		*reissued = out->reissued;
+		protobuf_c_message_free_unpacked(&out->base, NULL);
+	}
+	return rv;
+}
+
+static uint64_t
+issued_of(struct fx *f, const char *id)
+{
+	cs_rpc_client                    *c  = admin_client(f->sock);
+	Countersign__V1__ShowOrderRequest in =
+	    COUNTERSIGN__V1__SHOW_ORDER_REQUEST__INIT;
+	Countersign__V1__OrderReply      *r  = NULL;
+	struct cs_rpc_result              res;
+	uint64_t                          n;
+
+	in.order_id = (char *)id;
+	assert_int_equal(cs_rpc_call(c, &countersign__v1__admin__descriptor,
+	    "ShowOrder", &in.base, (ProtobufCMessage **)&r, &res), CS_OK);
+	n = r->order->issued;
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	cs_rpc_client_close(c);
+	return n;
+}
+
+/*
+ * Records follow the order's image: a device signed for version 1 and
+ * asked for again once version 2 replaced it gets a record binding
+ * version 2 (same serial, no quota; device.resigned); the old digest is
+ * refused; a withdrawn image stops Sign.
+ */
+static void
+test_sign_follows_image(void **state)
+{
+	struct fx           *f = *state;
+	station_session     *s;
+	struct cs_rpc_result res;
+	uint8_t              img2[6000], d1[32], d2[32], rec[CS_RECORD_MAX_LEN];
+	uint8_t              rec2[CS_RECORD_MAX_LEN];
+	const uint8_t        u1[8] = {0x51, 1, 2, 3, 4, 5, 6, 7};
+	const uint8_t        u2[8] = {0x52, 1, 2, 3, 4, 5, 6, 7};
+	size_t               len = 0, len2 = 0;
+	uint64_t             serial = 0, serial2 = 0;
+	bool                 again = false;
+	char                 path[700];
+
+	expect(f, create_held(f, "PO-S", f->img), 0, "held, version 1");
+	order_digest(f, "PO-S", d1);
+	s = tf_session(f->dir, f->port, "st1");
+	assert_int_equal(sign_fw(s, "PO-S", u1, d1, rec, &len, &serial, &again,
+	    &res), CS_OK);
+	assert_false(again);
+	assert_int_equal(issued_of(f, "PO-S"), 1);
+	assert_memory_equal(rec + CS_RECORD_OFF_UID + 8, d1, 32);
+
+	make_image(img2, sizeof(img2), 99);
+	snprintf(path, sizeof(path), "%s/app3.bin", f->dir);
+	write_bytes(path, img2, sizeof(img2));
+	expect(f, ADMIN(f, "order", "firmware", "PO-S", "--replace", path,
+	    "--firmware-format", "bin", "--firmware-base", "0",
+	    "--targets-dir", CS_TARGETS_DIR), 0, "held, version 2");
+	order_digest(f, "PO-S", d2);
+	assert_memory_not_equal(d1, d2, 32);
+	/* The old image: refused, nothing signed. */
+	assert_int_equal(sign_fw(s, "PO-S", u1, d1, NULL, NULL, &serial2,
+	    &again, &res), CS_EPRECOND);
+	assert_non_null(strstr(res.message, "is not the one order PO-S binds"));
+	/* The new one: a record binding it, the same serial, no quota. */
+	assert_int_equal(sign_fw(s, "PO-S", u1, d2, rec2, &len2, &serial2,
+	    &again, &res), CS_OK);
+	assert_int_equal(serial2, serial);
+	assert_false(again);
+	assert_int_equal(len2, len);
+	assert_memory_equal(rec2 + CS_RECORD_OFF_UID + 8, d2, 32);
+	assert_int_equal(issued_of(f, "PO-S"), 1);
+	/* Asked again: the same new record. */
+	assert_int_equal(sign_fw(s, "PO-S", u1, d2, rec, &len, &serial,
+	    &again, &res), CS_OK);
+	assert_true(again);
+	assert_memory_equal(rec, rec2, len2);
+	expect(f, ADMIN(f, "audit", "export", "--format", "jsonl"), 0,
+	    "\"device.resigned\"");
+
+	/* Withdrawn: no new device, whatever digest it names. */
+	expect(f, ADMIN(f, "order", "firmware", "PO-S", "--withdraw"), 0,
+	    "withdrawn");
+	assert_int_equal(sign_fw(s, "PO-S", u2, d2, NULL, NULL, &serial,
+	    &again, &res), CS_EPRECOND);
+	assert_non_null(strstr(res.message, "withdrew the firmware"));
+	assert_int_equal(issued_of(f, "PO-S"), 1);
+	station_session_close(s);
+}
+
 /* What order creation refuses, with the messages an officer sees. */
 static void
 test_create_refusals(void **state)
@@ -653,6 +772,7 @@ main(void)
 	    cmocka_unit_test(test_fetch_refusals),
 	    cmocka_unit_test(test_no_plaintext_at_rest),
 	    cmocka_unit_test(test_replace_withdraw),
+	    cmocka_unit_test(test_sign_follows_image),
 	    cmocka_unit_test(test_create_refusals),
 	    cmocka_unit_test(test_create_refusals_rpc),
 	    cmocka_unit_test(test_tampered_chunk),
