@@ -266,6 +266,12 @@ admin_order_create_fw(store *st, firmware *fw, const char *actor,
 	if ((rv = create_order_ok(in, msg, msglen)) != CS_OK) {
 		return rv;
 	}
+	if (in->n_firmware_segments > 0 && in->n_cms == 0) {
+		/* Without a CM list every CM's station could fetch it. */
+		return say(CS_EINVAL, msg, msglen, "an order that holds its "
+		    "image must name the CMs whose stations may fetch it "
+		    "(--cm CM, once per CM)");
+	}
 	if ((rv = fw_plan_make(fw, in->target, in->require_lock,
 	         in->firmware_segments, in->n_firmware_segments,
 	         &in->firmware_sha256, &plan, msg, msglen)) != CS_OK) {

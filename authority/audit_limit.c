@@ -22,9 +22,9 @@ static const char *const collapsed[] = {
      * changes, a script signing in per request). */
     "console.refused",
     "console.signin",
-    /* A station fetches an order's image as often as it likes, and may
-     * ask for images it is refused. */
-    "firmware.fetch",
+    /* A station may ask for images it is refused.  (firmware.fetch is
+     * never collapsed: every fetch is recorded before a byte leaves, and
+     * stations get a budget of fetches instead, firmware.c.) */
     "firmware.refused",
 };
 #define NCOLLAPSED (sizeof(collapsed) / sizeof(collapsed[0]))

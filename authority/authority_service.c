@@ -637,15 +637,13 @@ static int
 fetch_audit(struct authority_service *svc, const struct pipeline_who *who,
     const StoredFirmware *f)
 {
-	char        actor[STORE_AUDIT_ACTOR_MAX], ver[16], group[96];
+	char        actor[STORE_AUDIT_ACTOR_MAX], ver[16];
 	char        hex[2 * CS_SHA256_LEN + 1] = "";
 	const char *kv[] = {"station", who->station, "cm", who->cm, "order",
-	    f->order_id, "version", ver, "firmware_sha256", hex, "action",
-	    group, NULL};
+	    f->order_id, "version", ver, "firmware_sha256", hex, NULL};
 
 	snprintf(actor, sizeof(actor), "station:%s", who->station);
 	snprintf(ver, sizeof(ver), "%u", f->version);
-	snprintf(group, sizeof(group), "%.64s@%u", f->order_id, f->version);
 	if (f->sha256.len == CS_SHA256_LEN) {
 		cs_hex_encode(f->sha256.data, f->sha256.len, hex, sizeof(hex));
 	}
@@ -761,8 +759,22 @@ on_get_firmware(Countersign__V1__Authority_Service *base,
 	}
 	index = (uint32_t)(in->offset / f->chunk_size);
 	if (index == 0) {
-		/* Audited (durably, or counted into the interval's summary)
-		 * before a byte leaves. */
+		bool log;
+
+		/* A budget of starts per station, then audited durably
+		 * (never collapsed) before a byte leaves. */
+		if (!firmware_fetch_admit(svc->fw, who.station, &log)) {
+			if (log) {
+				cs_log_warn(LOG_MOD, "firmware fetches refused: "
+				    "the station started too many station=%s "
+				    "order=%s", who.station, f->order_id);
+			}
+			cs_rpc_req_fail(data, CS_EUNAVAIL, "station %s started "
+			    "more than %u fetches of firmware recently (one "
+			    "more every %u s): try again later", who.station,
+			    FIRMWARE_FETCH_BURST, FIRMWARE_FETCH_REFILL_S);
+			goto done;
+		}
 		if ((rv = fetch_audit(svc, &who, f)) != CS_OK) {
 			cs_log_error(LOG_MOD, "firmware fetch not audited, "
 			    "refused station=%s order=%s err=%s", who.station,
@@ -772,13 +784,19 @@ on_get_firmware(Countersign__V1__Authority_Service *base,
 			    "the fetch could not be recorded; try again later");
 			goto done;
 		}
-		firmware_fetch_begin(svc->fw, conn, f->order_id, f->version);
+		if (sessions_fetch_begin(svc->sessions, conn, f->order_id,
+		        f->version) != CS_OK) {
+			cs_rpc_req_fail(data, CS_EUNAUTH, "this connection's "
+			    "session ended; authenticate again");
+			goto done;
+		}
 		cs_log_info(LOG_MOD, "firmware fetch station=%s order=%s "
 		    "version=%u", who.station, f->order_id, f->version);
-	} else if (!firmware_fetch_started(svc->fw, conn, f->order_id,
-	               f->version)) {
+	} else if (sessions_fetch_next(svc->sessions, conn, f->order_id,
+	               f->version, in->offset) != CS_OK) {
 		cs_rpc_req_fail(data, CS_EPRECOND, "start the fetch of order "
-		    "%s at offset 0 on this connection", f->order_id);
+		    "%s at offset 0 on this connection (then ask for each "
+		    "chunk once, in order)", f->order_id);
 		goto done;
 	}
 	if ((buf = malloc(FIRMWARE_CHUNK)) == NULL) {

@@ -5,6 +5,7 @@
  */
 #include "firmware.h"
 
+#include "cs_auth.h"
 #include "cs_crypto.h"
 #include "cs_err.h"
 #include "cs_hex.h"
@@ -30,11 +31,12 @@ static const char key_ctx[]   = "countersign-fw-key-v1";
 /* Room for either AAD: context NUL order_id NUL and 12 bytes. */
 #define AAD_MAX (32u + STORE_ORDER_ID_MAX + 2u + 12u)
 
-struct fetch {
-	uint64_t conn; /* 0: free */
-	uint64_t age;
-	uint32_t version;
-	char     order_id[STORE_ORDER_ID_MAX + 1];
+/* One station's budget of fetch starts (a token bucket). */
+struct budget {
+	char     station[CS_AUTH_NAME_MAX + 1]; /* "": free */
+	uint64_t stamp_ms; /* when tokens was last brought up to date */
+	uint32_t tokens;   /* in 1/FIRMWARE_FETCH_REFILL_S units of a start */
+	bool     warned;   /* the refusal was logged since it last had one */
 };
 
 struct firmware {
@@ -43,8 +45,7 @@ struct firmware {
 	char           *dir; /* configured targets_dir, or NULL */
 	const char     *dirs[3];
 	pthread_mutex_t mtx;
-	uint64_t        clock;
-	struct fetch    fetches[FIRMWARE_FETCHES];
+	struct budget   budgets[FIRMWARE_BUDGETS];
 };
 
 static int
@@ -344,6 +345,21 @@ firmware_seal(firmware *fw, store_txn *txn, const char *order_id,
 		    "image's key");
 		goto out;
 	}
+	{
+		/* A key the token would hand out protects nothing. */
+		struct cs_hsm_secret info;
+
+		if (cs_hsm_secret_info(fw->hsm, fw->key_label, &info) == CS_OK &&
+		    (!info.sensitive || info.extractable ||
+		        info.value_readable)) {
+			rv = say(CS_EPRECOND, msg, msglen, "the firmware key "
+			    "\"%s\" is not protected by the token (it can be "
+			    "read out): make a new one with countersign-keytool "
+			    "keygen --alg aes256 and name it in [hsm] "
+			    "firmware_key", fw->key_label);
+			goto out;
+		}
+	}
 	nums[0] = version;
 	alen    = aad_build(aad, key_ctx, order_id, nums, 1);
 	rv = cs_hsm_seal(fw->hsm, fw->key_label, aad, alen, dkey, sizeof(dkey),
@@ -491,54 +507,67 @@ out:
 }
 
 /* ------------------------------------------------------------------ */
-/* Fetches per connection                                              */
+/* Fetch starts per station                                            */
 
-void
-firmware_fetch_begin(firmware *fw, uint64_t conn, const char *order_id,
-    uint32_t version)
+static uint64_t
+budget_now_ms(void)
 {
-	struct fetch *slot = NULL, *e;
+	struct timespec ts;
 
-	if (fw == NULL || conn == 0 || strlen(order_id) > STORE_ORDER_ID_MAX) {
-		return;
-	}
-	pthread_mutex_lock(&fw->mtx);
-	/* This connection's entry, else a free one, else the oldest. */
-	for (size_t i = 0; i < FIRMWARE_FETCHES; i++) {
-		e = &fw->fetches[i];
-		if (e->conn == conn) {
-			slot = e;
-			break;
-		}
-		if (slot == NULL || (slot->conn != 0 &&
-		        (e->conn == 0 || e->age < slot->age))) {
-			slot = e;
-		}
-	}
-	slot->conn    = conn;
-	slot->age     = ++fw->clock;
-	slot->version = version;
-	snprintf(slot->order_id, sizeof(slot->order_id), "%s", order_id);
-	pthread_mutex_unlock(&fw->mtx);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 bool
-firmware_fetch_started(firmware *fw, uint64_t conn, const char *order_id,
-    uint32_t version)
+firmware_fetch_admit(firmware *fw, const char *station, bool *log)
 {
-	bool ok = false;
+	const uint32_t full = FIRMWARE_FETCH_BURST * FIRMWARE_FETCH_REFILL_S;
+	struct budget *b = NULL, *oldest = NULL;
+	uint64_t       now = budget_now_ms(), secs;
+	bool           ok;
 
-	if (fw == NULL || conn == 0) {
+	*log = false;
+	if (fw == NULL || station == NULL ||
+	    strnlen(station, CS_AUTH_NAME_MAX + 1) > CS_AUTH_NAME_MAX) {
 		return false;
 	}
 	pthread_mutex_lock(&fw->mtx);
-	for (size_t i = 0; i < FIRMWARE_FETCHES; i++) {
-		const struct fetch *e = &fw->fetches[i];
-		if (e->conn == conn) {
-			ok = e->version == version &&
-			    strcmp(e->order_id, order_id) == 0;
+	/* The station's bucket; else a free one; else the one idle longest
+	 * (forgetting a bucket only gives its station a full one again). */
+	for (size_t i = 0; i < FIRMWARE_BUDGETS; i++) {
+		struct budget *e = &fw->budgets[i];
+
+		if (strcmp(e->station, station) == 0) {
+			b = e;
 			break;
 		}
+		if (oldest == NULL || (oldest->station[0] != '\0' &&
+		        (e->station[0] == '\0' || e->stamp_ms <
+		            oldest->stamp_ms))) {
+			oldest = e;
+		}
+	}
+	if (b == NULL) {
+		b = oldest;
+		snprintf(b->station, sizeof(b->station), "%s", station);
+		b->tokens   = full;
+		b->stamp_ms = now;
+		b->warned   = false;
+	}
+	/* One start comes back every FIRMWARE_FETCH_REFILL_S seconds. */
+	secs = (now - b->stamp_ms) / 1000u;
+	if (secs > 0) {
+		b->tokens = secs >= full - b->tokens ? full
+		                                    : b->tokens + (uint32_t)secs;
+		b->stamp_ms += secs * 1000u;
+	}
+	ok = b->tokens >= FIRMWARE_FETCH_REFILL_S;
+	if (ok) {
+		b->tokens -= FIRMWARE_FETCH_REFILL_S;
+		b->warned = false;
+	} else if (!b->warned) {
+		b->warned = true;
+		*log      = true;
 	}
 	pthread_mutex_unlock(&fw->mtx);
 	return ok;

@@ -25,10 +25,13 @@
  * replace or withdraw takes effect with the very next request.
  *
  * Fetches are tied to connections: a station starts a fetch at offset 0
- * (which is audited, "firmware.fetch") and may ask for further chunks
- * only on the connection that started it.  The table of started fetches
- * holds FIRMWARE_FETCHES entries; when it is full the oldest is
- * forgotten (that station restarts at offset 0).
+ * (which is audited, "firmware.fetch", every time, durably, before a byte
+ * leaves) and may ask for further chunks only on the connection that
+ * started it, each once, in order (sessions.h keeps that per
+ * connection).  Each station has a budget of fetch starts
+ * (FIRMWARE_FETCH_BURST at once, one more every FIRMWARE_FETCH_REFILL_S
+ * seconds), so that no station can fill the audit log or the HSM with
+ * fetches.
  *
  * Thread-safe.
  */
@@ -49,8 +52,12 @@
 #define FIRMWARE_CHUNK STORE_FW_CHUNK
 /* Largest flat image the authority holds. */
 #define FIRMWARE_MAX_BYTES (16u * 1024u * 1024u)
-/* Started fetches remembered (one per connection). */
-#define FIRMWARE_FETCHES 1024u
+/* Fetch starts per station: a burst, then one per refill period. */
+#define FIRMWARE_FETCH_BURST    16u
+#define FIRMWARE_FETCH_REFILL_S 60u
+/* Stations whose budget is remembered at once (the one idle longest is
+ * forgotten, which only gives it a full budget again). */
+#define FIRMWARE_BUDGETS 4096u
 /* Where profiles are looked up when [firmware] targets_dir is not set:
  * /etc/countersign/targets, then the installed ones. */
 #define FIRMWARE_ETC_TARGETS "/etc/countersign/targets"
@@ -125,13 +132,11 @@ int firmware_seal(firmware *fw, store_txn *txn, const char *order_id,
 int firmware_chunk(firmware *fw, store_txn *txn, const StoredFirmware *f,
     uint32_t index, uint8_t out[FIRMWARE_CHUNK], size_t *len);
 
-/* Connection conn starts fetching version of order_id (replaces any
- * fetch it had started). */
-void firmware_fetch_begin(firmware *fw, uint64_t conn, const char *order_id,
-    uint32_t version);
-
-/* Whether connection conn started fetching version of order_id. */
-bool firmware_fetch_started(firmware *fw, uint64_t conn,
-    const char *order_id, uint32_t version);
+/*
+ * May station start another fetch now?  Takes one start from its budget.
+ * *log is set on the first refusal since it last had one (log that one,
+ * not every refusal).
+ */
+bool firmware_fetch_admit(firmware *fw, const char *station, bool *log);
 
 #endif /* FIRMWARE_H */

@@ -242,10 +242,12 @@ forget_conn(void *arg, uint64_t conn_id)
 
 /*
  * The firmware key named in [hsm] firmware_key should be on the token and
- * protected; if not, held images are refused (with a message saying so)
- * but the authority still signs.
+ * protected.  Missing: held images are refused (with a message saying so)
+ * but the authority still signs.  On the token but readable: the
+ * authority does not start (CS_ECONFIG), since images sealed under it
+ * would be protected by nothing.
  */
-static void
+static int
 check_firmware_key(struct daemon *d, const struct authority_config *cfg)
 {
 	struct cs_hsm_secret info;
@@ -254,13 +256,13 @@ check_firmware_key(struct daemon *d, const struct authority_config *cfg)
 	if (cfg->hsm_firmware_key == NULL) {
 		cs_log_info("authority", "no [hsm] firmware_key: orders can "
 		    "bind a firmware digest but not hold an image");
-		return;
+		return CS_OK;
 	}
 	if (d->hsm == NULL) {
 		cs_log_warn("authority", "[hsm] firmware_key is set but the "
 		    "HSM is not open: held images cannot be created or "
 		    "served");
-		return;
+		return CS_OK;
 	}
 	rv = cs_hsm_secret_info(d->hsm, cfg->hsm_firmware_key, &info);
 	if (rv != CS_OK) {
@@ -271,11 +273,14 @@ check_firmware_key(struct daemon *d, const struct authority_config *cfg)
 		    cfg->hsm_firmware_key);
 	} else if (!info.sensitive || info.extractable ||
 	    info.value_readable) {
-		cs_log_warn("authority", "firmware key is not protected by "
+		cs_log_error("authority", "firmware key is not protected by "
 		    "the token key=%s sensitive=%d extractable=%d: make a "
-		    "new one with countersign-keytool",
-		    cfg->hsm_firmware_key, info.sensitive, info.extractable);
+		    "new one with countersign-keytool keygen --alg aes256; "
+		    "not starting", cfg->hsm_firmware_key, info.sensitive,
+		    info.extractable);
+		return CS_ECONFIG;
 	}
+	return CS_OK;
 }
 
 static int
@@ -304,7 +309,9 @@ start_servers(struct daemon *d, const struct authority_config *cfg)
 		    cs_strerror(rv));
 		return rv;
 	}
-	check_firmware_key(d, cfg);
+	if ((rv = check_firmware_key(d, cfg)) != CS_OK) {
+		return rv;
+	}
 	authority_service_init(&d->svc, cfg->id, d->st, d->sessions,
 	    d->pipeline);
 	admin_service_init(&d->admin_svc, d->st, d->hsm, d->ca, d->sessions,

@@ -21,6 +21,7 @@
 #include <wolfssl/wolfcrypt/random.h>
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,10 +44,18 @@ struct token {
 
 /* What one connection holds; conn 0 marks a free slot (cs_srv's
  * connection ids start at 1 and are never reused). */
+struct fetch {
+	bool     started;
+	uint32_t version;
+	uint64_t last; /* offset last allowed */
+	char     order_id[SESSIONS_FETCH_ID_MAX + 1];
+};
+
 struct entry {
 	uint64_t         conn;
 	struct challenge ch[SESSIONS_PER_CONN_CHALLENGES];
 	struct token     tok;
+	struct fetch     fetch;
 };
 
 /*
@@ -416,6 +425,7 @@ sessions_revoke(sessions *s, const char *station)
 		}
 		if (e->tok.used && strcmp(e->tok.info.station, station) == 0) {
 			cs_wipe(&e->tok, sizeof(e->tok));
+			cs_wipe(&e->fetch, sizeof(e->fetch));
 			n++;
 		}
 		for (size_t k = 0; k < SESSIONS_PER_CONN_CHALLENGES; k++) {
@@ -456,4 +466,55 @@ sessions_held(sessions *s)
 	n = s->count;
 	pthread_mutex_unlock(&s->mtx);
 	return n;
+}
+
+int
+sessions_fetch_begin(sessions *s, uint64_t conn, const char *order_id,
+    uint32_t version)
+{
+	uint64_t      now = mono_ms();
+	struct entry *e;
+	int           rv = CS_EUNAUTH;
+
+	if (s == NULL || order_id == NULL ||
+	    strnlen(order_id, SESSIONS_FETCH_ID_MAX + 1) >
+	        SESSIONS_FETCH_ID_MAX) {
+		return CS_EINVAL;
+	}
+	pthread_mutex_lock(&s->mtx);
+	e = find(s, conn);
+	if (e != NULL && e->tok.used && e->tok.expires_ms > now) {
+		e->fetch.started = true;
+		e->fetch.version = version;
+		e->fetch.last    = 0;
+		snprintf(e->fetch.order_id, sizeof(e->fetch.order_id), "%s",
+		    order_id);
+		rv = CS_OK;
+	}
+	pthread_mutex_unlock(&s->mtx);
+	return rv;
+}
+
+int
+sessions_fetch_next(sessions *s, uint64_t conn, const char *order_id,
+    uint32_t version, uint64_t offset)
+{
+	uint64_t      now = mono_ms();
+	struct entry *e;
+	int           rv = CS_EPRECOND;
+
+	if (s == NULL || order_id == NULL) {
+		return CS_EPRECOND;
+	}
+	pthread_mutex_lock(&s->mtx);
+	e = find(s, conn);
+	if (e != NULL && e->tok.used && e->tok.expires_ms > now &&
+	    e->fetch.started && e->fetch.version == version &&
+	    offset > e->fetch.last &&
+	    strcmp(e->fetch.order_id, order_id) == 0) {
+		e->fetch.last = offset;
+		rv            = CS_OK;
+	}
+	pthread_mutex_unlock(&s->mtx);
+	return rv;
 }

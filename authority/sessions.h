@@ -30,6 +30,8 @@
  * connection's oldest, a new token its previous one (gang programming
  * runs many requests on one token). */
 #define SESSIONS_PER_CONN_CHALLENGES 4u
+/* Longest order id a fetch names (STORE_ORDER_ID_MAX). */
+#define SESSIONS_FETCH_ID_MAX 64u
 
 typedef struct sessions sessions;
 
@@ -86,6 +88,22 @@ int sessions_check(sessions *s, uint64_t conn, const uint8_t *token,
 
 /* How many connections hold an entry (challenges or a token). */
 size_t sessions_held(sessions *s);
+
+/*
+ * Held firmware fetches, one per connection (GetFirmware): connection
+ * conn, which holds a live token, starts fetching version of order_id
+ * (offset 0, audited by the caller); it replaces any fetch conn had
+ * started.  Further chunks may then be asked for on this connection only,
+ * each once, at increasing offsets (sessions_fetch_next records the
+ * offset it allows).  A fetch ends with its connection or its token, and
+ * lives in the connection's own entry, so no other peer can push it out.
+ * sessions_fetch_begin: CS_OK, CS_EUNAUTH (no live token on conn),
+ * CS_EINVAL.  sessions_fetch_next: CS_OK or CS_EPRECOND.
+ */
+int sessions_fetch_begin(sessions *s, uint64_t conn, const char *order_id,
+    uint32_t version);
+int sessions_fetch_next(sessions *s, uint64_t conn, const char *order_id,
+    uint32_t version, uint64_t offset);
 
 /* Connection conn has ended: its challenges and token go. */
 void sessions_forget_conn(sessions *s, uint64_t conn);

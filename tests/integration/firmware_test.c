@@ -608,6 +608,12 @@ test_create_refusals(void **state)
 	expect(f, ADMIN(f, "order", "create", "--id", "PO-X", "--product",
 	    "7", "--key", KEY, "--quota", "1", "--uid-len", "8",
 	    "--require-lock"), 2, "--require-lock needs --target");
+	/* A held image names the CMs that may fetch it. */
+	expect(f, ADMIN(f, "order", "create", "--id", "PO-X", "--product",
+	    "7", "--key", KEY, "--quota", "1", "--uid-len", "8", "--target",
+	    TARGET, "--firmware", f->img, "--firmware-format", "bin",
+	    "--firmware-base", "0", "--targets-dir", CS_TARGETS_DIR), 1,
+	    "must name the CMs whose stations may fetch it");
 	expect(f, ADMIN(f, "order", "create", "--id", "PO-X", "--product",
 	    "7", "--key", KEY, "--quota", "1", "--uid-len", "8", "--target",
 	    TARGET, "--require-lock", "--targets-dir", CS_TARGETS_DIR), 1,
@@ -650,8 +656,11 @@ test_create_refusals_rpc(void **state)
 	Countersign__V1__OrderReply        *r    = NULL;
 	struct cs_rpc_result                res;
 	uint8_t                             bad[32];
+	char                               *cms[] = {(char *)"acme"};
 
 	in.order_id  = (char *)"PO-RPC";
+	in.cms       = cms;
+	in.n_cms     = 1;
 	in.product_id = 7;
 	in.key_label = (char *)KEY;
 	in.quota     = 1;

@@ -1284,9 +1284,9 @@ create_fw_order(struct fx *f, const char *id, const char *target,
 	if (held) {
 		expect(f, ADMIN(f, "order", "create", "--id", id, "--product",
 		    PRODUCT, "--key", KEY, "--quota", "10", "--uid-len", "8",
-		    "--target", tgt, "--firmware", f->app, "--firmware-format",
-		    "bin", "--firmware-base", "0", "--targets-dir",
-		    CS_TARGETS_DIR), 0, id);
+		    "--cm", "acme", "--target", tgt, "--firmware", f->app,
+		    "--firmware-format", "bin", "--firmware-base", "0",
+		    "--targets-dir", CS_TARGETS_DIR), 0, id);
 	} else {
 		expect(f, ADMIN(f, "order", "create", "--id", id, "--product",
 		    PRODUCT, "--key", KEY, "--quota", "10", "--uid-len", "8",
@@ -1663,9 +1663,9 @@ test_fetch_resumes(void **state)
 	fclose(fp);
 	expect(f, ADMIN(f, "order", "create", "--id", "JOB-19", "--product",
 	    PRODUCT, "--key", KEY, "--quota", "10", "--uid-len", "8",
-	    "--target", "lm3s6965", "--firmware", path, "--firmware-format",
-	    "bin", "--firmware-base", "0", "--targets-dir", CS_TARGETS_DIR), 0,
-	    "JOB-19");
+	    "--cm", "acme", "--target", "lm3s6965", "--firmware", path,
+	    "--firmware-format", "bin", "--firmware-base", "0",
+	    "--targets-dir", CS_TARGETS_DIR), 0, "JOB-19");
 	/* Restarts keep the port the session dials. */
 	write_conf(f);
 

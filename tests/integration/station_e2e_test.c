@@ -680,8 +680,9 @@ test_held_image_never_on_disk(void **state)
 		    (unsigned)CS_FW_PRODUCT_ID);
 		expect(f, ADMIN(f, "order", "create", "--id", "PO-HELD",
 		    "--product", product, "--key", "fw-p256", "--quota", "10",
-		    "--uid-len", "8", "--target", "lm3s6965", "--firmware",
-		    f->elf, "--targets-dir", targets), 0, "PO-HELD");
+		    "--uid-len", "8", "--cm", "acme", "--target", "lm3s6965",
+		    "--firmware", f->elf, "--targets-dir", targets), 0,
+		    "PO-HELD");
 	}
 	blocks_make(&b, f->elf, f->target);
 	/* The check finds the bytes where they are. */

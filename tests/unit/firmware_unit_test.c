@@ -4,6 +4,7 @@
  * check, and the table of fetches started per connection.  Sealing and
  * fetching with a real token are in tests/integration/firmware_test.c.
  */
+#include "cs_auth.h"
 #include "cs_err.h"
 #include "firmware.h"
 #include "test_util.h"
@@ -131,34 +132,42 @@ test_segments(void **state)
 	firmware_close(fw);
 }
 
+/* Each station has its own budget of fetch starts; the first refusal
+ * since the last admission asks to be logged, the next ones not. */
 static void
-test_fetches(void **state)
+test_fetch_budget(void **state)
 {
 	firmware *fw = open_fw();
+	bool      log;
 
 	(void)state;
-	assert_false(firmware_fetch_started(fw, 1, "PO-1", 1));
-	firmware_fetch_begin(fw, 1, "PO-1", 1);
-	assert_true(firmware_fetch_started(fw, 1, "PO-1", 1));
-	assert_false(firmware_fetch_started(fw, 1, "PO-1", 2));
-	assert_false(firmware_fetch_started(fw, 1, "PO-2", 1));
-	assert_false(firmware_fetch_started(fw, 2, "PO-1", 1));
-	assert_false(firmware_fetch_started(fw, 0, "PO-1", 1));
-	/* A connection has one fetch: a new one replaces it. */
-	firmware_fetch_begin(fw, 1, "PO-2", 3);
-	assert_false(firmware_fetch_started(fw, 1, "PO-1", 1));
-	assert_true(firmware_fetch_started(fw, 1, "PO-2", 3));
-	/* Full: the oldest is forgotten, the newest kept. */
-	for (uint64_t c = 2; c <= FIRMWARE_FETCHES + 1; c++) {
-		firmware_fetch_begin(fw, c, "PO-1", 1);
+	for (unsigned i = 0; i < FIRMWARE_FETCH_BURST; i++) {
+		assert_true(firmware_fetch_admit(fw, "st1", &log));
+		assert_false(log);
 	}
-	assert_false(firmware_fetch_started(fw, 1, "PO-2", 3));
-	assert_true(firmware_fetch_started(fw, 2, "PO-1", 1));
-	assert_true(firmware_fetch_started(fw, FIRMWARE_FETCHES + 1, "PO-1",
-	    1));
-	firmware_fetch_begin(fw, FIRMWARE_FETCHES + 2, "PO-9", 1);
-	assert_false(firmware_fetch_started(fw, 2, "PO-1", 1));
-	assert_true(firmware_fetch_started(fw, 3, "PO-1", 1));
+	assert_false(firmware_fetch_admit(fw, "st1", &log));
+	assert_true(log);
+	assert_false(firmware_fetch_admit(fw, "st1", &log));
+	assert_false(log);
+	/* Another station is not held back by st1. */
+	assert_true(firmware_fetch_admit(fw, "st2", &log));
+	/* More stations than the table remembers: st1's bucket is
+	 * forgotten (a full one again), never another's taken. */
+	for (unsigned i = 0; i < FIRMWARE_BUDGETS; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "x%u", i);
+		assert_true(firmware_fetch_admit(fw, name, &log));
+	}
+	assert_true(firmware_fetch_admit(fw, "st1", &log));
+	/* Names longer than a station name can be are refused. */
+	{
+		char big[CS_AUTH_NAME_MAX + 2];
+
+		memset(big, 'a', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		assert_false(firmware_fetch_admit(fw, big, &log));
+	}
 	firmware_close(fw);
 }
 
@@ -168,7 +177,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_targets),
 	    cmocka_unit_test(test_segments),
-	    cmocka_unit_test(test_fetches),
+	    cmocka_unit_test(test_fetch_budget),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

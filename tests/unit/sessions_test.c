@@ -221,6 +221,52 @@ test_dead_entries_swept(void **state)
 	sessions_close(s);
 }
 
+/* A fetch lives in its connection's entry: chunks in order, each once,
+ * only for the order and version it started, gone with the token. */
+static void
+test_fetches(void **state)
+{
+	sessions *s;
+	uint8_t   tok[CS_AUTH_TOKEN_LEN];
+	unsigned  ttl;
+
+	(void)state;
+	assert_int_equal(sessions_open(&s, 60, 8), CS_OK);
+	/* No token on the connection: no fetch. */
+	assert_int_equal(sessions_fetch_begin(s, 7, "PO-1", 1), CS_EUNAUTH);
+	assert_int_equal(sessions_fetch_next(s, 7, "PO-1", 1, 32768),
+	    CS_EPRECOND);
+	assert_int_equal(sessions_issue(s, 7, "st1", "acme", tok, &ttl),
+	    CS_OK);
+	assert_int_equal(sessions_fetch_next(s, 7, "PO-1", 1, 32768),
+	    CS_EPRECOND);
+	assert_int_equal(sessions_fetch_begin(s, 7, "PO-1", 1), CS_OK);
+	assert_int_equal(sessions_fetch_next(s, 7, "PO-1", 1, 32768), CS_OK);
+	/* Each chunk once, in order. */
+	assert_int_equal(sessions_fetch_next(s, 7, "PO-1", 1, 32768),
+	    CS_EPRECOND);
+	assert_int_equal(sessions_fetch_next(s, 7, "PO-1", 1, 0),
+	    CS_EPRECOND);
+	assert_int_equal(sessions_fetch_next(s, 7, "PO-1", 1, 98304), CS_OK);
+	/* Another order, version or connection: not this fetch. */
+	assert_int_equal(sessions_fetch_next(s, 7, "PO-2", 1, 131072),
+	    CS_EPRECOND);
+	assert_int_equal(sessions_fetch_next(s, 7, "PO-1", 2, 131072),
+	    CS_EPRECOND);
+	assert_int_equal(sessions_fetch_next(s, 8, "PO-1", 1, 131072),
+	    CS_EPRECOND);
+	/* A new start replaces it. */
+	assert_int_equal(sessions_fetch_begin(s, 7, "PO-2", 3), CS_OK);
+	assert_int_equal(sessions_fetch_next(s, 7, "PO-1", 1, 131072),
+	    CS_EPRECOND);
+	assert_int_equal(sessions_fetch_next(s, 7, "PO-2", 3, 32768), CS_OK);
+	/* Revoked: the fetch ends with the token. */
+	assert_int_equal(sessions_revoke(s, "st1"), 1);
+	assert_int_equal(sessions_fetch_next(s, 7, "PO-2", 3, 65536),
+	    CS_EPRECOND);
+	sessions_close(s);
+}
+
 int
 main(void)
 {
@@ -230,6 +276,7 @@ main(void)
 	    cmocka_unit_test(test_per_conn_caps),
 	    cmocka_unit_test(test_table_full_and_churn),
 	    cmocka_unit_test(test_dead_entries_swept),
+	    cmocka_unit_test(test_fetches),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
