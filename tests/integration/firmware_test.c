@@ -476,6 +476,80 @@ test_replace_withdraw(void **state)
 	expect(f, ADMIN(f, "audit", "verify"), 0, "intact");
 }
 
+/* Events of type by actor in the whole audit log (ListAudit). */
+static int
+audit_count(struct fx *f, const char *actor, const char *type)
+{
+	cs_rpc_client                   *c = admin_client(f->sock);
+	Countersign__V1__ListAuditRequest in =
+	    COUNTERSIGN__V1__LIST_AUDIT_REQUEST__INIT;
+	Countersign__V1__ListAuditReply *r = NULL;
+	struct cs_rpc_result             res;
+	uint64_t                         since = 0;
+	int                              n = 0;
+	size_t                           k;
+
+	do {
+		in.since_seq = since;
+		in.limit     = 500;
+		assert_int_equal(cs_rpc_call(c,
+		    &countersign__v1__admin__descriptor, "ListAudit", &in.base,
+		    (ProtobufCMessage **)&r, &res), CS_OK);
+		for (k = 0; k < r->n_events; k++) {
+			const Countersign__V1__AuditEvent *e = r->events[k];
+
+			if (strcmp(e->actor, actor) == 0 &&
+			    strcmp(e->type, type) == 0) {
+				n++;
+			}
+			since = e->seq + 1;
+		}
+		k = r->n_events;
+		protobuf_c_message_free_unpacked(&r->base, NULL);
+	} while (k > 0);
+	cs_rpc_client_close(c);
+	return n;
+}
+
+/*
+ * One start serves the image once, in order; a station's starts are
+ * budgeted, each one audited, and the budget is the station's own.
+ */
+static void
+test_fetch_order_and_budget(void **state)
+{
+	struct fx           *f = *state;
+	station_session     *s, *s2;
+	struct cs_rpc_result res;
+	char                 n[32];
+	int                  i, rv = CS_OK;
+
+	enroll(f, "burst", "acme");
+	s = tf_session(f->dir, f->port, "burst");
+	assert_int_equal(get_fw(s, "PO-HELD", 0, 0, NULL, &res), CS_OK);
+	assert_int_equal(get_fw(s, "PO-HELD", CHUNK, 1, NULL, &res), CS_OK);
+	/* The same chunk again, or going back: start over. */
+	assert_int_equal(get_fw(s, "PO-HELD", CHUNK, 1, NULL, &res),
+	    CS_EPRECOND);
+	assert_non_null(strstr(res.message, "each chunk once, in order"));
+	assert_int_equal(get_fw(s, "PO-HELD", 0, 1, NULL, &res), CS_OK);
+	/* 16 starts at once (two used above), then refused. */
+	for (i = 2; i < 16; i++) {
+		assert_int_equal(get_fw(s, "PO-HELD", 0, 0, NULL, &res), CS_OK);
+	}
+	rv = get_fw(s, "PO-HELD", 0, 0, NULL, &res);
+	assert_int_equal(rv, CS_EUNAVAIL);
+	assert_non_null(strstr(res.message, "more than 16 fetches"));
+	/* Another station of the same CM is not held back. */
+	s2 = tf_session(f->dir, f->port, "st1");
+	assert_int_equal(get_fw(s2, "PO-HELD", 0, 0, NULL, &res), CS_OK);
+	station_session_close(s2);
+	station_session_close(s);
+	/* Each admitted start is in the log, by name. */
+	snprintf(n, sizeof(n), "station:burst");
+	assert_int_equal(audit_count(f, n, "firmware.fetch"), 16);
+}
+
 /* Sign with a firmware digest; the record (may be NULL) and serial. */
 static int
 sign_fw(station_session *s, const char *order, const uint8_t uid[8],
@@ -782,6 +856,7 @@ main(void)
 	    cmocka_unit_test(test_no_plaintext_at_rest),
 	    cmocka_unit_test(test_replace_withdraw),
 	    cmocka_unit_test(test_sign_follows_image),
+	    cmocka_unit_test(test_fetch_order_and_budget),
 	    cmocka_unit_test(test_create_refusals),
 	    cmocka_unit_test(test_create_refusals_rpc),
 	    cmocka_unit_test(test_tampered_chunk),
