@@ -502,7 +502,7 @@ audit_count(struct fx *f, const char *actor, const char *type)
 			    strcmp(e->type, type) == 0) {
 				n++;
 			}
-			since = e->seq + 1;
+			since = e->seq;
 		}
 		k = r->n_events;
 		protobuf_c_message_free_unpacked(&r->base, NULL);

@@ -878,7 +878,7 @@ test_from_flat_refused(void **state)
 	struct fx        *f = *state;
 	const char *const dirs[] = {CS_TARGETS_DIR, NULL};
 	struct target     lm, st;
-	static uint8_t    buf[0x2000];
+	static uint8_t    buf[0x2001]; /* the longest case below */
 	struct image      back;
 
 	memset(buf, 0xA5, sizeof(buf));
