@@ -29,32 +29,14 @@ now_s(void)
 	return (uint64_t)time(NULL);
 }
 
-static int
-say(int rv, char *msg, size_t msglen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-/* Write the message and return rv. */
-static int
-say(int rv, char *msg, size_t msglen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (msg != NULL && msglen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(msg, msglen, fmt, ap);
-		va_end(ap);
-	}
-	return rv;
-}
-
 void
 admin_store_msg(int rv, char *msg, size_t msglen)
 {
 	if (rv == CS_EEXHAUSTED) {
-		say(rv, msg, msglen, "the store is full: nothing was changed; "
+		cs_say(rv, msg, msglen, "the store is full: nothing was changed; "
 		    STORE_FULL_TODO);
 	} else {
-		say(rv, msg, msglen, "the store failed (%s): nothing was "
+		cs_say(rv, msg, msglen, "the store failed (%s): nothing was "
 		    "changed; see the authority's log", cs_strerror(rv));
 	}
 }
@@ -91,45 +73,45 @@ create_order_ok(const Countersign__V1__CreateOrderRequest *in, char *msg,
 	size_t i, j;
 
 	if (!store_id_ok(in->order_id, STORE_ORDER_ID_MAX)) {
-		return say(CS_EINVAL, msg, msglen, "order id must be 1..%u "
+		return cs_say(CS_EINVAL, msg, msglen, "order id must be 1..%u "
 		    "printable characters without spaces", STORE_ORDER_ID_MAX);
 	}
 	if (!store_id_ok(in->key_label, STORE_NAME_MAX)) {
-		return say(CS_EINVAL, msg, msglen, "a key label is required "
+		return cs_say(CS_EINVAL, msg, msglen, "a key label is required "
 		    "(countersign-admin key list)");
 	}
 	if (in->quota == 0 || in->quota > UINT32_MAX) {
-		return say(CS_EINVAL, msg, msglen, "quota must be 1..%u",
+		return cs_say(CS_EINVAL, msg, msglen, "quota must be 1..%u",
 		    UINT32_MAX);
 	}
 	if (in->uid_len < STORE_UID_MIN || in->uid_len > STORE_UID_MAX) {
-		return say(CS_EINVAL, msg, msglen, "uid length must be %u..%u "
+		return cs_say(CS_EINVAL, msg, msglen, "uid length must be %u..%u "
 		    "bytes", STORE_UID_MIN, STORE_UID_MAX);
 	}
 	if (in->n_cms > ADMIN_MAX_CMS) {
-		return say(CS_EINVAL, msg, msglen, "at most %u CMs per order",
+		return cs_say(CS_EINVAL, msg, msglen, "at most %u CMs per order",
 		    ADMIN_MAX_CMS);
 	}
 	for (i = 0; i < in->n_cms; i++) {
 		if (!store_id_ok(in->cms[i], STORE_NAME_MAX)) {
-			return say(CS_EINVAL, msg, msglen, "CM names are 1..%u "
+			return cs_say(CS_EINVAL, msg, msglen, "CM names are 1..%u "
 			    "printable characters without spaces",
 			    STORE_NAME_MAX);
 		}
 		for (j = 0; j < i; j++) {
 			if (strcmp(in->cms[i], in->cms[j]) == 0) {
-				return say(CS_EINVAL, msg, msglen, "CM %s is "
+				return cs_say(CS_EINVAL, msg, msglen, "CM %s is "
 				    "given twice", in->cms[i]);
 			}
 		}
 	}
 	if (in->expires_unix_s != 0 && in->expires_unix_s <= now_s()) {
-		return say(CS_EINVAL, msg, msglen, "the expiry date is in the "
+		return cs_say(CS_EINVAL, msg, msglen, "the expiry date is in the "
 		    "past");
 	}
 	if (in->firmware_sha256.len != 0 &&
 	    in->firmware_sha256.len != CS_SHA256_LEN) {
-		return say(CS_EINVAL, msg, msglen, "firmware digest must be a "
+		return cs_say(CS_EINVAL, msg, msglen, "firmware digest must be a "
 		    "32-byte SHA-256");
 	}
 	return CS_OK;
@@ -165,20 +147,20 @@ fw_plan_make(firmware *fw, const char *target, bool require_lock,
 	memset(p, 0, sizeof(*p));
 	if (target == NULL || target[0] == '\0') {
 		if (nseg > 0) {
-			return say(CS_EINVAL, msg, msglen, "an order that holds "
+			return cs_say(CS_EINVAL, msg, msglen, "an order that holds "
 			    "its image needs a target (--target NAME): the image "
 			    "is checked against the target's flash and record "
 			    "area");
 		}
 		if (require_lock) {
-			return say(CS_EINVAL, msg, msglen, "--require-lock needs "
+			return cs_say(CS_EINVAL, msg, msglen, "--require-lock needs "
 			    "a target (--target NAME) whose profile says how to "
 			    "lock the part");
 		}
 		return CS_OK;
 	}
 	if (fw == NULL) {
-		return say(CS_EINVAL, msg, msglen, "this front end cannot bind "
+		return cs_say(CS_EINVAL, msg, msglen, "this front end cannot bind "
 		    "a target or an image: use countersign-admin order create");
 	}
 	if ((rv = firmware_target(fw, target, &p->t, msg, msglen)) != CS_OK) {
@@ -186,7 +168,7 @@ fw_plan_make(firmware *fw, const char *target, bool require_lock,
 	}
 	p->has_target = true;
 	if (require_lock && !p->t.can_lock) {
-		return say(CS_EINVAL, msg, msglen, "target %s cannot be locked "
+		return cs_say(CS_EINVAL, msg, msglen, "target %s cannot be locked "
 		    "(its profile has no [protect] section): an order on it "
 		    "cannot require the lock", p->t.name);
 	}
@@ -194,7 +176,7 @@ fw_plan_make(firmware *fw, const char *target, bool require_lock,
 		return CS_OK;
 	}
 	if (firmware_key_label(fw) == NULL) {
-		return say(CS_EPRECOND, msg, msglen, "no firmware key is "
+		return cs_say(CS_EPRECOND, msg, msglen, "no firmware key is "
 		    "configured ([hsm] firmware_key): an order cannot hold its "
 		    "image.  Make one with countersign-keytool keygen --label "
 		    "fw-key --alg aes256 and name it in [hsm] firmware_key, or "
@@ -229,7 +211,7 @@ fw_room(store *st, const struct fw_plan *p, char *msg, size_t msglen)
 	}
 	need = 2u * span + pipeline_reserve_bytes(size);
 	if (map_left < need || disk_left < need) {
-		return say(CS_EEXHAUSTED, msg, msglen, "the store has no room "
+		return cs_say(CS_EEXHAUSTED, msg, msglen, "the store has no room "
 		    "for an image of %" PRIu64 " bytes next to the reserve "
 		    "kept for devices: nothing was changed; " STORE_FULL_TODO,
 		    span);
@@ -268,7 +250,7 @@ admin_order_create_fw(store *st, firmware *fw, const char *actor,
 	}
 	if (in->n_firmware_segments > 0 && in->n_cms == 0) {
 		/* Without a CM list every CM's station could fetch it. */
-		return say(CS_EINVAL, msg, msglen, "an order that holds its "
+		return cs_say(CS_EINVAL, msg, msglen, "an order that holds its "
 		    "image must name the CMs whose stations may fetch it "
 		    "(--cm CM, once per CM)");
 	}
@@ -287,7 +269,7 @@ admin_order_create_fw(store *st, firmware *fw, const char *actor,
 	rv = store_order_get(txn, in->order_id, &old);
 	if (rv == CS_OK) {
 		countersign__v1__stored_order__free_unpacked(old, NULL);
-		rv = say(CS_EEXIST, msg, msglen, "order %s exists; order ids "
+		rv = cs_say(CS_EEXIST, msg, msglen, "order %s exists; order ids "
 		    "are never reused", in->order_id);
 		goto fail;
 	}
@@ -297,7 +279,7 @@ admin_order_create_fw(store *st, firmware *fw, const char *actor,
 	}
 	if ((rv = store_key_get(txn, in->key_label, &k)) != CS_OK) {
 		if (rv == CS_ENOENT) {
-			rv = say(CS_EPRECOND, msg, msglen, "key %s is not "
+			rv = cs_say(CS_EPRECOND, msg, msglen, "key %s is not "
 			    "registered; register it first: countersign-admin "
 			    "key add --label %s", in->key_label, in->key_label);
 		} else {
@@ -369,7 +351,7 @@ admin_order_create_fw(store *st, firmware *fw, const char *actor,
 	free(keep);
 	fw_plan_free(&plan);
 	if (*out == NULL) {
-		return say(CS_ENOMEM, msg, msglen, "out of memory (the order "
+		return cs_say(CS_ENOMEM, msg, msglen, "out of memory (the order "
 		    "was created)");
 	}
 	return CS_OK;
@@ -389,11 +371,11 @@ get_order(store_txn *txn, const char *order_id, StoredOrder **o, char *msg,
 
 	*o = NULL;
 	if (!store_id_ok(order_id, STORE_ORDER_ID_MAX)) {
-		return say(CS_EINVAL, msg, msglen, "an order id is required");
+		return cs_say(CS_EINVAL, msg, msglen, "an order id is required");
 	}
 	rv = store_order_get(txn, order_id, o);
 	if (rv == CS_ENOENT) {
-		return say(CS_ENOENT, msg, msglen, "no order %s "
+		return cs_say(CS_ENOENT, msg, msglen, "no order %s "
 		    "(countersign-admin order list)", order_id);
 	}
 	if (rv != CS_OK) {
@@ -436,7 +418,7 @@ admin_order_quota(store *st, const char *actor, const char *order_id,
 
 	*out = NULL;
 	if (delta == 0 || delta == INT64_MIN) {
-		return say(CS_EINVAL, msg, msglen, "give a non-zero change, "
+		return cs_say(CS_EINVAL, msg, msglen, "give a non-zero change, "
 		    "e.g. +100 or -20");
 	}
 	if ((rv = store_txn_begin(st, true, &txn)) != CS_OK) {
@@ -446,7 +428,7 @@ admin_order_quota(store *st, const char *actor, const char *order_id,
 		goto fail;
 	}
 	if (o->closed) {
-		rv = say(CS_EPRECOND, msg, msglen, "order %s is closed; its "
+		rv = cs_say(CS_EPRECOND, msg, msglen, "order %s is closed; its "
 		    "quota can no longer change", o->order_id);
 		goto fail;
 	}
@@ -454,7 +436,7 @@ admin_order_quota(store *st, const char *actor, const char *order_id,
 		uint64_t d = (uint64_t)(-delta);
 
 		if (d > o->quota || o->quota - d < o->issued) {
-			rv = say(CS_EPRECOND, msg, msglen, "quota of order %s "
+			rv = cs_say(CS_EPRECOND, msg, msglen, "quota of order %s "
 			    "cannot go below the %" PRIu64 " records already "
 			    "issued (quota %" PRIu64 ", at most -%" PRIu64 ")",
 			    o->order_id, o->issued, o->quota,
@@ -465,7 +447,7 @@ admin_order_quota(store *st, const char *actor, const char *order_id,
 	} else {
 		if ((uint64_t)delta > UINT32_MAX - o->quota ||
 		    o->quota > UINT32_MAX) {
-			rv = say(CS_EINVAL, msg, msglen, "quota would exceed %u",
+			rv = cs_say(CS_EINVAL, msg, msglen, "quota would exceed %u",
 			    UINT32_MAX);
 			goto fail;
 		}
@@ -514,7 +496,7 @@ admin_order_close(store *st, const char *actor, const char *order_id,
 	}
 	if (o->closed) {
 		store_txn_abort(txn);
-		rv = say(CS_EPRECOND, msg, msglen, "order %s is already closed",
+		rv = cs_say(CS_EPRECOND, msg, msglen, "order %s is already closed",
 		    o->order_id);
 		countersign__v1__stored_order__free_unpacked(o, NULL);
 		return rv;
@@ -545,7 +527,7 @@ firmware_withdraw(store_txn *txn, StoredOrder *o, StoredFirmware *f,
 	if (f->withdrawn) {
 		store_txn_abort(txn);
 		countersign__v1__stored_order__free_unpacked(o, NULL);
-		return say(CS_EPRECOND, msg, msglen, "the image of order %s is "
+		return cs_say(CS_EPRECOND, msg, msglen, "the image of order %s is "
 		    "already withdrawn", f->order_id);
 	}
 	f->withdrawn = true;
@@ -589,7 +571,7 @@ admin_order_firmware(store *st, firmware *fw, const char *actor,
 	*out = NULL;
 	memset(&plan, 0, sizeof(plan));
 	if (in->withdraw == (in->n_firmware_segments > 0)) {
-		return say(CS_EINVAL, msg, msglen, "give either a new image "
+		return cs_say(CS_EINVAL, msg, msglen, "give either a new image "
 		    "(--replace FILE) or --withdraw");
 	}
 	if ((rv = store_txn_begin(st, true, &txn)) != CS_OK) {
@@ -606,7 +588,7 @@ admin_order_firmware(store *st, firmware *fw, const char *actor,
 	}
 	if (in->withdraw) {
 		if (f == NULL) {
-			rv = say(CS_EPRECOND, msg, msglen, "order %s holds no "
+			rv = cs_say(CS_EPRECOND, msg, msglen, "order %s holds no "
 			    "image (it binds %s): nothing to withdraw; close the "
 			    "order to stop it (countersign-admin order close %s)",
 			    o->order_id, o->firmware_sha256.len > 0
@@ -625,12 +607,12 @@ admin_order_firmware(store *st, firmware *fw, const char *actor,
 	}
 	/* Replace: a new version under a new data key. */
 	if (o->closed) {
-		rv = say(CS_EPRECOND, msg, msglen, "order %s is closed; its "
+		rv = cs_say(CS_EPRECOND, msg, msglen, "order %s is closed; its "
 		    "image can no longer change", o->order_id);
 		goto fail;
 	}
 	if (o->target == NULL || o->target[0] == '\0') {
-		rv = say(CS_EPRECOND, msg, msglen, "order %s is not bound to a "
+		rv = cs_say(CS_EPRECOND, msg, msglen, "order %s is not bound to a "
 		    "target, so an image cannot be checked for it; create a new "
 		    "order with --target", o->order_id);
 		goto fail;
@@ -648,7 +630,7 @@ admin_order_firmware(store *st, firmware *fw, const char *actor,
 	if (f != NULL) {
 		version = f->version + 1;
 		if (f->version == UINT32_MAX) {
-			rv = say(CS_EPRECOND, msg, msglen, "order %s has used "
+			rv = cs_say(CS_EPRECOND, msg, msglen, "order %s has used "
 			    "every image version", o->order_id);
 			goto fail;
 		}
@@ -671,7 +653,7 @@ admin_order_firmware(store *st, firmware *fw, const char *actor,
 	free(o->firmware_sha256.data);
 	if ((o->firmware_sha256.data = malloc(CS_SHA256_LEN)) == NULL) {
 		o->firmware_sha256.len = 0;
-		rv = say(CS_ENOMEM, msg, msglen, "out of memory");
+		rv = cs_say(CS_ENOMEM, msg, msglen, "out of memory");
 		goto fail;
 	}
 	memcpy(o->firmware_sha256.data, plan.digest, CS_SHA256_LEN);
@@ -726,7 +708,7 @@ admin_station_set_enabled(store *st, sessions *ss, revocation *rev,
 
 	*out = NULL;
 	if (!store_id_ok(name, STORE_NAME_MAX)) {
-		return say(CS_EINVAL, msg, msglen, "a station name is required");
+		return cs_say(CS_EINVAL, msg, msglen, "a station name is required");
 	}
 	if ((rv = store_txn_begin(st, true, &txn)) != CS_OK) {
 		return store_err(rv, msg, msglen);
@@ -734,7 +716,7 @@ admin_station_set_enabled(store *st, sessions *ss, revocation *rev,
 	if ((rv = store_station_get(txn, name, &s)) != CS_OK) {
 		store_txn_abort(txn);
 		if (rv == CS_ENOENT) {
-			return say(rv, msg, msglen, "no station %s "
+			return cs_say(rv, msg, msglen, "no station %s "
 			    "(countersign-admin station list)", name);
 		}
 		return store_err(rv, msg, msglen);
@@ -785,21 +767,21 @@ admin_token_create(store *st, const char *actor, const char *name,
 
 	token_hex[0] = '\0';
 	if (!store_id_ok(name, STORE_NAME_MAX)) {
-		return say(CS_EINVAL, msg, msglen, "a token name is required: "
+		return cs_say(CS_EINVAL, msg, msglen, "a token name is required: "
 		    "1..%u printable characters without spaces",
 		    STORE_NAME_MAX);
 	}
 	if (strcmp(role, ADMIN_ROLE_VIEWER) != 0 &&
 	    strcmp(role, ADMIN_ROLE_OFFICER) != 0) {
-		return say(CS_EINVAL, msg, msglen, "role must be viewer "
+		return cs_say(CS_EINVAL, msg, msglen, "role must be viewer "
 		    "(read-only) or officer (may change orders and stations)");
 	}
 	if (getrandom(tok, sizeof(tok), 0) != (ssize_t)sizeof(tok)) {
-		return say(CS_ECRYPTO, msg, msglen, "no random bytes from the "
+		return cs_say(CS_ECRYPTO, msg, msglen, "no random bytes from the "
 		    "kernel");
 	}
 	if ((rv = cs_sha256(tok, sizeof(tok), hash)) != CS_OK) {
-		say(rv, msg, msglen, "cannot hash the token");
+		cs_say(rv, msg, msglen, "cannot hash the token");
 		goto out;
 	}
 	if ((rv = store_txn_begin(st, true, &txn)) != CS_OK) {
@@ -812,7 +794,7 @@ admin_token_create(store *st, const char *actor, const char *name,
 	}
 	for (i = 0; i < n; i++) {
 		if (strcmp(list[i]->name, name) == 0) {
-			rv = say(CS_EEXIST, msg, msglen, "a token named %s "
+			rv = cs_say(CS_EEXIST, msg, msglen, "a token named %s "
 			    "exists; choose another name", name);
 			goto out;
 		}

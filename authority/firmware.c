@@ -48,23 +48,6 @@ struct firmware {
 	struct budget   budgets[FIRMWARE_BUDGETS];
 };
 
-static int
-say(int rv, char *msg, size_t msglen, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int
-say(int rv, char *msg, size_t msglen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (msg != NULL && msglen > 0) {
-		va_start(ap, fmt);
-		vsnprintf(msg, msglen, fmt, ap);
-		va_end(ap);
-	}
-	return rv;
-}
-
 int
 firmware_open(firmware **out, const struct firmware_opts *o)
 {
@@ -150,18 +133,18 @@ firmware_target(const firmware *fw, const char *name, struct target *t,
 		return CS_EINVAL;
 	}
 	if (!profile_name_ok(name)) {
-		return say(CS_EINVAL, msg, msglen, "a target is a profile name "
+		return cs_say(CS_EINVAL, msg, msglen, "a target is a profile name "
 		    "(1..%u characters of A-Z a-z 0-9 . _ -), not a path",
 		    TARGET_NAME_MAX);
 	}
 	rv = target_load(t, name, fw->dirs, err, sizeof(err));
 	if (rv == CS_ENOENT) {
-		return say(rv, msg, msglen, "unknown target %s: %s", name, err);
+		return cs_say(rv, msg, msglen, "unknown target %s: %s", name, err);
 	}
 	if (rv != CS_OK) {
 		cs_log_error(LOG_MOD, "target profile unusable target=%s "
 		    "err=\"%s\"", name, err);
-		return say(rv, msg, msglen, "target profile %s cannot be "
+		return cs_say(rv, msg, msglen, "target profile %s cannot be "
 		    "used: %s", name, err);
 	}
 	return CS_OK;
@@ -189,7 +172,7 @@ firmware_image(struct image *img,
 
 	memset(img, 0, sizeof(*img));
 	if (n == 0 || n > IMAGE_MAX_SEGMENTS) {
-		return say(CS_EINVAL, msg, msglen, "an image has 1..%u "
+		return cs_say(CS_EINVAL, msg, msglen, "an image has 1..%u "
 		    "segments, this one %zu", IMAGE_MAX_SEGMENTS, n);
 	}
 	for (i = 0; i < n; i++) {
@@ -197,18 +180,18 @@ firmware_image(struct image *img,
 
 		if (s == NULL || s->data.len == 0 ||
 		    (uint64_t)s->addr + s->data.len > (1ull << 32)) {
-			return say(CS_EINVAL, msg, msglen, "segment %zu is empty "
+			return cs_say(CS_EINVAL, msg, msglen, "segment %zu is empty "
 			    "or runs past the 4 GiB address space", i);
 		}
 		if (i > 0 && s->addr < end) {
-			return say(CS_EINVAL, msg, msglen, "segment %zu at "
+			return cs_say(CS_EINVAL, msg, msglen, "segment %zu at "
 			    "0x%08x overlaps or precedes the one before it "
 			    "(segments must ascend)", i, s->addr);
 		}
 		end = (uint64_t)s->addr + s->data.len;
 		total += s->data.len;
 		if (total > FIRMWARE_MAX_BYTES) {
-			return say(CS_ETOOBIG, msg, msglen, "the image has more "
+			return cs_say(CS_ETOOBIG, msg, msglen, "the image has more "
 			    "than %u bytes (the most an order holds)",
 			    FIRMWARE_MAX_BYTES);
 		}
@@ -218,7 +201,7 @@ firmware_image(struct image *img,
 
 		if ((d->data = malloc(segs[i]->data.len)) == NULL) {
 			firmware_image_free(img);
-			return say(CS_ENOMEM, msg, msglen, "out of memory");
+			return cs_say(CS_ENOMEM, msg, msglen, "out of memory");
 		}
 		memcpy(d->data, segs[i]->data.data, segs[i]->data.len);
 		d->addr = segs[i]->addr;
@@ -238,11 +221,11 @@ firmware_check(const struct target *t, const struct image *img,
 	int  rv;
 
 	if (image_check(img, t, err, sizeof(err)) != CS_OK) {
-		return say(CS_EINVAL, msg, msglen, "the image does not fit "
+		return cs_say(CS_EINVAL, msg, msglen, "the image does not fit "
 		    "target %s: %s", t->name, err);
 	}
 	if ((rv = image_digest(img, t, digest)) != CS_OK) {
-		return say(rv, msg, msglen, "cannot compute the image's "
+		return cs_say(rv, msg, msglen, "cannot compute the image's "
 		    "digest (%s)", cs_strerror(rv));
 	}
 	if (want != NULL && want->len != 0 &&
@@ -250,7 +233,7 @@ firmware_check(const struct target *t, const struct image *img,
 		cs_hex_encode(digest, 32, a, sizeof(a));
 		cs_hex_encode(want->data, want->len > 32 ? 32 : want->len, b,
 		    sizeof(b));
-		return say(CS_EINVAL, msg, msglen, "the image's digest on "
+		return cs_say(CS_EINVAL, msg, msglen, "the image's digest on "
 		    "target %s is %s, not the firmware_sha256 given (%s): "
 		    "nothing was changed", t->name, a, b);
 	}
@@ -299,7 +282,7 @@ chunk_nonce(uint8_t nonce[CS_GCM_NONCE_LEN], uint32_t version,
 static int
 key_missing(const firmware *fw, char *msg, size_t msglen)
 {
-	return say(CS_EPRECOND, msg, msglen, "no firmware key is configured: "
+	return cs_say(CS_EPRECOND, msg, msglen, "no firmware key is configured: "
 	    "an order cannot hold its image.  The officer makes one "
 	    "(countersign-keytool keygen --label fw-key --alg aes256) and "
 	    "names it in [hsm] firmware_key; or create the order with "
@@ -325,11 +308,11 @@ firmware_seal(firmware *fw, store_txn *txn, const char *order_id,
 		return key_missing(fw, msg, msglen);
 	}
 	if ((rv = image_flatten(img, t, &base, &flat, &flen)) != CS_OK) {
-		return say(rv, msg, msglen, "cannot lay out the image (%s)",
+		return cs_say(rv, msg, msglen, "cannot lay out the image (%s)",
 		    cs_strerror(rv));
 	}
 	if (flen == 0 || flen > FIRMWARE_MAX_BYTES) {
-		rv = say(CS_ETOOBIG, msg, msglen, "the image spans %zu bytes; "
+		rv = cs_say(CS_ETOOBIG, msg, msglen, "the image spans %zu bytes; "
 		    "an order holds at most %u", flen, FIRMWARE_MAX_BYTES);
 		goto out;
 	}
@@ -337,11 +320,11 @@ firmware_seal(firmware *fw, store_txn *txn, const char *order_id,
 	/* mem: wrapped key, then the digest, kept for the row. */
 	if ((mem = malloc(CS_HSM_SEALED_MAX + 32)) == NULL ||
 	    (sealed = malloc(FIRMWARE_CHUNK + CS_GCM_TAG_LEN)) == NULL) {
-		rv = say(CS_ENOMEM, msg, msglen, "out of memory");
+		rv = cs_say(CS_ENOMEM, msg, msglen, "out of memory");
 		goto out;
 	}
 	if (getrandom(dkey, sizeof(dkey), 0) != (ssize_t)sizeof(dkey)) {
-		rv = say(CS_ECRYPTO, msg, msglen, "no random bytes for the "
+		rv = cs_say(CS_ECRYPTO, msg, msglen, "no random bytes for the "
 		    "image's key");
 		goto out;
 	}
@@ -352,7 +335,7 @@ firmware_seal(firmware *fw, store_txn *txn, const char *order_id,
 		if (cs_hsm_secret_info(fw->hsm, fw->key_label, &info) == CS_OK &&
 		    (!info.sensitive || info.extractable ||
 		        info.value_readable)) {
-			rv = say(CS_EPRECOND, msg, msglen, "the firmware key "
+			rv = cs_say(CS_EPRECOND, msg, msglen, "the firmware key "
 			    "\"%s\" is not protected by the token (it can be "
 			    "read out): make a new one with countersign-keytool "
 			    "keygen --alg aes256 and name it in [hsm] "
@@ -368,12 +351,12 @@ firmware_seal(firmware *fw, store_txn *txn, const char *order_id,
 		cs_log_error(LOG_MOD, "cannot seal the data key order=%s "
 		    "key=%s err=%s", order_id, fw->key_label, cs_strerror(rv));
 		if (rv == CS_ENOENT) {
-			rv = say(CS_EPRECOND, msg, msglen, "the firmware key "
+			rv = cs_say(CS_EPRECOND, msg, msglen, "the firmware key "
 			    "\"%s\" ([hsm] firmware_key) is not on the token: "
 			    "make it with countersign-keytool keygen --label %s "
 			    "--alg aes256", fw->key_label, fw->key_label);
 		} else {
-			rv = say(rv, msg, msglen, "the HSM could not seal the "
+			rv = cs_say(rv, msg, msglen, "the HSM could not seal the "
 			    "image's key (%s): nothing was changed",
 			    cs_strerror(rv));
 		}
@@ -391,7 +374,7 @@ firmware_seal(firmware *fw, store_txn *txn, const char *order_id,
 		chunk_nonce(nonce, version, i);
 		if ((rv = cs_aes_gcm_seal(dkey, nonce, aad, alen, flat + off, n,
 		         sealed)) != CS_OK) {
-			rv = say(rv, msg, msglen, "cannot encrypt the image");
+			rv = cs_say(rv, msg, msglen, "cannot encrypt the image");
 			goto out;
 		}
 		if ((rv = store_fwchunk_put(txn, order_id, version, i, sealed,
@@ -509,21 +492,12 @@ out:
 /* ------------------------------------------------------------------ */
 /* Fetch starts per station                                            */
 
-static uint64_t
-budget_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 bool
 firmware_fetch_admit(firmware *fw, const char *station, bool *log)
 {
 	const uint32_t full = FIRMWARE_FETCH_BURST * FIRMWARE_FETCH_REFILL_S;
 	struct budget *b = NULL, *oldest = NULL;
-	uint64_t       now = budget_now_ms(), secs;
+	uint64_t       now = cs_mono_ms(), secs;
 	bool           ok;
 
 	*log = false;

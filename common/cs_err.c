@@ -4,7 +4,10 @@
  */
 #include "cs_err.h"
 
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <time.h>
 
 const char *
 cs_strerror(int err)
@@ -98,4 +101,26 @@ cs_status_name(int status)
 #undef CS_STATUS_NAME
 	}
 	return "UNKNOWN";
+}
+
+int
+cs_say(int rv, char *msg, size_t msglen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (msg != NULL && msglen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(msg, msglen, fmt, ap);
+		va_end(ap);
+	}
+	return rv;
+}
+
+uint64_t
+cs_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }

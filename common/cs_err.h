@@ -12,6 +12,9 @@
 #ifndef CS_ERR_H
 #define CS_ERR_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 /*
  * Wire status codes.  Values are gRPC's, so that anyone who knows gRPC
  * reads a Countersign status without a table.  Kept in step with
@@ -99,5 +102,15 @@ int cs_err_from_status(int status);
 
 /* gRPC-style name of a wire status ("RESOURCE_EXHAUSTED"); never NULL. */
 const char *cs_status_name(int status);
+
+/*
+ * Write the message for the caller (msg may be NULL or msglen 0: then
+ * nothing) and return rv: `return cs_say(CS_EINVAL, msg, msglen, ...)`.
+ */
+int cs_say(int rv, char *msg, size_t msglen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* CLOCK_MONOTONIC in milliseconds: for deadlines and rates, never dates. */
+uint64_t cs_mono_ms(void);
 
 #endif /* CS_ERR_H */

@@ -380,15 +380,6 @@ step_fail(probe *p, int rv, size_t i, const char *fmt, ...)
 	    why);
 }
 
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 int
 probe_protect_steps(probe *p, const struct target *t)
 {
@@ -419,7 +410,7 @@ probe_protect_steps(probe *p, const struct target *t)
 			}
 			break;
 		case TARGET_STEP_POLL:
-			deadline = mono_ms() + st->timeout_ms;
+			deadline = cs_mono_ms() + st->timeout_ms;
 			for (;;) {
 				if ((rv = probe_read(p, st->addr, b, 4)) !=
 				    CS_OK) {
@@ -430,7 +421,7 @@ probe_protect_steps(probe *p, const struct target *t)
 				if ((v & st->mask) == st->value) {
 					break;
 				}
-				if (mono_ms() > deadline) {
+				if (cs_mono_ms() > deadline) {
 					return probe_fail(p, CS_ETIMEDOUT,
 					    "lock sequence step %zu: poll "
 					    "0x%08X timed out after %u ms (it "

@@ -581,22 +581,13 @@ station_session_transient(int rv, const struct cs_rpc_result *res)
 	    (rv != CS_OK && res->status == CS_STATUS_INTERNAL);
 }
 
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 int
 station_session_call_patiently(station_session *s, const char *method,
     const ProtobufCMessage *in, ProtobufCMessage **out,
     struct cs_rpc_result *res, unsigned limit_s,
     volatile sig_atomic_t *stop, station_wait_note *note, void *ctx)
 {
-	uint64_t deadline = mono_ms() +
+	uint64_t deadline = cs_mono_ms() +
 	    (uint64_t)(limit_s != 0 ? limit_s : 300u) * 1000u;
 	unsigned backoff  = 250;
 	bool     said     = false;
@@ -617,7 +608,7 @@ station_session_call_patiently(station_session *s, const char *method,
 		if (stop != NULL && *stop) {
 			return CS_ECANCELED;
 		}
-		if (mono_ms() >= deadline) {
+		if (cs_mono_ms() >= deadline) {
 			return rv;
 		}
 		{
