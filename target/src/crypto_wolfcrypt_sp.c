@@ -11,6 +11,20 @@
  * version the build fetches, and it must do what ecc.c does before calling
  * it: refuse r or s outside [1, n-1].  The public key is the compiled-in,
  * trusted one; it is not re-validated on every boot.
+ *
+ * Stack: wolfCrypt's blocking sp_ecc_verify_256 keeps its points and
+ * scratch (about 2.3 KB in the small C profile) on the stack.  When the
+ * build's user_settings.h defines WOLFSSL_SP_NONBLOCK (the size profile,
+ * cortex-m/p256/user_settings.h), the same verify runs as wolfCrypt's
+ * resumable sp_ecc_verify_256_nb, whose temporaries live in a context
+ * that this file keeps in .bss (p256_work, 2 560 bytes: the size of
+ * wolfCrypt's sp_ecc_ctx_t): the stack high-water mark drops below
+ * 1 KB and RAM use moves to a fixed, link-time-visible buffer.  The price:
+ * this backend is not re-entrant (one verify at a time; a boot check
+ * runs once, on one thread, before anything else) and the work buffer
+ * holds public values only, so it is not wiped.  Without
+ * WOLFSSL_SP_NONBLOCK (the speed profile on sp_cortexm.c, whose fast,
+ * table-driven verify has no resumable form) the blocking call is used.
  */
 #ifndef CS_CRYPTO_WOLFCRYPT_SP
 #error "crypto_wolfcrypt_sp.c is the CS_CRYPTO_WOLFCRYPT_SP backend"
@@ -54,6 +68,37 @@ in_range(const uint8_t *v)
 	}
 	return 0; /* v == n */
 }
+
+#ifdef WOLFSSL_SP_NONBLOCK
+/* The resumable verify's state: static, so the backend is not re-entrant
+ * (see the top of this file). */
+static sp_ecc_ctx_t p256_work;
+
+/* sp_ecc_verify_256 in steps, its temporaries in p256_work instead of on
+ * the stack.  Each step returns FP_WOULDBLOCK until the last; a fresh
+ * context (state 0) starts a new verify. */
+static int
+p256_verify(const uint8_t *hash, const mp_int *x, const mp_int *y,
+    const mp_int *z, const mp_int *r, const mp_int *s, int *res)
+{
+	int rc;
+
+	XMEMSET(&p256_work, 0, sizeof(p256_work));
+	do {
+		rc = sp_ecc_verify_256_nb(&p256_work, hash,
+		    WC_SHA256_DIGEST_SIZE, x, y, z, r, s, res, NULL);
+	} while (rc == FP_WOULDBLOCK);
+	return rc;
+}
+#else
+static int
+p256_verify(const uint8_t *hash, const mp_int *x, const mp_int *y,
+    const mp_int *z, const mp_int *r, const mp_int *s, int *res)
+{
+	return sp_ecc_verify_256(hash, WC_SHA256_DIGEST_SIZE, x, y, z, r, s,
+	    res, NULL);
+}
+#endif
 
 /* SHA-256 of msg.  Kept out of line so that the hash state is off the
  * stack before the curve arithmetic, the deepest part, starts. */
@@ -108,8 +153,7 @@ cs_crypto_verify(uint8_t alg, const uint8_t *pub, size_t pub_len,
 	    mp_read_unsigned_bin(&s, sig + 32, 32) != MP_OKAY) {
 		return CS_VERIFY_CRYPTO_ERROR;
 	}
-	rc = sp_ecc_verify_256(hash, sizeof(hash), &x, &y, &z, &r, &s, &res,
-	    NULL);
+	rc = p256_verify(hash, &x, &y, &z, &r, &s, &res);
 	if (rc == MP_OKAY && res == 1) {
 		return CS_VERIFY_OK;
 	}

@@ -20,6 +20,10 @@
 #define WOLFSSL_HAVE_SP_ECC
 #define WOLFSSL_SP_SMALL
 #define WOLFSSL_SP_NO_MALLOC
+/* The resumable verify (sp_ecc_verify_256_nb): its temporaries live in a
+ * static context in the backend (crypto_wolfcrypt_sp.c), not on the
+ * stack, so the verify fits the 2.5 KB stack budget. */
+#define WOLFSSL_SP_NONBLOCK
 #define SP_WORD_SIZE 32
 #define USE_SLOW_SHA256
 #define NO_SHA512
