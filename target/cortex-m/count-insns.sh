@@ -1,5 +1,5 @@
 #!/bin/sh
-# count-insns.sh FW.ELF RECORD.BIN UID_DATA
+# count-insns.sh FW.ELF RECORD.BIN UID_DATA [OUT]
 #
 # Count the guest instructions one cs_verify_record call executes in the
 # example firmware on QEMU's lm3s6965evb, and those of the firmware
@@ -13,16 +13,19 @@
 # cs_mark_measure_end.  -icount shift=0 keeps the run deterministic.
 # UID_DATA is the loader value for the UID mailbox, e.g.
 # 0xefcdab8967452301.  Prints "measure instructions: N",
-# "verify instructions: N" and the firmware's own lines (the verdict).
+# "verify instructions: N" and the firmware's own lines (its stack
+# high-water mark and verdict); with OUT, writes them there as well (the
+# example's build does, after each link, for footprint-report.sh).
 set -eu
 
-if [ $# -ne 3 ]; then
-	echo "usage: count-insns.sh FW.ELF RECORD.BIN UID_DATA" >&2
+if [ $# -ne 3 ] && [ $# -ne 4 ]; then
+	echo "usage: count-insns.sh FW.ELF RECORD.BIN UID_DATA [OUT]" >&2
 	exit 2
 fi
 elf=$1
 record=$2
 uid=$3
+out=${4:-}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -64,7 +67,7 @@ awk -v start="$start" -v end="$end" -v mstart="$mstart" -v mend="$mend" '
 		print "markers not reached" > "/dev/stderr"; exit 1 }
 		print "measure instructions: " m
 		print "verify instructions: " n }
-' <"$tmp/log" &
+' <"$tmp/log" >"$tmp/counts" &
 counter=$!
 qemu-system-arm -M lm3s6965evb -nographic -monitor none -serial none \
     -semihosting-config enable=on,target=native -icount shift=0 \
@@ -72,4 +75,8 @@ qemu-system-arm -M lm3s6965evb -nographic -monitor none -serial none \
     -device "loader,addr=0x2000FF00,data=$uid,data-len=8" \
     -d in_asm,exec,nochain -D "$tmp/log" >"$tmp/out" 2>&1 || true
 wait "$counter"
-grep '^countersign:' "$tmp/out" || true
+grep '^countersign:' "$tmp/out" >>"$tmp/counts" || true
+cat "$tmp/counts"
+if [ -n "$out" ]; then
+	cp "$tmp/counts" "$out"
+fi

@@ -7,6 +7,10 @@
  * firmware was built to trust (the build's SoftHSM token, made by
  * target/cortex-m/make-fw-key.sh).
  *
+ * Three images: P-256 and Ed25519 in the size profile, P-256 in the speed
+ * profile (wolfCrypt's Cortex-M assembly, fw-p256speed); the P-256 cases
+ * run on both P-256 images.
+ *
  * Memory map (target/examples/lm3s6965/README.md): record at 0x0003F000,
  * UID (8 bytes) at 0x2000FF00.
  *
@@ -207,14 +211,16 @@ run_with_gdb(struct fx *f, char **argv, int at, const struct patch *p)
 #endif
 }
 
+/* The ELF of image: "p256" and "ed25519" (size profile), "p256speed"
+ * (P-256, speed profile: wolfCrypt's Cortex-M assembly). */
 static void
-fw_elf(char *elf, size_t len, const char *alg)
+fw_elf(char *elf, size_t len, const char *image)
 {
-	snprintf(elf, len, "%s/fw-%s/countersign-fw.elf", CS_FW_DIR, alg);
+	snprintf(elf, len, "%s/fw-%s/countersign-fw.elf", CS_FW_DIR, image);
 }
 
 /*
- * Boot the alg image as the device with uid and the record file in flash
+ * Boot image as the device with uid and the record file in flash
  * (NULL: an erased record page).  With p, QEMU starts halted with its
  * gdbstub on a socket in f->dir; gdb-multiarch writes p->value at
  * p->addr, reads it back and detaches, which lets the firmware run to its
@@ -222,14 +228,14 @@ fw_elf(char *elf, size_t len, const char *alg)
  * in f->out.
  */
 static int
-boot_patched(struct fx *f, const char *alg, const uint8_t *uid,
+boot_patched(struct fx *f, const char *image, const uint8_t *uid,
     const char *record, const struct patch *p)
 {
 	char elf[512], uid_dev[128], rec_dev[640];
 	char uid_val[19];
 	int  n = 0;
 
-	fw_elf(elf, sizeof(elf), alg);
+	fw_elf(elf, sizeof(elf), image);
 	/* The loader stores data little-endian: byte 0 is the low byte. */
 	n = snprintf(uid_val, sizeof(uid_val), "0x");
 	for (int i = 7; i >= 0; i--) {
@@ -254,9 +260,9 @@ boot_patched(struct fx *f, const char *alg, const uint8_t *uid,
 }
 
 static int
-boot(struct fx *f, const char *alg, const uint8_t *uid, const char *record)
+boot(struct fx *f, const char *image, const uint8_t *uid, const char *record)
 {
-	return boot_patched(f, alg, uid, record, NULL);
+	return boot_patched(f, image, uid, record, NULL);
 }
 
 static void
@@ -270,8 +276,9 @@ expect_boot(struct fx *f, int status, int want, const char *line)
 	assert_non_null(strstr(f->out, line));
 }
 
+/* The verdicts of image, which verifies alg records. */
 static void
-devices(struct fx *f, const char *alg)
+devices(struct fx *f, const char *alg, const char *image)
 {
 	uint8_t rec[CS_RECORD_MAX_LEN];
 	size_t  n;
@@ -280,29 +287,29 @@ devices(struct fx *f, const char *alg)
 	/* Device A with its own record: authorized. */
 	write_record(f, alg, UID_A, CS_FW_PRODUCT_ID, "good.bin", good,
 	    sizeof(good), rec, &n);
-	expect_boot(f, boot(f, alg, UID_A, good), 0,
+	expect_boot(f, boot(f, image, UID_A, good), 0,
 	    "countersign: device authorized");
 	assert_null(strstr(f->out, "UNAUTHORIZED"));
 
 	/* The same flash image on device B: refused. */
-	expect_boot(f, boot(f, alg, UID_B, good), 1,
+	expect_boot(f, boot(f, image, UID_B, good), 1,
 	    "countersign: UNAUTHORIZED DEVICE (UID_MISMATCH)");
 
 	/* A forged record: A's record with B's UID patched in. */
 	rec[CS_RECORD_OFF_UID + 7] = UID_B[7];
 	tu_path(forged, sizeof(forged), f->dir, "forged.bin");
 	write_bytes(forged, rec, n);
-	expect_boot(f, boot(f, alg, UID_B, forged), 1,
+	expect_boot(f, boot(f, image, UID_B, forged), 1,
 	    "countersign: UNAUTHORIZED DEVICE (BAD_SIGNATURE)");
 
 	/* A genuine record for another product. */
 	write_record(f, alg, UID_A, CS_FW_PRODUCT_ID + 1, "other.bin", other,
 	    sizeof(other), rec, &n);
-	expect_boot(f, boot(f, alg, UID_A, other), 1,
+	expect_boot(f, boot(f, image, UID_A, other), 1,
 	    "countersign: UNAUTHORIZED DEVICE (WRONG_PRODUCT)");
 
 	/* No record at all (erased page). */
-	expect_boot(f, boot(f, alg, UID_A, NULL), 1,
+	expect_boot(f, boot(f, image, UID_A, NULL), 1,
 	    "countersign: UNAUTHORIZED DEVICE (BAD_MAGIC)");
 }
 
@@ -316,7 +323,7 @@ devices(struct fx *f, const char *alg)
  * digest.
  */
 static void
-fw_digest(struct fx *f, const char *alg)
+fw_digest(struct fx *f, const char *alg, const char *image)
 {
 	const char *const dirs[] = {CS_TARGETS_DIR, NULL};
 	char              elf[512], err[512], good[512], wrong[512];
@@ -330,7 +337,7 @@ fw_digest(struct fx *f, const char *alg)
 	const char        unused[] = "measuring failed";
 	struct patch      p;
 
-	fw_elf(elf, sizeof(elf), alg);
+	fw_elf(elf, sizeof(elf), image);
 	assert_int_equal(target_load(&t, "lm3s6965", dirs, err, sizeof(err)),
 	    CS_OK);
 	assert_int_equal(image_load(&img, elf, IMAGE_AUTO, 0, err,
@@ -349,7 +356,7 @@ fw_digest(struct fx *f, const char *alg)
 	write_record_fw(f, alg, UID_A, CS_FW_PRODUCT_ID, digest, name, good,
 	    sizeof(good), rec, &n);
 	assert_int_equal(n, 32 + 8 + 32 + 64);
-	expect_boot(f, boot(f, alg, UID_A, good), 0,
+	expect_boot(f, boot(f, image, UID_A, good), 0,
 	    "countersign: device authorized");
 
 	/* A record bound to another image (one bit off): refused. */
@@ -357,7 +364,7 @@ fw_digest(struct fx *f, const char *alg)
 	snprintf(name, sizeof(name), "wrong-%s.bin", alg);
 	write_record_fw(f, alg, UID_A, CS_FW_PRODUCT_ID, digest, name, wrong,
 	    sizeof(wrong), rec, &n);
-	expect_boot(f, boot(f, alg, UID_A, wrong), 1,
+	expect_boot(f, boot(f, image, UID_A, wrong), 1,
 	    "countersign: UNAUTHORIZED DEVICE (FIRMWARE_MISMATCH)");
 
 	/* One byte changed inside the measured span, in places the firmware
@@ -366,14 +373,14 @@ fw_digest(struct fx *f, const char *alg)
 	 * measuring fails. */
 	p.addr  = 0x1C; /* vector 7, reserved on the Cortex-M3 */
 	p.value = (uint8_t)(img.seg[0].data[0x1C] ^ 0x5A);
-	expect_boot(f, boot_patched(f, alg, UID_A, good, &p), 1,
+	expect_boot(f, boot_patched(f, image, UID_A, good, &p), 1,
 	    "countersign: UNAUTHORIZED DEVICE (FIRMWARE_MISMATCH)");
 	s = memmem(img.seg[0].data, img.seg[0].len, unused,
 	    sizeof(unused) - 1);
 	assert_non_null(s);
 	p.addr  = (uint32_t)(s - img.seg[0].data);
 	p.value = 'M';
-	expect_boot(f, boot_patched(f, alg, UID_A, good, &p), 1,
+	expect_boot(f, boot_patched(f, image, UID_A, good, &p), 1,
 	    "countersign: UNAUTHORIZED DEVICE (FIRMWARE_MISMATCH)");
 
 	/* Outside the span, below the record area: not measured, and the
@@ -381,10 +388,10 @@ fw_digest(struct fx *f, const char *alg)
 	 * docs/record-format.md for why that is harmless). */
 	p.addr  = end;
 	p.value = 0x5A;
-	expect_boot(f, boot_patched(f, alg, UID_A, good, &p), 0,
+	expect_boot(f, boot_patched(f, image, UID_A, good, &p), 0,
 	    "countersign: device authorized");
 	p.addr = t.record_addr - 1;
-	expect_boot(f, boot_patched(f, alg, UID_A, good, &p), 0,
+	expect_boot(f, boot_patched(f, image, UID_A, good, &p), 0,
 	    "countersign: device authorized");
 
 	image_free(&img);
@@ -393,25 +400,39 @@ fw_digest(struct fx *f, const char *alg)
 static void
 test_fw_digest_p256(void **state)
 {
-	fw_digest(*state, "p256");
+	fw_digest(*state, "p256", "p256");
 }
 
 static void
 test_fw_digest_ed25519(void **state)
 {
-	fw_digest(*state, "ed25519");
+	fw_digest(*state, "ed25519", "ed25519");
+}
+
+static void
+test_fw_digest_p256speed(void **state)
+{
+	fw_digest(*state, "p256", "p256speed");
 }
 
 static void
 test_p256(void **state)
 {
-	devices(*state, "p256");
+	devices(*state, "p256", "p256");
 }
 
 static void
 test_ed25519(void **state)
 {
-	devices(*state, "ed25519");
+	devices(*state, "ed25519", "ed25519");
+}
+
+/* The P-256 image in the speed profile (wolfCrypt's Cortex-M assembly):
+ * the same verdicts. */
+static void
+test_p256speed(void **state)
+{
+	devices(*state, "p256", "p256speed");
 }
 
 /* A P-256 record shown to the Ed25519 image: that build carries one
@@ -436,10 +457,13 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_p256, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ed25519, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_p256speed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_other_alg, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fw_digest_p256, setup,
 	        teardown),
 	    cmocka_unit_test_setup_teardown(test_fw_digest_ed25519, setup,
+	        teardown),
+	    cmocka_unit_test_setup_teardown(test_fw_digest_p256speed, setup,
 	        teardown),
 	};
 
