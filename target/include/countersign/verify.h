@@ -3,7 +3,9 @@
  * is authorized, from its device record, its own UID and the public keys
  * compiled into its firmware.
  *
- * Freestanding C99.  No malloc, no global state: the caller owns every
+ * Freestanding C99.  No malloc, no global state (one exception: the
+ * Cortex-M P-256 size profile's crypto backend keeps its verify context,
+ * 2 560 bytes, in .bss; see cs_verify_record): the caller owns every
  * buffer.  The verifier never reads a record byte at or beyond len.  Crypto
  * is wolfCrypt; exactly one backend is compiled per build (host: Debian's
  * libwolfssl; Cortex-M: the few wolfCrypt files the build takes from
@@ -135,7 +137,11 @@ size_t cs_record_size(const uint8_t *hdr, size_t hdr_len);
  * the signature is valid under a trusted key of the record's algorithm,
  * the product, the UID and (per policy) the firmware digest match.  Never
  * reads record[len] or beyond; uses a fixed amount of stack (no VLAs, no
- * malloc); UID, key id and digest compares are constant-time.  Reentrant.
+ * malloc); UID, key id and digest compares are constant-time.  Reentrant,
+ * except with the P-256 backend built with WOLFSSL_SP_NONBLOCK (the
+ * Cortex-M size profile, src/crypto_wolfcrypt_sp.c): its verify state is
+ * one static buffer, so one verify at a time (not from an interrupt that
+ * may preempt another).
  */
 cs_verify_result cs_verify_record(const uint8_t *record, size_t len,
     const uint8_t *uid, size_t uid_len, const struct cs_verify_trust *trust,
