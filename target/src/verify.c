@@ -249,7 +249,9 @@ cs_verify_record(const uint8_t *record, size_t len, const uint8_t *uid,
 	if ((rv = check_firmware(trust, rec_fw)) != 0) {
 		return (cs_verify_result)rv;
 	}
-	verdict = CS_VERIFY_OK;
+	/* The backend's value, not the literal: OK only if the backend
+	 * derived it from the signature arithmetic. */
+	verdict = sig_ok;
 
 	/* 5. Second pass: every decisive fact again, compared differently.
 	 * Any difference means a check above was skipped or corrupted. */
@@ -268,7 +270,9 @@ cs_verify_record(const uint8_t *record, size_t len, const uint8_t *uid,
 	    CS_INV(verdict) != CS_INV(CS_VERIFY_OK)) {
 		return CS_VERIFY_FAULT;
 	}
-	return (cs_verify_result)verdict;
+	/* recheck is 0 here; were the test above skipped, a nonzero one
+	 * still keeps the result away from OK. */
+	return (cs_verify_result)(verdict ^ recheck);
 }
 
 #define CS_VERIFY_RESULT_CASE(name, val, text)                          \
