@@ -32,7 +32,7 @@ with a bad signature, or a genuine record on a device with another UID).
                    execution;
              full: every other instruction the verify executes, at its
                    first execution.
-   Skipping every one of the ~21 M (P-256) or ~78 M (Ed25519) executed
+   Skipping every one of the ~42 M (P-256) or ~78 M (Ed25519) executed
    instructions is out of reach (one boot each); a skip inside the curve
    arithmetic changes the computed point, which then fails the final
    comparison that the decisive set covers exhaustively.
@@ -61,7 +61,9 @@ DECISIVE = [
     "cs_crypto_verify", "cs_crypto_has_alg", "in_range", "verify_p256",
     "verify_ed25519", "sig_verdict", "verdict_words",
     # wolfCrypt P-256: the verify function's own code (its arithmetic
-    # lives in callees) and the final comparison
+    # lives in callees) and the final comparison, sp_256_cmp_9 (not
+    # sp_256_cmp_equal_9: that one is point addition's, arithmetic,
+    # hundreds of calls)
     "sp_ecc_verify_256", "sp_256_cmp_9",
     # wolfCrypt Ed25519: the verify entry points and the final compare
     "wc_ed25519_verify_msg", "wc_ed25519_verify_msg_ex",
