@@ -43,6 +43,7 @@ authorized, 2 on usage or set-up errors, 0 otherwise.
 import argparse
 import os
 import random
+import shutil
 import re
 import socket
 import subprocess
@@ -393,6 +394,7 @@ def main():
              reason.group(1) if reason else "?", boot_s,
              time.monotonic() - t0))
     sys.stdout.flush()
+    shutil.rmtree(tmp, ignore_errors=True)
     return 1 if bad else 0
 
 
