@@ -134,7 +134,7 @@ cs_crypto_verify(uint8_t alg, const uint8_t *pub, size_t pub_len,
 {
 	uint8_t hash[WC_SHA256_DIGEST_SIZE];
 	mp_int  x, y, z, r, s;
-	int     res = 0, rc;
+	int     res = 0, res2 = 0, rc, rc2;
 
 	if (alg != CS_RECORD_ALG_P256) {
 		return CS_VERIFY_UNSUPPORTED_ALG;
@@ -156,10 +156,20 @@ cs_crypto_verify(uint8_t alg, const uint8_t *pub, size_t pub_len,
 	    mp_read_unsigned_bin(&s, sig + 32, 32) != MP_OKAY) {
 		return CS_VERIFY_CRYPTO_ERROR;
 	}
-	rc = p256_verify(hash, &x, &y, &z, &r, &s, &res);
-	if (rc == MP_OKAY && res == 1) {
-		return CS_VERIFY_OK;
-	}
-	return rc == MP_OKAY ? CS_VERIFY_BAD_SIGNATURE
-			     : CS_VERIFY_CRYPTO_ERROR;
+	/* Twice, and both runs must say valid.  wolfCrypt's verdict rests
+	 * on one comparison (sp_256_cmp_9 of x(R') with r.z^2) whose result
+	 * one skipped instruction can force: the skip campaign found that
+	 * skipping the "mov r0, sp" before it or the "cmp r0, #0" after it
+	 * sets res to 1 for a garbage signature.  The second run recomputes
+	 * R' and compares again; a single fault corrupts at most one run,
+	 * and cs_crypto_verdict needs both (one XOR step from each).  It
+	 * doubles the verify time (21 M more instructions, ~0.3 s at
+	 * 72 MHz); a cheaper second comparison would need wolfCrypt's
+	 * internal point, which sp_ecc_verify_256 does not give out. */
+	rc  = p256_verify(hash, &x, &y, &z, &r, &s, &res);
+	rc2 = p256_verify(hash, &x, &y, &z, &r, &s, &res2);
+	return cs_crypto_verdict(rc, res, rc2, res2,
+	    rc == MP_OKAY && rc2 == MP_OKAY
+		? (uint32_t)CS_VERIFY_BAD_SIGNATURE
+		: (uint32_t)CS_VERIFY_CRYPTO_ERROR);
 }

@@ -13,9 +13,11 @@
  * only, the end: sub-checks report success as 0 and every early return
  * is a failure constant, so skipping the test of a sub-check's result can
  * never return OK early (the first fault-injection campaign on QEMU found
- * exactly that with "return rv").  Intermediate verdicts live in
- * volatile variables so that the compiler cannot fold the two passes into
- * one.
+ * exactly that with "return rv").  Nor is OK ever returned as a literal:
+ * the result is the backend's derived value (crypto.h, cs_crypto_verdict)
+ * XOR the second pass's accumulated difference.  Intermediate verdicts
+ * live in volatile variables so that the compiler cannot fold the two
+ * passes into one.
  */
 #include "countersign/verify.h"
 
@@ -238,18 +240,21 @@ cs_verify_record(const uint8_t *record, size_t len, const uint8_t *uid,
 		info->signature_valid = 1;
 	}
 
-	/* 4. What the record says, against this device. */
+	/* 4. What the record says, against this device.  No early return
+	 * here: the signature's value may still sit in a register, and a
+	 * skipped load of a failure constant before "return" would hand
+	 * it upwards (the skip campaign found exactly that).  A failure
+	 * replaces the verdict instead, and the second pass runs in any
+	 * case. */
+	verdict = sig_ok;
 	if (get_le32(record + CS_RECORD_OFF_PRODUCT) != trust->product_id) {
-		return CS_VERIFY_WRONG_PRODUCT;
-	}
-	if (uid_len != record[CS_RECORD_OFF_UID_LEN] ||
+		verdict = CS_VERIFY_WRONG_PRODUCT;
+	} else if (uid_len != record[CS_RECORD_OFF_UID_LEN] ||
 	    ct_diff(rec_uid, uid, uid_len) != 0) {
-		return CS_VERIFY_UID_MISMATCH;
+		verdict = CS_VERIFY_UID_MISMATCH;
+	} else if ((rv = check_firmware(trust, rec_fw)) != 0) {
+		verdict = rv;
 	}
-	if ((rv = check_firmware(trust, rec_fw)) != 0) {
-		return (cs_verify_result)rv;
-	}
-	verdict = CS_VERIFY_OK;
 
 	/* 5. Second pass: every decisive fact again, compared differently.
 	 * Any difference means a check above was skipped or corrupted. */
@@ -262,13 +267,24 @@ cs_verify_record(const uint8_t *record, size_t len, const uint8_t *uid,
 	recheck |= CS_INV(get_le32(record + CS_RECORD_OFF_PRODUCT)) ^
 	    CS_INV(trust->product_id);
 	recheck |= (uint32_t)(uid_len ^ (size_t)record[CS_RECORD_OFF_UID_LEN]);
-	recheck |= ct_diff(uid, rec_uid, record[CS_RECORD_OFF_UID_LEN]);
+	/* Only as many bytes as the device's UID has (the first pass may
+	 * have failed on the length). */
+	recheck |= uid_len == record[CS_RECORD_OFF_UID_LEN]
+	    ? ct_diff(uid, rec_uid, uid_len)
+	    : 1u;
 	recheck |= check_firmware(trust, rec_fw);
+	if (verdict != CS_VERIFY_OK && recheck != 0) {
+		/* The first pass's reason; the second pass agrees that
+		 * something failed.  Never OK: recheck is nonzero. */
+		return (cs_verify_result)verdict;
+	}
 	if (recheck != 0 || verdict != CS_VERIFY_OK ||
 	    CS_INV(verdict) != CS_INV(CS_VERIFY_OK)) {
 		return CS_VERIFY_FAULT;
 	}
-	return (cs_verify_result)verdict;
+	/* recheck is 0 here; were the test above skipped, a nonzero one
+	 * still keeps the result away from OK. */
+	return (cs_verify_result)(verdict ^ recheck);
 }
 
 #define CS_VERIFY_RESULT_CASE(name, val, text)                          \

@@ -14,15 +14,16 @@
  * Fault-injection hardening (in the spirit of mcuboot's FIH): the success
  * value is a multi-bit constant, never 0 or 1, and every failure code is a
  * different, equally unlikely value, so a zeroed register or a skipped
- * store does not turn a failure into CS_VERIFY_OK.  Before returning
- * CS_VERIFY_OK the verifier re-checks the decisive facts a second,
- * independent time (signature result against its inverse, key id, product,
- * UID, firmware digest); any disagreement returns CS_VERIFY_FAULT.  The
- * caller should test the result twice as well (CS_VERIFY_AUTHORIZED).
- * This protects against one skipped branch or corrupted register per
- * verify; it does not protect against repeated, coordinated glitches, a
- * fault inside wolfCrypt's arithmetic, or code that ignores the result.
- * See docs/record-format.md, "Fault injection".
+ * store does not turn a failure into CS_VERIFY_OK.  The signature's OK is
+ * derived from two reports of wolfCrypt (P-256: two verifies) in two XOR
+ * steps, and before returning CS_VERIFY_OK the verifier re-checks the
+ * decisive facts a second, independent time (signature result against its
+ * inverse, key id, product, UID, firmware digest); any disagreement
+ * returns CS_VERIFY_FAULT.  The caller should test the result twice as
+ * well (CS_VERIFY_AUTHORIZED).  Fault model: one skipped instruction per
+ * verify, wolfCrypt included (checked on QEMU by skip_campaign_test); not
+ * repeated, coordinated glitches, nor code that ignores the result.  See
+ * docs/record-format.md, "Fault injection".
  */
 #ifndef COUNTERSIGN_VERIFY_H
 #define COUNTERSIGN_VERIFY_H
